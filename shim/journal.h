@@ -1,0 +1,110 @@
+/* journal.h: the journal file of one env: create, map, append, read.
+ *
+ * Shared by the tap (append) and the syncer (read, consume). The format is
+ * defined in include/mdbtap.h. Functions return 0, a positive errno value
+ * or an MDBTAP_E_* code, and never print.
+ */
+#ifndef MDBTAP_JOURNAL_H
+#define MDBTAP_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mdbtap.h"
+
+struct jnl;
+
+/* Companion directory of an env: "DIR/mdbtap" or "FILE-mdbtap".
+ * Returns 0, or ENAMETOOLONG if it does not fit in cap bytes. */
+int jnl_companion_dir(const char *env_path, int nosubdir, char *buf, size_t cap);
+
+/* Options for jnl_open. */
+struct jnl_open_opts {
+	int writable;          /* map read-write (tap, syncer) or read-only */
+	int create;            /* create the directory and file if missing */
+	mode_t mode;           /* file mode when creating (the env's mode) */
+	uint64_t capacity;     /* ring size when creating; 0 = the default */
+	uint64_t base_txnid;   /* the env's last txn id, when creating */
+};
+
+/* Open (and maybe create) the journal in companion directory dir.
+ * On success *out owns an fd and a mapping; release with jnl_close. */
+int jnl_open(const char *dir, const struct jnl_open_opts *opts, struct jnl **out);
+
+/* Unmap and close; NULL is fine. */
+void jnl_close(struct jnl *j);
+
+/* The mapped header (fields marked atomic must be read with
+ * jnl_load()). Valid until jnl_close. */
+struct mdbtap_journal_header *jnl_header(struct jnl *j);
+
+/* Atomic 64-bit load (acquire) of a header field. */
+static inline uint64_t jnl_load(const uint64_t *field)
+{
+	return __atomic_load_n(field, __ATOMIC_ACQUIRE);
+}
+
+/* Hybrid logical clock: the next timestamp for a local commit, shared by
+ * every process of the env. */
+uint64_t jnl_clock_next(struct jnl *j);
+
+/* Raise the clock to at least ts (after merging a remote write). */
+void jnl_clock_observe(struct jnl *j, uint64_t ts);
+
+/* What a writer appends. names and ops are encoded with record.h. */
+struct jnl_append_in {
+	uint64_t txnid;
+	uint64_t ts;
+	uint32_t flags;        /* MDBTAP_REC_* */
+	uint32_t nnames;
+	uint32_t nops;
+	const void *names;
+	size_t names_len;
+	const void *ops;
+	size_t ops_len;
+};
+
+/* A published record waiting for its commit's outcome. */
+struct jnl_slot {
+	uint64_t *state;       /* NULL: nothing to finish */
+	uint64_t pos;
+};
+
+/* The largest body a record can have in this journal. */
+size_t jnl_max_body(const struct jnl *j);
+
+/* Append a PENDING record. The caller must hold the env's writer lock
+ * (all appends of an env are serialized by it). Returns 0, or
+ * MDBTAP_E_FULL (counted in the header's `dropped`) or MDBTAP_E_CORRUPT. */
+int jnl_append(struct jnl *j, const struct jnl_append_in *in, struct jnl_slot *slot);
+
+/* Mark a record COMMITTED or ABORTED. Safe from any thread, without the
+ * writer lock, and a no-op if the slot was reused meanwhile. */
+void jnl_finish(const struct jnl_slot *slot, int committed);
+
+/* One record as read: a private copy. */
+struct jnl_entry {
+	uint64_t pos;          /* where it starts */
+	uint64_t next;         /* where the next one starts */
+	int pad;               /* a pad record: no content */
+	unsigned state;        /* MDBTAP_STATE_* at the time of reading */
+	struct mdbtap_record hdr;
+	const uint8_t *body;   /* hdr.body_len bytes, in the reader's buffer */
+};
+
+/* A reader's buffer, grown as needed; zero-initialise, free with
+ * jnl_reader_free. */
+struct jnl_reader {
+	uint8_t *buf;
+	size_t cap;
+};
+
+void jnl_reader_free(struct jnl_reader *r);
+
+/* Read the record at pos into r. Returns 1 (e filled), 0 (pos is the head:
+ * nothing more), MDBTAP_E_CORRUPT (a record that is not whole; e->next is
+ * unknown), EAGAIN (the syncer consumed it while we read), or ENOMEM. */
+int jnl_read(struct jnl *j, uint64_t pos, struct jnl_reader *r, struct jnl_entry *e);
+
+#endif

@@ -1,0 +1,94 @@
+/* tap_config.c: MDBTAP_* variables and the optional log file. */
+#include "tap_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mdbtap.h"
+
+#define TAP_LOG_MAX_LINES 500
+
+static struct tap_config config;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+static unsigned log_lines;
+
+int tap_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (!s || !*s)
+		return EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return EINVAL;
+	switch (*end) {
+	case 'k': case 'K': n <<= 10; end++; break;
+	case 'm': case 'M': n <<= 20; end++; break;
+	case 'g': case 'G': n <<= 30; end++; break;
+	default: break;
+	}
+	if (*end)
+		return EINVAL;
+	*out = n;
+	return 0;
+}
+
+static void load_config(void)
+{
+	const char *s;
+	uint64_t n;
+
+	s = getenv("MDBTAP_DISABLE");
+	config.disabled = s && *s && strcmp(s, "0") != 0;
+	config.journal_size = MDBTAP_JOURNAL_DEFAULT_CAPACITY;
+	if (tap_parse_size(getenv("MDBTAP_JOURNAL_SIZE"), &n) == 0)
+		config.journal_size = n;
+	config.txn_limit = TAP_DEFAULT_TXN_LIMIT;
+	if (tap_parse_size(getenv("MDBTAP_TXN_LIMIT"), &n) == 0 && n >= 4096)
+		config.txn_limit = (size_t)n;
+}
+
+const struct tap_config *tap_config(void)
+{
+	int saved = errno;
+
+	pthread_once(&config_once, load_config);
+	errno = saved;
+	return &config;
+}
+
+void tap_log(const char *fmt, ...)
+{
+	const char *path = getenv("MDBTAP_LOG");
+	char line[1024];
+	va_list ap;
+	int saved = errno, fd, n;
+
+	if (!path || !*path ||
+	    __atomic_fetch_add(&log_lines, 1, __ATOMIC_RELAXED) >= TAP_LOG_MAX_LINES)
+		goto out;
+	n = snprintf(line, sizeof(line), "mdbtap[%ld]: ", (long)getpid());
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		ssize_t w = write(fd, line, (size_t)n);
+
+		(void)w;
+		close(fd);
+	}
+out:
+	errno = saved;
+}

@@ -1,0 +1,24 @@
+/* tap_lock.c: the tap's mutex, held across fork so that a child never
+ * inherits it locked by a thread that does not exist there. */
+#include "tap_lock.h"
+
+#include <pthread.h>
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void unlock_after_fork(void) { pthread_mutex_unlock(&lock); }
+static void lock_before_fork(void) { pthread_mutex_lock(&lock); }
+
+static void register_atfork(void)
+{
+	pthread_atfork(lock_before_fork, unlock_after_fork, unlock_after_fork);
+}
+
+void tap_lock(void)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&lock);
+}
+
+void tap_unlock(void) { pthread_mutex_unlock(&lock); }

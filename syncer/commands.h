@@ -1,0 +1,14 @@
+/* commands.h: the subcommands of mdbtap. Each takes argc/argv after the
+ * command name and returns the process exit code (see main.c). */
+#ifndef MDBTAP_COMMANDS_H
+#define MDBTAP_COMMANDS_H
+
+/* Exit codes, documented in the README and in --help. */
+#define EXIT_OK 0
+#define EXIT_FAIL 1      /* the command could not do its job */
+#define EXIT_USAGE 2     /* bad arguments */
+#define EXIT_UNACCOUNTED 3 /* journal --check: txn ids nobody accounts for */
+
+int cmd_journal(int argc, char **argv);
+
+#endif

@@ -1,0 +1,43 @@
+/* out.c: printing untrusted bytes without ever emitting raw control
+ * characters or invalid UTF-8. */
+#include "out.h"
+
+void out_quoted(FILE *f, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			fprintf(f, "\\%c", s[i]);
+		else if (s[i] >= 0x20 && s[i] < 0x7f)
+			fputc(s[i], f);
+		else
+			fprintf(f, "\\x%02x", s[i]);
+	}
+	fputc('"', f);
+}
+
+void out_hex(FILE *f, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", s[i]);
+}
+
+void out_json_str(FILE *f, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			fprintf(f, "\\%c", s[i]);
+		else if (s[i] >= 0x20 && s[i] < 0x7f)
+			fputc(s[i], f);
+		else
+			fprintf(f, "\\u%04x", s[i]);
+	}
+	fputc('"', f);
+}
