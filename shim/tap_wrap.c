@@ -426,6 +426,7 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 {
 	struct cursor_elem old = { 0 };
 	struct tap_env *w = NULL;
+	MDB_val items = { 0, NULL };
 	int rc, saved;
 
 	if (!tap_resolve())
@@ -436,6 +437,8 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 	saved = errno;
 	if (mc && (w = writer_env(real_mdb_cursor_txn(mc))) && (flags & MDB_CURRENT))
 		cursor_elem_get(mc, &old);
+	if (w && (flags & MDB_MULTIPLE))
+		items = data[0]; /* LMDB advances data[0] as it writes */
 	errno = saved;
 	rc = real_mdb_cursor_put(mc, key, data, flags);
 	saved = errno;
@@ -445,11 +448,11 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 		if (flags & MDB_CURRENT) {
 			record_current_put(w, mc, &old);
 		} else if (flags & MDB_MULTIPLE) {
-			/* data[0]: one item's size and the array; data[1]: the
+			/* items: one item's size and the array; data[1]: the
 			 * count, set by LMDB to how many were written. */
 			for (size_t i = 0; i < data[1].mv_size; i++) {
-				MDB_val v = { data[0].mv_size,
-					      (char *)data[0].mv_data + i * data[0].mv_size };
+				MDB_val v = { items.mv_size,
+					      (char *)items.mv_data + i * items.mv_size };
 
 				record(w, dbi, MDBTAP_OP_PUT, key, &v);
 			}
