@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "commands.h"
 #include "env_open.h"
@@ -67,8 +68,14 @@ static void print_text(const struct jnl_entry *e, struct rec_iter *it)
 	const char *sep = ": ";
 	int rc;
 
-	printf("%" PRIu64 " %" PRIu64 " %s pid=%u", e->hdr.txnid, e->hdr.ts,
-	       state_name(e->state), e->hdr.pid);
+	time_t secs = (time_t)(e->hdr.ts / 1000000000u);
+	struct tm tm;
+	char when[32] = "?";
+
+	if (gmtime_r(&secs, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	printf("%" PRIu64 " %s.%09" PRIu64 "Z %s pid=%u", e->hdr.txnid, when,
+	       e->hdr.ts % 1000000000u, state_name(e->state), e->hdr.pid);
 	if (e->hdr.flags & MDBTAP_REC_LOSSY)
 		printf(" lossy");
 	if (e->hdr.flags & MDBTAP_REC_SYNCER)
@@ -269,7 +276,7 @@ static void help(FILE *f)
 		"\n"
 		"Print the journal of the env at ENV_PATH (a directory env, or the file of\n"
 		"an MDB_NOSUBDIR env): one line per record, oldest first, with its txn id,\n"
-		"timestamp (ns), state, and each op with its DBI ('-' is the unnamed DBI)\n"
+		"timestamp (UTC), state, and each op with its DBI ('-' is the unnamed DBI)\n"
 		"and key (and value, for DUPSORT DBIs). Then a summary, including the txn\n"
 		"ids of the env that no committed record accounts for: writes the tap did\n"
 		"not see. Opens the env read-only and changes nothing.\n"
