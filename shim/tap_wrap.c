@@ -191,8 +191,12 @@ TAP_EXPORT int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, 
 		return real_mdb_txn_begin(env, parent, flags, txn);
 	tap_depth++;
 	rc = real_mdb_txn_begin(env, parent, flags, txn);
-	if (rc == 0 && !(flags & MDB_RDONLY) && (e = tap_env_find(env)))
+	if (rc == 0 && !(flags & MDB_RDONLY) && (e = tap_env_find(env))) {
+		int saved = errno;
+
 		tap_txn_begin(e, parent, *txn);
+		errno = saved;
+	}
 	tap_depth--;
 	return rc;
 }
