@@ -30,6 +30,7 @@ struct xop {
 };
 
 struct xrec {
+	int lossy;         /* the record must say MDBTAP_REC_LOSSY */
 	unsigned nops;
 	struct xop ops[MAX_OPS];
 };
@@ -206,8 +207,9 @@ static void verify(MDB_env *env, const struct expect *x, int nosubdir)
 			fail("record has txn id %llu, want %llu (ids must be consecutive)",
 			     (unsigned long long)e.hdr.txnid, (unsigned long long)next_id);
 		next_id = e.hdr.txnid + 1;
-		if (e.hdr.flags & MDBTAP_REC_LOSSY)
-			fail("record of txn %llu is lossy", (unsigned long long)e.hdr.txnid);
+		if (got < x->nrecs && !!(e.hdr.flags & MDBTAP_REC_LOSSY) != x->recs[got].lossy)
+			fail("record of txn %llu: lossy is %d", (unsigned long long)e.hdr.txnid,
+			     !!(e.hdr.flags & MDBTAP_REC_LOSSY));
 		if (got >= x->nrecs) {
 			fail("unexpected record %u (txn %llu)", got, (unsigned long long)e.hdr.txnid);
 			got++;
@@ -761,6 +763,60 @@ static void c_binary_keys(struct expect *x)
 	mdb_env_close(env);
 }
 
+/* Nesting deeper than the tap tracks: the record says it is lossy (the
+ * syncer rescans), and still lists what the tracked levels wrote. */
+static void c_deep_nesting(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_txn *txn[40];
+	char key[8];
+	struct xrec *rec = new_rec(x);
+	static char keys[40][8];
+
+	OK(mdb_txn_begin(env, NULL, 0, &txn[0]));
+	for (int i = 1; i < 40; i++)
+		OK(mdb_txn_begin(env, txn[i - 1], 0, &txn[i]));
+	for (int i = 39; i >= 1; i--) {
+		snprintf(key, sizeof(key), "k%02d", i);
+		put1(txn[i], key);
+		OK(mdb_txn_commit(txn[i]));
+	}
+	OK(mdb_txn_commit(txn[0]));
+	rec->lossy = 1;
+	/* The tap tracks 32 levels (0..31): the keys of levels 31..1. */
+	for (int i = 31; i >= 1; i--) {
+		snprintf(keys[i], sizeof(keys[i]), "k%02d", i);
+		add(rec, MDBTAP_OP_PUT, NULL, keys[i], NULL);
+	}
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
+/* Handles closed and reopened: names stay right. */
+static void c_dbi_close_reopen(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_dbi a = open_db(env, "a", 0), b;
+	MDB_txn *txn;
+	MDB_val k = V("k");
+
+	expect_create(x, "a", 0);
+	mdb_dbi_close(env, a);
+	b = open_db(env, "b", MDB_DUPSORT); /* may reuse a's number */
+	expect_create(x, "b", MDB_DUPSORT);
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_dbi_open(txn, "a", 0, &a));
+	OK(mdb_put(txn, b, &k, &k, 0));
+	OK(mdb_put(txn, a, &k, &k, 0));
+	OK(mdb_txn_commit(txn));
+	struct xrec *rec = new_rec(x);
+
+	add(rec, MDBTAP_OP_PUT, "b", "k", "k");
+	add(rec, MDBTAP_OP_PUT, "a", "k", NULL);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(struct expect *x);
@@ -782,6 +838,8 @@ static const struct {
 	{ "failed_commit", c_failed_commit },
 	{ "nosubdir", c_nosubdir },
 	{ "binary_keys", c_binary_keys },
+	{ "deep_nesting", c_deep_nesting },
+	{ "dbi_close_reopen", c_dbi_close_reopen },
 };
 
 int main(int argc, char **argv)
