@@ -144,6 +144,53 @@ def workload(root):
     env2.close()
 
 
+def workload_failed_only(root):
+    """Write txns whose only write calls fail with MDB_KEYEXIST. For
+    MDB_NODUPDATA on a DUPSORT DBI, LMDB touches pages before it finds the
+    duplicate, so the commit still takes a new txn id."""
+    import lmdb
+    env = lmdb.open(os.path.join(root, "env"), max_dbs=2, map_size=1 << 22)
+    d = env.open_db(b"d", dupsort=True)
+    with env.begin(write=True) as t:
+        print(t.put(b"one", b"v", db=d), [t.put(b"many", b"v%03d" % i, db=d) for i in range(300)][-1])
+    for key, val in ((b"one", b"v"), (b"many", b"v005")):
+        before = env.info()["last_txnid"]
+        with env.begin(write=True) as t:
+            r = t.put(key, val, db=d, dupdata=False)
+        print(key, r, "txn id advanced:", env.info()["last_txnid"] != before)
+    with env.begin(write=True) as t:
+        print(t.put(b"last", b"x"))
+
+
+def main_failed_only():
+    """Every txn id the host commits is accounted for, even that of a txn
+    whose only calls failed (DESIGN invariant 2; a false alarm otherwise)."""
+    import apputil as A
+
+    tmp = A.fresh_tmp()
+    root = os.path.join(tmp, "run")
+    envdir = os.path.join(root, "env")
+    argv = ["/usr/bin/python3", os.path.abspath(__file__), "--workload-failed-only", root]
+    os.makedirs(root)
+    plain = A.run(argv)
+    A.eq(plain.rc, 0, "plain workload exit code (stderr %r)" % plain.err)
+    A.check(plain.out.count(b"txn id advanced: True") == 2,
+            "LMDB commits the failed-only txns with new txn ids: %r" % plain.out)
+    A.wipe(root)
+    os.makedirs(root)
+    tapped = A.run(argv, preload=A.PRELOAD)
+    A.same_result(plain, tapped, "failed-only workload")
+    recs, summary = A.journal(envdir)
+    elements = [o for r in recs for o in A.ops(r) if o[0] in ("put", "del", "delall")]
+    A.eq(elements, [("put", "d", b"one", b"v")] + [("put", "d", b"many", b"v%03d" % i) for i in range(300)]
+         + [("put", None, b"last", None)], "journaled elements: none from the failed calls")
+    last = A.env_last_txnid(envdir, False)
+    A.eq(summary.get("unaccounted"), [], "unaccounted txn ids (env last txn id %s; records for %r)"
+         % (last, [r["txnid"] for r in recs]))
+    A.expect_check_ok(envdir, "failed-only txns")
+    A.finish()
+
+
 def main():
     import apputil as A
 
@@ -238,5 +285,9 @@ def main():
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--workload":
         workload(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--workload-failed-only":
+        workload_failed_only(sys.argv[2])
+    elif len(sys.argv) == 2 and sys.argv[1] == "--failed-only-txn":
+        main_failed_only()
     else:
         main()
