@@ -4,8 +4,9 @@
  *
  * Committed txns and what they write (the tests expect exactly this):
  *   1: create "items" (DUPSORT); put items k1=a, k1=b; put main "alpha"
- *   2: del items k1=a; put main "beta"
- *      (and two calls that fail: NOOVERWRITE put of "alpha", del of "missing")
+ *   2: del items k1=a; put main "beta"; put main "kept" (from a child txn
+ *      that commits; a child that puts "dropped" aborts; two calls fail:
+ *      NOOVERWRITE put of "alpha", del of "missing")
  *   -: an aborted txn that puts "gamma"
  *   3: cursor put main "delta", "epsilon"; cursor del at "delta" */
 #include <lmdb.h>
@@ -25,7 +26,7 @@ __attribute__((visibility("default"))) int plugin_write(const char *path);
 int plugin_write(const char *path)
 {
 	MDB_env *env;
-	MDB_txn *txn;
+	MDB_txn *txn, *child;
 	MDB_dbi main_dbi, items;
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -58,6 +59,14 @@ int plugin_write(const char *path)
 	bad |= step("put alpha NOOVERWRITE", mdb_put(txn, main_dbi, &k, &v, MDB_NOOVERWRITE)) != MDB_KEYEXIST;
 	k = V("missing");
 	bad |= step("del missing", mdb_del(txn, main_dbi, &k, NULL)) != MDB_NOTFOUND;
+	bad |= step("begin child aborted", mdb_txn_begin(env, txn, 0, &child));
+	k = V("dropped"); v = V("c");
+	bad |= step("put dropped", mdb_put(child, main_dbi, &k, &v, 0));
+	mdb_txn_abort(child);
+	bad |= step("begin child kept", mdb_txn_begin(env, txn, 0, &child));
+	k = V("kept"); v = V("c");
+	bad |= step("put kept", mdb_put(child, main_dbi, &k, &v, 0));
+	bad |= step("commit child", mdb_txn_commit(child));
 	bad |= step("commit2", mdb_txn_commit(txn));
 
 	bad |= step("begin aborted", mdb_txn_begin(env, NULL, 0, &txn));

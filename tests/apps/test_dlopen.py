@@ -27,7 +27,7 @@ N = None
 # What one deepplugin run commits into a fresh env (see deepplugin.c) ...
 FIRST = [
     [("create", "items", 0x4), put("items", b"k1", b"a"), put("items", b"k1", b"b"), put(N, b"alpha")],
-    [dele("items", b"k1", b"a"), put(N, b"beta")],
+    [dele("items", b"k1", b"a"), put(N, b"beta"), put(N, b"kept")],
     [put(N, b"delta"), put(N, b"epsilon"), dele(N, b"delta")],
 ]
 # ... and a second run into the same env: "items" exists already, and puts

@@ -181,5 +181,34 @@ def main():
     A.finish()
 
 
+def main_perms():
+    """postmap runs with umask 033. The tap's companion directory must stay
+    searchable wherever it is readable (the tap's own rule: "directories need
+    x wherever the file has r"), or other users who may read the table
+    cannot reach its journal."""
+    import stat
+    tmp = A.fresh_tmp()
+    d = os.path.join(tmp, "pf")
+    setup(d)
+    with open(os.path.join(d, "access"), "w") as f:
+        f.write(SRC2)
+    r = A.run([POSTMAP, "-c", os.path.join(d, "conf"), "lmdb:" + os.path.join(d, "access")],
+              preload=A.PRELOAD)
+    A.eq(r.rc, 0, "postmap exit code (stderr %r)" % r.err)
+    table = os.path.join(d, "access.lmdb")
+    tmode = stat.S_IMODE(os.stat(table).st_mode)
+    dmode = stat.S_IMODE(os.stat(table + "-mdbtap").st_mode)
+    jmode = stat.S_IMODE(os.stat(table + "-mdbtap/journal").st_mode)
+    print("table %o, companion directory %o, journal %o" % (tmode, dmode, jmode))
+    for who, rbit, xbit in (("group", 0o040, 0o010), ("others", 0o004, 0o001)):
+        if dmode & rbit:
+            A.check(dmode & xbit, "companion directory mode %o: readable but not searchable by %s"
+                    % (dmode, who))
+    A.finish()
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--journal-perms"]:
+        main_perms()
+    else:
+        main()
