@@ -1,8 +1,9 @@
 /* sigkill_writer.c: a host that writes random transactions until it is
  * killed (or until NTXN, when NTXN > 0).
  *
- *   sigkill_writer ENV SEED NTXN [nosync] [hold]
+ *   sigkill_writer ENV SEED NTXN [nosync] [hold] [ready]
  *
+ * With "ready", it prints "ready" once the env and its DBIs are open.
  * NTXN 0 is no limit; with "hold", the writer waits to be killed once it
  * has committed NTXN txns, instead of exiting (it bounds the journal's
  * growth on a fast machine).
@@ -195,15 +196,16 @@ int main(int argc, char **argv)
 {
 	MDB_txn *txn;
 	unsigned long ntxn;
-	int nosync = 0, hold = 0;
+	int nosync = 0, hold = 0, ready = 0;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: sigkill_writer ENV SEED NTXN [nosync] [hold]\n");
+		fprintf(stderr, "usage: sigkill_writer ENV SEED NTXN [nosync] [hold] [ready]\n");
 		return 2;
 	}
 	for (int i = 4; i < argc; i++) {
 		nosync |= !strcmp(argv[i], "nosync");
 		hold |= !strcmp(argv[i], "hold");
+		ready |= !strcmp(argv[i], "ready");
 	}
 	rng_seed(&r, strtoull(argv[2], NULL, 10));
 	ntxn = strtoul(argv[3], NULL, 10);
@@ -217,6 +219,10 @@ int main(int argc, char **argv)
 	must_ok_or(mdb_dbi_open(txn, "dups", MDB_CREATE | MDB_DUPSORT, &dups), 0, "dbi_open dups");
 	must_ok_or(mdb_dbi_open(txn, "intent", MDB_CREATE, &intent), 0, "dbi_open intent");
 	must_ok_or(mdb_txn_commit(txn), 0, "commit");
+	if (ready) {
+		printf("ready\n");
+		fflush(stdout);
+	}
 	for (unsigned long i = 0; ntxn == 0 || i < ntxn; i++)
 		one_txn();
 	while (hold)

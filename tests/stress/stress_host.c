@@ -10,10 +10,10 @@
  *       cursor writes, failing calls, nested txns committed or aborted, some
  *       txns aborted) while NREADERS threads run read txns; then LOG gets
  *       one line per committed txn: "TXN txnid pid dbi,op,KEY[,VALUE] ...".
- *   stress_host fork ENV LOGDIR NTXN SEED
- *       write NTXN txns, fork (a reader thread running); the child opens its
- *       own env handle on ENV and commits NTXN txns while the parent commits
- *       NTXN more. Each process logs to LOGDIR/PID.log.
+ *   stress_host fork ENV LOGDIR NTXN SEED [quiet]
+ *       write NTXN txns, fork (a reader thread running, unless "quiet"); the
+ *       child opens its own env handle on ENV and commits NTXN txns while the
+ *       parent commits NTXN more. Each process logs to LOGDIR/PID.log.
  *   stress_host big ENV LOG NPUTS
  *       one txn of NPUTS puts into "data" and 3 into "dups", read back after
  *       commit; LOG gets "BIG txnid pid".
@@ -446,19 +446,21 @@ static int cmd_fork(int argc, char **argv)
 	uint64_t seed;
 	struct reader rd;
 	pid_t child;
-	int failed, status;
+	int failed, status, quiet;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: stress_host fork ENV LOGDIR NTXN SEED\n");
+	if (argc != 6 && !(argc == 7 && !strcmp(argv[6], "quiet"))) {
+		fprintf(stderr, "usage: stress_host fork ENV LOGDIR NTXN SEED [quiet]\n");
 		return 2;
 	}
+	quiet = argc == 7;
 	ntxn = (unsigned)atoi(argv[4]);
 	seed = strtoull(argv[5], NULL, 10);
 	env = env_open_path(argv[2]);
 	open_dbis(env, 0, &data, &dups);
 	failed = run_workers(env, data, dups, ntxn, 1, 0, seed, &log);
 
-	/* Fork while a reader thread of the parent is in the middle of things. */
+	/* Fork while a reader thread of the parent is in the middle of things
+	 * (quiet: start it after the fork). */
 	memset(&rd, 0, sizeof(rd));
 	rd.env = env;
 	rd.data = data;
@@ -467,9 +469,11 @@ static int cmd_fork(int argc, char **argv)
 	rd.pid = (unsigned long)getpid();
 	rng_seed(&rd.r, seed + 77);
 	__atomic_store_n(&stop_readers, 0, __ATOMIC_RELEASE);
-	if (pthread_create(&rd.th, NULL, reader_main, &rd) != 0)
-		return 2;
-	usleep(20000);
+	if (!quiet) {
+		if (pthread_create(&rd.th, NULL, reader_main, &rd) != 0)
+			return 2;
+		usleep(20000);
+	}
 	fflush(NULL);
 	child = fork();
 	if (child < 0) {
@@ -491,6 +495,8 @@ static int cmd_fork(int argc, char **argv)
 		cfailed |= write_file(path, &clog);
 		_exit(cfailed ? 2 : 0);
 	}
+	if (quiet && pthread_create(&rd.th, NULL, reader_main, &rd) != 0)
+		return 2;
 	failed |= run_workers(env, data, dups, ntxn, 1, 0, seed + 2, &log);
 	__atomic_store_n(&stop_readers, 1, __ATOMIC_RELEASE);
 	pthread_join(rd.th, NULL);

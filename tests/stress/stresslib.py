@@ -9,6 +9,7 @@ LMDB and so never goes through the tap.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -273,10 +274,40 @@ def check_replay(envpath, logged, what):
     return len(data), len(dups)
 
 
+def spawn(cmd, env, **kw):
+    """Start a host in a process group of its own (see kill_group)."""
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, **kw)
+
+
+def kill_group(p):
+    """SIGKILL a spawned host and whatever it forked, then reap it."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
 def run_host(cmd, env, timeout=150):
-    """Run a host program; it must succeed silently."""
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    check(p.returncode == 0 and p.stdout == "" and p.stderr == "",
-          "%s: rc %d, stdout %r, stderr %r" % (" ".join(cmd[:2]), p.returncode, p.stdout[-500:],
-                                               p.stderr[-2000:]))
+    """Run a host program; it must succeed silently within timeout (else it
+    and its children are killed)."""
+    p = spawn(cmd, env)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(p)
+        fail("%s: no exit after %d s (killed)" % (" ".join(cmd[:2]), timeout))
+        return False
+    finally:
+        if p.poll() is None:
+            kill_group(p)
+    check(p.returncode == 0 and out == "" and err == "",
+          "%s: rc %d, stdout %r, stderr %r" % (" ".join(cmd[:2]), p.returncode, out[-500:],
+                                               err[-2000:]))
     return p.returncode == 0
+
+
+def under_asan():
+    """Whether hosts run with the ASan runtime (the sanitizer build)."""
+    return any("asan" in os.path.basename(x) for x in PRELOAD.split(":"))

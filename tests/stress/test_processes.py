@@ -13,7 +13,6 @@ wrote.
 """
 import os
 import random
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,15 +31,14 @@ procs = []
 try:
     for i, writers in enumerate((1, 2, 1)):
         log = os.path.join(root, "p%d.log" % i)
-        procs.append((log, subprocess.Popen(
+        procs.append((log, S.spawn(
             [HOST, "write", env, log, "400", str(writers), "1", str(seed + i)],
-            env=S.preload_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+            env=S.preload_env())))
     results = [(log, p.communicate(timeout=150), p.returncode) for log, p in procs]
 finally:
     for _, p in procs:
         if p.poll() is None:
-            p.kill()
-            p.wait()
+            S.kill_group(p)
 
 logged = {}
 for log, (out, err), rc in results:

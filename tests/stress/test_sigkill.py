@@ -28,6 +28,7 @@ STRESS_KILLS the number of kills (default 60).
 """
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -73,10 +74,19 @@ for i in range(kills):
     if time.monotonic() > deadline:
         S.note("time budget used up after %d kills" % done)
         break
+    # Odd kills: the delay counts from the start (kills in env open and
+    # journal open too); even ones: from when the writer is ready (so that
+    # a slow start, as under ASan, does not eat the delay).
+    wait_ready = i % 2 == 0
     args = [str(seed * 1000 + i + 1), "2000", "hold"] + (["nosync"] if i % 4 else [])
+    args += ["ready"] if wait_ready else []
     proc = subprocess.Popen([WRITER, env] + args, env=S.preload_env(JOURNAL),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        if wait_ready:
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            line = proc.stdout.readline() if ready else ""
+            S.check(line == "ready\n", "kill %d: the writer did not get ready: %r" % (i, line))
         time.sleep(rng.uniform(0, 0.3))
         alive = proc.poll() is None
         proc.send_signal(signal.SIGKILL)
