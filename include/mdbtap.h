@@ -123,7 +123,11 @@ struct mdbtap_journal_header {
 #define MDBTAP_REC_SYNCER 2u  /**< written by the syncer's own merge transaction */
 /**@}*/
 
-/** A record header; the pad record uses only `magic` and `size`. */
+/** A record header; the pad record uses only `magic` and `size`.
+ *
+ * A record may have no ops: LMDB gave the txn an id although nothing the
+ * syncer exports changed (a failed MDB_NODUPDATA put touches pages first).
+ * Such a record only accounts for its txn id. */
 struct mdbtap_record {
 	uint32_t magic;     /**< MDBTAP_RECORD_MAGIC or MDBTAP_PAD_MAGIC */
 	uint32_t size;      /**< total bytes, header included, a multiple of 8 */

@@ -75,6 +75,20 @@ static int init_file(int fd, const struct jnl_open_opts *o)
 	return 0;
 }
 
+/* init_file() writes the magic last, so a file whose magic is still all
+ * zero bytes (or that is shorter than it) was left by a process killed
+ * while creating it: nobody can have mapped it (check_header refuses it),
+ * and it may be created again. Any other content is someone else's file,
+ * or another version: keep it. */
+static int never_whole(int fd)
+{
+	static const char zero[8];
+	char magic[8] = { 0 };
+	ssize_t n = pread(fd, magic, 8, 0);
+
+	return n >= 0 && memcmp(magic, zero, 8) == 0; /* short reads leave zeros */
+}
+
 static int check_header(const struct mdbtap_journal_header *h, off_t file_size)
 {
 	if (memcmp(h->magic, MDBTAP_JOURNAL_MAGIC, 8) != 0)
@@ -96,10 +110,14 @@ static int open_file(const char *dir, const struct jnl_open_opts *o, int *fdp)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE) >= sizeof(path))
 		return ENAMETOOLONG;
 	if (o->create) {
-		/* Directories need x wherever the file has r. */
+		/* Directories need x wherever the file has r. The host's
+		 * umask may strip x and keep r (postmap runs with 033):
+		 * set the mode we chose once the directory is ours. */
 		mode_t dmode = o->mode | ((o->mode & 0444) >> 2) | 0700;
 
-		if (mkdir(dir, dmode) != 0 && errno != EEXIST)
+		if (mkdir(dir, dmode) == 0)
+			(void)chmod(dir, dmode);
+		else if (errno != EEXIST)
 			return errno;
 		flags |= O_CREAT;
 	}
@@ -128,7 +146,7 @@ int jnl_open(const char *dir, const struct jnl_open_opts *o, struct jnl **out)
 		rc = errno;
 		goto out_unlock;
 	}
-	if (st.st_size == 0 && o->create && o->writable) {
+	if (o->create && o->writable && (st.st_size == 0 || never_whole(fd))) {
 		rc = init_file(fd, o);
 		if (rc)
 			goto out_unlock;

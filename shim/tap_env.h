@@ -32,6 +32,7 @@ struct tap_level {
 	MDB_txn *txn;           /* atomic: other threads compare it */
 	size_t ops_mark;        /* the op log's length when it began */
 	uint32_t nops_mark;
+	int touched_mark;
 };
 
 struct tap_env {
@@ -54,6 +55,7 @@ struct tap_env {
 	uint64_t seq;                   /* counts top-level write txns */
 	uint32_t rec_flags;             /* MDBTAP_REC_* for this txn */
 	int overflow;                   /* ops over the limit: record DIRTY */
+	int touched;                    /* a failed call dirtied pages */
 	uint8_t *ops;                   /* encoded ops (record.h) */
 	size_t ops_len, ops_cap;
 	uint32_t nops;

@@ -27,6 +27,7 @@ static void reset(struct tap_env *e)
 	e->names_len = 0;
 	e->nnames = 0;
 	e->overflow = 0;
+	e->touched = 0;
 	e->rec_flags = 0;
 	if (e->ops_cap > TAP_KEEP_BUFFER) {
 		free(e->ops);
@@ -43,6 +44,7 @@ void tap_txn_begin(struct tap_env *e, MDB_txn *parent, MDB_txn *txn)
 		e->levels[0].txn = txn;
 		e->levels[0].ops_mark = 0;
 		e->levels[0].nops_mark = 0;
+		e->levels[0].touched_mark = 0;
 		set_levels(e, 1);
 		return;
 	}
@@ -54,6 +56,7 @@ void tap_txn_begin(struct tap_env *e, MDB_txn *parent, MDB_txn *txn)
 	}
 	e->levels[e->nlevels].ops_mark = e->ops_len;
 	e->levels[e->nlevels].nops_mark = e->nops;
+	e->levels[e->nlevels].touched_mark = e->touched;
 	__atomic_store_n(&e->levels[e->nlevels].txn, txn, __ATOMIC_RELEASE);
 	set_levels(e, e->nlevels + 1);
 }
@@ -144,13 +147,21 @@ void tap_txn_lossy(struct tap_env *e)
 	e->rec_flags |= MDBTAP_REC_LOSSY;
 }
 
+void tap_txn_touched(struct tap_env *e)
+{
+	e->touched = 1;
+}
+
 void tap_txn_child_end(struct tap_env *e, int level, int committed)
 {
 	if (level <= 0 || (unsigned)level >= e->nlevels)
 		return;
-	if (!committed && !e->overflow) {
-		e->ops_len = e->levels[level].ops_mark;
-		e->nops = e->levels[level].nops_mark;
+	if (!committed) {
+		e->touched = e->levels[level].touched_mark;
+		if (!e->overflow) {
+			e->ops_len = e->levels[level].ops_mark;
+			e->nops = e->levels[level].nops_mark;
+		}
 	}
 	/* An aborted child leaves its names listed: harmless, and in overflow
 	 * mode a DIRTY for a DBI that did not change costs only a digest pass. */
@@ -188,7 +199,7 @@ void tap_txn_prepare_commit(struct tap_env *e, MDB_txn *txn, struct jnl_slot *sl
 		e->rec_flags |= MDBTAP_REC_LOSSY;
 	/* A txn that wrote nothing: LMDB commits it without a txn id (no
 	 * dirty pages), so a record would claim an id some other writer gets. */
-	if (e->nops == 0 && !(e->rec_flags & MDBTAP_REC_LOSSY)) {
+	if (e->nops == 0 && !e->touched && !(e->rec_flags & MDBTAP_REC_LOSSY)) {
 		reset(e);
 		return;
 	}

@@ -26,6 +26,11 @@ void tap_txn_op(struct tap_env *e, unsigned type, struct tap_name *n,
  * tells the syncer to rescan. */
 void tap_txn_lossy(struct tap_env *e);
 
+/* A call failed after LMDB had already touched pages, so the txn will
+ * take a txn id at commit even if nothing else changes: it gets a record
+ * (with no ops) to account for that id. */
+void tap_txn_touched(struct tap_env *e);
+
 /* The child at level (>0) ended; a commit keeps its ops. Deeper levels
  * (children LMDB ended with it) go too. */
 void tap_txn_child_end(struct tap_env *e, int level, int committed);

@@ -355,6 +355,17 @@ TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 	return rc;
 }
 
+/* LMDB returns MDB_KEYEXIST for MDB_NODUPDATA and MDB_APPENDDUP only
+ * after it has found the key and touched its pages (mdb_cursor_put), so
+ * the txn commits with a txn id of its own even if nothing else changes.
+ * With MDB_APPEND the refusal comes before any page is touched. */
+static void note_failed_put(struct tap_env *w, int rc, unsigned flags)
+{
+	if (rc == MDB_KEYEXIST && (flags & (MDB_NODUPDATA | MDB_APPENDDUP)) &&
+	    !(flags & MDB_APPEND))
+		tap_txn_touched(w);
+}
+
 TAP_EXPORT int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
 {
 	struct tap_env *w;
@@ -366,7 +377,9 @@ TAP_EXPORT int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, u
 		return real_mdb_put(txn, dbi, key, data, flags);
 	tap_depth++;
 	rc = real_mdb_put(txn, dbi, key, data, flags);
-	if (rc == 0 && (w = writer_env(txn))) {
+	if (rc == MDB_KEYEXIST && (w = writer_env(txn))) {
+		note_failed_put(w, rc, flags);
+	} else if (rc == 0 && (w = writer_env(txn))) {
 		saved = errno;
 		if (!is_dupsort(txn, dbi))
 			record(w, dbi, MDBTAP_OP_PUT, key, NULL); /* MDB_RESERVE: value comes later */
@@ -446,6 +459,8 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 	errno = saved;
 	rc = real_mdb_cursor_put(mc, key, data, flags);
 	saved = errno;
+	if (rc && w)
+		note_failed_put(w, rc, flags);
 	if (rc == 0 && w) {
 		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
 
@@ -492,6 +507,8 @@ TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
 	errno = saved;
 	rc = real_mdb_cursor_del(mc, flags);
 	saved = errno;
+	if (rc && w)
+		note_failed_put(w, rc, flags);
 	if (rc == 0 && w) {
 		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
 

@@ -227,6 +227,33 @@ START_TEST(foreign_file_refused)
 }
 END_TEST
 
+/* A kill during creation leaves a file without its magic (written last):
+ * the next opener creates the journal again. */
+START_TEST(half_created_file_is_created_again)
+{
+	struct jnl_open_opts o = { .writable = 1, .create = 1, .mode = 0644, .base_txnid = 7 };
+	struct jnl *j = NULL;
+	char path[4200], zeros[MDBTAP_JOURNAL_HEADER_SIZE] = { 0 };
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	close(fd);
+	ck_assert_int_eq(jnl_open(dir, &o, &j), 0);
+	ck_assert_mem_eq(jnl_header(j)->magic, MDBTAP_JOURNAL_MAGIC, 8);
+	ck_assert_uint_eq(jnl_header(j)->base_txnid, 7);
+	jnl_close(j);
+	/* ...but only a writer that may create it does. */
+	fd = open(path, O_TRUNC | O_WRONLY);
+	ck_assert_int_eq(write(fd, zeros, 100), 100);
+	close(fd);
+	o.create = 0;
+	ck_assert_int_eq(jnl_open(dir, &o, &j), MDBTAP_E_FORMAT);
+}
+END_TEST
+
 START_TEST(newer_version_refused)
 {
 	struct jnl *j = open_new(0, 0);
@@ -289,6 +316,7 @@ int main(void)
 	tcase_add_test(tc, stale_finish_is_ignored);
 	tcase_add_test(tc, corrupt_record_detected);
 	tcase_add_test(tc, foreign_file_refused);
+	tcase_add_test(tc, half_created_file_is_created_again);
 	tcase_add_test(tc, newer_version_refused);
 	tcase_add_test(tc, missing_journal);
 	tcase_add_test(tc, clock_is_monotonic_and_observes);
