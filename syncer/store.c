@@ -1,0 +1,217 @@
+/* store.c: the store interface: URL dispatch, name checks and request
+ * counting, in front of the backends' ops. */
+#include "store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int name_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int store_valid_name(const char *name)
+{
+	size_t i;
+
+	if (!name || !name[0] || name[0] == '.')
+		return 0;
+	for (i = 0; name[i]; i++)
+		if (i >= STORE_NAME_MAX || !name_char((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
+
+/* A prefix is the start of some valid name, or empty. */
+static int valid_prefix(const char *prefix)
+{
+	return !prefix[0] || store_valid_name(prefix);
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The path of a file URL's path part, %XX decoded, into a new string. */
+static int file_url_path(const char *p, char **out, char *err, size_t errlen)
+{
+	size_t n = strlen(p), i, j = 0;
+	char *path;
+
+	if (strpbrk(p, "?#")) {
+		set_err(err, errlen, "file URL with '?' or '#': write them as %%3F and %%23");
+		return EINVAL;
+	}
+	path = malloc(n + 1);
+	if (!path)
+		return ENOMEM;
+	for (i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (p[i] != '%') {
+			path[j++] = p[i];
+			continue;
+		}
+		hi = i + 2 < n ? hexval((unsigned char)p[i + 1]) : -1;
+		lo = hi >= 0 ? hexval((unsigned char)p[i + 2]) : -1;
+		if (lo < 0 || (hi == 0 && lo == 0)) {
+			free(path);
+			set_err(err, errlen, "file URL with a bad %% escape");
+			return EINVAL;
+		}
+		path[j++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	path[j] = 0;
+	*out = path;
+	return 0;
+}
+
+int store_open(const char *url, struct store **out, char *err, size_t errlen)
+{
+	static const char file_pfx[] = "file://";
+	char *path = NULL;
+	const char *p;
+	int rc;
+
+	set_err(err, errlen, "ok");
+	*out = NULL;
+	if (!url || !url[0]) {
+		set_err(err, errlen, "empty store URL");
+		return EINVAL;
+	}
+	if (!strncmp(url, "s3://", 5)) {
+		set_err(err, errlen, "S3 stores are not available yet");
+		return ENOTSUP;
+	}
+	if (url[0] == '/')
+		return store_dir_open(url, out, err, errlen);
+	if (strncmp(url, file_pfx, sizeof(file_pfx) - 1)) {
+		set_err(err, errlen, "store URL '%s': expected file:///DIR, an absolute "
+			"path or s3://BUCKET/PREFIX", url);
+		return EINVAL;
+	}
+	p = url + sizeof(file_pfx) - 1;
+	if (!strncmp(p, "localhost/", 10))
+		p += 9;
+	if (p[0] != '/') {
+		set_err(err, errlen, "store URL '%s': a file URL names an absolute path "
+			"on this host: file:///DIR", url);
+		return EINVAL;
+	}
+	rc = file_url_path(p, &path, err, errlen);
+	if (rc)
+		return rc;
+	rc = store_dir_open(path, out, err, errlen);
+	free(path);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+static int count(struct store *s, uint64_t *kind, int rc)
+{
+	(*kind)++;
+	if (rc)
+		s->stats.errors++;
+	return rc;
+}
+
+int store_put(struct store *s, const char *name, int fd)
+{
+	if (!s || !store_valid_name(name) || fd < 0)
+		return EINVAL;
+	return count(s, &s->stats.put, s->ops->put(s, name, fd));
+}
+
+int store_get(struct store *s, const char *name, int fd)
+{
+	int rc;
+
+	if (!s || !store_valid_name(name) || fd < 0)
+		return EINVAL;
+	rc = s->ops->get(s, name, fd);
+	s->stats.get++;
+	if (rc && rc != ENOENT)
+		s->stats.errors++;
+	return rc;
+}
+
+/* Tells a stop asked by the caller's fn from a failure of the listing. */
+struct list_wrap {
+	store_list_fn fn;
+	void *ctx;
+	int stopped;
+};
+
+static int list_cb(void *ctx, const char *name, uint64_t size)
+{
+	struct list_wrap *w = ctx;
+	int rc = w->fn(w->ctx, name, size);
+
+	if (rc)
+		w->stopped = 1;
+	return rc;
+}
+
+int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx)
+{
+	struct list_wrap w = { fn, ctx, 0 };
+	int rc;
+
+	if (!prefix)
+		prefix = "";
+	if (!s || !fn || !valid_prefix(prefix))
+		return EINVAL;
+	rc = s->ops->list(s, prefix, list_cb, &w);
+	s->stats.list++;
+	if (rc && !w.stopped)
+		s->stats.errors++;
+	return rc;
+}
+
+int store_del(struct store *s, const char *name)
+{
+	if (!s || !store_valid_name(name))
+		return EINVAL;
+	return count(s, &s->stats.del, s->ops->del(s, name));
+}
+
+const char *store_url(const struct store *s)
+{
+	return s->url;
+}
+
+const struct store_stats *store_stats(const struct store *s)
+{
+	return &s->stats;
+}

@@ -1,0 +1,102 @@
+/* store.h: where objects go. One small interface over the backends: a
+ * local directory (store_dir.c) and, later, S3.
+ *
+ * An object is a name and its bytes. Names are flat: [A-Za-z0-9._-],
+ * 1..255 bytes, not starting with '.' (store_valid_name), so that they are
+ * safe as file names and S3 keys alike. Writes are atomic: a reader sees a
+ * whole object or none, never part of one, whatever other processes put or
+ * delete at the same time.
+ *
+ * Functions return 0 or a positive errno value (EINVAL: a bad name or
+ * argument). A store is used by one thread at a time; several processes
+ * may use the same store at once. Nothing here prints.
+ */
+#ifndef MDBTAP_STORE_H
+#define MDBTAP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest object name. */
+#define STORE_NAME_MAX 255
+
+/* Requests made, by type, since store_open. `errors` counts requests that
+ * failed; a get of a missing object is an answer (ENOENT), not an error. */
+struct store_stats {
+	uint64_t put, get, list, del, errors;
+};
+
+/* store_list calls this once per object; a nonzero return stops the
+ * listing, and store_list returns that value. */
+typedef int (*store_list_fn)(void *ctx, const char *name, uint64_t size);
+
+struct store;
+
+/* What a backend implements. Names and prefixes are valid when these are
+ * called (store.c checks them and counts the requests). */
+struct store_ops {
+	int (*put)(struct store *s, const char *name, int fd);
+	int (*get)(struct store *s, const char *name, int fd);
+	int (*list)(struct store *s, const char *prefix, store_list_fn fn, void *ctx);
+	int (*del)(struct store *s, const char *name);
+	void (*close)(struct store *s);   /* frees the backend's struct too */
+};
+
+/* The part every backend starts its own struct with. */
+struct store {
+	const struct store_ops *ops;
+	char *url;                  /* owned; for logs, never holds secrets */
+	struct store_stats stats;
+};
+
+/* Open the store at url:
+ *  - "file:///abs/dir" (also "file://localhost/abs/dir"; %XX escapes are
+ *    decoded, '?' and '#' refused) or an absolute path "/abs/dir": the
+ *    directory store. The directory is created if missing (with its
+ *    parents, mode 0755 less the umask), and temp files older than an hour
+ *    that a killed writer left there are removed;
+ *  - "s3://...": ENOTSUP, "S3 stores are not available yet";
+ *  - anything else: EINVAL.
+ * On success *out is the store, to be released with store_close. On error
+ * err (errlen bytes, may be 0) says why. */
+int store_open(const char *url, struct store **out, char *err, size_t errlen);
+
+/* Close and free; NULL is fine. */
+void store_close(struct store *s);
+
+/* Store fd's content, from offset 0 to its end, as the object name,
+ * replacing any object of that name. fd must be seekable (ESPIPE
+ * otherwise); its offset is not changed. Atomic: readers see the old
+ * object or the new one, whole. Durable when it returns 0. */
+int store_put(struct store *s, const char *name, int fd);
+
+/* Write the object name at fd's current offset (its end, for a fresh
+ * file or an O_APPEND fd). ENOENT if there is no such object. On error
+ * nothing of it is left in fd when fd is seekable (it is truncated back);
+ * EIO if the object changed size while being read. */
+int store_get(struct store *s, const char *name, int fd);
+
+/* Call fn(ctx, name, size) for each object whose name starts with prefix
+ * ("" for all), in byte order of names (strcmp). Objects put or deleted
+ * while listing may or may not be seen. Returns 0, an errno value, or
+ * fn's nonzero return. */
+int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx);
+
+/* Delete the object name. A missing object is success. */
+int store_del(struct store *s, const char *name);
+
+/* The store's URL, for logs: "file:///abs/dir" for a directory store.
+ * Never contains secrets. Valid until store_close. */
+const char *store_url(const struct store *s);
+
+/* Requests made so far. Valid until store_close. */
+const struct store_stats *store_stats(const struct store *s);
+
+/* 1 if name is a valid object name ([A-Za-z0-9._-], 1..255 bytes, not
+ * starting with '.'), else 0. */
+int store_valid_name(const char *name);
+
+/* Backends, for store_open. dir is an absolute path; err as above. */
+int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen);
+
+#endif
