@@ -515,6 +515,7 @@ END_TEST
  * two, would see a bad checksum or size. */
 #define OBJ_SIZE (1024 * 1024)
 #define NOBJ 3
+#define MAXLIST (NOBJ * 2)
 
 static void fill_object(unsigned char *buf, uint64_t seed)
 {
@@ -532,13 +533,12 @@ static void fill_object(unsigned char *buf, uint64_t seed)
 
 /* The writer: put and delete the objects over and over until killed,
  * or until its parent is gone (a failed assertion ends the parent). */
-static void writer(pid_t parent)
+static void writer(pid_t parent, uint64_t seed)
 {
 	unsigned char *buf = malloc(OBJ_SIZE);
 	struct store *s;
 	char err[256], url[4300], name[32];
 	char path[4300];
-	uint64_t seed = 1;
 	int fd;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
@@ -566,7 +566,7 @@ static void writer(pid_t parent)
 }
 
 struct names {
-	char v[NOBJ * 2][32];
+	char v[MAXLIST][32];
 	int n;
 };
 
@@ -576,23 +576,28 @@ static int add_name(void *ctx, const char *name, uint64_t size)
 
 	/* Whatever list shows is a whole object. */
 	ck_assert_uint_eq(size, OBJ_SIZE);
-	ck_assert_int_lt(ns->n, NOBJ * 2);
+	ck_assert_int_lt(ns->n, MAXLIST);
 	snprintf(ns->v[ns->n++], sizeof(ns->v[0]), "%s", name);
 	return 0;
 }
 
+/* Two writers put and delete the same names at once, while the parent
+ * lists and reads. A writer whose put or del fails exits, which the
+ * parent sees. */
 START_TEST(readers_never_see_partial_objects)
 {
 	struct store *s = open_store();
 	char path[4300];
-	int verified = 0, missing = 0, status, fd;
+	int verified = 0, status, fd;
 	time_t end = time(NULL) + 3;
-	pid_t pid, self = getpid();
+	pid_t pid[2], self = getpid();
 
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		writer(self);
+	for (int w = 0; w < 2; w++) {
+		pid[w] = fork();
+		ck_assert_int_ge(pid[w], 0);
+		if (pid[w] == 0)
+			writer(self, 1 + (uint64_t)w * 1000000);
+	}
 	snprintf(path, sizeof(path), "%s/reader.XXXXXX", dir);
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
@@ -610,10 +615,8 @@ START_TEST(readers_never_see_partial_objects)
 			ck_assert_int_eq(ftruncate(fd, 0), 0);
 			ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
 			rc = store_get(s, ns.v[i], fd);
-			if (rc == ENOENT) {   /* deleted since the listing */
-				missing++;
+			if (rc == ENOENT)   /* deleted since the listing */
 				continue;
-			}
 			ck_assert_int_eq(rc, 0);
 			buf = (unsigned char *)content(fd, &n);
 			ck_assert_uint_eq(n, OBJ_SIZE);
@@ -623,13 +626,16 @@ START_TEST(readers_never_see_partial_objects)
 			free(buf);
 			verified++;
 		}
-		ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0); /* writer alive */
+		for (int w = 0; w < 2; w++)   /* both writers still at work */
+			ck_assert_int_eq(waitpid(pid[w], &status, WNOHANG), 0);
 		if (time(NULL) > end + 30)
 			break;
 	}
-	kill(pid, SIGKILL);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFSIGNALED(status));
+	for (int w = 0; w < 2; w++) {
+		kill(pid[w], SIGKILL);
+		ck_assert_int_eq(waitpid(pid[w], &status, 0), pid[w]);
+		ck_assert(WIFSIGNALED(status));
+	}
 	ck_assert_int_ge(verified, 20);
 	close(fd);
 	store_close(s);
