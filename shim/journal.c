@@ -287,6 +287,16 @@ int jnl_append(struct jnl *j, const struct jnl_append_in *in, struct jnl_slot *s
 	return 0;
 }
 
+void jnl_consume(struct jnl *j, uint64_t pos, uint64_t accounted_txnid)
+{
+	struct mdbtap_journal_header *h = j->hdr;
+
+	/* accounted first: a reader that sees the new tail sees it too. */
+	__atomic_store_n(&h->accounted_txnid, accounted_txnid, __ATOMIC_RELEASE);
+	if (pos > jnl_load(&h->tail) && pos <= jnl_load(&h->head))
+		__atomic_store_n(&h->tail, pos, __ATOMIC_RELEASE);
+}
+
 void jnl_finish(const struct jnl_slot *slot, int committed)
 {
 	uint64_t expect = slot->pos | MDBTAP_STATE_PENDING;

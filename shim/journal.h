@@ -83,6 +83,11 @@ int jnl_append(struct jnl *j, const struct jnl_append_in *in, struct jnl_slot *s
  * writer lock, and a no-op if the slot was reused meanwhile. */
 void jnl_finish(const struct jnl_slot *slot, int committed);
 
+/* The syncer has folded every record before pos and accounted for every
+ * txn id up to accounted_txnid: free their space. Only the syncer calls
+ * this, one process per env. */
+void jnl_consume(struct jnl *j, uint64_t pos, uint64_t accounted_txnid);
+
 /* One record as read: a private copy. */
 struct jnl_entry {
 	uint64_t pos;          /* where it starts */

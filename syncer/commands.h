@@ -10,5 +10,9 @@
 #define EXIT_UNACCOUNTED 3 /* journal --check: txn ids nobody accounts for */
 
 int cmd_journal(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_digest(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_snapshots(int argc, char **argv);
 
 #endif

@@ -10,7 +10,11 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "sync", cmd_sync, "keep envs in sync with other instances through a store" },
 	{ "journal", cmd_journal, "print an env's journal and the txn ids it does not account for" },
+	{ "digest", cmd_digest, "print a digest of each synced DBI (equal on instances in sync)" },
+	{ "dump", cmd_dump, "print every element the syncer knows, with timestamps and tombstones" },
+	{ "snapshots", cmd_snapshots, "list, show or dump the objects in a store" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,176 @@
+/* cmd_snapshots.c: `mdbtap snapshots list|show|dump`: the objects in a
+ * store, read-only. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "objname.h"
+#include "out.h"
+#include "snap.h"
+#include "store.h"
+
+static const char help_text[] =
+	"usage: mdbtap snapshots list STORE_URL [PREFIX]\n"
+	"       mdbtap snapshots show STORE_URL NAME\n"
+	"       mdbtap snapshots dump STORE_URL NAME\n"
+	"\n"
+	"list: one line per object: its name, instance, kind (full or delta), txn\n"
+	"      range, time (UTC) and size; objects whose names are not mdbtap's are\n"
+	"      listed as 'foreign'.\n"
+	"show: an object's metadata and, per DBI, its entries and tombstones;\n"
+	"      checks the whole object (exit 1 if it is corrupt or truncated).\n"
+	"dump: an object's entries as JSON Lines: {\"dbi\", \"key\", \"value\", \"ts\",\n"
+	"      \"deleted\"}, keys and values in hex.\n"
+	"STORE_URL: file:///DIR (or an absolute path). Changes nothing.\n";
+
+static void utc(uint64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000u);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), len - strlen(buf), ".%09" PRIu64 "Z", ns % 1000000000u);
+}
+
+static int list_one(void *ctx, const char *name, uint64_t size)
+{
+	struct objname on;
+	char when[64], range[64];
+
+	(void)ctx;
+	if (objname_parse(name, &on) != 0) {
+		printf("%s foreign - - - %" PRIu64 "\n", name, size);
+		return 0;
+	}
+	utc(on.ts_ns, when, sizeof(when));
+	if (on.full)
+		snprintf(range, sizeof(range), "..%" PRIu64, on.to_txnid);
+	else
+		snprintf(range, sizeof(range), "%" PRIu64 "..%" PRIu64, on.from_txnid, on.to_txnid);
+	printf("%s %s %s %s %s %" PRIu64 "\n", name, on.instance, on.full ? "full" : "delta",
+	       range, when, size);
+	return 0;
+}
+
+struct dbi_count {
+	uint64_t live, deleted;
+	int open;
+};
+
+static void show_dbi_end(struct dbi_count *c)
+{
+	if (c->open)
+		printf(" entries=%" PRIu64 " tombstones=%" PRIu64 "\n", c->live, c->deleted);
+	memset(c, 0, sizeof(*c));
+}
+
+/* show (dump = 0) or dump (dump = 1) the object in fd. */
+static int read_object(int fd, int dump)
+{
+	struct snap_reader *r = NULL;
+	struct snap_event ev;
+	struct dbi_count count = { 0 };
+	char name[1024] = "";
+	size_t nlen = 0;
+	int rc = snap_reader_new(&r, snap_read_fd_source, &fd);
+
+	while (!rc && (rc = snap_reader_next(r, &ev)) == 0 && ev.type != SNAP_EV_END) {
+		if (ev.type == SNAP_EV_META && !dump) {
+			char when[64];
+
+			utc(ev.meta.ts_ns, when, sizeof(when));
+			printf("format %u (readers from %u)\ninstance %s\nhostname %s\n"
+			       "database %s\ngeneration %s\ntxn %" PRId64 "\nfrom txn %" PRId64
+			       "\ntime %s\n", ev.meta.format_version, ev.meta.compat_version,
+			       ev.meta.instance ? ev.meta.instance : "",
+			       ev.meta.hostname ? ev.meta.hostname : "",
+			       ev.meta.database ? ev.meta.database : "",
+			       ev.meta.generation ? ev.meta.generation : "", ev.meta.txnid,
+			       ev.meta.from_txnid, when);
+		} else if (ev.type == SNAP_EV_DBI) {
+			nlen = ev.dbi.name_len < sizeof(name) ? ev.dbi.name_len : sizeof(name);
+			memcpy(name, ev.dbi.name, nlen);
+			if (dump)
+				continue;
+			show_dbi_end(&count);
+			fputs("dbi ", stdout);
+			if (nlen)
+				out_quoted(stdout, name, nlen);
+			else
+				fputs("-", stdout);
+			printf(" flags=0x%" PRIx64 "%s%s", ev.dbi.flags,
+			       ev.dbi.transform && ev.dbi.transform[0] ? " transform=" : "",
+			       ev.dbi.transform ? ev.dbi.transform : "");
+			count.open = 1;
+		} else if (ev.type == SNAP_EV_KV && !dump) {
+			if (ev.kv.flags & SNAP_KV_DELETED)
+				count.deleted++;
+			else
+				count.live++;
+		} else if (ev.type == SNAP_EV_KV) {
+			fputs("{\"dbi\":", stdout);
+			if (nlen)
+				out_json_str(stdout, name, nlen);
+			else
+				fputs("null", stdout);
+			fputs(",\"key\":\"", stdout);
+			out_hex(stdout, ev.kv.key, ev.kv.klen);
+			fputs("\",\"value\":\"", stdout);
+			out_hex(stdout, ev.kv.val, ev.kv.vlen);
+			printf("\",\"ts\":%" PRIu64 ",\"deleted\":%s}\n", ev.kv.ts,
+			       (ev.kv.flags & SNAP_KV_DELETED) ? "true" : "false");
+		}
+	}
+	if (!dump)
+		show_dbi_end(&count);
+	snap_reader_free(r);
+	return rc;
+}
+
+int cmd_snapshots(int argc, char **argv)
+{
+	struct store *st;
+	FILE *tf;
+	char err[512];
+	int rc, fd, want = argc == 4 || (argc == 3 && !strcmp(argv[1], "list"));
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(help_text, stdout);
+		return EXIT_OK;
+	}
+	if (!want || (strcmp(argv[1], "list") && strcmp(argv[1], "show") &&
+		      strcmp(argv[1], "dump"))) {
+		fputs(help_text, stderr);
+		return EXIT_USAGE;
+	}
+	rc = store_open(argv[2], &st, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "mdbtap snapshots: %s\n", err);
+		return EXIT_FAIL;
+	}
+	if (!strcmp(argv[1], "list")) {
+		rc = store_list(st, argc == 4 ? argv[3] : "", list_one, NULL);
+		if (rc)
+			fprintf(stderr, "mdbtap snapshots: %s: %s\n", store_url(st), strerror(rc));
+		store_close(st);
+		return rc ? EXIT_FAIL : EXIT_OK;
+	}
+	tf = tmpfile();
+	fd = tf ? fileno(tf) : -1;
+	rc = fd < 0 ? errno : store_get(st, argv[3], fd);
+	if (!rc)
+		rc = lseek(fd, 0, SEEK_SET) == 0 ? 0 : errno;
+	if (rc)
+		fprintf(stderr, "mdbtap snapshots: %s: %s\n", argv[3], strerror(rc));
+	else if ((rc = read_object(fd, !strcmp(argv[1], "dump"))) != 0)
+		fprintf(stderr, "mdbtap snapshots: %s: %s\n", argv[3], snap_strerror(rc));
+	if (tf)
+		fclose(tf);
+	store_close(st);
+	return rc ? EXIT_FAIL : EXIT_OK;
+}

@@ -1,0 +1,102 @@
+/* cmd_sync.c: `mdbtap sync`: keep envs in sync through a store. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "sync.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+
+	/* A signal cuts the sleep short: the loop checks `stopping`. */
+	nanosleep(&ts, NULL);
+}
+
+int cmd_sync(int argc, char **argv)
+{
+	struct sigaction sa;
+	struct sync_env *envs;
+	struct cfg c;
+	char err[512];
+	int rc, failed = 0, once;
+
+	/* Our own LMDB calls must never be journaled as the host's, even
+	 * if the tap was preloaded into us by accident. */
+	setenv("MDBTAP_DISABLE", "1", 1);
+	cfg_init(&c);
+	rc = cfg_parse_args(&c, argc, argv, err, sizeof(err));
+	if (rc == CFG_HELP) {
+		printf("usage: mdbtap sync [OPTIONS]\n\n"
+		       "Keep LMDB envs written by programs running with the tap in sync with\n"
+		       "other instances through a store.\n\n");
+		cfg_usage(stdout);
+		cfg_free(&c);
+		return EXIT_OK;
+	}
+	if (!rc)
+		rc = cfg_check(&c, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "mdbtap sync: %s\n", err);
+		cfg_free(&c);
+		return EXIT_USAGE;
+	}
+	rc = log_open(c.log_file, 0);
+	if (rc) {
+		fprintf(stderr, "mdbtap sync: %s: %s\n", c.log_file, strerror(rc));
+		cfg_free(&c);
+		return EXIT_FAIL;
+	}
+	envs = calloc(c.nenvs, sizeof(*envs));
+	if (!envs) {
+		cfg_free(&c);
+		return EXIT_FAIL;
+	}
+	for (size_t i = 0; i < c.nenvs; i++) {
+		rc = sync_open(&envs[i], &c.envs[i], err, sizeof(err));
+		if (rc) {
+			log_msg(LOG_ERROR, "%s", err);
+			for (size_t k = 0; k < i; k++)
+				sync_close(&envs[k]);
+			free(envs);
+			cfg_free(&c);
+			return EXIT_FAIL;
+		}
+		log_msg(LOG_INFO, "%s: syncing as '%s' of instance '%s' through %s",
+			c.envs[i].path, c.envs[i].name, c.instance, store_url(envs[i].store));
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	do {
+		failed = 0;
+		for (size_t i = 0; i < c.nenvs && !stopping; i++)
+			if (sync_cycle(&envs[i], &c))
+				failed = 1;
+		if (c.once || stopping)
+			break;
+		sleep_ns(c.poll_interval_ns);
+	} while (!stopping);
+	for (size_t i = 0; i < c.nenvs; i++)
+		sync_close(&envs[i]);
+	free(envs);
+	once = c.once;
+	cfg_free(&c);
+	return once && failed ? EXIT_FAIL : EXIT_OK;
+}

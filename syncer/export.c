@@ -1,0 +1,166 @@
+/* export.c: see export.h. */
+#include "export.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elems.h"
+#include "hlc.h"
+#include "log.h"
+#include "objname.h"
+#include "snap.h"
+#include "store.h"
+
+struct export_ctx {
+	struct senv *s;
+	MDB_txn *host, *mt;
+	struct snap_writer *w;
+	int full;
+	uint64_t elems;
+	struct dset *ds;          /* of the DBI being written */
+	struct snap_dbi sd;       /* its header, written before its first element */
+	int dbi_started;
+};
+
+/* One element: its metadata and, when live, its value from the host. */
+static int emit(void *ctx, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+		const struct meta_elem *e)
+{
+	struct export_ctx *x = ctx;
+	struct snap_kv kv = { 0 };
+	MDB_val v = { 0, NULL };
+	int rc;
+
+	if (c->h.dupsort) {
+		v = *dupval; /* a DUPSORT tombstone names its value too */
+	} else if (!(e->flags & META_DELETED)) {
+		rc = elem_host_get(x->ds, c, key, NULL, &v);
+		if (rc < 0)
+			return -rc;
+		if (rc == 0)
+			return 0; /* deleted after the fold: the next one stamps it */
+	}
+	if (!x->dbi_started) {
+		rc = snap_writer_dbi(x->w, &x->sd);
+		if (rc)
+			return rc;
+		x->dbi_started = 1;
+	}
+	kv.key = key->mv_data;
+	kv.klen = key->mv_size;
+	kv.val = v.mv_data;
+	kv.vlen = v.mv_size;
+	kv.ts = e->ts;
+	kv.flags = (e->flags & META_DELETED) ? SNAP_KV_DELETED : 0;
+	x->elems++;
+	return snap_writer_kv(x->w, &kv);
+}
+
+static int export_dbi(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+{
+	struct export_ctx *x = ctx;
+	struct dset ds;
+	struct dctx *c;
+	int rc;
+
+	if (!senv_selected(x->s, name, len))
+		return 0;
+	dset_init(&ds, x->s, x->host, x->mt);
+	rc = dset_get(&ds, name, len, 0, &c);
+	if (rc) {
+		dset_flush(&ds, 1);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	x->ds = &ds;
+	x->sd = (struct snap_dbi){ name, len, d->flags,
+				   c->h.dupsort ? SNAP_TRANSFORM_DUPSORT : "" };
+	x->dbi_started = 0;
+	rc = elems_each(&ds, c, !x->full, emit, x);
+	if (!rc)
+		rc = mdb_drop(x->mt, c->h.changed, 0); /* exported: forget (in mt) */
+	dset_flush(&ds, 1);
+	return rc;
+}
+
+static int changed_any(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+{
+	struct export_ctx *x = ctx;
+	struct meta_handles h;
+	MDB_stat ms;
+
+	(void)d;
+	if (!senv_selected(x->s, name, len) ||
+	    meta_dbi_open(x->mt, x->s->meta, name, len, 0, 0, &h) != 0 ||
+	    mdb_stat(x->mt, h.changed, &ms) != 0)
+		return 0;
+	return ms.ms_entries ? 1 : 0;
+}
+
+int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *mt,
+		  struct meta_state *st, const struct export_args *a, int *made)
+{
+	struct export_ctx x = { .s = s, .host = host, .mt = mt, .full = a->full };
+	struct objname on;
+	struct snap_meta sm;
+	char name[512], gen[24];
+	uint64_t now = hlc_wall_ns();
+	int rc, fd;
+
+	*made = 0;
+	if (!x.full) {
+		rc = meta_dbi_each(mt, s->meta, changed_any, &x);
+		if (rc < 0 || rc > 1)
+			return rc;
+		if (rc == 0)
+			return 0;
+		if (a->upto <= st->exported)
+			x.full = 1; /* changes without a new txn id: a full one says it all */
+	}
+	memset(&on, 0, sizeof(on));
+	snprintf(on.db, sizeof(on.db), "%s", a->db);
+	snprintf(on.instance, sizeof(on.instance), "%s", a->instance);
+	on.ts_ns = now > st->last_obj_ns ? now : st->last_obj_ns + 1;
+	on.generation = st->generation;
+	on.full = x.full;
+	on.from_txnid = x.full ? 0 : st->exported;
+	on.to_txnid = a->upto;
+	rc = objname_format(&on, name, sizeof(name));
+	if (rc)
+		return rc;
+	snprintf(gen, sizeof(gen), "G%016llx", (unsigned long long)st->generation);
+	memset(&sm, 0, sizeof(sm));
+	sm.generation = gen;
+	sm.instance = a->instance;
+	sm.hostname = a->hostname;
+	sm.database = a->db;
+	sm.txnid = (int64_t)a->upto;
+	sm.from_txnid = (int64_t)on.from_txnid;
+	sm.ts_ns = on.ts_ns;
+	fd = senv_tmpfile(s);
+	if (fd < 0)
+		return errno;
+	rc = snap_writer_new(&x.w, &sm, 3, snap_write_fd_sink, &fd);
+	if (!rc)
+		rc = meta_dbi_each(mt, s->meta, export_dbi, &x);
+	if (!rc)
+		rc = snap_writer_finish(x.w);
+	snap_writer_free(x.w);
+	if (!rc)
+		rc = store_put(store, name, fd);
+	close(fd);
+	if (rc) {
+		log_msg(LOG_ERROR, "%s: export of %s failed: %s", s->path, name, snap_strerror(rc));
+		return rc;
+	}
+	log_msg(LOG_INFO, "%s: uploaded %s (%llu elements)", s->path, name,
+		(unsigned long long)x.elems);
+	s->stats.objects_out++;
+	st->exported = a->upto;
+	st->last_obj_ns = on.ts_ns;
+	if (x.full)
+		st->last_full_ns = now;
+	*made = 1;
+	return 0;
+}

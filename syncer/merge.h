@@ -1,0 +1,49 @@
+/* merge.h: last writer wins (DESIGN.md invariant 5), and applying a
+ * remote object to the host through the real LMDB API. */
+#ifndef MDBTAP_MERGE_H
+#define MDBTAP_MERGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+#include "senv.h"
+
+/* One side of an element: what the metadata and the host say locally,
+ * or what an object says. A tombstone's value counts as empty. */
+struct merge_side {
+	int exists;              /* local only: the element is known */
+	uint64_t ts;
+	int deleted;
+	const void *val;
+	size_t vlen;
+};
+
+/* 1 if the remote element replaces the local one: a newer timestamp wins;
+ * on equal timestamps the lower application value wins (Lightning
+ * Stream's rule), so a delete (empty) wins a tie; 0 otherwise. */
+int merge_remote_wins(const struct merge_side *local, const struct merge_side *remote);
+
+/* Elements per host write txn: bounds how long the host waits for the
+ * writer lock. */
+#define MERGE_BATCH 10000
+
+struct merge_args {
+	const char *name;            /* the object's name, for logs */
+	const char *instance;        /* its instance */
+	const struct meta_remote *progress; /* written with the last batch */
+	uint64_t max_future_ns;      /* refuse timestamps this far ahead */
+};
+
+/* Check that fd holds a whole, valid object (to its end: checksum,
+ * versions, DBI transforms, key sizes). 0 or an error code; err says
+ * what is wrong. */
+int merge_verify(struct senv *s, int fd, char *err, size_t errlen);
+
+/* Apply a verified object (fd) to the host and the metadata, in batches
+ * of MERGE_BATCH elements; each batch first folds the journal, so local
+ * writes are weighed too. Returns 0, or an error (nothing of the failing
+ * batch applied; earlier batches stay: re-applying is harmless). */
+int merge_apply(struct senv *s, int fd, const struct merge_args *a);
+
+#endif

@@ -1,0 +1,428 @@
+/* meta.c: the syncer's per-element metadata, in a companion LMDB env. */
+#include "meta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+/* The meta env only grows with the host's data; LMDB maps it lazily. */
+#define META_MAP_SIZE (64ull << 30)
+#define META_MAX_DBS 1024
+
+/* Host flags the mirrors copy: the ones that decide order. */
+#define META_ORDER_FLAGS (MDB_REVERSEKEY | MDB_INTEGERKEY | MDB_DUPSORT | MDB_INTEGERDUP | \
+			  MDB_REVERSEDUP | MDB_DUPFIXED)
+
+struct meta {
+	MDB_env *env;
+	MDB_dbi dbis, state;
+};
+
+MDB_env *meta_env(struct meta *m)
+{
+	return m->env;
+}
+
+static int open_fixed(struct meta *m)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(m->env, NULL, 0, &txn);
+
+	if (rc)
+		return rc;
+	rc = mdb_dbi_open(txn, "dbis", MDB_CREATE, &m->dbis);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "state", MDB_CREATE, &m->state);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+int meta_open(const char *dir, struct meta **out)
+{
+	char path[4200];
+	struct meta *m;
+	int rc;
+
+	*out = NULL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/meta", dir) >= sizeof(path))
+		return ENAMETOOLONG;
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return errno;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return ENOMEM;
+	rc = mdb_env_create(&m->env);
+	if (!rc)
+		rc = mdb_env_set_mapsize(m->env, META_MAP_SIZE);
+	if (!rc)
+		rc = mdb_env_set_maxdbs(m->env, META_MAX_DBS);
+	/* NOSYNC is safe here: a lost meta commit only makes the syncer fold
+	 * the journal again, which tolerates it (see fold.c). The syncer
+	 * calls mdb_env_sync before it advances the journal's tail. */
+	if (!rc)
+		rc = mdb_env_open(m->env, path, MDB_NOSYNC | MDB_NOTLS, 0600);
+	if (!rc) {
+		int dead;
+
+		rc = mdb_reader_check(m->env, &dead);
+	}
+	if (!rc)
+		rc = open_fixed(m);
+	if (rc) {
+		if (m->env)
+			mdb_env_close(m->env);
+		free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void meta_close(struct meta *m)
+{
+	if (!m)
+		return;
+	mdb_env_close(m->env);
+	free(m);
+}
+
+/* ---- small named values ---- */
+
+static int get_blob(MDB_txn *txn, MDB_dbi dbi, const char *name, size_t nlen, void *out,
+		    size_t len)
+{
+	MDB_val k = { nlen, (void *)name }, v;
+	int rc = mdb_get(txn, dbi, &k, &v);
+
+	if (rc)
+		return rc;
+	memset(out, 0, len);
+	memcpy(out, v.mv_data, v.mv_size < len ? v.mv_size : len);
+	return 0;
+}
+
+static int put_blob(MDB_txn *txn, MDB_dbi dbi, const char *name, size_t nlen, const void *in,
+		    size_t len)
+{
+	MDB_val k = { nlen, (void *)name }, v = { len, (void *)in };
+
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+int meta_state_get(MDB_txn *txn, struct meta *m, struct meta_state *st)
+{
+	int rc = get_blob(txn, m->state, "env", 3, st, sizeof(*st));
+
+	if (rc == MDB_NOTFOUND) {
+		memset(st, 0, sizeof(*st));
+		rc = 0;
+	}
+	return rc;
+}
+
+int meta_state_put(MDB_txn *txn, struct meta *m, const struct meta_state *st)
+{
+	return put_blob(txn, m->state, "env", 3, st, sizeof(*st));
+}
+
+/* Remote progress lives under "r/INSTANCE". */
+static int remote_key(const char *instance, char *buf, size_t cap, size_t *len)
+{
+	int n = snprintf(buf, cap, "r/%s", instance);
+
+	if (n < 0 || (size_t)n >= cap)
+		return EINVAL;
+	*len = (size_t)n;
+	return 0;
+}
+
+int meta_remote_get(MDB_txn *txn, struct meta *m, const char *instance, struct meta_remote *r)
+{
+	char key[128];
+	size_t len;
+	int rc = remote_key(instance, key, sizeof(key), &len);
+
+	return rc ? rc : get_blob(txn, m->state, key, len, r, sizeof(*r));
+}
+
+int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
+		    const struct meta_remote *r)
+{
+	char key[128];
+	size_t len;
+	int rc = remote_key(instance, key, sizeof(key), &len);
+
+	return rc ? rc : put_blob(txn, m->state, key, len, r, sizeof(*r));
+}
+
+/* ---- DBIs ---- */
+
+/* "-" stands for the unnamed DBI: LMDB never names a DBI "" and "-" is
+ * written with a prefix, so a DBI really named "-" is "=-". */
+static int dbi_key(const char *name, size_t len, char *buf, size_t cap, size_t *out)
+{
+	if (len == 0) {
+		buf[0] = '-';
+		*out = 1;
+		return 0;
+	}
+	if (len + 1 > cap)
+		return EINVAL;
+	buf[0] = '=';
+	memcpy(buf + 1, name, len);
+	*out = len + 1;
+	return 0;
+}
+
+int meta_dbi_get(MDB_txn *txn, struct meta *m, const char *name, size_t len, struct meta_dbi *d)
+{
+	char key[520];
+	size_t klen;
+	int rc = dbi_key(name, len, key, sizeof(key), &klen);
+
+	return rc ? rc : get_blob(txn, m->dbis, key, klen, d, sizeof(*d));
+}
+
+int meta_dbi_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		 const struct meta_dbi *d)
+{
+	char key[520];
+	size_t klen;
+	int rc = dbi_key(name, len, key, sizeof(key), &klen);
+
+	return rc ? rc : put_blob(txn, m->dbis, key, klen, d, sizeof(*d));
+}
+
+int meta_dbi_each(MDB_txn *txn, struct meta *m, meta_dbi_fn fn, void *ctx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, m->dbis, &c);
+
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct meta_dbi d = { 0 };
+		const char *name = (const char *)k.mv_data + 1;
+		size_t len = k.mv_size - 1;
+
+		memcpy(&d, v.mv_data, v.mv_size < sizeof(d) ? v.mv_size : sizeof(d));
+		rc = fn(ctx, name, len, &d);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Mirror DBI names: KIND ":-" for the unnamed DBI, KIND ":=" NAME else. */
+static int open_one(MDB_txn *txn, char kind, const char *name, size_t len, unsigned flags,
+		    MDB_dbi *dbi)
+{
+	char dname[520];
+	int n = len ? snprintf(dname, sizeof(dname), "%c:=%.*s", kind, (int)len, name)
+		    : snprintf(dname, sizeof(dname), "%c:-", kind);
+
+	if (n < 0 || (size_t)n >= sizeof(dname))
+		return EINVAL;
+	return mdb_dbi_open(txn, dname, flags, dbi);
+}
+
+int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		  unsigned host_flags, int create, struct meta_handles *h)
+{
+	struct meta_dbi d;
+	unsigned order = host_flags & META_ORDER_FLAGS, cf;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	rc = meta_dbi_get(txn, m, name, len, &d);
+	if (rc == MDB_NOTFOUND) {
+		if (!create)
+			return rc;
+		memset(&d, 0, sizeof(d));
+		d.flags = host_flags;
+		d.exists = 1;
+		rc = meta_dbi_put(txn, m, name, len, &d);
+	} else if (rc == 0) {
+		order = d.flags & META_ORDER_FLAGS; /* what the mirrors were made with */
+	}
+	if (rc)
+		return rc;
+	cf = create ? MDB_CREATE : 0;
+	h->dupsort = !!(order & MDB_DUPSORT);
+	if (!h->dupsort) {
+		rc = open_one(txn, 'p', name, len, cf | order, &h->elems);
+		if (!rc)
+			rc = open_one(txn, 'c', name, len, cf | order, &h->changed);
+		return rc;
+	}
+	/* DUPFIXED would tie the mirrors to one value size per DBI, which a
+	 * host may not keep across DBI re-creations: leave it out. */
+	order &= ~MDB_DUPFIXED;
+	rc = open_one(txn, 's', name, len, cf | order, &h->vals);
+	if (!rc)
+		rc = open_one(txn, 't', name, len, cf, &h->elems);
+	if (!rc)
+		rc = open_one(txn, 'c', name, len, cf | order, &h->changed);
+	return rc;
+}
+
+/* ---- elements ---- */
+
+void meta_hash(const void *p, size_t n, uint8_t out[16])
+{
+	XXH128_canonical_t c;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits(p, n));
+	memcpy(out, c.digest, 16);
+}
+
+/* Hash of length-prefixed parts, in one call: keys and DUPSORT values
+ * are at most 511 bytes, so the buffer is small. */
+static void hash_parts(const MDB_val *a, const MDB_val *b, const void *c, size_t clen,
+		       uint8_t out[16])
+{
+	uint8_t buf[4 + 2 * 512 + 64];
+	uint32_t alen = (uint32_t)a->mv_size;
+	size_t n = 0, blen = b ? b->mv_size : 0;
+	XXH128_canonical_t can;
+
+	if (a->mv_size > 512 || blen > 512 || clen > 64) {
+		/* Not an LMDB key or dup value: hash the parts' hashes. */
+		uint8_t hs[48];
+
+		meta_hash(a->mv_data, a->mv_size, hs);
+		meta_hash(b ? b->mv_data : "", blen, hs + 16);
+		meta_hash(c, clen, hs + 32);
+		meta_hash(hs, sizeof(hs), out);
+		return;
+	}
+	memcpy(buf, &alen, 4);
+	n = 4;
+	memcpy(buf + n, a->mv_data, a->mv_size);
+	n += a->mv_size;
+	if (blen)
+		memcpy(buf + n, b->mv_data, blen);
+	n += blen;
+	if (clen)
+		memcpy(buf + n, c, clen);
+	n += clen;
+	XXH128_canonicalFromHash(&can, XXH3_128bits(buf, n));
+	memcpy(out, can.digest, 16);
+}
+
+/* The "t:" key of a DUPSORT element. */
+static void pair_id(const MDB_val *key, const MDB_val *val, uint8_t out[16])
+{
+	hash_parts(key, val, NULL, 0, out);
+}
+
+#define ELEM_SIZE 25 /* ts (8, little endian as stored), flags (1), hash (16) */
+
+static void elem_encode(const struct meta_elem *e, uint8_t buf[ELEM_SIZE])
+{
+	memcpy(buf, &e->ts, 8);
+	buf[8] = e->flags;
+	memcpy(buf + 9, e->hash, 16);
+}
+
+static int elem_decode(const MDB_val *v, struct meta_elem *e)
+{
+	if (v->mv_size != ELEM_SIZE)
+		return MDB_CORRUPTED;
+	memcpy(&e->ts, v->mv_data, 8);
+	e->flags = ((const uint8_t *)v->mv_data)[8];
+	memcpy(e->hash, (const uint8_t *)v->mv_data + 9, 16);
+	return 0;
+}
+
+int meta_elem_get(MDB_txn *txn, const struct meta_handles *h, const MDB_val *key,
+		  const MDB_val *val, struct meta_elem *e)
+{
+	uint8_t id[16];
+	MDB_val k = *key, v;
+	int rc;
+
+	if (h->dupsort) {
+		pair_id(key, val, id);
+		k.mv_size = sizeof(id);
+		k.mv_data = id;
+	}
+	rc = mdb_get(txn, h->elems, &k, &v);
+	return rc ? rc : elem_decode(&v, e);
+}
+
+static void add128(uint8_t sum[16], const uint8_t x[16], int sign)
+{
+	unsigned carry = 0;
+
+	/* Little-endian 128-bit add or subtract: order-independent. */
+	for (int i = 0; i < 16; i++) {
+		unsigned s = sign >= 0 ? (unsigned)sum[i] + x[i] + carry
+				       : (unsigned)sum[i] - x[i] - carry;
+
+		carry = sign >= 0 ? s >> 8 : (s >> 8) & 1;
+		sum[i] = (uint8_t)s;
+	}
+}
+
+void meta_elem_digest(const MDB_val *key, const MDB_val *val, const struct meta_elem *e,
+		      int sign, uint8_t sum[16])
+{
+	uint8_t buf[ELEM_SIZE], h[16];
+	struct meta_elem norm = *e;
+
+	/* A tombstone's value hash means nothing: leave it out. */
+	if (norm.flags & META_DELETED)
+		memset(norm.hash, 0, sizeof(norm.hash));
+	elem_encode(&norm, buf);
+	hash_parts(key, val, buf, sizeof(buf), h);
+	add128(sum, h, sign);
+}
+
+int meta_elem_put(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d,
+		  const MDB_val *key, const MDB_val *val, const struct meta_elem *old,
+		  const struct meta_elem *e, int changed)
+{
+	uint8_t id[16], buf[ELEM_SIZE];
+	MDB_val k = *key, v = { sizeof(buf), buf }, empty = { 0, NULL };
+	int rc;
+
+	if (h->dupsort) {
+		MDB_val kk = *key, vv = *val;
+
+		pair_id(key, val, id);
+		k.mv_size = sizeof(id);
+		k.mv_data = id;
+		if (!old) {
+			rc = mdb_put(txn, h->vals, &kk, &vv, MDB_NODUPDATA);
+			if (rc && rc != MDB_KEYEXIST)
+				return rc;
+		}
+	}
+	elem_encode(e, buf);
+	rc = mdb_put(txn, h->elems, &k, &v, 0);
+	if (rc)
+		return rc;
+	if (old)
+		meta_elem_digest(key, h->dupsort ? val : NULL, old, -1, d->digest);
+	else
+		d->count++;
+	meta_elem_digest(key, h->dupsort ? val : NULL, e, 1, d->digest);
+	if (changed) {
+		MDB_val kk = *key, vv = h->dupsort ? *val : empty;
+
+		rc = mdb_put(txn, h->changed, &kk, &vv, h->dupsort ? MDB_NODUPDATA : 0);
+		if (rc == MDB_KEYEXIST)
+			rc = 0;
+	}
+	return rc;
+}

@@ -1,0 +1,118 @@
+/* meta.h: the syncer's metadata of one host env, in a companion LMDB env
+ * ("<companion dir>/meta") that the host never sees.
+ *
+ * For every element of every synced DBI (a key; a (key, value) pair in a
+ * DUPSORT DBI) it keeps the timestamp of its last write, whether that write
+ * deleted it, and a digest of its value. Per DBI:
+ *   "p:NAME"  plain DBI: host key -> struct meta_elem
+ *   "s:NAME"  DUPSORT DBI: host key -> each value ever seen (DUPSORT), and
+ *   "t:NAME"  DUPSORT DBI: meta_pair_id(key, value) -> struct meta_elem
+ *   "c:NAME"  elements changed locally since the last export (plain: key ->
+ *             ""; DUPSORT: key -> value, DUPSORT)
+ * The "p:", "s:" and "c:" DBIs take the host DBI's ordering flags, so they
+ * iterate in the host's order. NAME is "-" for the unnamed DBI. Also:
+ *   "dbis"    NAME -> struct meta_dbi (host flags, digest)
+ *   "state"   small named values (struct meta_state; remote progress)
+ * Keys and values have the host's limits (511-byte keys and dup values),
+ * so every mirror fits.
+ *
+ * All functions return 0, MDB_NOTFOUND where said, or an LMDB or errno
+ * code. Transactions are the caller's: meta_* calls never commit.
+ */
+#ifndef MDBTAP_META_H
+#define MDBTAP_META_H
+
+#include <lmdb.h>
+#include <stdint.h>
+
+#define META_DELETED 1u   /* meta_elem.flags: the last write deleted it */
+
+/* One element's metadata. hash: XXH3-128 of the value (live elements). */
+struct meta_elem {
+	uint64_t ts;
+	uint8_t flags;
+	uint8_t hash[16];
+};
+
+/* A synced DBI. */
+struct meta_dbi {
+	uint32_t flags;          /* the host DBI's persistent flags */
+	uint32_t exists;         /* 0 after the host deleted the DBI */
+	uint64_t count;          /* elements, tombstones included */
+	uint8_t digest[16];      /* sum of meta_elem_digest() over elements */
+};
+
+/* The syncer's progress for this env. */
+struct meta_state {
+	uint64_t generation;     /* this instance's chain of objects */
+	uint64_t accounted;      /* every host txn id up to here is folded */
+	uint64_t exported;       /* the last object's `to` txn id */
+	uint64_t last_obj_ns;    /* name timestamp of the last object */
+	uint64_t last_full_ns;   /* when the last full snapshot was made */
+	uint64_t adopted;        /* 1 once the existing data was adopted */
+	uint64_t rescans;        /* rescans done, for the logs */
+};
+
+/* Progress of the objects of one remote instance. */
+struct meta_remote {
+	uint64_t generation;     /* the chain being followed */
+	uint64_t to;             /* its last applied object's `to` */
+	uint64_t name_ns;        /* its last applied object's name timestamp */
+};
+
+struct meta;
+
+/* A DBI's handles in the meta env. */
+struct meta_handles {
+	int dupsort;
+	MDB_dbi elems;   /* "p:" or "t:" */
+	MDB_dbi vals;    /* "s:" (DUPSORT only) */
+	MDB_dbi changed; /* "c:" */
+};
+
+/* Open (creating if needed) the meta env in the companion directory dir.
+ * *out is owned by the caller; release with meta_close. */
+int meta_open(const char *dir, struct meta **out);
+void meta_close(struct meta *m);
+MDB_env *meta_env(struct meta *m);
+
+int meta_state_get(MDB_txn *txn, struct meta *m, struct meta_state *st);
+int meta_state_put(MDB_txn *txn, struct meta *m, const struct meta_state *st);
+int meta_remote_get(MDB_txn *txn, struct meta *m, const char *instance,
+		    struct meta_remote *r);   /* MDB_NOTFOUND: never seen */
+int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
+		    const struct meta_remote *r);
+
+/* The DBI named (name, len) (len 0: the unnamed DBI). meta_dbi_open
+ * creates the meta DBIs when create is set and records host_flags; it
+ * returns MDB_NOTFOUND for a DBI never seen when create is 0. */
+int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		  unsigned host_flags, int create, struct meta_handles *h);
+int meta_dbi_get(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		 struct meta_dbi *d);
+int meta_dbi_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		 const struct meta_dbi *d);
+
+/* Call fn for every DBI known, in name order (len 0: unnamed). */
+typedef int (*meta_dbi_fn)(void *ctx, const char *name, size_t len, const struct meta_dbi *d);
+int meta_dbi_each(MDB_txn *txn, struct meta *m, meta_dbi_fn fn, void *ctx);
+
+/* The element (key[, val]) of a DBI; val is NULL for plain DBIs. */
+int meta_elem_get(MDB_txn *txn, const struct meta_handles *h, const MDB_val *key,
+		  const MDB_val *val, struct meta_elem *e);   /* MDB_NOTFOUND */
+/* Store e for the element, keep the DBI's count and digest in *d up to
+ * date (old: the element's previous metadata, NULL if new), and add it to
+ * the changed set when changed is set. */
+int meta_elem_put(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d,
+		  const MDB_val *key, const MDB_val *val, const struct meta_elem *old,
+		  const struct meta_elem *e, int changed);
+
+/* Digest of one element: XXH3-128 of (key, [val,] ts, flags, hash), added
+ * into sum (mod 2^128), or subtracted when sign < 0. */
+void meta_elem_digest(const MDB_val *key, const MDB_val *val, const struct meta_elem *e,
+		      int sign, uint8_t sum[16]);
+
+/* XXH3-128 of a value, as stored in meta_elem.hash. */
+void meta_hash(const void *p, size_t n, uint8_t out[16]);
+
+#endif

@@ -1,0 +1,26 @@
+/* receive.h: find the other instances' objects in the store and apply
+ * each instance's chain in order (DESIGN.md "Objects in the store"):
+ * after the last object applied, the next deltas; for an instance that is
+ * new, changed chain, or left a gap, its newest full snapshot first. */
+#ifndef MDBTAP_RECEIVE_H
+#define MDBTAP_RECEIVE_H
+
+#include <stdint.h>
+
+#include "senv.h"
+
+struct store;
+
+struct receive_args {
+	const char *db;              /* the env's name in the store */
+	const char *self;            /* our instance: its objects are skipped */
+	uint64_t max_future_ns;
+};
+
+/* One pass: list, download, verify, apply. Objects that fail to verify
+ * are logged and skipped from then on (senv_mark_bad). *applied counts the
+ * objects applied. Returns 0 unless listing or the env failed. */
+int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
+		 unsigned *applied);
+
+#endif

@@ -1,0 +1,168 @@
+/* sync.c: see sync.h. */
+#include "sync.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "elems.h"
+#include "export.h"
+#include "fold.h"
+#include "hlc.h"
+#include "log.h"
+#include "receive.h"
+#include "rescan.h"
+#include "store.h"
+
+int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->ce = ce;
+	rc = senv_open(&e->s, ce->path, ce, 0, err, errlen);
+	if (rc)
+		return rc;
+	rc = store_open(ce->store, &e->store, err, errlen);
+	if (rc)
+		senv_close(&e->s);
+	return rc;
+}
+
+void sync_close(struct sync_env *e)
+{
+	store_close(e->store);
+	e->store = NULL;
+	senv_close(&e->s);
+}
+
+static uint64_t new_generation(void)
+{
+	uint64_t g = 0;
+
+	if (getrandom(&g, sizeof(g), 0) != (ssize_t)sizeof(g))
+		g = hlc_wall_ns() ^ ((uint64_t)getpid() << 32);
+	return g ? g : 1;
+}
+
+/* First sight of an env: its data gets timestamp 0, so that any real
+ * write anywhere wins over it (Lightning Stream's migration advice). */
+static int adopt(struct dset *ds, struct meta_state *st, uint64_t upto)
+{
+	uint64_t n = 0;
+	int rc;
+
+	log_msg(LOG_INFO, "%s: adopting the env (txn %llu): existing data gets timestamp 0",
+		ds->s->path, (unsigned long long)upto);
+	rc = rescan_all(ds, 0, 0, &n);
+	if (rc)
+		return rc;
+	st->adopted = 1;
+	st->generation = new_generation();
+	st->accounted = upto;
+	st->exported = upto;
+	log_msg(LOG_INFO, "%s: adopted %llu elements", ds->s->path, (unsigned long long)n);
+	return 0;
+}
+
+/* Where the journal's records past txn id upto begin: adoption covers
+ * the ones before. */
+static uint64_t first_record_after(struct jnl *j, uint64_t upto)
+{
+	struct mdbtap_journal_header *h = jnl_header(j);
+	struct jnl_reader rd = { 0 };
+	struct jnl_entry e;
+	uint64_t pos = jnl_load(&h->tail);
+
+	while (jnl_read(j, pos, &rd, &e) == 1 && (e.pad || e.hdr.txnid <= upto))
+		pos = e.next;
+	jnl_reader_free(&rd);
+	return pos;
+}
+
+static const char *hostname(void)
+{
+	static char name[256];
+
+	if (!name[0] && gethostname(name, sizeof(name) - 1) != 0)
+		snprintf(name, sizeof(name), "unknown");
+	return name;
+}
+
+static int local_step(struct sync_env *e, const struct cfg *c)
+{
+	struct senv *s = &e->s;
+	struct export_args xa = { e->ce->name, c->instance, hostname(), 0, 0 };
+	struct fold_result fr = { 0 };
+	struct meta_state st;
+	MDB_txn *host = NULL, *mt = NULL;
+	struct dset ds;
+	uint64_t now = hlc_wall_ns();
+	int rc, made = 0, adopted_now = 0;
+
+	rc = mdb_txn_begin(s->host, NULL, MDB_RDONLY, &host);
+	if (rc == MDB_MAP_RESIZED && !(rc = mdb_env_set_mapsize(s->host, 0)))
+		rc = mdb_txn_begin(s->host, NULL, MDB_RDONLY, &host);
+	if (!rc)
+		rc = mdb_txn_begin(meta_env(s->meta), NULL, 0, &mt);
+	if (rc)
+		goto out;
+	xa.upto = mdb_txn_id(host);
+	dset_init(&ds, s, host, mt);
+	rc = meta_state_get(mt, s->meta, &st);
+	if (!rc && !st.adopted) {
+		rc = adopt(&ds, &st, xa.upto);
+		fr.tail = first_record_after(s->jnl, xa.upto);
+		adopted_now = 1;
+	} else if (!rc) {
+		rc = fold_journal(&ds, &st, xa.upto, 0, &fr);
+		if (!rc && fr.restarted) {
+			st.generation = new_generation();
+			st.exported = xa.upto;
+			e->force_full = 1;
+		}
+	}
+	if (!rc)
+		rc = dset_flush(&ds, 0);
+	else
+		dset_flush(&ds, 1);
+	if (rc)
+		goto out;
+	xa.full = adopted_now || e->force_full || !st.last_full_ns ||
+		  (e->ce->full_interval_ns && now - st.last_full_ns >= e->ce->full_interval_ns);
+	rc = export_object(s, e->store, host, mt, &st, &xa, &made);
+	if (rc)
+		goto out;
+	rc = meta_state_put(mt, s->meta, &st);
+	if (!rc)
+		rc = mdb_txn_commit(mt);
+	mt = NULL;
+	if (!rc)
+		rc = mdb_env_sync(meta_env(s->meta), 1);
+	if (rc)
+		goto out;
+	jnl_consume(s->jnl, fr.tail, st.accounted);
+	if (made && xa.full)
+		e->force_full = 0;
+out:
+	if (mt)
+		mdb_txn_abort(mt);
+	if (host)
+		mdb_txn_commit(host); /* a read txn: keeps the DBI handles it opened */
+	if (rc)
+		log_msg(LOG_ERROR, "%s: %s", s->path, rc > 0 ? strerror(rc) : mdb_strerror(rc));
+	return rc;
+}
+
+int sync_cycle(struct sync_env *e, const struct cfg *c)
+{
+	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns };
+	unsigned applied = 0;
+	int rc = local_step(e, c), rc2;
+
+	rc2 = receive_once(&e->s, e->store, &ra, &applied);
+	return rc ? rc : rc2;
+}

@@ -1,0 +1,27 @@
+/* sync.h: the syncer's cycle for one env: fold the journal, export a
+ * delta (or a full snapshot), receive and merge the other instances'
+ * objects. `mdbtap sync` runs it every poll interval for each env. */
+#ifndef MDBTAP_SYNC_H
+#define MDBTAP_SYNC_H
+
+#include "senv.h"
+
+struct cfg;
+struct cfg_env;
+struct store;
+
+struct sync_env {
+	struct senv s;
+	struct store *store;
+	const struct cfg_env *ce;    /* not owned */
+	int force_full;              /* the next export is a full snapshot */
+};
+
+/* Open the env and its store. err says what failed. */
+int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen);
+void sync_close(struct sync_env *e);
+
+/* One cycle. Returns 0 when every step succeeded (errors are logged). */
+int sync_cycle(struct sync_env *e, const struct cfg *c);
+
+#endif

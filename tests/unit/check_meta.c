@@ -1,0 +1,185 @@
+/* check_meta.c: element metadata and DBI digests (syncer/meta.c). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "meta.h"
+
+static char dir[4096];
+static struct meta *m;
+
+static void setup(void)
+{
+	const char *base = getenv("MDBTAP_TEST_TMP");
+	char cmd[8400];
+
+	snprintf(dir, sizeof(dir), "%s/%ld", base ? base : "/tmp/mdbtap-check-meta",
+		 (long)getpid());
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(meta_open(dir, &m), 0);
+}
+
+static void teardown(void)
+{
+	meta_close(m);
+}
+
+static MDB_val V(const char *s)
+{
+	return (MDB_val){ strlen(s), (void *)s };
+}
+
+/* Put elements k0..kn-1 in the given order into DBI name; return its digest. */
+static void put_all(const char *name, unsigned flags, const int *order, int n,
+		    uint8_t digest[16])
+{
+	struct meta_handles h;
+	struct meta_dbi d;
+	MDB_txn *txn;
+	char key[16], val[16];
+
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(meta_dbi_open(txn, m, name, strlen(name), flags, 1, &h), 0);
+	ck_assert_int_eq(meta_dbi_get(txn, m, name, strlen(name), &d), 0);
+	for (int i = 0; i < n; i++) {
+		struct meta_elem e = { .ts = 1000 + (uint64_t)order[i] };
+		MDB_val k, v;
+
+		snprintf(key, sizeof(key), "k%d", order[i]);
+		snprintf(val, sizeof(val), "v%d", order[i] % 3);
+		k = V(key);
+		v = V(val);
+		meta_hash(val, strlen(val), e.hash);
+		ck_assert_int_eq(meta_elem_put(txn, &h, &d, &k, h.dupsort ? &v : NULL, NULL, &e, 0), 0);
+	}
+	ck_assert_int_eq(meta_dbi_put(txn, m, name, strlen(name), &d), 0);
+	ck_assert_uint_eq(d.count, (uint64_t)n);
+	memcpy(digest, d.digest, 16);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+}
+
+START_TEST(digest_ignores_order)
+{
+	int fwd[50], rev[50];
+	uint8_t a[16], b[16], zero[16] = { 0 };
+
+	for (int i = 0; i < 50; i++) {
+		fwd[i] = i;
+		rev[i] = 49 - i;
+	}
+	put_all("a", 0, fwd, 50, a);
+	put_all("b", 0, rev, 50, b);
+	ck_assert_mem_eq(a, b, 16);
+	ck_assert(memcmp(a, zero, 16) != 0);
+	put_all("c", MDB_DUPSORT, fwd, 50, a);
+	put_all("d", MDB_DUPSORT, rev, 50, b);
+	ck_assert_mem_eq(a, b, 16);
+}
+END_TEST
+
+/* Changing an element and changing it back restores the digest, and
+ * the digest sees timestamps and deletion. */
+START_TEST(digest_follows_changes)
+{
+	struct meta_handles h;
+	struct meta_dbi d = { 0 };
+	struct meta_elem e1 = { .ts = 5 }, e2 = { .ts = 6 }, e3 = { .ts = 6, .flags = META_DELETED },
+			 got;
+	MDB_val k = V("key");
+	uint8_t before[16], after[16];
+	MDB_txn *txn;
+
+	meta_hash("x", 1, e1.hash);
+	memcpy(e2.hash, e1.hash, 16);
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(meta_dbi_open(txn, m, NULL, 0, 0, 1, &h), 0);
+	ck_assert_int_eq(meta_elem_put(txn, &h, &d, &k, NULL, NULL, &e1, 1), 0);
+	memcpy(before, d.digest, 16);
+	ck_assert_int_eq(meta_elem_put(txn, &h, &d, &k, NULL, &e1, &e2, 0), 0);
+	memcpy(after, d.digest, 16);
+	ck_assert(memcmp(before, after, 16) != 0); /* the timestamp counts */
+	ck_assert_int_eq(meta_elem_put(txn, &h, &d, &k, NULL, &e2, &e3, 0), 0);
+	ck_assert(memcmp(after, d.digest, 16) != 0); /* so does deletion */
+	ck_assert_int_eq(meta_elem_put(txn, &h, &d, &k, NULL, &e3, &e1, 0), 0);
+	ck_assert_mem_eq(before, d.digest, 16);
+	ck_assert_uint_eq(d.count, 1);
+	ck_assert_int_eq(meta_elem_get(txn, &h, &k, NULL, &got), 0);
+	ck_assert_uint_eq(got.ts, 5);
+	ck_assert_int_eq(got.flags, 0);
+	ck_assert_int_eq(meta_elem_get(txn, &h, &(MDB_val){ 1, "z" }, NULL, &got), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
+/* DUPSORT elements are (key, value) pairs, each with its own metadata. */
+START_TEST(dupsort_pairs_are_separate)
+{
+	struct meta_handles h;
+	struct meta_dbi d = { 0 };
+	struct meta_elem e1 = { .ts = 1 }, e2 = { .ts = 2, .flags = META_DELETED }, got;
+	MDB_val k = V("k"), v1 = V("one"), v2 = V("two");
+	MDB_txn *txn;
+
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(meta_dbi_open(txn, m, "dup", 3, MDB_DUPSORT, 1, &h), 0);
+	ck_assert_int_eq(h.dupsort, 1);
+	ck_assert_int_eq(meta_elem_put(txn, &h, &d, &k, &v1, NULL, &e1, 0), 0);
+	ck_assert_int_eq(meta_elem_put(txn, &h, &d, &k, &v2, NULL, &e2, 0), 0);
+	ck_assert_int_eq(meta_elem_get(txn, &h, &k, &v1, &got), 0);
+	ck_assert_uint_eq(got.ts, 1);
+	ck_assert_int_eq(meta_elem_get(txn, &h, &k, &v2, &got), 0);
+	ck_assert_uint_eq(got.ts, 2);
+	ck_assert_int_eq(got.flags, META_DELETED);
+	ck_assert_int_eq(meta_elem_get(txn, &h, &k, &(MDB_val){ 3, "six" }, &got), MDB_NOTFOUND);
+	ck_assert_uint_eq(d.count, 2);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
+START_TEST(state_and_remote_progress_persist)
+{
+	struct meta_state st = { .generation = 42, .accounted = 7 }, got;
+	struct meta_remote r = { 9, 10, 11 }, rg;
+	MDB_txn *txn;
+
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(meta_state_get(txn, m, &got), 0);
+	ck_assert_uint_eq(got.generation, 0); /* a new meta env */
+	ck_assert_int_eq(meta_state_put(txn, m, &st), 0);
+	ck_assert_int_eq(meta_remote_get(txn, m, "b", &rg), MDB_NOTFOUND);
+	ck_assert_int_eq(meta_remote_put(txn, m, "b", &r), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	meta_close(m);
+	ck_assert_int_eq(meta_open(dir, &m), 0);
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(meta_state_get(txn, m, &got), 0);
+	ck_assert_uint_eq(got.generation, 42);
+	ck_assert_uint_eq(got.accounted, 7);
+	ck_assert_int_eq(meta_remote_get(txn, m, "b", &rg), 0);
+	ck_assert_uint_eq(rg.to, 10);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("meta");
+	TCase *tc = tcase_create("meta");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, digest_ignores_order);
+	tcase_add_test(tc, digest_follows_changes);
+	tcase_add_test(tc, dupsort_pairs_are_separate);
+	tcase_add_test(tc, state_and_remote_progress_persist);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
