@@ -1174,8 +1174,10 @@ int cfg_check(const struct cfg *c, char *err, size_t errlen)
 		set_err(err, errlen, "max_future must be between 1s and 366d");
 		return EINVAL;
 	}
-	if (c->tombstone_retention_ns > CFG_MAX_DURATION) {
-		set_err(err, errlen, "tombstone_retention must be 0 (forever) or at most 366d");
+	if (c->tombstone_retention_ns) {
+		/* No sweeper yet: refuse a setting that would not be honoured. */
+		set_err(err, errlen, "tombstone_retention: only 0 (keep tombstones for ever) is "
+			"supported in this version");
 		return EINVAL;
 	}
 	if (c->log_file && c->log_file[0] != '/') {
