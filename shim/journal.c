@@ -275,8 +275,10 @@ int jnl_append(struct jnl *j, const struct jnl_append_in *in, struct jnl_slot *s
 	r->nnames = in->nnames;
 	r->nops = in->nops;
 	r->body_len = (uint32_t)body_len;
-	memcpy(r + 1, in->names, in->names_len);
-	memcpy((uint8_t *)(r + 1) + in->names_len, in->ops, in->ops_len);
+	if (in->names_len) /* a record may have no names and no ops */
+		memcpy(r + 1, in->names, in->names_len);
+	if (in->ops_len)
+		memcpy((uint8_t *)(r + 1) + in->names_len, in->ops, in->ops_len);
 	memset((uint8_t *)(r + 1) + body_len, 0, size - sizeof(*r) - body_len);
 	r->crc = record_crc(r, r + 1, body_len);
 	__atomic_store_n(&r->state, pos | MDBTAP_STATE_PENDING, __ATOMIC_RELAXED);

@@ -93,11 +93,16 @@ static int dump_elem(void *ctx, struct dctx *c, const MDB_val *key, const MDB_va
 	return 0;
 }
 
+/* A name as is when it is plain printable ASCII (and not "-"), else quoted. */
 static void print_name(const struct dctx *c)
 {
+	int plain = c->len && c->name[0] != '-' && c->name[0] != '"';
+
+	for (size_t i = 0; i < c->len && plain; i++)
+		plain = c->name[i] > ' ' && c->name[i] < 0x7f && c->name[i] != '\\';
 	if (!c->len)
 		fputs("-", stdout);
-	else if (strcspn(c->name, " \t\n\"\\") >= c->len && c->name[0] != '-')
+	else if (plain)
 		fwrite(c->name, 1, c->len, stdout);
 	else
 		out_quoted(stdout, c->name, c->len);

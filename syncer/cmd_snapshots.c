@@ -94,7 +94,8 @@ static int read_object(int fd, int dump)
 			       ev.meta.from_txnid, when);
 		} else if (ev.type == SNAP_EV_DBI) {
 			nlen = ev.dbi.name_len < sizeof(name) ? ev.dbi.name_len : sizeof(name);
-			memcpy(name, ev.dbi.name, nlen);
+			if (nlen)
+				memcpy(name, ev.dbi.name, nlen);
 			if (dump)
 				continue;
 			show_dbi_end(&count);

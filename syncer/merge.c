@@ -44,7 +44,7 @@ static int check_dbi(const struct snap_dbi *d, char *err, size_t errlen)
 {
 	int dupsort = !!(d->flags & MDB_DUPSORT);
 
-	if (memchr(d->name, 0, d->name_len)) {
+	if (d->name_len && memchr(d->name, 0, d->name_len)) {
 		snprintf(err, errlen, "a DBI name holds a NUL byte");
 		return EINVAL;
 	}

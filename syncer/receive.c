@@ -154,7 +154,8 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		log_msg(LOG_ERROR, "%s: listing %s: %s", s->path, store_url(store), strerror(rc));
 		goto out;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), by_instance_then_time);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), by_instance_then_time);
 	for (size_t i = 0, j; i < l.n; i = j) {
 		struct meta_remote p = { 0 };
 		MDB_txn *txn;
