@@ -69,6 +69,7 @@ int cmd_sync(int argc, char **argv)
 	}
 	for (size_t i = 0; i < c.nenvs; i++) {
 		rc = sync_open(&envs[i], &c.envs[i], err, sizeof(err));
+		envs[i].force_full = c.full_now;
 		if (rc) {
 			log_msg(LOG_ERROR, "%s", err);
 			for (size_t k = 0; k < i; k++)

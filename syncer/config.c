@@ -865,7 +865,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
-	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG,
+	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW,
 };
 
 static const struct option long_opts[] = {
@@ -877,6 +877,7 @@ static const struct option long_opts[] = {
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "full-now", no_argument, NULL, OPT_FULL_NOW },
 	{ "poll-interval", required_argument, NULL, OPT_POLL },
 	{ "full-interval", required_argument, NULL, OPT_FULL },
 	{ "log-file", required_argument, NULL, OPT_LOG },
@@ -889,7 +890,7 @@ struct flags {
 	const char *config, *env, *name, *store, *instance, *poll, *full, *log;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
-	int once;
+	int once, full_now;
 	const char *env_flag;     /* an env-only flag seen, for the mixing rule */
 };
 
@@ -951,6 +952,9 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return push(&f->exclude, &f->nexclude, v);
 	case OPT_ONCE:
 		f->once = 1;
+		return 0;
+	case OPT_FULL_NOW:
+		f->full_now = 1;
 		return 0;
 	}
 	return EINVAL;
@@ -1024,7 +1028,7 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 	}
 	if (f->config && f->env_flag) {
 		set_err(err, errlen, "--%s cannot be combined with --config: set it in the "
-			"file (only --instance, --once and --log-file override it)", f->env_flag);
+			"file (only --instance, --once, --full-now and --log-file override it)", f->env_flag);
 		return EINVAL;
 	}
 	if (!f->env && (f->name || f->store || f->ninclude || f->nexclude || f->full)) {
@@ -1055,6 +1059,8 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 		rc = set_path(&c->log_file, cwd, f->log);
 	if (!rc && f->once)
 		c->once = 1;
+	if (!rc && f->full_now)
+		c->full_now = 1;
 	free(cwd);
 	return rc;
 }
@@ -1228,10 +1234,11 @@ void cfg_usage(FILE *f)
 		"      --instance NAME     this instance's name: letters, digits, '-'\n"
 		"                          (default: the host name)\n"
 		"      --once              one round of export and receive, then exit\n"
+		"      --full-now          make the first export a full snapshot\n"
 		"      --log-file FILE     log there instead of stderr\n"
 		"  -h, --help              this text\n"
 		"\n"
 		"Give either --config FILE, or --env PATH --store URL and their options;\n"
-		"with --config, only --instance, --once and --log-file may be added.\n"
+		"with --config, only --instance, --once, --full-now and --log-file may be added.\n"
 		"DUR: 0, or numbers with units, largest first: 2d, 4h, 1h30m, 1.5s, 250ms.\n");
 }

@@ -75,6 +75,7 @@ struct cfg {
 	uint64_t tombstone_retention_ns; /* default 0 = keep forever */
 	char *log_file;                /* default NULL = stderr; absolute */
 	int once;                      /* --once */
+	int full_now;                  /* --full-now: a full snapshot first */
 	struct cfg_env *envs;          /* owned */
 	size_t nenvs;
 };
