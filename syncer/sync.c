@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -101,7 +102,10 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	MDB_txn *host = NULL, *mt = NULL;
 	struct dset ds;
 	uint64_t now = hlc_wall_ns();
+	struct timespec t0, t1;
 	int rc, made = 0, adopted_now = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	rc = mdb_txn_begin(s->host, NULL, MDB_RDONLY, &host);
 	if (rc == MDB_MAP_RESIZED && !(rc = mdb_env_set_mapsize(s->host, 0)))
@@ -147,6 +151,12 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	jnl_consume(s->jnl, fr.tail, st.accounted);
 	if (made && xa.full)
 		e->force_full = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (made || fr.records)
+		log_msg(LOG_INFO, "%s: local step: %llu records folded, %s in %.3f ms", s->path,
+			(unsigned long long)fr.records,
+			!made ? "nothing exported" : xa.full ? "full snapshot" : "delta",
+			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
 	if (mt)
 		mdb_txn_abort(mt);
