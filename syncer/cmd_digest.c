@@ -126,6 +126,8 @@ static int each_dbi(void *ctx, const char *name, size_t len, const struct meta_d
 		rc = elems_each(&r->ds, c, 0, digest_gone, r);
 	if (rc)
 		return rc;
+	if (!memcmp(r->sum, (uint8_t[16]){ 0 }, sizeof(r->sum)))
+		return 0; /* no elements: a DBI that exists only here says nothing */
 	print_name(c);
 	putchar(' ');
 	out_hex(stdout, r->sum, sizeof(r->sum));
@@ -188,8 +190,8 @@ int cmd_digest(int argc, char **argv)
 		"Print one line per synced DBI: its name ('-' for the unnamed DBI) and a\n"
 		"digest of its elements: keys, values, timestamps, tombstones. The digest\n"
 		"does not depend on the order of writes: two instances that have seen the\n"
-		"same writes print the same lines. Reads the host's data and the syncer's\n"
-		"metadata; changes nothing.\n", 0);
+		"same writes print the same lines; a DBI without elements is not listed.\n"
+		"Reads the host's data and the syncer's metadata; changes nothing.\n", 0);
 }
 
 int cmd_dump(int argc, char **argv)

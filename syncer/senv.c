@@ -14,6 +14,16 @@
 #include "env_open.h"
 
 #define SENV_MAX_DBS 1024
+#define SENV_NEW_MAP_SIZE (1ull << 30)
+
+static int env_has_data(const char *dir)
+{
+	char p[4200];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	return stat(p, &st) == 0;
+}
 
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
 	      char *err, size_t errlen)
@@ -23,7 +33,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	struct stat st;
 	unsigned flags = MDB_NOTLS;
 	MDB_envinfo info;
-	int rc, dead;
+	int rc, dead, fresh = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
@@ -40,6 +50,12 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	s->nosubdir = w.nosubdir;
 	s->nolock = w.nolock;
 	snprintf(s->companion, sizeof(s->companion), "%s", w.companion);
+	if (!readonly && !s->nosubdir && s->nolock && !env_has_data(path)) {
+		/* An empty directory: the env is new (an instance joining before
+		 * its program ever ran). Create it, with LMDB's lock file. */
+		s->nolock = 0;
+		fresh = 1;
+	}
 	s->readonly = readonly || s->nolock;
 	flags |= (s->nosubdir ? MDB_NOSUBDIR : 0) | (s->nolock ? MDB_NOLOCK : 0) |
 		 (s->readonly ? MDB_RDONLY : 0);
@@ -47,7 +63,10 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	if (!rc)
 		rc = mdb_env_set_maxdbs(s->host, SENV_MAX_DBS);
 	/* No map size set: LMDB takes the host's from the file, and the
-	 * syncer never grows the host's map (DESIGN.md). */
+	 * syncer never grows the host's map (DESIGN.md). A new env gets room
+	 * to receive; its program may set its own size when it opens it. */
+	if (!rc && fresh)
+		rc = mdb_env_set_mapsize(s->host, SENV_NEW_MAP_SIZE);
 	if (!rc)
 		rc = mdb_env_open(s->host, path, flags, 0644);
 	if (!rc && !s->nolock)

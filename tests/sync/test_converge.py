@@ -1,0 +1,253 @@
+"""Convergence of several instances through a directory store (DESIGN.md
+invariants 1, 2, 4, 5, 9): python3-lmdb writers with the tap, `mdbtap sync
+--once` runs interleaved at random, then quiet. Checks equal digests, equal
+contents (read with python3-lmdb without the tap and by mdb_dump, an
+independent reader), and contents equal to a last-writer-wins model built
+from what each transaction did and the timestamp its journal record got.
+
+  test_converge.py N_INSTANCES SEED STEPS
+  test_converge.py --unseen      a write the tap cannot see (mdb_load)
+  test_converge.py --bad-objects corrupt, truncated and foreign objects
+"""
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "apps"))
+import apputil as A  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"
+
+
+class Instance:
+    def __init__(self, root, name):
+        self.name = name
+        self.env = os.path.join(root, name)
+        os.makedirs(self.env)
+        self.seen = 0  # journal records read so far (by txn id)
+
+    def write(self, ops):
+        """One txn; returns (ts, what it did)."""
+        env = dict(os.environ, LD_PRELOAD=A.PRELOAD)
+        p = subprocess.run([PY, os.path.join(HERE, "writer.py"), self.env, json.dumps(ops)],
+                           env=env, capture_output=True, text=True, timeout=60)
+        if p.returncode:
+            A.fail("writer on %s: %s" % (self.name, p.stderr))
+            return None, []
+        done = json.loads(p.stdout)
+        recs = self.new_records()
+        if not done:
+            return None, []
+        # python3-lmdb opens (creates) each DBI in a txn of its own first
+        if not recs or any(e["op"] not in ("create",) for r in recs[:-1] for e in
+                           r["entries"] + r["events"]):
+            A.fail("%s: unexpected records for one txn: %r" % (self.name, recs))
+            return None, done
+        return recs[-1]["ts"], done
+
+    def new_records(self):
+        """Committed local records not read before (read before the syncer
+        consumes them)."""
+        p = subprocess.run([A.MDBTAP, "journal", "--json", self.env], capture_output=True,
+                           text=True, timeout=60)
+        out = []
+        for line in p.stdout.splitlines():
+            r = json.loads(line)
+            if "txnid" in r and r["txnid"] > self.seen and r["state"] == "committed":
+                self.seen = r["txnid"]
+                if not r["syncer"]:
+                    out.append(r)
+        return out
+
+    def sync(self, store, *extra):
+        p = subprocess.run([A.MDBTAP, "sync", "--env", self.env, "--store", "file://" + store,
+                            "--instance", self.name, "--once", *extra],
+                           capture_output=True, text=True, timeout=120)
+        if p.returncode:
+            A.fail("sync %s: rc %d: %s" % (self.name, p.returncode, p.stderr[-2000:]))
+        self.new_records()  # the syncer's own records: skip them
+        return p
+
+    def digest(self):
+        return subprocess.run([A.MDBTAP, "digest", self.env], capture_output=True, text=True,
+                              timeout=60).stdout
+
+    def contents(self):
+        code = r'''
+import json, sys, lmdb
+env = lmdb.open(sys.argv[1], max_dbs=4, readonly=True, lock=False)
+out = {}
+with env.begin() as txn:
+    names = {b"n", b"d"}
+    out["-"] = sorted([k.decode(), v.decode()] for k, v in txn.cursor() if k not in names)
+    for n in names:
+        try:
+            db = env.open_db(n, txn=txn, create=False)
+        except lmdb.NotFoundError:
+            continue
+        out[n.decode()] = sorted([k.decode(), v.decode()] for k, v in txn.cursor(db=db))
+print(json.dumps(out, sort_keys=True))
+'''
+        p = subprocess.run([PY, "-c", code, self.env], capture_output=True, text=True, timeout=60)
+        return json.loads(p.stdout) if p.returncode == 0 else A.fail(p.stderr)
+
+    def mdb_dump(self):
+        out = []
+        # the unnamed DB also holds the named DBIs' own records, whose bytes
+        # (page numbers) differ between envs: compare it by contents()
+        for sub in (["-s", "n"], ["-s", "d"]):
+            p = subprocess.run(["mdb_dump", "-p"] + sub + [self.env], capture_output=True,
+                               text=True)
+            out.append(p.stdout.split("HEADER=END", 1)[-1] if p.returncode == 0 else "")
+        return out
+
+
+class Model:
+    """Last writer wins per element: higher ts, then the lower value, a
+    delete counting as empty."""
+
+    def __init__(self):
+        self.el = {}
+
+    def apply(self, ts, done):
+        last = {}
+        for dbi, key, val, deleted in done:  # within a txn, the last op counts
+            ident = (dbi, key, val) if dbi == "d" else (dbi, key)
+            last[ident] = (ts, "" if deleted else val, deleted)
+        for ident, new in last.items():
+            old = self.el.get(ident)
+            if old is None or new[0] > old[0] or (new[0] == old[0] and new[1] < old[1]):
+                self.el[ident] = new
+
+    def expected(self):
+        out = {"-": [], "n": [], "d": []}
+        for ident, (ts, val, deleted) in self.el.items():
+            if deleted:
+                continue
+            dbi = ident[0] or "-"
+            out[dbi].append([ident[1], val])
+        return {k: sorted(v) for k, v in out.items()}
+
+
+def random_ops(rng):
+    ops = []
+    for _ in range(rng.randint(1, 4)):
+        k = "k%d" % rng.randint(0, 7)
+        v = "v%d" % rng.randint(0, 99)
+        r = rng.random()
+        if r < 0.30:
+            ops.append(["put", rng.choice([None, "n"]), k, v])
+        elif r < 0.45:
+            ops.append(["del", rng.choice([None, "n"]), k, ""])
+        elif r < 0.75:
+            ops.append(["dput", "d", k, "d%d" % rng.randint(0, 5)])
+        elif r < 0.95:
+            ops.append(["ddel", "d", k, "d%d" % rng.randint(0, 5)])
+        else:
+            ops.append(["drop", "d", "", ""])
+    return ops
+
+
+def quiesce(insts, store):
+    for _ in range(6):
+        for i in insts:
+            i.sync(store)
+        if len({i.digest() for i in insts}) == 1:
+            for i in insts:  # one more round: nothing new
+                i.sync(store)
+            return True
+    return False
+
+
+def converge(n, seed, steps):
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    rng = random.Random(seed)
+    insts = [Instance(root, "i%d" % k) for k in range(n)]
+    model = Model()
+    for _ in range(steps):
+        i = rng.choice(insts)
+        ts, done = i.write(random_ops(rng))
+        if ts is not None:
+            model.apply(ts, done)
+        if rng.random() < 0.5:
+            rng.choice(insts).sync(store)
+    A.check(quiesce(insts, store), "digests still differ after quiescing")
+    digests = [i.digest() for i in insts]
+    A.eq(len(set(digests)), 1, "distinct digests: " + repr(digests))
+    A.check(digests[0].strip() != "", "digest printed nothing")
+    contents = [i.contents() for i in insts]
+    for i, c in zip(insts[1:], contents[1:]):
+        A.eq(c, contents[0], "contents of %s vs %s" % (i.name, insts[0].name))
+    dumps = [i.mdb_dump() for i in insts]
+    for i, d in zip(insts[1:], dumps[1:]):
+        A.eq(d, dumps[0], "mdb_dump of %s vs %s" % (i.name, insts[0].name))
+    got = {k: contents[0].get(k, []) for k in ("-", "n", "d")}
+    A.eq(got, model.expected(), "contents vs the last-writer-wins model")
+
+
+def unseen():
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "seen", "1"]])
+    a.sync(store)
+    b.sync(store)
+    p = subprocess.run(["mdb_load", "-T", a.env], input="unseen\nzz\n", text=True,
+                       capture_output=True)
+    A.eq(p.returncode, 0, "mdb_load: " + p.stderr)
+    log = a.sync(store).stderr
+    A.check("rescan" in log, "no rescan logged for the unseen write: " + log)
+    b.sync(store)
+    A.eq(b.contents()["-"], [["seen", "1"], ["unseen", "zz"]], "b after a's unseen write")
+    A.eq(a.digest(), b.digest(), "digests")
+
+
+def bad_objects():
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k", "1"]])
+    a.sync(store)
+    b.sync(store)
+    before = b.digest()
+    good = sorted(n for n in os.listdir(store) if "__a__" in n)[-1]
+    data = open(os.path.join(store, good), "rb").read()
+    db, _, ts, gen, rest = good.split("__")
+
+    def c_name(ns):  # a valid name of a third instance "c"
+        return "__".join([db, "c", ts[:16] + "%09d" % ns, gen, rest])
+    bad = {
+        c_name(1): b"not zstd at all",
+        c_name(2): data[: len(data) // 2],               # truncated
+        c_name(3): data[:-6] + bytes(6),                 # checksum broken
+        "main__c__junk.pb.zst": data,                    # a name that is not ours
+        "README": b"hello",
+    }
+    for name, blob in bad.items():
+        with open(os.path.join(store, name), "wb") as f:
+            f.write(blob)
+    p = b.sync(store)
+    A.check("not applied" in p.stderr, "no error for the bad objects: " + p.stderr)
+    A.eq(b.digest(), before, "digest after the bad objects")
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    b.sync(store)
+    A.eq(b.contents()["-"], [["k", "1"], ["k2", "2"]], "a valid object after the bad ones")
+
+
+def main():
+    if sys.argv[1:2] == ["--unseen"]:
+        unseen()
+    elif sys.argv[1:2] == ["--bad-objects"]:
+        bad_objects()
+    else:
+        converge(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    A.finish()
+
+
+main()
