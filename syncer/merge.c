@@ -227,7 +227,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	struct merge_side local = { 0 }, remote = { 0 };
 	struct meta_elem old, e = { 0 };
 	MDB_val hv = { 0, NULL };
-	unsigned create = 0;
+	unsigned create;
 	struct dctx *c;
 	int rc, live, deleted = !!(kv->flags & SNAP_KV_DELETED);
 
@@ -236,11 +236,12 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 		b->s->stats.elems_refused++;
 		return 0;
 	}
-	if (!deleted)
-		create = MDB_CREATE | (unsigned)(d->flags & MERGE_DBI_FLAGS);
+	/* A missing DBI is created with the remote's flags, for tombstones
+	 * too: they are part of the DBI's state (and of its digest). */
+	create = MDB_CREATE | (unsigned)(d->flags & MERGE_DBI_FLAGS);
 	rc = dset_get(&b->ds, d->name, d->name_len, create, &c);
 	if (rc == MDB_NOTFOUND)
-		return 0; /* not synced here, or a tombstone for a DBI we never had */
+		return 0; /* not synced here */
 	if (rc)
 		return rc;
 	if (c->created)

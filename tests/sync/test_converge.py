@@ -29,10 +29,11 @@ class Instance:
         self.env = os.path.join(root, name)
         os.makedirs(self.env)
         self.seen = 0  # journal records read so far (by txn id)
+        self.extra = {}  # environment for its writer and its syncer
 
     def write(self, ops):
         """One txn; returns (ts, what it did)."""
-        env = dict(os.environ, LD_PRELOAD=A.PRELOAD)
+        env = dict(os.environ, LD_PRELOAD=A.PRELOAD, **self.extra)
         p = subprocess.run([PY, os.path.join(HERE, "writer.py"), self.env, json.dumps(ops)],
                            env=env, capture_output=True, text=True, timeout=60)
         if p.returncode:
@@ -63,10 +64,13 @@ class Instance:
                     out.append(r)
         return out
 
+    def sync_argv(self, store, *extra):
+        return [A.MDBTAP, "sync", "--env", self.env, "--store", "file://" + store,
+                "--instance", self.name, *extra]
+
     def sync(self, store, *extra):
-        p = subprocess.run([A.MDBTAP, "sync", "--env", self.env, "--store", "file://" + store,
-                            "--instance", self.name, "--once", *extra],
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(self.sync_argv(store, "--once", *extra), capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ, **self.extra))
         if p.returncode:
             A.fail("sync %s: rc %d: %s" % (self.name, p.returncode, p.stderr[-2000:]))
         self.new_records()  # the syncer's own records: skip them
@@ -240,8 +244,114 @@ def bad_objects():
     A.eq(b.contents()["-"], [["k", "1"], ["k2", "2"]], "a valid object after the bad ones")
 
 
+def same_everywhere(insts, model=None):
+    digests = [i.digest() for i in insts]
+    A.eq(len(set(digests)), 1, "distinct digests: " + repr(digests))
+    contents = [i.contents() for i in insts]
+    for i, c in zip(insts[1:], contents[1:]):
+        A.eq(c, contents[0], "contents of %s vs %s" % (i.name, insts[0].name))
+    if model:
+        got = {k: contents[0].get(k, []) for k in ("-", "n", "d")}
+        A.eq(got, model.expected(), "contents vs the last-writer-wins model")
+
+
+def late_join():
+    """C joins late (full snapshots, then deltas); later C is away while A's
+    deltas it needs are deleted: it converges through A's newest full."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    rng = random.Random(7)
+    a, b = Instance(root, "a"), Instance(root, "b")
+    model = Model()
+
+    def step(i):
+        ts, done = i.write(random_ops(rng))
+        if ts is not None:
+            model.apply(ts, done)
+    for _ in range(20):
+        step(rng.choice([a, b]))
+        rng.choice([a, b]).sync(store)
+    c = Instance(root, "c")
+    A.check(quiesce([a, b, c], store), "c did not converge after joining")
+    same_everywhere([a, b, c], model)
+    for _ in range(15):  # c is away
+        step(a)
+        a.sync(store)
+    deltas = sorted(n for n in os.listdir(store) if "__a__" in n and "__D" in n)
+    a.sync(store, "--full-now")
+    for n in deltas:  # the deltas c needs are gone
+        os.unlink(os.path.join(store, n))
+    step(a)
+    a.sync(store)
+    log = c.sync(store).stderr
+    A.check(quiesce([a, b, c], store), "c did not converge through the full snapshot: " + log)
+    same_everywhere([a, b, c], model)
+
+
+def clock_behind():
+    """B's clock is an hour behind; after merging A's write, B's own later
+    write still wins (the hybrid logical clock)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    b.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": str(-3600 * 10**9)}
+    a.write([["put", None, "seed", "a"]])
+    b.write([["put", None, "seed2", "b"]])
+    a.sync(store)
+    b.sync(store)
+    a.sync(store)
+    ts_a, _ = a.write([["put", None, "k", "from-a"]])
+    a.sync(store)
+    b.sync(store)
+    A.eq(dict(map(tuple, b.contents()["-"])).get("k"), "from-a", "b merged a's write")
+    ts_b, _ = b.write([["put", None, "k", "from-b"]])
+    A.check(ts_b is not None and ts_a is not None and ts_b > ts_a,
+            "b's later write is stamped after a's (%s > %s)" % (ts_b, ts_a))
+    b.sync(store)
+    a.sync(store)
+    A.eq(dict(map(tuple, a.contents()["-"])).get("k"), "from-b", "a has b's later write")
+    same_everywhere([a, b])
+
+
+def sigkill():
+    """A's syncer, running with a 50 ms poll, is killed with SIGKILL at
+    random moments while A keeps writing; then everything converges."""
+    import signal
+    import time
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    rng = random.Random(11)
+    a, b = Instance(root, "a"), Instance(root, "b")
+    model = Model()
+    for k in range(25):
+        # a writes while its syncer is down (so the test reads the records
+        # before the syncer consumes them), then the syncer starts, folds,
+        # exports and merges b's objects, and is killed somewhere in that
+        for i in (a, b):
+            for _ in range(rng.randint(0, 2)):
+                ts, done = i.write(random_ops(rng))
+                if ts is not None:
+                    model.apply(ts, done)
+        if k % 2 == 0:
+            b.sync(store)
+        p = subprocess.Popen(a.sync_argv(store, "--poll-interval", "50ms"),
+                             stderr=subprocess.DEVNULL)
+        time.sleep(rng.random() * 0.12)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        a.new_records()  # its own merge records
+    A.check(quiesce([a, b], store), "no convergence after the kills")
+    same_everywhere([a, b], model)
+
+
 def main():
-    if sys.argv[1:2] == ["--unseen"]:
+    if sys.argv[1:2] == ["--late-join"]:
+        late_join()
+    elif sys.argv[1:2] == ["--clock-behind"]:
+        clock_behind()
+    elif sys.argv[1:2] == ["--sigkill"]:
+        sigkill()
+    elif sys.argv[1:2] == ["--unseen"]:
         unseen()
     elif sys.argv[1:2] == ["--bad-objects"]:
         bad_objects()
