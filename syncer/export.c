@@ -10,6 +10,7 @@
 #include "hlc.h"
 #include "log.h"
 #include "objname.h"
+#include "progress.h"
 #include "snap.h"
 #include "store.h"
 
@@ -55,6 +56,8 @@ static int emit(void *ctx, struct dctx *c, const MDB_val *key, const MDB_val *du
 	kv.ts = e->ts;
 	kv.flags = (e->flags & META_DELETED) ? SNAP_KV_DELETED : 0;
 	x->elems++;
+	if (x->full)
+		progress_tick();
 	return snap_writer_kv(x->w, &kv);
 }
 
@@ -82,6 +85,23 @@ static int export_dbi(void *ctx, const char *name, size_t len, const struct meta
 		rc = mdb_drop(x->mt, c->h.changed, 0); /* exported: forget (in mt) */
 	dset_flush(&ds, 1);
 	return rc;
+}
+
+static int add_count(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+{
+	(void)name;
+	(void)len;
+	*(uint64_t *)ctx += d->count;
+	return 0;
+}
+
+/* Elements the metadata knows, tombstones included: a full snapshot's size. */
+static uint64_t count_elems(MDB_txn *mt, struct meta *m)
+{
+	uint64_t n = 0;
+
+	meta_dbi_each(mt, m, add_count, &n);
+	return n;
 }
 
 static int changed_any(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
@@ -142,8 +162,11 @@ int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *m
 	if (fd < 0)
 		return errno;
 	rc = snap_writer_new(&x.w, &sm, 3, snap_write_fd_sink, &fd);
+	if (x.full)
+		progress_start("full snapshot", count_elems(mt, s->meta));
 	if (!rc)
 		rc = meta_dbi_each(mt, s->meta, export_dbi, &x);
+	progress_end();
 	if (!rc)
 		rc = snap_writer_finish(x.w);
 	snap_writer_free(x.w);

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "progress.h"
+
 static int host_pass(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
 		     uint64_t *stamped)
 {
@@ -14,6 +16,7 @@ static int host_pass(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		progress_tick();
 		if (c->len == 0 && senv_is_dbi_record(ds->s, ds->host, &k, &v))
 			continue;
 		rc = stamp(ds, c, &k, c->h.dupsort ? &v : NULL, ts, how | STAMP_IF_CHANGED,
@@ -90,10 +93,31 @@ static int each_meta(void *ctx, const char *name, size_t len, const struct meta_
 	return rescan_dbi(e->ds, name, len, e->ts, e->how, e->stamped);
 }
 
+static int count_host(void *ctx, const char *name, size_t len)
+{
+	struct each_ctx *e = ctx;
+	MDB_stat st;
+	MDB_dbi dbi;
+
+	if (senv_selected(e->ds->s, name, len) &&
+	    senv_host_dbi(e->ds->s, e->ds->host, name, len, 0, &dbi) == 0 &&
+	    mdb_stat(e->ds->host, dbi, &st) == 0)
+		*e->stamped += st.ms_entries; /* borrowed as the counter */
+	return 0;
+}
+
 int rescan_all(struct dset *ds, uint64_t ts, unsigned how, uint64_t *stamped)
 {
-	struct each_ctx e = { ds, ts, how, stamped };
-	int rc = senv_each_host_dbi(ds->s, ds->host, each_host, &e);
+	uint64_t total = 0;
+	struct each_ctx e = { ds, ts, how, &total };
+	int rc = senv_each_host_dbi(ds->s, ds->host, count_host, &e);
 
-	return rc ? rc : meta_dbi_each(ds->mt, ds->s->meta, each_meta, &e);
+	progress_start(ts ? "rescan" : "adopting", total);
+	e.stamped = stamped;
+	if (!rc)
+		rc = senv_each_host_dbi(ds->s, ds->host, each_host, &e);
+	if (!rc)
+		rc = meta_dbi_each(ds->mt, ds->s->meta, each_meta, &e);
+	progress_end();
+	return rc;
 }
