@@ -1,6 +1,7 @@
 /* config.c: the syncer's configuration, from a YAML file (libyaml's
  * document API) and from the flags of `mdbtap sync`. */
 #include "config.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,19 +16,6 @@
 
 #define FILE_MAX (1024 * 1024)   /* a config file is small; refuse anything huge */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- defaults and freeing ---- */
 
@@ -326,12 +314,12 @@ static int check_text(const char *file, const char *t, size_t n, char *err, size
 		size_t len = utf8_len(p + i, n - i);
 
 		if (!len) {
-			set_err(err, errlen, "%s:%zu: not valid UTF-8", file, line);
+			errf(err, errlen, "%s:%zu: not valid UTF-8", file, line);
 			return EINVAL;
 		}
 		if (len == 1 && ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') ||
 				 p[i] == 0x7f)) {
-			set_err(err, errlen, "%s:%zu: control character 0x%02x", file, line, p[i]);
+			errf(err, errlen, "%s:%zu: control character 0x%02x", file, line, p[i]);
 			return EINVAL;
 		}
 		if (p[i] == '\n')
@@ -406,18 +394,18 @@ static int expand_vars(const char *file, size_t line, const char *t, size_t n,
 			continue;
 		}
 		if (braced && (end == start || end >= n || t[end] != '}')) {
-			set_err(err, errlen, "%s:%zu: bad ${...}: expected ${NAME}", file, line);
+			errf(err, errlen, "%s:%zu: bad ${...}: expected ${NAME}", file, line);
 			return EINVAL;
 		}
 		if (end - start >= sizeof(name)) {
-			set_err(err, errlen, "%s:%zu: variable name too long", file, line);
+			errf(err, errlen, "%s:%zu: variable name too long", file, line);
 			return EINVAL;
 		}
 		memcpy(name, t + start, end - start);
 		name[end - start] = 0;
 		val = getenv(name);
 		if (!val) {
-			set_err(err, errlen, "%s:%zu: environment variable %s is not set "
+			errf(err, errlen, "%s:%zu: environment variable %s is not set "
 				"(write $$ for a '$')", file, line, name);
 			return EINVAL;
 		}
@@ -450,7 +438,7 @@ static int lerr(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(l->err, l->errlen, "%s:%zu: %s", l->file, n->start_mark.line + 1, msg);
+	errf(l->err, l->errlen, "%s:%zu: %s", l->file, n->start_mark.line + 1, msg);
 	return EINVAL;
 }
 
@@ -691,12 +679,12 @@ static int yaml_fail(struct loader *l, yaml_parser_t *p)
 	const char *what = p->problem ? p->problem : "cannot parse";
 
 	if (p->error == YAML_READER_ERROR || p->error == YAML_MEMORY_ERROR)
-		set_err(l->err, l->errlen, "%s: YAML: %s", l->file, what);
+		errf(l->err, l->errlen, "%s: YAML: %s", l->file, what);
 	else if (p->context)
-		set_err(l->err, l->errlen, "%s:%zu: YAML: %s %s (started on line %zu)", l->file,
+		errf(l->err, l->errlen, "%s:%zu: YAML: %s %s (started on line %zu)", l->file,
 			p->problem_mark.line + 1, what, p->context, p->context_mark.line + 1);
 	else
-		set_err(l->err, l->errlen, "%s:%zu: YAML: %s", l->file,
+		errf(l->err, l->errlen, "%s:%zu: YAML: %s", l->file,
 			p->problem_mark.line + 1, what);
 	return p->error == YAML_MEMORY_ERROR ? ENOMEM : EINVAL;
 }
@@ -748,7 +736,7 @@ static int load_text(struct loader *l, const char *text, size_t n)
 	}
 	root = yaml_document_get_root_node(&l->doc);
 	if (!root) {
-		set_err(l->err, l->errlen, "%s: empty config file", l->file);
+		errf(l->err, l->errlen, "%s: empty config file", l->file);
 		rc = EINVAL;
 	} else if (!yaml_parser_load(&p, &extra)) {
 		rc = yaml_fail(l, &p);
@@ -779,13 +767,13 @@ static int read_file(const char *path, char **text, size_t *n, char *err, size_t
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		rc = errno;
-		set_err(err, errlen, "cannot read config file %s: %s", path, strerror(rc));
+		errf(err, errlen, "cannot read config file %s: %s", path, strerror(rc));
 		if (fd >= 0)
 			close(fd);
 		return rc;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX) {
-		set_err(err, errlen, "config file %s: %s", path,
+		errf(err, errlen, "config file %s: %s", path,
 			S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
 		close(fd);
 		return S_ISREG(st.st_mode) ? EFBIG : EINVAL;
@@ -808,7 +796,7 @@ static int read_file(const char *path, char **text, size_t *n, char *err, size_t
 	}
 	close(fd);
 	if (rc) {
-		set_err(err, errlen, "cannot read config file %s: %s", path, strerror(rc));
+		errf(err, errlen, "cannot read config file %s: %s", path, strerror(rc));
 		free(*text);
 		return rc;
 	}
@@ -845,7 +833,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	size_t n = 0;
 	int rc;
 
-	set_err(err, errlen, "ok");
+	errf(err, errlen, "ok");
 	rc = read_file(path, &text, &n, err, errlen);
 	if (rc)
 		return rc;
@@ -855,7 +843,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	if (!rc)
 		rc = load_text(&l, text, n);
 	if (rc == ENOMEM)
-		set_err(err, errlen, "%s: out of memory", path);
+		errf(err, errlen, "%s: out of memory", path);
 	free(text);
 	free(l.dir);
 	return rc;
@@ -905,7 +893,7 @@ static const char *opt_name(int opt)
 static int once_only(const char **slot, const char *v, int opt, char *err, size_t errlen)
 {
 	if (*slot) {
-		set_err(err, errlen, "--%s given twice%s", opt_name(opt),
+		errf(err, errlen, "--%s given twice%s", opt_name(opt),
 			opt == OPT_ENV ? ": use a config file for several envs" : "");
 		return EINVAL;
 	}
@@ -966,7 +954,7 @@ static int flag_duration(const char *flag, const char *v, uint64_t *ns, char *er
 	int rc = cfg_parse_duration(v, ns);
 
 	if (rc)
-		set_err(err, errlen, "--%s '%s': %s", flag, v, rc == ERANGE ? "too long" :
+		errf(err, errlen, "--%s '%s': %s", flag, v, rc == ERANGE ? "too long" :
 			"not a duration (e.g. 0, 250ms, 1s, 1h30m, 2d)");
 	return rc;
 }
@@ -979,7 +967,7 @@ static int env_from_flags(struct cfg *c, const struct flags *f, const char *cwd,
 	int rc;
 
 	if (f->name && !env_name_ok(f->name)) {
-		set_err(err, errlen, "--name '%s': use 1 to %d lower-case letters and digits",
+		errf(err, errlen, "--name '%s': use 1 to %d lower-case letters and digits",
 			f->name, CFG_ENV_NAME_MAX);
 		return EINVAL;
 	}
@@ -1023,22 +1011,22 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 	int rc = 0;
 
 	if (flag_empty(f)) {
-		set_err(err, errlen, "an option has an empty value");
+		errf(err, errlen, "an option has an empty value");
 		return EINVAL;
 	}
 	if (f->config && f->env_flag) {
-		set_err(err, errlen, "--%s cannot be combined with --config: set it in the "
+		errf(err, errlen, "--%s cannot be combined with --config: set it in the "
 			"file (only --instance, --once, --full-now and --log-file override it)", f->env_flag);
 		return EINVAL;
 	}
 	if (!f->env && (f->name || f->store || f->ninclude || f->nexclude || f->full)) {
-		set_err(err, errlen, "--%s needs --env PATH",
+		errf(err, errlen, "--%s needs --env PATH",
 			f->name ? "name" : f->store ? "store" : f->ninclude ? "include" :
 			f->nexclude ? "exclude" : "full-interval");
 		return EINVAL;
 	}
 	if (f->instance && !instance_ok(f->instance)) {
-		set_err(err, errlen, "--instance '%s': use 1 to %d letters, digits and '-'",
+		errf(err, errlen, "--instance '%s': use 1 to %d letters, digits and '-'",
 			f->instance, CFG_INSTANCE_MAX);
 		return EINVAL;
 	}
@@ -1071,7 +1059,7 @@ int cfg_parse_args(struct cfg *c, int argc, char **argv, char *err, size_t errle
 	int opt, rc = 0;
 
 	memset(&f, 0, sizeof(f));
-	set_err(err, errlen, "ok");
+	errf(err, errlen, "ok");
 	optind = 0;     /* glibc: start afresh, even after an earlier parse */
 	opterr = 0;     /* library code: the messages go to err */
 	while (!rc && (opt = getopt_long(argc, argv, "+:c:h", long_opts, NULL)) != -1) {
@@ -1079,27 +1067,27 @@ int cfg_parse_args(struct cfg *c, int argc, char **argv, char *err, size_t errle
 			rc = CFG_HELP;
 		} else if (opt == '?') {
 			if (optopt && optopt < 256)
-				set_err(err, errlen, "unknown option '-%c'", optopt);
+				errf(err, errlen, "unknown option '-%c'", optopt);
 			else if (optopt)
-				set_err(err, errlen, "option '%s' takes no value", argv[optind - 1]);
+				errf(err, errlen, "option '%s' takes no value", argv[optind - 1]);
 			else
-				set_err(err, errlen, "unknown option '%s'", argv[optind - 1]);
+				errf(err, errlen, "unknown option '%s'", argv[optind - 1]);
 			rc = EINVAL;
 		} else if (opt == ':') {
-			set_err(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			errf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
 			rc = EINVAL;
 		} else {
 			rc = take_opt(&f, opt, optarg, err, errlen);
 		}
 	}
 	if (!rc && optind < argc) {
-		set_err(err, errlen, "unexpected argument '%s'", argv[optind]);
+		errf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		rc = EINVAL;
 	}
 	if (!rc)
 		rc = apply_flags(c, &f, err, errlen);
 	if (rc == ENOMEM)
-		set_err(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 	free(f.include);
 	free(f.exclude);
 	return rc;
@@ -1113,44 +1101,44 @@ static int check_env(const struct cfg *c, size_t i, char *err, size_t errlen)
 	const char *n = e->name ? e->name : "";
 
 	if (!env_name_ok(n)) {
-		set_err(err, errlen, "env name '%s': use 1 to %d lower-case letters and digits",
+		errf(err, errlen, "env name '%s': use 1 to %d lower-case letters and digits",
 			n, CFG_ENV_NAME_MAX);
 		return EINVAL;
 	}
 	for (size_t j = 0; j < i; j++) {
 		if (!strcmp(c->envs[j].name, n)) {
-			set_err(err, errlen, "env '%s' is configured twice", n);
+			errf(err, errlen, "env '%s' is configured twice", n);
 			return EINVAL;
 		}
 		if (e->path && c->envs[j].path && !strcmp(c->envs[j].path, e->path)) {
-			set_err(err, errlen, "envs '%s' and '%s' have the same path %s",
+			errf(err, errlen, "envs '%s' and '%s' have the same path %s",
 				c->envs[j].name, n, e->path);
 			return EINVAL;
 		}
 	}
 	if (!e->path || !e->path[0]) {
-		set_err(err, errlen, "env '%s' has no path", n);
+		errf(err, errlen, "env '%s' has no path", n);
 		return EINVAL;
 	}
 	if (e->path[0] != '/') {
-		set_err(err, errlen, "env '%s': path %s is not absolute", n, e->path);
+		errf(err, errlen, "env '%s': path %s is not absolute", n, e->path);
 		return EINVAL;
 	}
 	if (strlen(e->path) >= PATH_MAX) {
-		set_err(err, errlen, "env '%s': path too long", n);
+		errf(err, errlen, "env '%s': path too long", n);
 		return ENAMETOOLONG;
 	}
 	if (!e->store || !e->store[0]) {
-		set_err(err, errlen, "env '%s' has no store", n);
+		errf(err, errlen, "env '%s' has no store", n);
 		return EINVAL;
 	}
 	if (e->ninclude && e->nexclude) {
-		set_err(err, errlen, "env '%s' has both include and exclude: use one", n);
+		errf(err, errlen, "env '%s' has both include and exclude: use one", n);
 		return EINVAL;
 	}
 	if (e->full_interval_ns &&
 	    (e->full_interval_ns < c->poll_interval_ns || e->full_interval_ns > CFG_MAX_DURATION)) {
-		set_err(err, errlen, "env '%s': full_interval must be 0 or between "
+		errf(err, errlen, "env '%s': full_interval must be 0 or between "
 			"poll_interval and 366d", n);
 		return EINVAL;
 	}
@@ -1161,37 +1149,37 @@ int cfg_check(const struct cfg *c, char *err, size_t errlen)
 {
 	int rc;
 
-	set_err(err, errlen, "ok");
+	errf(err, errlen, "ok");
 	if (!c->instance) {
-		set_err(err, errlen, "no instance name: the host name could not be read; "
+		errf(err, errlen, "no instance name: the host name could not be read; "
 			"set one with instance: or --instance");
 		return EINVAL;
 	}
 	if (!instance_ok(c->instance)) {
-		set_err(err, errlen, "instance '%s': use 1 to %d letters, digits and '-'",
+		errf(err, errlen, "instance '%s': use 1 to %d letters, digits and '-'",
 			c->instance, CFG_INSTANCE_MAX);
 		return EINVAL;
 	}
 	if (c->poll_interval_ns < CFG_MIN_POLL || c->poll_interval_ns > CFG_MAX_POLL) {
-		set_err(err, errlen, "poll_interval must be between 10ms and 1h");
+		errf(err, errlen, "poll_interval must be between 10ms and 1h");
 		return EINVAL;
 	}
 	if (c->max_future_ns < CFG_MIN_MAX_FUTURE || c->max_future_ns > CFG_MAX_DURATION) {
-		set_err(err, errlen, "max_future must be between 1s and 366d");
+		errf(err, errlen, "max_future must be between 1s and 366d");
 		return EINVAL;
 	}
 	if (c->tombstone_retention_ns) {
 		/* No sweeper yet: refuse a setting that would not be honoured. */
-		set_err(err, errlen, "tombstone_retention: only 0 (keep tombstones for ever) is "
+		errf(err, errlen, "tombstone_retention: only 0 (keep tombstones for ever) is "
 			"supported in this version");
 		return EINVAL;
 	}
 	if (c->log_file && c->log_file[0] != '/') {
-		set_err(err, errlen, "log_file %s is not absolute", c->log_file);
+		errf(err, errlen, "log_file %s is not absolute", c->log_file);
 		return EINVAL;
 	}
 	if (!c->nenvs) {
-		set_err(err, errlen, "no env to sync: give --config FILE or --env PATH --store URL");
+		errf(err, errlen, "no env to sync: give --config FILE or --env PATH --store URL");
 		return EINVAL;
 	}
 	for (size_t i = 0; i < c->nenvs; i++) {

@@ -1,6 +1,7 @@
 /* store.c: the store interface: URL dispatch, name checks and request
  * counting, in front of the backends' ops. */
 #include "store.h"
+#include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -8,19 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int name_char(int c)
 {
@@ -64,7 +52,7 @@ static int file_url_path(const char *p, char **out, char *err, size_t errlen)
 	char *path;
 
 	if (strpbrk(p, "?#")) {
-		set_err(err, errlen, "file URL with '?' or '#': write them as %%3F and %%23");
+		errf(err, errlen, "file URL with '?' or '#': write them as %%3F and %%23");
 		return EINVAL;
 	}
 	path = malloc(n + 1);
@@ -81,7 +69,7 @@ static int file_url_path(const char *p, char **out, char *err, size_t errlen)
 		lo = hi >= 0 ? hexval((unsigned char)p[i + 2]) : -1;
 		if (lo < 0 || (hi == 0 && lo == 0)) {
 			free(path);
-			set_err(err, errlen, "file URL with a bad %% escape");
+			errf(err, errlen, "file URL with a bad %% escape");
 			return EINVAL;
 		}
 		path[j++] = (char)(hi << 4 | lo);
@@ -99,20 +87,20 @@ int store_open(const char *url, struct store **out, char *err, size_t errlen)
 	const char *p;
 	int rc;
 
-	set_err(err, errlen, "ok");
+	errf(err, errlen, "ok");
 	*out = NULL;
 	if (!url || !url[0]) {
-		set_err(err, errlen, "empty store URL");
+		errf(err, errlen, "empty store URL");
 		return EINVAL;
 	}
 	if (!strncmp(url, "s3://", 5)) {
-		set_err(err, errlen, "S3 stores are not available yet");
+		errf(err, errlen, "S3 stores are not available yet");
 		return ENOTSUP;
 	}
 	if (url[0] == '/')
 		return store_dir_open(url, out, err, errlen);
 	if (strncmp(url, file_pfx, sizeof(file_pfx) - 1)) {
-		set_err(err, errlen, "store URL '%s': expected file:///DIR, an absolute "
+		errf(err, errlen, "store URL '%s': expected file:///DIR, an absolute "
 			"path or s3://BUCKET/PREFIX", url);
 		return EINVAL;
 	}
@@ -120,7 +108,7 @@ int store_open(const char *url, struct store **out, char *err, size_t errlen)
 	if (!strncmp(p, "localhost/", 10))
 		p += 9;
 	if (p[0] != '/') {
-		set_err(err, errlen, "store URL '%s': a file URL names an absolute path "
+		errf(err, errlen, "store URL '%s': a file URL names an absolute path "
 			"on this host: file:///DIR", url);
 		return EINVAL;
 	}

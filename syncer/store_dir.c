@@ -15,6 +15,7 @@
  * path.
  */
 #include "store.h"
+#include "log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -40,19 +41,6 @@ struct dir_store {
 	int dirfd;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static struct dir_store *ds(struct store *s)
 {
@@ -484,13 +472,13 @@ int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen
 
 	*out = NULL;
 	if (!dir || dir[0] != '/') {
-		set_err(err, errlen, "store directory '%s' is not an absolute path",
+		errf(err, errlen, "store directory '%s' is not an absolute path",
 			dir ? dir : "");
 		return EINVAL;
 	}
 	rc = mkdir_p(dir);
 	if (rc) {
-		set_err(err, errlen, "store directory %s: cannot create it: %s", dir,
+		errf(err, errlen, "store directory %s: cannot create it: %s", dir,
 			strerror(rc));
 		return rc;
 	}
@@ -501,7 +489,7 @@ int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen
 	if (!d || !d->base.url) {
 		if (d)
 			free(d);
-		set_err(err, errlen, "out of memory");
+		errf(err, errlen, "out of memory");
 		return ENOMEM;
 	}
 	snprintf(d->base.url, n, "file://%s", dir);
@@ -509,7 +497,7 @@ int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen
 	d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirfd < 0) {
 		rc = errno;
-		set_err(err, errlen, "store directory %s: %s", dir, strerror(rc));
+		errf(err, errlen, "store directory %s: %s", dir, strerror(rc));
 		free(d->base.url);
 		free(d);
 		return rc;
