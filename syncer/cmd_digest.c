@@ -9,6 +9,7 @@
 #include "elems.h"
 #include "out.h"
 #include "senv.h"
+#include "snap.h"
 
 struct reader {
 	struct senv s;
@@ -164,7 +165,7 @@ static int run(const char *cmd, const char *path, int json)
 		mdb_txn_abort(r.host);
 	if (rc)
 		fprintf(stderr, "mdbtap %s: %s: %s\n", cmd, path,
-			rc > 0 ? strerror(rc) : mdb_strerror(rc));
+			snap_strerror(rc));
 	senv_close(&r.s);
 	return rc ? EXIT_FAIL : EXIT_OK;
 }

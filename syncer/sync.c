@@ -16,6 +16,7 @@
 #include "log.h"
 #include "receive.h"
 #include "rescan.h"
+#include "snap.h"
 #include "store.h"
 
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
@@ -163,7 +164,7 @@ out:
 	if (host)
 		mdb_txn_commit(host); /* a read txn: keeps the DBI handles it opened */
 	if (rc)
-		log_msg(LOG_ERROR, "%s: %s", s->path, rc > 0 ? strerror(rc) : mdb_strerror(rc));
+		log_msg(LOG_ERROR, "%s: %s", s->path, snap_strerror(rc));
 	return rc;
 }
 
