@@ -614,6 +614,7 @@ static int parse_dbi(struct snap_reader *r, struct snap_event *ev)
 	size_t tn = 0;
 
 	memset(d, 0, sizeof(*d));
+	d->name = ""; /* the unnamed DBI: never NULL for callers */
 	while (c.p < c.end) {
 		unsigned f, wt;
 		uint64_t v = 0;
