@@ -104,6 +104,28 @@ static uint64_t count_elems(MDB_txn *mt, struct meta *m)
 	return n;
 }
 
+static int add_changed(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+{
+	struct export_ctx *x = ctx;
+	struct meta_handles h;
+	MDB_stat ms;
+
+	(void)d;
+	if (meta_dbi_open(x->mt, x->s->meta, name, len, 0, 0, &h) == 0 &&
+	    mdb_stat(x->mt, h.changed, &ms) == 0)
+		x->elems += ms.ms_entries;
+	return 0;
+}
+
+/* About the uncompressed size of a delta, for zstd's tables. */
+static size_t changed_bytes(MDB_txn *mt, struct senv *s)
+{
+	struct export_ctx x = { .s = s, .mt = mt };
+
+	meta_dbi_each(mt, s->meta, add_changed, &x);
+	return (size_t)x.elems * 128 + 256;
+}
+
 static int changed_any(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
 {
 	struct export_ctx *x = ctx;
@@ -161,7 +183,8 @@ int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *m
 	fd = senv_tmpfile(s);
 	if (fd < 0)
 		return errno;
-	rc = snap_writer_new(&x.w, &sm, 3, snap_write_fd_sink, &fd);
+	rc = snap_writer_new(&x.w, &sm, 3, x.full ? 0 : changed_bytes(mt, s), snap_write_fd_sink,
+			     &fd);
 	if (x.full)
 		progress_start("full snapshot", count_elems(mt, s->meta));
 	if (!rc)

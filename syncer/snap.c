@@ -178,8 +178,23 @@ static int zpush(struct snap_writer *w, const void *p, size_t n, ZSTD_EndDirecti
 	return 0;
 }
 
+/* Table sizes for small objects: level 3's defaults (a 2 MiB window, 768
+ * KiB of tables) take longer to clear than a small delta takes to write. */
+static int small_tables(ZSTD_CStream *z, size_t hint)
+{
+	int log = 10; /* ZSTD_WINDOWLOG_MIN */
+
+	if (!hint || hint >= (1u << 20))
+		return 0;
+	while ((1ull << log) < hint)
+		log++;
+	return ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_windowLog, log)) ||
+	       ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_hashLog, log)) ||
+	       ZSTD_isError(ZSTD_CCtx_setParameter(z, ZSTD_c_chainLog, log));
+}
+
 int snap_writer_new(struct snap_writer **out, const struct snap_meta *m, int level,
-		    snap_sink_fn sink, void *ctx)
+		    size_t size_hint, snap_sink_fn sink, void *ctx)
 {
 	struct snap_writer *w = calloc(1, sizeof(*w));
 	struct buf meta = { 0 };
@@ -196,7 +211,8 @@ int snap_writer_new(struct snap_writer **out, const struct snap_meta *m, int lev
 	if (!w->out || !w->z)
 		return ENOMEM;
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(w->z, ZSTD_c_compressionLevel, level)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(w->z, ZSTD_c_checksumFlag, 1)))
+	    ZSTD_isError(ZSTD_CCtx_setParameter(w->z, ZSTD_c_checksumFlag, 1)) ||
+	    small_tables(w->z, size_hint))
 		return SNAP_E_ZSTD;
 	/* Lightning Stream's order: Meta strings 1, 2, 3, 7, then 4, 5, 8. */
 	if (put_str(&meta, 1, m->generation) || put_str(&meta, 2, m->instance) ||

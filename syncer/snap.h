@@ -69,10 +69,12 @@ typedef int (*snap_sink_fn)(void *ctx, const void *buf, size_t len);
 int snap_write_fd_sink(void *fdp, const void *buf, size_t len);
 
 struct snap_writer;
-/* Start an object with meta m (copied); level: zstd level. *out is owned
- * by the caller: snap_writer_free. */
+/* Start an object with meta m (copied); level: zstd level; size_hint: the
+ * uncompressed size expected, 0 if unknown (a small hint gives zstd small
+ * tables, so that a delta of a few elements costs little to start).
+ * *out is owned by the caller: snap_writer_free. */
 int snap_writer_new(struct snap_writer **out, const struct snap_meta *m, int level,
-		    snap_sink_fn sink, void *ctx);
+		    size_t size_hint, snap_sink_fn sink, void *ctx);
 /* Start a DBI: the entries that follow belong to it. */
 int snap_writer_dbi(struct snap_writer *w, const struct snap_dbi *d);
 int snap_writer_kv(struct snap_writer *w, const struct snap_kv *kv);

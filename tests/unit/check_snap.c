@@ -57,7 +57,7 @@ static struct mem small_object(void)
 			d2 = { "tags", 4, 0x4, SNAP_TRANSFORM_DUPSORT };
 	struct snap_kv kv = { "k1", 2, "v1", 2, 5, 0 };
 
-	ck_assert_int_eq(snap_writer_new(&w, &META, 3, mem_sink, &m), 0);
+	ck_assert_int_eq(snap_writer_new(&w, &META, 3, 0, mem_sink, &m), 0);
 	ck_assert_int_eq(snap_writer_dbi(w, &d0), 0);
 	ck_assert_int_eq(snap_writer_kv(w, &kv), 0);
 	kv = (struct snap_kv){ "gone", 4, NULL, 0, 6, SNAP_KV_DELETED };
@@ -170,7 +170,7 @@ START_TEST(golden_protobuf)
 
 	meta.instance = "a";
 	meta.txnid = 5;
-	ck_assert_int_eq(snap_writer_new(&w, &meta, 1, mem_sink, &m), 0);
+	ck_assert_int_eq(snap_writer_new(&w, &meta, 1, 100, mem_sink, &m), 0);
 	ck_assert_int_eq(snap_writer_dbi(w, &d), 0);
 	ck_assert_int_eq(snap_writer_kv(w, &kv), 0);
 	ck_assert_int_eq(snap_writer_finish(w), 0);
@@ -196,7 +196,7 @@ START_TEST(big_dbi_is_chunked_and_bounded)
 	uint8_t *huge = calloc(1, 1 << 20);
 
 	memset(big, 'k', sizeof(big));
-	ck_assert_int_eq(snap_writer_new(&w, &META, 1, mem_sink, &m), 0);
+	ck_assert_int_eq(snap_writer_new(&w, &META, 1, 0, mem_sink, &m), 0);
 	ck_assert_int_eq(snap_writer_dbi(w, &d), 0);
 	for (unsigned i = 0; i < n; i++) {
 		struct snap_kv kv = { key, (size_t)snprintf(key, sizeof(key), "%08u", i), "value", 5,
