@@ -462,6 +462,16 @@ static int read_bytes(struct snap_reader *r, uint8_t *dst, size_t n, int eof_ok)
 	return 0;
 }
 
+/* Byte i of a varint into *x: 0 when it was the last, 1 when more follow,
+ * SNAP_E_CORRUPT past 64 bits. */
+static int varint_byte(uint64_t *x, int i, uint8_t b)
+{
+	if (i == 9 && b > 1)
+		return SNAP_E_CORRUPT;
+	*x |= (uint64_t)(b & 0x7f) << (7 * i);
+	return (b & 0x80) ? 1 : 0;
+}
+
 static int read_varint(struct snap_reader *r, uint64_t *v, int eof_ok)
 {
 	uint64_t x = 0;
@@ -472,12 +482,10 @@ static int read_varint(struct snap_reader *r, uint64_t *v, int eof_ok)
 
 		if (rc)
 			return rc;
-		if (i == 9 && b > 1)
-			return SNAP_E_CORRUPT;
-		x |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
+		rc = varint_byte(&x, i, b);
+		if (rc <= 0) {
 			*v = x;
-			return 0;
+			return rc;
 		}
 	}
 	return SNAP_E_CORRUPT;
@@ -493,14 +501,11 @@ static int cur_varint(struct cur *c, uint64_t *v)
 	uint64_t x = 0;
 
 	for (int i = 0; i < 10 && c->p < c->end; i++) {
-		uint8_t b = *c->p++;
+		int rc = varint_byte(&x, i, *c->p++);
 
-		if (i == 9 && b > 1)
-			return SNAP_E_CORRUPT;
-		x |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
+		if (rc <= 0) {
 			*v = x;
-			return 0;
+			return rc;
 		}
 	}
 	return SNAP_E_CORRUPT;
