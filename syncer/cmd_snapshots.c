@@ -149,7 +149,7 @@ int cmd_snapshots(int argc, char **argv)
 		fputs(help_text, stderr);
 		return EXIT_USAGE;
 	}
-	rc = store_open(argv[2], &st, err, sizeof(err));
+	rc = store_open(argv[2], NULL, 0, &st, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "mdbtap snapshots: %s\n", err);
 		return EXIT_FAIL;
@@ -157,17 +157,18 @@ int cmd_snapshots(int argc, char **argv)
 	if (!strcmp(argv[1], "list")) {
 		rc = store_list(st, argc == 4 ? argv[3] : "", list_one, NULL);
 		if (rc)
-			fprintf(stderr, "mdbtap snapshots: %s: %s\n", store_url(st), strerror(rc));
+			fprintf(stderr, "mdbtap snapshots: %s\n", store_error(st));
 		store_close(st);
 		return rc ? EXIT_FAIL : EXIT_OK;
 	}
 	tf = tmpfile();
 	fd = tf ? fileno(tf) : -1;
-	rc = fd < 0 ? errno : store_get(st, argv[3], fd);
-	if (!rc)
-		rc = lseek(fd, 0, SEEK_SET) == 0 ? 0 : errno;
-	if (rc)
-		fprintf(stderr, "mdbtap snapshots: %s: %s\n", argv[3], strerror(rc));
+	if (fd < 0)
+		fprintf(stderr, "mdbtap snapshots: a temp file: %s\n", strerror(rc = errno));
+	else if ((rc = store_get(st, argv[3], fd)) != 0)
+		fprintf(stderr, "mdbtap snapshots: %s\n", store_error(st));
+	else if (lseek(fd, 0, SEEK_SET) != 0)
+		fprintf(stderr, "mdbtap snapshots: a temp file: %s\n", strerror(rc = errno));
 	else if ((rc = read_object(fd, !strcmp(argv[1], "dump"))) != 0)
 		fprintf(stderr, "mdbtap snapshots: %s: %s\n", argv[3], snap_strerror(rc));
 	if (tf)

@@ -14,5 +14,6 @@ int cmd_sync(int argc, char **argv);
 int cmd_digest(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif

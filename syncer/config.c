@@ -64,6 +64,15 @@ static void env_free(struct cfg_env *e)
 	free(e->name);
 	free(e->path);
 	free(e->store);
+	for (size_t i = 0; i < e->nstore_opts; i++) {
+		char *v = (char *)e->store_opts[i].value;
+
+		free((char *)e->store_opts[i].key);
+		if (v)
+			explicit_bzero(v, strlen(v));
+		free(v);
+	}
+	free(e->store_opts);
 	free_list(e->include, e->ninclude);
 	free_list(e->exclude, e->nexclude);
 	memset(e, 0, sizeof(*e));
@@ -572,6 +581,27 @@ static int dbi_list(struct loader *l, yaml_node_t *n, const char *what, char ***
 	return 0;
 }
 
+static int store_opt(struct loader *l, const char *key, yaml_node_t *k, yaml_node_t *v,
+		     void *ctx)
+{
+	struct cfg_env *e = ctx;
+	struct store_opt *nv;
+	const char *s;
+	int rc = scalar(l, v, key, &s);
+
+	(void)k;
+	if (rc)
+		return rc;
+	nv = realloc(e->store_opts, (e->nstore_opts + 1) * sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	e->store_opts = nv;
+	nv[e->nstore_opts].key = strdup(key);
+	nv[e->nstore_opts].value = strdup(s);
+	e->nstore_opts++;
+	return nv[e->nstore_opts - 1].key && nv[e->nstore_opts - 1].value ? 0 : ENOMEM;
+}
+
 struct env_ctx {
 	struct cfg_env *e;
 	yaml_node_t *include, *exclude;
@@ -594,6 +624,10 @@ static int env_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		rc = scalar(l, v, "store", &s);
 		return rc ? rc : set_store(&e->store, l->dir, s);
 	}
+	if (!strcmp(key, "store_options")) {
+		rc = mapping(l, v, "store_options");
+		return rc ? rc : each_pair(l, v, "store_options", store_opt, e);
+	}
 	if (!strcmp(key, "include")) {
 		x->include = v;
 		return dbi_list(l, v, "include", &e->include, &e->ninclude);
@@ -604,8 +638,8 @@ static int env_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 	}
 	if (!strcmp(key, "full_interval"))
 		return duration(l, v, "full_interval", &e->full_interval_ns);
-	return lerr(l, k, "unknown key '%s' in env '%s' (known: path, store, include, "
-		    "exclude, full_interval)", key, e->name);
+	return lerr(l, k, "unknown key '%s' in env '%s' (known: path, store, store_options, "
+		    "include, exclude, full_interval)", key, e->name);
 }
 
 static int env_entry(struct loader *l, const char *name, yaml_node_t *k, yaml_node_t *v,
@@ -1214,7 +1248,8 @@ void cfg_usage(FILE *f)
 		"                          (MDB_NOSUBDIR)\n"
 		"      --name NAME         its name in the store: lower-case letters and\n"
 		"                          digits (default: main)\n"
-		"      --store URL         file:///DIR or /DIR (a directory), s3://... (later)\n"
+		"      --store URL         file:///DIR or /DIR (a directory), or\n"
+		"                          s3://BUCKET/PREFIX?OPTIONS (see the README)\n"
 		"      --include DBI       sync only this DBI (repeatable; '-' = unnamed DBI)\n"
 		"      --exclude DBI       sync every DBI but this one (repeatable)\n"
 		"      --full-interval DUR full snapshot period (default 4h; 0 = at start only)\n"

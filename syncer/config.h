@@ -13,6 +13,11 @@
  *       store: file:///srv/mdbtap
  *       exclude: [pdns]
  *       full_interval: 4h
+ *     zones:
+ *       path: /var/lib/zones.lmdb
+ *       store: s3://bucket/mdbtap?region=eu-west-1
+ *       store_options:              # S3 options (s3conf.h), secrets too
+ *         secret_key: $S3_SECRET
  *
  * It is read strictly: an unknown key, a value of the wrong type, a
  * duplicate key, an empty value, text that is not UTF-8 or more than one
@@ -37,6 +42,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "store.h"
+
 #define CFG_HELP (-1)                /* cfg_parse_args: -h/--help given */
 
 #define CFG_ENV_NAME_MAX 32          /* [a-z0-9]{1,32} */
@@ -58,6 +65,9 @@ struct cfg_env {
 	char *path;      /* the host env: a directory, or the data file of an
 			    MDB_NOSUBDIR env; absolute */
 	char *store;     /* store URL (store_open) */
+	struct store_opt *store_opts;   /* store_options: strings owned, values may
+					   be secrets (wiped on free) */
+	size_t nstore_opts;
 	char **include, **exclude;   /* DBI names; "-" = the unnamed DBI */
 	size_t ninclude, nexclude;   /* at most one of them is nonzero */
 	uint64_t full_interval_ns;   /* full snapshot period; default 4 h; 0 = only

@@ -193,8 +193,11 @@ int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *m
 	if (!rc)
 		rc = snap_writer_finish(x.w);
 	snap_writer_free(x.w);
-	if (!rc)
-		rc = store_put(store, name, fd);
+	if (!rc && (rc = store_put(store, name, fd)) != 0) {
+		close(fd);
+		log_msg(LOG_ERROR, "%s: export failed: %s", s->path, store_error(store));
+		return rc;
+	}
 	close(fd);
 	if (rc) {
 		log_msg(LOG_ERROR, "%s: export of %s failed: %s", s->path, name, snap_strerror(rc));

@@ -15,6 +15,7 @@ static const struct command {
 	{ "digest", cmd_digest, "print a digest of each synced DBI (equal on instances in sync)" },
 	{ "dump", cmd_dump, "print every element the syncer knows, with timestamps and tombstones" },
 	{ "snapshots", cmd_snapshots, "list, show or dump the objects in a store" },
+	{ "stats", cmd_stats, "print a syncer's counters: requests to the store, objects, retries" },
 };
 
 static void usage(FILE *f)

@@ -74,6 +74,8 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 		close(fd);
 		return rc; /* deleted since the listing: the next pass sees */
 	}
+	if (rc)
+		log_msg(LOG_ERROR, "%s: %s", s->path, store_error(store));
 	if (!rc && merge_verify(s, fd, err, sizeof(err)) != 0) {
 		log_msg(LOG_ERROR, "%s: object %s is not applied: %s", s->path, o->name, err);
 		s->stats.objects_bad++;
@@ -151,7 +153,7 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 	snprintf(prefix, sizeof(prefix), "%s__", a->db);
 	rc = store_list(store, prefix, collect, &l);
 	if (rc) {
-		log_msg(LOG_ERROR, "%s: listing %s: %s", s->path, store_url(store), strerror(rc));
+		log_msg(LOG_ERROR, "%s: %s", s->path, store_error(store));
 		goto out;
 	}
 	if (l.n)

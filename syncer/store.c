@@ -80,7 +80,8 @@ static int file_url_path(const char *p, char **out, char *err, size_t errlen)
 	return 0;
 }
 
-int store_open(const char *url, struct store **out, char *err, size_t errlen)
+int store_open(const char *url, const struct store_opt *opts, size_t nopts,
+	       struct store **out, char *err, size_t errlen)
 {
 	static const char file_pfx[] = "file://";
 	char *path = NULL;
@@ -93,9 +94,11 @@ int store_open(const char *url, struct store **out, char *err, size_t errlen)
 		errf(err, errlen, "empty store URL");
 		return EINVAL;
 	}
-	if (!strncmp(url, "s3://", 5)) {
-		errf(err, errlen, "S3 stores are not available yet");
-		return ENOTSUP;
+	if (!strncmp(url, "s3://", 5))
+		return store_s3_open(url, opts, nopts, out, err, errlen);
+	if (nopts) {
+		errf(err, errlen, "store_options are for S3 stores; '%s' is a directory", url);
+		return EINVAL;
 	}
 	if (url[0] == '/')
 		return store_dir_open(url, out, err, errlen);
@@ -126,11 +129,15 @@ void store_close(struct store *s)
 		s->ops->close(s);
 }
 
-static int count(struct store *s, uint64_t *kind, int rc)
+/* Count a request; on failure make sure store_error says something. */
+static int count(struct store *s, uint64_t *kind, const char *what, const char *name, int rc)
 {
 	(*kind)++;
-	if (rc)
+	if (rc && rc != ENOENT)
 		s->stats.errors++;
+	if (rc && !s->error[0])
+		snprintf(s->error, sizeof(s->error), "%s '%s' in %s: %s", what, name, s->url,
+			 strerror(rc));
 	return rc;
 }
 
@@ -138,20 +145,16 @@ int store_put(struct store *s, const char *name, int fd)
 {
 	if (!s || !store_valid_name(name) || fd < 0)
 		return EINVAL;
-	return count(s, &s->stats.put, s->ops->put(s, name, fd));
+	s->error[0] = 0;
+	return count(s, &s->stats.put, "PUT", name, s->ops->put(s, name, fd));
 }
 
 int store_get(struct store *s, const char *name, int fd)
 {
-	int rc;
-
 	if (!s || !store_valid_name(name) || fd < 0)
 		return EINVAL;
-	rc = s->ops->get(s, name, fd);
-	s->stats.get++;
-	if (rc && rc != ENOENT)
-		s->stats.errors++;
-	return rc;
+	s->error[0] = 0;
+	return count(s, &s->stats.get, "GET", name, s->ops->get(s, name, fd));
 }
 
 /* Tells a stop asked by the caller's fn from a failure of the listing. */
@@ -180,18 +183,26 @@ int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx)
 		prefix = "";
 	if (!s || !fn || !valid_prefix(prefix))
 		return EINVAL;
+	s->error[0] = 0;
 	rc = s->ops->list(s, prefix, list_cb, &w);
-	s->stats.list++;
-	if (rc && !w.stopped)
-		s->stats.errors++;
-	return rc;
+	if (w.stopped) {
+		s->stats.list++;
+		return rc;
+	}
+	return count(s, &s->stats.list, "LIST", prefix, rc);
 }
 
 int store_del(struct store *s, const char *name)
 {
 	if (!s || !store_valid_name(name))
 		return EINVAL;
-	return count(s, &s->stats.del, s->ops->del(s, name));
+	s->error[0] = 0;
+	return count(s, &s->stats.del, "DELETE", name, s->ops->del(s, name));
+}
+
+const char *store_error(const struct store *s)
+{
+	return s->error;
 }
 
 const char *store_url(const struct store *s)

@@ -1,5 +1,5 @@
 /* store.h: where objects go. One small interface over the backends: a
- * local directory (store_dir.c) and, later, S3.
+ * local directory (store_dir.c) and S3 (store_s3.c).
  *
  * An object is a name and its bytes. Names are flat: [A-Za-z0-9._-],
  * 1..255 bytes, not starting with '.' (store_valid_name), so that they are
@@ -8,8 +8,9 @@
  * delete at the same time.
  *
  * Functions return 0 or a positive errno value (EINVAL: a bad name or
- * argument). A store is used by one thread at a time; several processes
- * may use the same store at once. Nothing here prints.
+ * argument; see each backend for the rest), and store_error says more
+ * about the last failure. A store is used by one thread at a time;
+ * several processes may use the same store at once. Nothing here prints.
  */
 #ifndef MDBTAP_STORE_H
 #define MDBTAP_STORE_H
@@ -24,6 +25,13 @@
  * failed; a get of a missing object is an answer (ENOENT), not an error. */
 struct store_stats {
 	uint64_t put, get, list, del, errors;
+	uint64_t retries;           /* attempts repeated after a transient failure */
+	uint64_t bytes_in, bytes_out;   /* object bytes got and put */
+};
+
+/* A store option from a config file's store_options (s3conf.h). */
+struct store_opt {
+	const char *key, *value;
 };
 
 /* store_list calls this once per object; a nonzero return stops the
@@ -47,6 +55,7 @@ struct store {
 	const struct store_ops *ops;
 	char *url;                  /* owned; for logs, never holds secrets */
 	struct store_stats stats;
+	char error[512];            /* the last failure, for logs; no secrets */
 };
 
 /* Open the store at url:
@@ -55,11 +64,14 @@ struct store {
  *    directory store. The directory is created if missing (with its
  *    parents, mode 0755 less the umask), and temp files older than an hour
  *    that a killed writer left there are removed;
- *  - "s3://...": ENOTSUP, "S3 stores are not available yet";
+ *  - "s3://BUCKET/PREFIX?OPTIONS": an S3 bucket (s3conf.h), with
+ *    opts[0..nopts) from the config file as more options;
  *  - anything else: EINVAL.
- * On success *out is the store, to be released with store_close. On error
- * err (errlen bytes, may be 0) says why. */
-int store_open(const char *url, struct store **out, char *err, size_t errlen);
+ * opts must be empty for a directory store. On success *out is the store,
+ * to be released with store_close. On error err (errlen bytes, may be 0)
+ * says why. Opening checks the settings, not that the store answers. */
+int store_open(const char *url, const struct store_opt *opts, size_t nopts,
+	       struct store **out, char *err, size_t errlen);
 
 /* Close and free; NULL is fine. */
 void store_close(struct store *s);
@@ -89,6 +101,11 @@ int store_del(struct store *s, const char *name);
  * Never contains secrets. Valid until store_close. */
 const char *store_url(const struct store *s);
 
+/* What the last failed request said (e.g. "GET s3://b/p/x: HTTP 403
+ * AccessDenied: Access Denied"), or "" if none failed. No secrets. Valid
+ * until the next call on s. */
+const char *store_error(const struct store *s);
+
 /* Requests made so far. Valid until store_close. */
 const struct store_stats *store_stats(const struct store *s);
 
@@ -98,5 +115,7 @@ int store_valid_name(const char *name);
 
 /* Backends, for store_open. dir is an absolute path; err as above. */
 int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen);
+int store_s3_open(const char *url, const struct store_opt *opts, size_t nopts,
+		  struct store **out, char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,7 @@
 #include "receive.h"
 #include "rescan.h"
 #include "snap.h"
+#include "statfile.h"
 #include "store.h"
 
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
@@ -28,14 +29,23 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 	rc = senv_open(&e->s, ce->path, ce, 0, err, errlen);
 	if (rc)
 		return rc;
-	rc = store_open(ce->store, &e->store, err, errlen);
-	if (rc)
+	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
+	if (rc) {
 		senv_close(&e->s);
-	return rc;
+		return rc;
+	}
+	e->started_ns = hlc_wall_ns();
+	rc = statfile_open(e->s.companion, &e->stats);
+	if (rc) /* only `mdbtap stats` misses it */
+		log_msg(LOG_WARN, "%s: %s/%s: %s: `mdbtap stats` will not see this syncer",
+			e->s.path, e->s.companion, STATFILE_NAME, strerror(rc));
+	return 0;
 }
 
 void sync_close(struct sync_env *e)
 {
+	statfile_close(e->stats);
+	e->stats = NULL;
 	store_close(e->store);
 	e->store = NULL;
 	senv_close(&e->s);
@@ -175,5 +185,14 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 	int rc = local_step(e, c), rc2;
 
 	rc2 = receive_once(&e->s, e->store, &ra, &applied);
+	e->cycles++;
+	if (e->stats) {
+		struct statfile_data d = { (uint64_t)getpid(), e->started_ns, hlc_wall_ns(),
+					   e->cycles, c->poll_interval_ns, *store_stats(e->store),
+					   e->s.stats, "" };
+
+		snprintf(d.store_url, sizeof(d.store_url), "%s", store_url(e->store));
+		statfile_update(e->stats, &d);
+	}
 	return rc ? rc : rc2;
 }

@@ -9,12 +9,15 @@
 struct cfg;
 struct cfg_env;
 struct store;
+struct statfile;
 
 struct sync_env {
 	struct senv s;
 	struct store *store;
 	const struct cfg_env *ce;    /* not owned */
 	int force_full;              /* the next export is a full snapshot */
+	struct statfile *stats;      /* for `mdbtap stats`; NULL if it failed */
+	uint64_t started_ns, cycles;
 };
 
 /* Open the env and its store. err says what failed. */

@@ -1,0 +1,118 @@
+/* statfile.c: the syncer's counters in a shared mapped file. */
+#include "statfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC 0x3141545354424d44ull   /* "DMBTSTA1" little-endian */
+#define READ_TRIES 1000
+
+struct layout {
+	uint64_t magic;
+	uint64_t size;                /* sizeof(struct layout): a changed layout is refused */
+	uint64_t seq;                 /* odd while the syncer writes */
+	struct statfile_data d;
+};
+
+struct statfile {
+	struct layout *map;
+};
+
+static void path_of(char *p, size_t n, const char *companion)
+{
+	snprintf(p, n, "%s/%s", companion, STATFILE_NAME);
+}
+
+int statfile_open(const char *companion, struct statfile **out)
+{
+	char path[PATH_MAX];
+	struct statfile *f = calloc(1, sizeof(*f));
+	int fd, rc = 0;
+
+	*out = NULL;
+	if (!f)
+		return ENOMEM;
+	path_of(path, sizeof(path), companion);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || ftruncate(fd, sizeof(struct layout)))
+		rc = errno;
+	if (!rc) {
+		f->map = mmap(NULL, sizeof(struct layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (f->map == MAP_FAILED)
+			rc = errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		free(f);
+		return rc;
+	}
+	__atomic_store_n(&f->map->seq, 1, __ATOMIC_RELAXED);
+	f->map->size = sizeof(struct layout);
+	__atomic_store_n(&f->map->magic, MAGIC, __ATOMIC_RELEASE);
+	memset(&f->map->d, 0, sizeof(f->map->d));
+	__atomic_store_n(&f->map->seq, 2, __ATOMIC_RELEASE);
+	*out = f;
+	return 0;
+}
+
+void statfile_update(struct statfile *f, const struct statfile_data *d)
+{
+	uint64_t seq = __atomic_load_n(&f->map->seq, __ATOMIC_RELAXED) | 1;
+
+	__atomic_store_n(&f->map->seq, seq, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(&f->map->d, d, sizeof(*d));
+	__atomic_store_n(&f->map->seq, seq + 1, __ATOMIC_RELEASE);
+}
+
+void statfile_close(struct statfile *f)
+{
+	if (f) {
+		munmap(f->map, sizeof(struct layout));
+		free(f);
+	}
+}
+
+int statfile_read(const char *companion, struct statfile_data *d)
+{
+	char path[PATH_MAX];
+	struct layout *m;
+	struct stat st;
+	int fd, rc = EAGAIN;
+
+	path_of(path, sizeof(path), companion);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno;
+	if (fstat(fd, &st) || st.st_size != (off_t)sizeof(struct layout)) {
+		close(fd);
+		return EPROTO;
+	}
+	m = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return errno;
+	if (__atomic_load_n(&m->magic, __ATOMIC_ACQUIRE) != MAGIC || m->size != sizeof(*m))
+		rc = EPROTO;
+	for (int i = 0; rc == EAGAIN && i < READ_TRIES; i++) {
+		uint64_t s1 = __atomic_load_n(&m->seq, __ATOMIC_ACQUIRE);
+
+		if (s1 & 1)
+			continue;
+		memcpy(d, &m->d, sizeof(*d));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&m->seq, __ATOMIC_RELAXED) == s1)
+			rc = 0;
+	}
+	d->store_url[sizeof(d->store_url) - 1] = 0;
+	munmap(m, sizeof(*m));
+	return rc;
+}

@@ -1,0 +1,50 @@
+/* statfile.h: a running syncer's counters, readable by `mdbtap stats`.
+ *
+ * Each synced env has a small file, <companion>/syncer.stats, that the
+ * syncer maps shared and updates in place after every cycle: requests to
+ * the store by type, bytes, retries, objects and elements in and out. A
+ * reader maps it too and copies it under a sequence number, so it never
+ * sees half an update; the file costs the syncer no system call per
+ * cycle. The counters start at zero with each syncer process.
+ */
+#ifndef MDBTAP_STATFILE_H
+#define MDBTAP_STATFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "senv.h"
+#include "store.h"
+
+#define STATFILE_NAME "syncer.stats"
+
+/* What the file holds. Native byte order: only read on this machine. */
+struct statfile_data {
+	uint64_t pid;                 /* the syncer's */
+	uint64_t started_ns;          /* wall clock, when it started */
+	uint64_t updated_ns;          /* wall clock, its last cycle */
+	uint64_t cycles;
+	uint64_t poll_interval_ns;
+	struct store_stats store;
+	struct senv_stats env;
+	char store_url[512];          /* store_url(): no secrets */
+};
+
+struct statfile;
+
+/* Create or reuse the file in companion dir and map it; a syncer calls
+ * this once per env. Returns 0 or an errno value. */
+int statfile_open(const char *companion, struct statfile **out);
+
+/* Publish d. */
+void statfile_update(struct statfile *f, const struct statfile_data *d);
+
+/* Unmap and free; the file stays for readers. NULL is fine. */
+void statfile_close(struct statfile *f);
+
+/* Read the counters a syncer of the env whose companion dir is given
+ * published. ENOENT: no syncer ever ran there; EPROTO: not such a file;
+ * EAGAIN: it kept changing while read. */
+int statfile_read(const char *companion, struct statfile_data *d);
+
+#endif
