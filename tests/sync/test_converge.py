@@ -1,6 +1,7 @@
-"""Convergence of several instances through a directory store (DESIGN.md
-invariants 1, 2, 4, 5, 9): python3-lmdb writers with the tap, `mdbtap sync
---once` runs interleaved at random, then quiet. Checks equal digests, equal
+"""Convergence of several instances through a directory store, or an S3
+store when $MDBTAP_TEST_STORE_URL names one (tests/s3/with_s3.py sets it)
+(DESIGN.md invariants 1, 2, 4, 5, 9): python3-lmdb writers with the tap,
+`mdbtap sync --once` runs interleaved at random, then quiet. Checks equal digests, equal
 contents (read with python3-lmdb without the tap and by mdb_dump, an
 independent reader), and contents equal to a last-writer-wins model built
 from what each transaction did and the timestamp its journal record got.
@@ -21,6 +22,13 @@ import apputil as A  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
+S3_URL = os.environ.get("MDBTAP_TEST_STORE_URL", "")
+
+
+def store_url(store):
+    """The store for the scratch path `store`: that directory, or the S3
+    store (one per test: with_s3.py starts a server for each)."""
+    return S3_URL or "file://" + store
 
 
 class Instance:
@@ -65,7 +73,7 @@ class Instance:
         return out
 
     def sync_argv(self, store, *extra):
-        return [A.MDBTAP, "sync", "--env", self.env, "--store", "file://" + store,
+        return [A.MDBTAP, "sync", "--env", self.env, "--store", store_url(store),
                 "--instance", self.name, *extra]
 
     def sync(self, store, *extra):
@@ -360,4 +368,5 @@ def main():
     A.finish()
 
 
-main()
+if __name__ == "__main__":
+    main()
