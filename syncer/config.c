@@ -49,6 +49,7 @@ void cfg_init(struct cfg *c)
 	c->instance = host_instance();
 	c->poll_interval_ns = CFG_DEFAULT_POLL;
 	c->max_future_ns = CFG_DEFAULT_MAX_FUTURE;
+	c->keep_ns = CFG_DEFAULT_KEEP;
 	c->tombstone_retention_ns = 0;
 }
 
@@ -692,6 +693,8 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		return duration(l, v, "poll_interval", &c->poll_interval_ns);
 	if (!strcmp(key, "max_future"))
 		return duration(l, v, "max_future", &c->max_future_ns);
+	if (!strcmp(key, "keep_interval"))
+		return duration(l, v, "keep_interval", &c->keep_ns);
 	if (!strcmp(key, "tombstone_retention"))
 		return duration(l, v, "tombstone_retention", &c->tombstone_retention_ns);
 	if (!strcmp(key, "log_file")) {
@@ -705,7 +708,7 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		return rc ? rc : each_pair(l, v, "envs", env_entry, NULL);
 	}
 	return lerr(l, k, "unknown key '%s' (known: instance, poll_interval, max_future, "
-		    "tombstone_retention, log_file, envs)", key);
+		    "keep_interval, tombstone_retention, log_file, envs)", key);
 }
 
 static int yaml_fail(struct loader *l, yaml_parser_t *p)
@@ -887,7 +890,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
-	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW,
+	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP,
 };
 
 static const struct option long_opts[] = {
@@ -902,6 +905,7 @@ static const struct option long_opts[] = {
 	{ "full-now", no_argument, NULL, OPT_FULL_NOW },
 	{ "poll-interval", required_argument, NULL, OPT_POLL },
 	{ "full-interval", required_argument, NULL, OPT_FULL },
+	{ "keep-interval", required_argument, NULL, OPT_KEEP },
 	{ "log-file", required_argument, NULL, OPT_LOG },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -909,7 +913,7 @@ static const struct option long_opts[] = {
 
 /* The flags as given: pointers into argv. */
 struct flags {
-	const char *config, *env, *name, *store, *instance, *poll, *full, *log;
+	const char *config, *env, *name, *store, *instance, *poll, *full, *log, *keep;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
 	int once, full_now;
@@ -949,7 +953,7 @@ static int push(const char ***v, size_t *n, const char *s)
 static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t errlen)
 {
 	if (opt == OPT_ENV || opt == OPT_NAME || opt == OPT_STORE || opt == OPT_INCLUDE ||
-	    opt == OPT_EXCLUDE || opt == OPT_FULL || opt == OPT_POLL)
+	    opt == OPT_EXCLUDE || opt == OPT_FULL || opt == OPT_POLL || opt == OPT_KEEP)
 		f->env_flag = opt_name(opt);
 	switch (opt) {
 	case 'c':
@@ -966,6 +970,8 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return once_only(&f->poll, v, opt, err, errlen);
 	case OPT_FULL:
 		return once_only(&f->full, v, opt, err, errlen);
+	case OPT_KEEP:
+		return once_only(&f->keep, v, opt, err, errlen);
 	case OPT_LOG:
 		return once_only(&f->log, v, opt, err, errlen);
 	case OPT_INCLUDE:
@@ -1024,7 +1030,7 @@ static int env_from_flags(struct cfg *c, const struct flags *f, const char *cwd,
 static int flag_empty(const struct flags *f)
 {
 	const char *v[] = { f->config, f->env, f->name, f->store, f->instance, f->poll,
-			    f->full, f->log };
+			    f->full, f->log, f->keep };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i] && !v[i][0])
@@ -1075,6 +1081,8 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 		rc = env_from_flags(c, f, cwd, err, errlen);
 	if (!rc && f->poll)
 		rc = flag_duration("poll-interval", f->poll, &c->poll_interval_ns, err, errlen);
+	if (!rc && f->keep)
+		rc = flag_duration("keep-interval", f->keep, &c->keep_ns, err, errlen);
 	if (!rc && f->instance)
 		rc = set_str(&c->instance, f->instance);
 	if (!rc && f->log)
@@ -1202,6 +1210,10 @@ int cfg_check(const struct cfg *c, char *err, size_t errlen)
 		errf(err, errlen, "max_future must be between 1s and 366d");
 		return EINVAL;
 	}
+	if (c->keep_ns > CFG_MAX_DURATION) {
+		errf(err, errlen, "keep_interval must be at most 366d");
+		return EINVAL;
+	}
 	if (c->tombstone_retention_ns) {
 		/* No sweeper yet: refuse a setting that would not be honoured. */
 		errf(err, errlen, "tombstone_retention: only 0 (keep tombstones for ever) is "
@@ -1254,6 +1266,8 @@ void cfg_usage(FILE *f)
 		"      --exclude DBI       sync every DBI but this one (repeatable)\n"
 		"      --full-interval DUR full snapshot period (default 4h; 0 = at start only)\n"
 		"      --poll-interval DUR export and receive period (default 1s, >= 10ms)\n"
+		"      --keep-interval DUR how long our objects superseded by a newer full\n"
+		"                          snapshot stay in the store (default 10m)\n"
 		"      --instance NAME     this instance's name: letters, digits, '-'\n"
 		"                          (default: the host name)\n"
 		"      --once              one round of export and receive, then exit\n"

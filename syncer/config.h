@@ -5,6 +5,7 @@
  *   instance: dns1
  *   poll_interval: 1s
  *   max_future: 1h
+ *   keep_interval: 10m
  *   tombstone_retention: 0
  *   log_file: /var/log/mdbtap.log
  *   envs:
@@ -53,6 +54,7 @@
 #define CFG_DEFAULT_POLL (1 * CFG_NS_PER_SEC)
 #define CFG_DEFAULT_MAX_FUTURE (3600 * CFG_NS_PER_SEC)
 #define CFG_DEFAULT_FULL_INTERVAL (4 * 3600 * CFG_NS_PER_SEC)
+#define CFG_DEFAULT_KEEP (10 * 60 * CFG_NS_PER_SEC)
 #define CFG_MIN_POLL (10 * 1000000ull)                 /* 10 ms */
 #define CFG_MAX_POLL (3600 * CFG_NS_PER_SEC)            /* 1 h */
 #define CFG_MIN_MAX_FUTURE (1 * CFG_NS_PER_SEC)         /* 1 s */
@@ -82,6 +84,8 @@ struct cfg {
 					  interval; 10 ms..1 h */
 	uint64_t max_future_ns;        /* remote timestamps further ahead of our
 					  clock are refused; default 1 h; >= 1 s */
+	uint64_t keep_ns;              /* our objects older than our newest full
+					  snapshot are deleted after this; 10 min */
 	uint64_t tombstone_retention_ns; /* default 0 = keep forever */
 	char *log_file;                /* default NULL = stderr; absolute */
 	int once;                      /* --once */
@@ -110,7 +114,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
  *   --store URL              its store
  *   --include DBI, --exclude DBI   (repeatable) the DBIs synced
  *   --full-interval DUR      its full snapshot period
- *   --poll-interval DUR
+ *   --poll-interval DUR, --keep-interval DUR
  *   --instance NAME, --once, --log-file FILE
  *   -h, --help               returns CFG_HELP; the caller prints cfg_usage
  * With --config, only --instance, --once and --log-file may be given too

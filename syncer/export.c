@@ -157,7 +157,7 @@ int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *m
 			return rc;
 		if (rc == 0)
 			return 0;
-		if (a->upto <= st->exported)
+		if (a->full_if_changed || a->upto <= st->exported)
 			x.full = 1; /* changes without a new txn id: a full one says it all */
 	}
 	memset(&on, 0, sizeof(on));

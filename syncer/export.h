@@ -15,6 +15,7 @@ struct export_args {
 	const char *hostname;
 	uint64_t upto;           /* the host txn id host sees */
 	int full;                /* a full snapshot rather than a delta */
+	int full_if_changed;     /* if anything changed, a full snapshot */
 };
 
 /* Export from host (a read txn of s's host env) and mt (the meta txn the

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clean.h"
+#include "hlc.h"
 #include "log.h"
 #include "merge.h"
 #include "objname.h"
@@ -19,32 +21,51 @@ struct obj {
 
 struct listing {
 	const struct receive_args *a;
-	struct obj *v;
+	struct obj *v;              /* the other instances' objects */
 	size_t n, cap;
+	struct clean_obj *own;      /* ours (names owned) */
+	size_t nown, capown;
 };
+
+/* Make room for one more element of size sz in *v (n used, *cap room). */
+static int grow(void *v, size_t n, size_t *cap, size_t sz)
+{
+	void **pv = v, *nv;
+	size_t c = *cap ? 2 * *cap : 64;
+
+	if (n < *cap)
+		return 0;
+	nv = realloc(*pv, c * sz);
+	if (!nv)
+		return ENOMEM;
+	*pv = nv;
+	*cap = c;
+	return 0;
+}
 
 static int collect(void *ctx, const char *name, uint64_t size)
 {
 	struct listing *l = ctx;
 	struct objname on;
+	char *dup;
 
-	(void)size;
-	if (objname_parse(name, &on) != 0 || strcmp(on.db, l->a->db) != 0 ||
-	    strcmp(on.instance, l->a->self) == 0)
-		return 0; /* foreign, another env's, or ours */
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		struct obj *nv = realloc(l->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
-	l->v[l->n].name = strdup(name);
-	if (!l->v[l->n].name)
+	if (objname_parse(name, &on) != 0 || strcmp(on.db, l->a->db) != 0)
+		return 0; /* foreign, or another env's */
+	if (!(dup = strdup(name)))
 		return ENOMEM;
-	l->v[l->n++].on = on;
+	if (!strcmp(on.instance, l->a->self)) {
+		if (grow(&l->own, l->nown, &l->capown, sizeof(*l->own))) {
+			free(dup);
+			return ENOMEM;
+		}
+		l->own[l->nown++] = (struct clean_obj){ dup, on, size };
+		return 0;
+	}
+	if (grow(&l->v, l->n, &l->cap, sizeof(*l->v))) {
+		free(dup);
+		return ENOMEM;
+	}
+	l->v[l->n++] = (struct obj){ dup, on };
 	return 0;
 }
 
@@ -143,13 +164,14 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 }
 
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
-		 unsigned *applied)
+		 struct receive_out *out)
 {
-	struct listing l = { a, NULL, 0, 0 };
+	struct listing l = { a, NULL, 0, 0, NULL, 0, 0 };
+	unsigned *applied = &out->applied;
 	char prefix[128];
 	int rc;
 
-	*applied = 0;
+	memset(out, 0, sizeof(*out));
 	snprintf(prefix, sizeof(prefix), "%s__", a->db);
 	rc = store_list(store, prefix, collect, &l);
 	if (rc) {
@@ -179,9 +201,14 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
+	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->keep_ns,
+				 &out->want);
 out:
 	for (size_t i = 0; i < l.n; i++)
 		free(l.v[i].name);
 	free(l.v);
+	for (size_t i = 0; i < l.nown; i++)
+		free((char *)l.own[i].name);
+	free(l.own);
 	return rc;
 }

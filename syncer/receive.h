@@ -7,20 +7,30 @@
 
 #include <stdint.h>
 
+#include "clean.h"
 #include "senv.h"
 
 struct store;
 
 struct receive_args {
 	const char *db;              /* the env's name in the store */
-	const char *self;            /* our instance: its objects are skipped */
+	const char *self;            /* our instance: its objects are not applied */
 	uint64_t max_future_ns;
+	uint64_t keep_ns;            /* our superseded objects are kept this long
+					(clean.h) */
 };
 
-/* One pass: list, download, verify, apply. Objects that fail to verify
- * are logged and skipped from then on (senv_mark_bad). *applied counts the
- * objects applied. Returns 0 unless listing or the env failed. */
+struct receive_out {
+	unsigned applied;            /* objects applied */
+	unsigned deleted;            /* our own objects deleted */
+	enum clean_want want;        /* what our next export should be */
+};
+
+/* One pass: list, download, verify, apply, then clean our own objects
+ * (clean.h) with what the same listing showed. Objects that fail to
+ * verify are logged and skipped from then on (senv_mark_bad). Returns 0
+ * unless listing or the env failed. */
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
-		 unsigned *applied);
+		 struct receive_out *out);
 
 #endif

@@ -107,7 +107,7 @@ static const char *hostname(void)
 static int local_step(struct sync_env *e, const struct cfg *c)
 {
 	struct senv *s = &e->s;
-	struct export_args xa = { e->ce->name, c->instance, hostname(), 0, 0 };
+	struct export_args xa = { e->ce->name, c->instance, hostname(), 0, 0, 0 };
 	struct fold_result fr = { 0 };
 	struct meta_state st;
 	MDB_txn *host = NULL, *mt = NULL;
@@ -148,6 +148,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		goto out;
 	xa.full = adopted_now || e->force_full || !st.last_full_ns ||
 		  (e->ce->full_interval_ns && now - st.last_full_ns >= e->ce->full_interval_ns);
+	xa.full_if_changed = e->compact;
 	rc = export_object(s, e->store, host, mt, &st, &xa, &made);
 	if (rc)
 		goto out;
@@ -160,8 +161,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (rc)
 		goto out;
 	jnl_consume(s->jnl, fr.tail, st.accounted);
-	if (made && xa.full)
-		e->force_full = 0;
+	if (made && (xa.full || xa.full_if_changed))
+		e->force_full = e->compact = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (made || fr.records)
 		log_msg(LOG_INFO, "%s: local step: %llu records folded, %s in %.3f ms", s->path,
@@ -180,11 +181,19 @@ out:
 
 int sync_cycle(struct sync_env *e, const struct cfg *c)
 {
-	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns };
-	unsigned applied = 0;
+	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns };
+	struct receive_out ro;
 	int rc = local_step(e, c), rc2;
 
-	rc2 = receive_once(&e->s, e->store, &ra, &applied);
+	rc2 = receive_once(&e->s, e->store, &ra, &ro);
+	if (ro.want == CLEAN_FULL_NEXT)
+		e->compact = 1;
+	if (!rc && !rc2 && ro.want == CLEAN_FULL_NOW) {
+		/* Idle: a full snapshot now supersedes our deltas (clean.h); the
+		 * next listing lets them go. */
+		e->force_full = 1;
+		rc = local_step(e, c);
+	}
 	e->cycles++;
 	if (e->stats) {
 		struct statfile_data d = { (uint64_t)getpid(), e->started_ns, hlc_wall_ns(),

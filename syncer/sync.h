@@ -16,6 +16,7 @@ struct sync_env {
 	struct store *store;
 	const struct cfg_env *ce;    /* not owned */
 	int force_full;              /* the next export is a full snapshot */
+	int compact;                 /* the next change exports a full snapshot */
 	struct statfile *stats;      /* for `mdbtap stats`; NULL if it failed */
 	uint64_t started_ns, cycles;
 };

@@ -23,6 +23,7 @@ import apputil as A  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
 S3_URL = os.environ.get("MDBTAP_TEST_STORE_URL", "")
+SYNC_FLAGS = []  # more flags for every `mdbtap sync`
 
 
 def store_url(store):
@@ -74,7 +75,7 @@ class Instance:
 
     def sync_argv(self, store, *extra):
         return [A.MDBTAP, "sync", "--env", self.env, "--store", store_url(store),
-                "--instance", self.name, *extra]
+                "--instance", self.name, *SYNC_FLAGS, *extra]
 
     def sync(self, store, *extra):
         p = subprocess.run(self.sync_argv(store, "--once", *extra), capture_output=True,
@@ -352,8 +353,38 @@ def sigkill():
     same_everywhere([a, b], model)
 
 
+def clean():
+    """With --keep-interval 0 each instance deletes its objects as soon as a
+    newer full snapshot of its own supersedes them: the instances still
+    converge to the model, and the store keeps a few objects each."""
+    SYNC_FLAGS.extend(["--keep-interval", "0"])
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    rng = random.Random(21)
+    insts = [Instance(root, n) for n in ("a", "b")]
+    model = Model()
+    logs = ""
+    for _ in range(60):
+        ts, done = rng.choice(insts).write(random_ops(rng))
+        if ts is not None:
+            model.apply(ts, done)
+        if rng.random() < 0.6:
+            logs += rng.choice(insts).sync(store).stderr
+    A.check(quiesce(insts, store), "no convergence while objects are deleted")
+    same_everywhere(insts, model)
+    A.check("deleted" in logs, "no object was ever deleted")
+    p = subprocess.run([A.MDBTAP, "snapshots", "list", store_url(store)], capture_output=True,
+                       text=True, timeout=60)
+    A.eq(p.returncode, 0, "snapshots list: " + p.stderr)
+    for i in insts:
+        n = sum(1 for line in p.stdout.splitlines() if line.split()[1:2] == [i.name])
+        A.check(1 <= n <= 3, "%s keeps %d objects in the store:\n%s" % (i.name, n, p.stdout))
+
+
 def main():
-    if sys.argv[1:2] == ["--late-join"]:
+    if sys.argv[1:2] == ["--clean"]:
+        clean()
+    elif sys.argv[1:2] == ["--late-join"]:
         late_join()
     elif sys.argv[1:2] == ["--clock-behind"]:
         clock_behind()

@@ -1,0 +1,50 @@
+/* clean.h: an instance's own objects: which it still needs, which it can
+ * delete, and when its next export should be a full snapshot.
+ *
+ * A receiver needs, of each instance, its newest full snapshot F and the
+ * objects after F: one that stands before F has a gap in that chain and
+ * loads F (receive.h). Objects older than F are kept `keep` longer, so
+ * that receivers a little behind go on with deltas, then deleted. Each
+ * instance deletes only its own objects (the objects of an instance gone
+ * for good are left for an operator).
+ *
+ * A full snapshot replaces the deltas since the last one when they are
+ * many (CLEAN_MAX_DELTAS: a listing costs one LIST per 1,000 objects), when
+ * they weigh as much as the last full snapshot, or when the instance has
+ * been idle for `keep`: then its old deltas can go and an idle store lists
+ * in one request.
+ */
+#ifndef MDBTAP_CLEAN_H
+#define MDBTAP_CLEAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objname.h"
+
+struct store;
+
+#define CLEAN_MAX_DELTAS 500
+
+/* What clean_own says of the next export. */
+enum clean_want {
+	CLEAN_DELTA,         /* a delta, as usual */
+	CLEAN_FULL_NEXT,     /* a full snapshot when something changes */
+	CLEAN_FULL_NOW,      /* a full snapshot now: idle for keep, with deltas */
+};
+
+/* One of our objects, as listed. */
+struct clean_obj {
+	const char *name;
+	struct objname on;
+	uint64_t size;
+};
+
+/* Delete own objects v[0..n) (any order) that are older than the newest
+ * full snapshot among them and than now - keep_ns. Deletion failures are
+ * logged (env names the env) and left for the next pass. Returns how many
+ * were deleted; *want says what the next export should be (see above). */
+unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,
+		   uint64_t now_ns, uint64_t keep_ns, enum clean_want *want);
+
+#endif

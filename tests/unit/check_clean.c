@@ -1,0 +1,189 @@
+/* check_clean: which of an instance's own objects are deleted and when
+ * the next export should be a full snapshot (clean.h), on a directory
+ * store. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clean.h"
+#include "store.h"
+
+#define S 1000000000ull
+#define MIN (60 * S)
+#define T0 (1700000000ull * S)
+
+static struct store *st;
+static struct clean_obj v[600];
+static char names[600][128];
+static size_t n;
+
+static void setup(void)
+{
+	const char *base = getenv("MDBTAP_TEST_TMP");
+	char dir[4096], cmd[4200], err[256];
+
+	snprintf(dir, sizeof(dir), "%s/%ld", base ? base : "/tmp/mdbtap-check-clean",
+		 (long)getpid());
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_msg(store_open(dir, NULL, 0, &st, err, sizeof(err)) == 0, "%s", err);
+	n = 0;
+}
+
+static void teardown(void)
+{
+	store_close(st);
+}
+
+/* An object of ours at ts: full (to = txn) or a delta (txn-1, txn]. */
+static void add(int full, uint64_t ts, uint64_t txn, uint64_t size)
+{
+	struct clean_obj *o = &v[n];
+	FILE *f = tmpfile();
+
+	memset(&o->on, 0, sizeof(o->on));
+	strcpy(o->on.db, "main");
+	strcpy(o->on.instance, "a");
+	o->on.ts_ns = ts;
+	o->on.generation = 1;
+	o->on.full = full;
+	o->on.from_txnid = full ? 0 : txn - 1;
+	o->on.to_txnid = txn;
+	o->size = size;
+	ck_assert_int_eq(objname_format(&o->on, names[n], sizeof(names[n])), 0);
+	o->name = names[n];
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(store_put(st, o->name, fileno(f)), 0);
+	fclose(f);
+	n++;
+}
+
+static int count_cb(void *ctx, const char *name, uint64_t size)
+{
+	(void)name;
+	(void)size;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int left(void)
+{
+	int c = 0;
+
+	ck_assert_int_eq(store_list(st, "", count_cb, &c), 0);
+	return c;
+}
+
+static int exists(size_t i)
+{
+	FILE *f = tmpfile();
+	int rc = store_get(st, names[i], fileno(f));
+
+	fclose(f);
+	return rc == 0;
+}
+
+START_TEST(nothing_before_a_full)
+{
+	enum clean_want want;
+
+	add(0, T0, 2, 100);
+	add(0, T0 + S, 3, 100);
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 60 * MIN, 0, &want), 0);
+	ck_assert_int_eq(want, CLEAN_DELTA);   /* the next export is a full one anyway */
+	ck_assert_int_eq(left(), 2);
+}
+END_TEST
+
+START_TEST(superseded_objects_go_after_keep)
+{
+	enum clean_want want;
+
+	add(1, T0, 1, 10000);            /* 0: an old full */
+	add(0, T0 + S, 2, 100);          /* 1, 2: deltas after it */
+	add(0, T0 + 2 * S, 3, 100);
+	add(1, T0 + 3 * S, 3, 10000);    /* 3: the newest full */
+	add(0, T0 + 4 * S, 4, 100);      /* 4: a delta after it */
+	/* within keep: nothing goes */
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 5 * MIN, 10 * MIN, &want), 0);
+	ck_assert_int_eq(want, CLEAN_DELTA);
+	ck_assert_int_eq(left(), 5);
+	/* past keep: what came before the newest full goes, it and after stay */
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 3 * S + 10 * MIN + 1, 10 * MIN, &want),
+			  3);
+	ck_assert(!exists(0) && !exists(1) && !exists(2));
+	ck_assert(exists(3) && exists(4));
+	/* a second pass finds nothing more (deletes of missing names are fine) */
+	ck_assert_uint_eq(clean_own(st, "env", v + 3, 2, T0 + 3 * S + 10 * MIN + 1, 10 * MIN,
+				    &want), 0);
+}
+END_TEST
+
+START_TEST(full_when_deltas_are_many)
+{
+	enum clean_want want;
+
+	add(1, T0, 1, 1u << 30);
+	for (uint64_t i = 0; i < CLEAN_MAX_DELTAS - 1; i++)
+		add(0, T0 + (i + 1) * S / 1000, i + 2, 100);
+	clean_own(st, "env", v, n, T0 + S, 10 * MIN, &want);
+	ck_assert_int_eq(want, CLEAN_DELTA);
+	add(0, T0 + S / 2, CLEAN_MAX_DELTAS + 1, 100);
+	clean_own(st, "env", v, n, T0 + S, 10 * MIN, &want);
+	ck_assert_int_eq(want, CLEAN_FULL_NEXT);
+}
+END_TEST
+
+START_TEST(full_when_deltas_weigh_as_much)
+{
+	enum clean_want want;
+
+	add(1, T0, 1, 1000);
+	add(0, T0 + S, 2, 600);
+	clean_own(st, "env", v, n, T0 + 2 * S, 10 * MIN, &want);
+	ck_assert_int_eq(want, CLEAN_DELTA);
+	add(0, T0 + 2 * S, 3, 400);
+	clean_own(st, "env", v, n, T0 + 3 * S, 10 * MIN, &want);
+	ck_assert_int_eq(want, CLEAN_FULL_NEXT);
+}
+END_TEST
+
+START_TEST(full_when_idle_for_keep)
+{
+	enum clean_want want;
+
+	add(1, T0, 1, 1000);
+	add(0, T0 + S, 2, 10);
+	clean_own(st, "env", v, n, T0 + S + 10 * MIN - 1, 10 * MIN, &want);
+	ck_assert_int_eq(want, CLEAN_DELTA);
+	clean_own(st, "env", v, n, T0 + S + 10 * MIN, 10 * MIN, &want);
+	ck_assert_int_eq(want, CLEAN_FULL_NOW);
+	/* a clock behind the objects' times deletes nothing and asks nothing */
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 - MIN, 0, &want), 0);
+	ck_assert_int_eq(want, CLEAN_DELTA);
+	ck_assert_int_eq(left(), 2);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("clean");
+	TCase *tc = tcase_create("clean");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, nothing_before_a_full);
+	tcase_add_test(tc, superseded_objects_go_after_keep);
+	tcase_add_test(tc, full_when_deltas_are_many);
+	tcase_add_test(tc, full_when_deltas_weigh_as_much);
+	tcase_add_test(tc, full_when_idle_for_keep);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
