@@ -129,11 +129,12 @@ void store_close(struct store *s)
 		s->ops->close(s);
 }
 
-/* Count a request; on failure make sure store_error says something. */
+/* Count a request; on failure make sure store_error says something. A
+ * get or delete of a missing object is an answer, not an error. */
 static int count(struct store *s, uint64_t *kind, const char *what, const char *name, int rc)
 {
 	(*kind)++;
-	if (rc && rc != ENOENT)
+	if (rc && !(rc == ENOENT && (kind == &s->stats.get || kind == &s->stats.del)))
 		s->stats.errors++;
 	if (rc && !s->error[0])
 		snprintf(s->error, sizeof(s->error), "%s '%s' in %s: %s", what, name, s->url,
