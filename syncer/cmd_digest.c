@@ -147,7 +147,9 @@ static int run(const char *cmd, const char *path, int json)
 		fprintf(stderr, "mdbtap %s: %s\n", cmd, err);
 		return EXIT_FAIL;
 	}
-	rc = mdb_txn_begin(r.s.host, NULL, MDB_RDONLY, &r.host);
+	rc = senv_lock(&r.s, 0); /* a MDB_NOLOCK host's protocol */
+	if (!rc)
+		rc = mdb_txn_begin(r.s.host, NULL, MDB_RDONLY, &r.host);
 	if (!rc)
 		rc = mdb_txn_begin(meta_env(r.s.meta), NULL, MDB_RDONLY, &r.mt);
 	if (!rc)
@@ -163,6 +165,7 @@ static int run(const char *cmd, const char *path, int json)
 		mdb_txn_abort(r.mt);
 	if (r.host)
 		mdb_txn_abort(r.host);
+	senv_unlock(&r.s);
 	if (rc)
 		fprintf(stderr, "mdbtap %s: %s: %s\n", cmd, path,
 			snap_strerror(rc));

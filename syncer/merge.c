@@ -132,6 +132,7 @@ static void batch_abort(struct batch *b)
 	dset_flush(&b->ds, 1);
 	if (b->w) {
 		mdb_txn_abort(b->w);
+		senv_unlock(b->s);
 		senv_forget_dbis(b->s); /* handles opened in it are gone */
 	}
 	if (b->mt)
@@ -141,16 +142,24 @@ static void batch_abort(struct batch *b)
 
 static int batch_begin(struct batch *b)
 {
-	int rc = mdb_txn_begin(b->s->host, NULL, 0, &b->w);
+	int rc = senv_lock(b->s, 1);
 
+	if (rc) {
+		log_msg(LOG_WARN, "%s: the host's lock: %s", b->s->path, strerror(rc));
+		return rc;
+	}
+	rc = mdb_txn_begin(b->s->host, NULL, 0, &b->w);
 	if (rc == MDB_MAP_RESIZED) {
 		/* The host grew its map: adopt its size, never a new one. */
 		rc = mdb_env_set_mapsize(b->s->host, 0);
 		if (!rc)
 			rc = mdb_txn_begin(b->s->host, NULL, 0, &b->w);
 	}
-	if (rc)
+	if (rc) {
+		b->w = NULL;
+		senv_unlock(b->s);
 		return rc;
+	}
 	rc = mdb_txn_begin(meta_env(b->s->meta), NULL, 0, &b->mt);
 	if (rc) {
 		b->mt = NULL;
@@ -198,6 +207,7 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 		rc = mdb_txn_commit(b->w);
 	}
 	b->w = NULL;
+	senv_unlock(b->s);
 	if (rc) {
 		senv_forget_dbis(b->s);
 		goto fail;
@@ -309,11 +319,8 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 	char *name = NULL, tf[64] = "";
 	int rc = rewind_fd(fd), open = 0;
 
-	if (s->readonly) {
-		log_msg(LOG_WARN, "%s: the host uses MDB_NOLOCK: not merging %s into it", s->path,
-			a->name);
+	if (s->readonly)
 		return EROFS;
-	}
 	if (!rc)
 		rc = snap_reader_new(&r, snap_read_fd_source, &fd);
 	while (!rc && (rc = snap_reader_next(r, &ev)) == 0) {

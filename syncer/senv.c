@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -37,6 +38,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
+	s->lockfd = -1;
 	if (strlen(path) >= sizeof(s->path)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return ENAMETOOLONG;
@@ -56,9 +58,20 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		s->nolock = 0;
 		fresh = 1;
 	}
-	s->readonly = readonly || s->nolock;
+	s->readonly = readonly;
 	flags |= (s->nosubdir ? MDB_NOSUBDIR : 0) | (s->nolock ? MDB_NOLOCK : 0) |
 		 (s->readonly ? MDB_RDONLY : 0);
+	if (s->nolock) {
+		char data[4200];
+
+		snprintf(data, sizeof(data), "%s%s", path, s->nosubdir ? "" : "/data.mdb");
+		s->lockfd = open(data, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (s->lockfd < 0) {
+			rc = errno;
+			snprintf(err, errlen, "%s: %s", data, strerror(rc));
+			return rc;
+		}
+	}
 	rc = mdb_env_create(&s->host);
 	if (!rc)
 		rc = mdb_env_set_maxdbs(s->host, SENV_MAX_DBS);
@@ -67,8 +80,11 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	 * to receive; its program may set its own size when it opens it. */
 	if (!rc && fresh)
 		rc = mdb_env_set_mapsize(s->host, SENV_NEW_MAP_SIZE);
-	if (!rc)
+	/* Opening reads the meta pages: under the host's lock too. */
+	if (!rc && !(rc = senv_lock(s, 0))) {
 		rc = mdb_env_open(s->host, path, flags, 0644);
+		senv_unlock(s);
+	}
 	if (!rc && !s->nolock)
 		rc = mdb_reader_check(s->host, &dead); /* a killed syncer's slot */
 	if (!rc)
@@ -95,6 +111,46 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 fail:
 	senv_close(s);
 	return rc;
+}
+
+/* A whole-file lock of type (or F_UNLCK), without waiting. */
+static int fcntl_lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+	while (fcntl(fd, F_SETLK, &fl) != 0) {
+		if (errno != EINTR)
+			return errno;
+	}
+	return 0;
+}
+
+int senv_lock(struct senv *s, int exclusive)
+{
+	struct timespec pause = { 0, 1000000 };
+	uint64_t waited_ms = 0;
+	int rc;
+
+	if (s->lockfd < 0)
+		return 0;
+	/* Polled rather than F_SETLKW: a stuck host must not stop the
+	 * syncer for good. */
+	while ((rc = fcntl_lock(s->lockfd, exclusive ? F_WRLCK : F_RDLCK)) == EAGAIN ||
+	       rc == EACCES) {
+		if (waited_ms >= SENV_LOCK_WAIT_MS)
+			return ETIMEDOUT;
+		nanosleep(&pause, NULL);
+		waited_ms += (uint64_t)pause.tv_nsec / 1000000;
+		if (pause.tv_nsec < 50000000)
+			pause.tv_nsec *= 2;
+	}
+	return rc;
+}
+
+void senv_unlock(struct senv *s)
+{
+	if (s->lockfd >= 0)
+		fcntl_lock(s->lockfd, F_UNLCK);
 }
 
 void senv_mark_bad(struct senv *s, const char *name)
@@ -144,6 +200,9 @@ void senv_close(struct senv *s)
 	if (s->host)
 		mdb_env_close(s->host);
 	s->host = NULL;
+	if (s->lockfd >= 0)
+		close(s->lockfd);
+	s->lockfd = -1;
 }
 
 int senv_selected(const struct senv *s, const char *name, size_t len)

@@ -38,7 +38,9 @@ struct senv {
 	char path[4096];             /* the host env */
 	char companion[4200];        /* its companion directory */
 	int nosubdir, nolock;
-	int readonly;                /* MDB_NOLOCK host: never write into it */
+	int readonly;                /* opened for reading only */
+	int lockfd;                  /* MDB_NOLOCK hosts: the data file, for fcntl
+					locks (senv_lock); else -1 */
 	MDB_env *host;
 	struct jnl *jnl;
 	struct meta *meta;
@@ -51,14 +53,24 @@ struct senv {
 	size_t nbad;
 };
 
-/* Open the host env at path (as the host does: MDB_NOSUBDIR, and
- * read-only when the host uses MDB_NOLOCK, whose lock protocol the
- * syncer does not follow yet), its journal (created if the host never
- * ran with the tap) and its metadata. cfg may be NULL (CLI readers: every
- * DBI selected). On error, err says what failed. */
+/* Open the host env at path (as the host does: MDB_NOSUBDIR, MDB_NOLOCK),
+ * its journal (created if the host never ran with the tap) and its
+ * metadata. cfg may be NULL (CLI readers: every DBI selected). On error,
+ * err says what failed. */
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
 	      char *err, size_t errlen);
 void senv_close(struct senv *s);
+
+/* Hosts that open their env with MDB_NOLOCK (postfix) protect every txn,
+ * from start to end, with a whole-file fcntl lock on the data file:
+ * shared to read, exclusive to write (lmdb_table(5)). The syncer follows
+ * the same protocol around each of its host txns: senv_lock before the
+ * txn begins, senv_unlock after it ends. For other hosts (LMDB's own lock
+ * file) both do nothing. Waits up to SENV_LOCK_WAIT_MS for the host to let
+ * go; then ETIMEDOUT. */
+#define SENV_LOCK_WAIT_MS 60000
+int senv_lock(struct senv *s, int exclusive);
+void senv_unlock(struct senv *s);
 
 /* Whether the DBI (len 0: unnamed) is synced under the config. */
 int senv_selected(const struct senv *s, const char *name, size_t len);

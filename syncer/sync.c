@@ -118,6 +118,11 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
+	rc = senv_lock(s, 0);
+	if (rc) {
+		log_msg(LOG_WARN, "%s: the host's lock: %s", s->path, strerror(rc));
+		return rc;
+	}
 	rc = mdb_txn_begin(s->host, NULL, MDB_RDONLY, &host);
 	if (rc == MDB_MAP_RESIZED && !(rc = mdb_env_set_mapsize(s->host, 0)))
 		rc = mdb_txn_begin(s->host, NULL, MDB_RDONLY, &host);
@@ -174,6 +179,7 @@ out:
 		mdb_txn_abort(mt);
 	if (host)
 		mdb_txn_commit(host); /* a read txn: keeps the DBI handles it opened */
+	senv_unlock(s);
 	if (rc)
 		log_msg(LOG_ERROR, "%s: %s", s->path, snap_strerror(rc));
 	return rc;
