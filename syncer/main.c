@@ -10,6 +10,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "run", cmd_run, "run a program with the tap preloaded, and its syncer next to it" },
 	{ "sync", cmd_sync, "keep envs in sync with other instances through a store" },
 	{ "journal", cmd_journal, "print an env's journal and the txn ids it does not account for" },
 	{ "digest", cmd_digest, "print a digest of each synced DBI (equal on instances in sync)" },

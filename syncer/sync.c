@@ -172,7 +172,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (made || fr.records)
 		log_msg(LOG_INFO, "%s: local step: %llu records folded, %s in %.3f ms", s->path,
 			(unsigned long long)fr.records,
-			!made ? "nothing exported" : xa.full ? "full snapshot" : "delta",
+			!made ? "nothing exported" :
+			xa.full || xa.full_if_changed ? "full snapshot" : "delta",
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
 	if (mt)
