@@ -16,5 +16,6 @@ int cmd_dump(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

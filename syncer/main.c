@@ -10,6 +10,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "doctor", cmd_doctor, "say whether the tap can see a program's writes, and why not" },
 	{ "run", cmd_run, "run a program with the tap preloaded, and its syncer next to it" },
 	{ "sync", cmd_sync, "keep envs in sync with other instances through a store" },
 	{ "journal", cmd_journal, "print an env's journal and the txn ids it does not account for" },
