@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "config.h"
@@ -28,13 +29,41 @@ static void sleep_ns(uint64_t ns)
 	nanosleep(&ts, NULL);
 }
 
+/* Open env i. One whose path does not exist yet is waited for (its
+ * program creates it, PowerDNS its record shards at the first record):
+ * *opened stays 0 and the next cycle tries again; with --once that is an
+ * error. Returns 0 or an errno value (then the syncer cannot run). */
+static int open_env(struct sync_env *e, const struct cfg *c, size_t i, int *opened)
+{
+	const struct cfg_env *ce = &c->envs[i];
+	char err[1024];
+	int rc;
+
+	if (access(ce->path, F_OK) != 0 && errno == ENOENT && !c->once) {
+		if (!e->waiting)
+			log_msg(LOG_INFO, "%s: waiting for the env to appear", ce->path);
+		e->waiting = 1;
+		return 0;
+	}
+	rc = sync_open(e, ce, err, sizeof(err));
+	if (rc) {
+		log_msg(LOG_ERROR, "%s", err);
+		return rc;
+	}
+	e->force_full = c->full_now;
+	*opened = 1;
+	log_msg(LOG_INFO, "%s: syncing as '%s' of instance '%s' through %s", ce->path, ce->name,
+		c->instance, store_url(e->store));
+	return 0;
+}
+
 int cmd_sync(int argc, char **argv)
 {
 	struct sigaction sa;
 	struct sync_env *envs;
 	struct cfg c;
 	char err[512];
-	int rc, failed = 0, once;
+	int rc, failed = 0, once, *opened;
 
 	/* Our own LMDB calls must never be journaled as the host's, even
 	 * if the tap was preloaded into us by accident. */
@@ -67,19 +96,23 @@ int cmd_sync(int argc, char **argv)
 		cfg_free(&c);
 		return EXIT_FAIL;
 	}
-	for (size_t i = 0; i < c.nenvs; i++) {
-		rc = sync_open(&envs[i], &c.envs[i], err, sizeof(err));
-		envs[i].force_full = c.full_now;
+	opened = calloc(c.nenvs, sizeof(*opened));
+	for (size_t i = 0; opened && i < c.nenvs; i++) {
+		rc = open_env(&envs[i], &c, i, &opened[i]);
 		if (rc) {
-			log_msg(LOG_ERROR, "%s", err);
 			for (size_t k = 0; k < i; k++)
-				sync_close(&envs[k]);
+				if (opened[k])
+					sync_close(&envs[k]);
+			free(opened);
 			free(envs);
 			cfg_free(&c);
 			return EXIT_FAIL;
 		}
-		log_msg(LOG_INFO, "%s: syncing as '%s' of instance '%s' through %s",
-			c.envs[i].path, c.envs[i].name, c.instance, store_url(envs[i].store));
+	}
+	if (!opened) {
+		free(envs);
+		cfg_free(&c);
+		return EXIT_FAIL;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -87,15 +120,20 @@ int cmd_sync(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	do {
 		failed = 0;
-		for (size_t i = 0; i < c.nenvs && !stopping; i++)
-			if (sync_cycle(&envs[i], &c))
+		for (size_t i = 0; i < c.nenvs && !stopping; i++) {
+			if (!opened[i] && open_env(&envs[i], &c, i, &opened[i]))
 				failed = 1;
+			if (opened[i] && sync_cycle(&envs[i], &c))
+				failed = 1;
+		}
 		if (c.once || stopping)
 			break;
 		sleep_ns(c.poll_interval_ns);
 	} while (!stopping);
 	for (size_t i = 0; i < c.nenvs; i++)
-		sync_close(&envs[i]);
+		if (opened[i])
+			sync_close(&envs[i]);
+	free(opened);
 	free(envs);
 	once = c.once;
 	cfg_free(&c);

@@ -61,38 +61,28 @@ static uint64_t new_generation(void)
 }
 
 /* First sight of an env: its data gets timestamp 0, so that any real
- * write anywhere wins over it (Lightning Stream's migration advice). */
-static int adopt(struct dset *ds, struct meta_state *st, uint64_t upto)
+ * write anywhere wins over it (Lightning Stream's migration advice). Then
+ * the writes the tap journaled since the journal began (before this
+ * syncer ever ran) are folded as usual and keep their own timestamps;
+ * txn ids no record accounts for keep timestamp 0. */
+static int adopt(struct dset *ds, struct meta_state *st, uint64_t upto,
+		 struct fold_result *fr)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, base = jnl_header(ds->s->jnl)->base_txnid;
 	int rc;
 
-	log_msg(LOG_INFO, "%s: adopting the env (txn %llu): existing data gets timestamp 0",
-		ds->s->path, (unsigned long long)upto);
+	log_msg(LOG_INFO, "%s: adopting the env (txn %llu): existing data gets timestamp 0, "
+		"writes journaled since txn %llu their own", ds->s->path,
+		(unsigned long long)upto, (unsigned long long)base);
 	rc = rescan_all(ds, 0, 0, &n);
 	if (rc)
 		return rc;
 	st->adopted = 1;
 	st->generation = new_generation();
-	st->accounted = upto;
+	st->accounted = base < upto ? base : upto;
 	st->exported = upto;
 	log_msg(LOG_INFO, "%s: adopted %llu elements", ds->s->path, (unsigned long long)n);
-	return 0;
-}
-
-/* Where the journal's records past txn id upto begin: adoption covers
- * the ones before. */
-static uint64_t first_record_after(struct jnl *j, uint64_t upto)
-{
-	struct mdbtap_journal_header *h = jnl_header(j);
-	struct jnl_reader rd = { 0 };
-	struct jnl_entry e;
-	uint64_t pos = jnl_load(&h->tail);
-
-	while (jnl_read(j, pos, &rd, &e) == 1 && (e.pad || e.hdr.txnid <= upto))
-		pos = e.next;
-	jnl_reader_free(&rd);
-	return pos;
+	return fold_journal(ds, st, upto, 0, fr);
 }
 
 static const char *hostname(void)
@@ -134,8 +124,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	dset_init(&ds, s, host, mt);
 	rc = meta_state_get(mt, s->meta, &st);
 	if (!rc && !st.adopted) {
-		rc = adopt(&ds, &st, xa.upto);
-		fr.tail = first_record_after(s->jnl, xa.upto);
+		rc = adopt(&ds, &st, xa.upto, &fr);
 		adopted_now = 1;
 	} else if (!rc) {
 		rc = fold_journal(&ds, &st, xa.upto, 0, &fr);

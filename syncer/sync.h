@@ -18,6 +18,7 @@ struct sync_env {
 	int force_full;              /* the next export is a full snapshot */
 	int compact;                 /* the next change exports a full snapshot */
 	struct statfile *stats;      /* for `mdbtap stats`; NULL if it failed */
+	int waiting;                 /* its path did not exist yet (cmd_sync) */
 	uint64_t started_ns, cycles;
 };
 

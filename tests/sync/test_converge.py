@@ -353,6 +353,27 @@ def sigkill():
     same_everywhere([a, b], model)
 
 
+def adopt_journaled():
+    """Writes the tap journaled before an instance's syncer first ran keep
+    their timestamps at adoption (only data older than the journal gets
+    timestamp 0): a's later write wins over b's earlier one."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    b.write([["put", None, "seed", "b"]])
+    b.sync(store)  # b adopted before its write of k: that one is folded
+    ts_b, _ = b.write([["put", None, "k", "from-b"]])
+    b.sync(store)
+    ts_a, _ = a.write([["put", None, "k", "from-a"]])  # "from-a" < "from-b": no tie helps
+    A.check(ts_a is not None and ts_b is not None and ts_a > ts_b, "a wrote after b")
+    log = a.sync(store).stderr  # a's first sync: adoption
+    A.check("adopting" in log, "a adopted its env: " + log)
+    b.sync(store)
+    for i in (a, b):
+        A.eq(dict(map(tuple, i.contents()["-"])).get("k"), "from-a", "k on " + i.name)
+    same_everywhere([a, b])
+
+
 def clean():
     """With --keep-interval 0 each instance deletes its objects as soon as a
     newer full snapshot of its own supersedes them: the instances still
@@ -384,6 +405,8 @@ def clean():
 def main():
     if sys.argv[1:2] == ["--clean"]:
         clean()
+    elif sys.argv[1:2] == ["--adopt-journaled"]:
+        adopt_journaled()
     elif sys.argv[1:2] == ["--late-join"]:
         late_join()
     elif sys.argv[1:2] == ["--clock-behind"]:

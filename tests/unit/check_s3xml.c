@@ -71,14 +71,15 @@ START_TEST(callback_stops)
 	struct s3xml_page pg;
 	struct keys k;
 
+	static const char doc[] = HEAD "<IsTruncated>true</IsTruncated>"
+		"<NextContinuationToken>t</NextContinuationToken>"
+		"<Contents><Key>a</Key><Size>1</Size></Contents>"
+		"<Contents><Key>b</Key><Size>1</Size></Contents>"
+		"</ListBucketResult>";
+
 	memset(&k, 0, sizeof(k));
 	k.stop_at = 1;
-	ck_assert_int_eq(s3xml_list_page(HEAD "<IsTruncated>true</IsTruncated>"
-					 "<NextContinuationToken>t</NextContinuationToken>"
-					 "<Contents><Key>a</Key><Size>1</Size></Contents>"
-					 "<Contents><Key>b</Key><Size>1</Size></Contents>"
-					 "</ListBucketResult>",
-					 strlen(HEAD) + 200, &pg, add_key, &k) != 0, 1);
+	ck_assert_int_eq(s3xml_list_page(doc, strlen(doc), &pg, add_key, &k), 42);
 	ck_assert_int_eq(k.n, 1);
 	ck_assert_ptr_null(pg.next_token);  /* freed on any failure */
 }
