@@ -43,8 +43,9 @@ class Instance:
     def write(self, ops):
         """One txn; returns (ts, what it did)."""
         env = dict(os.environ, LD_PRELOAD=A.PRELOAD, **self.extra)
-        p = subprocess.run([PY, os.path.join(HERE, "writer.py"), self.env, json.dumps(ops)],
-                           env=env, capture_output=True, text=True, timeout=60)
+        p = subprocess.run([PY, os.path.join(HERE, "writer.py"), self.env],
+                           input=json.dumps(ops), env=env, capture_output=True, text=True,
+                           timeout=60)
         if p.returncode:
             A.fail("writer on %s: %s" % (self.name, p.stderr))
             return None, []
@@ -152,10 +153,16 @@ def random_ops(rng):
         k = "k%d" % rng.randint(0, 7)
         v = "v%d" % rng.randint(0, 99)
         r = rng.random()
-        if r < 0.30:
+        if r < 0.25:
             ops.append(["put", rng.choice([None, "n"]), k, v])
-        elif r < 0.45:
+        elif r < 0.35:
             ops.append(["del", rng.choice([None, "n"]), k, ""])
+        elif r < 0.40:
+            ops.append(["cput", rng.choice([None, "n"]), k, v])
+        elif r < 0.45:
+            ops.append(["cdel", rng.choice([None, "n", "d"]), k, ""])
+        elif r < 0.48:  # a large value: LMDB overflow pages, several zstd blocks
+            ops.append(["put", rng.choice([None, "n"]), k, v + "-" + "x" * rng.randint(5000, 300000)])
         elif r < 0.75:
             ops.append(["dput", "d", k, "d%d" % rng.randint(0, 5)])
         elif r < 0.95:

@@ -1,7 +1,7 @@
-"""writer.py ENV OPS_JSON: one write transaction of a python3-lmdb program
+"""writer.py ENV [OPS_JSON]: one write transaction of a python3-lmdb program
 (run with the tap preloaded). OPS_JSON is a list of [op, dbi, key, value]:
-op put/del on the unnamed DBI (dbi null) or "n"; dput/ddel on the DUPSORT
-DBI "d"; drop empties "d". Prints, as JSON, what the txn did to each
+op put/del (cput/cdel: through a cursor) on the unnamed DBI (dbi null) or
+"n"; dput/ddel on the DUPSORT DBI "d" (cdel too); drop empties "d". Prints, as JSON, what the txn did to each
 element: [dbi, key, value or null (plain), deleted] with DUPSORT elements as
 [dbi, key, value, deleted]; a drop lists every element it deleted."""
 import json
@@ -13,7 +13,8 @@ env = lmdb.open(sys.argv[1], max_dbs=4, map_size=1 << 26)
 dbs = {None: None, "n": env.open_db(b"n"), "d": env.open_db(b"d", dupsort=True)}
 done = []
 with env.begin(write=True) as txn:
-    for op, dbi, key, val in json.loads(sys.argv[2]):
+    # the ops: argv, or stdin (large values do not fit in an argument)
+    for op, dbi, key, val in json.loads(sys.argv[2] if len(sys.argv) > 2 else sys.stdin.read()):
         db = dbs[dbi]
         k = key.encode()
         if op == "put":
@@ -28,6 +29,15 @@ with env.begin(write=True) as txn:
         elif op == "ddel":
             if txn.delete(k, val.encode(), db=db):
                 done.append([dbi, key, val, True])
+        elif op == "cput":  # through a cursor
+            txn.cursor(db=db).put(k, val.encode())
+            done.append([dbi, key, val, False])
+        elif op == "cdel":  # the cursor's current item (a DUPSORT key's first value)
+            c = txn.cursor(db=db)
+            if c.set_key(k):
+                cur = c.value().decode()
+                c.delete()
+                done.append([dbi, key, cur if dbi == "d" else None, True])
         elif op == "drop":
             for k2, v2 in txn.cursor(db=db):
                 done.append([dbi, k2.decode(), v2.decode(), True])
