@@ -217,7 +217,7 @@ static void check_pid(const char *pid)
 {
 	char path[64], exe[PATH_MAX], line[PATH_MAX + 256];
 	ssize_t n;
-	int tap = 0, lib = 0;
+	int tap = 0, lib = 0, pymod = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%s/exe", pid);
@@ -243,6 +243,8 @@ static void check_pid(const char *pid)
 		if (!file)
 			continue;
 		file[strcspn(file, "\n")] = 0;
+		if (strstr(file, "/lmdb/cpython") || strstr(file, "/lmdb/_config"))
+			pymod = 1; /* python3-lmdb's module */
 		if (strstr(file, "libmdbtap"))
 			tap = 1;
 		else if (strstr(tapfind_basename(file), "liblmdb.so"))
@@ -270,6 +272,10 @@ static void check_pid(const char *pid)
 	    tap ? "" : ": start it with `mdbtap run -- COMMAND`");
 	if (!lib)
 		say("?", "no liblmdb is loaded in it (yet, or LMDB is compiled in)");
+	else if (!strncmp(tapfind_basename(exe), "python", 6) && !pymod)
+		say("no:", "liblmdb is loaded but not through python3-lmdb: ctypes or cffi "
+		    "call it through its own handle, past the tap; the syncer finds those "
+		    "writes by rescanning");
 }
 
 static int all_digits(const char *s)

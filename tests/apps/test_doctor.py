@@ -70,6 +70,17 @@ def main():
             p.kill()
             p.wait()
         shutil.rmtree(env)
+    # ctypes calls liblmdb through its own handle, past the tap
+    p = subprocess.Popen(["/usr/bin/python3", "-c", "import ctypes, time; "
+                          "ctypes.CDLL('liblmdb.so.0'); print('ready', flush=True); "
+                          "time.sleep(30)"], stdout=subprocess.PIPE, text=True,
+                         env=A.base_env({"LD_PRELOAD": A.PRELOAD}))
+    try:
+        A.eq(p.stdout.readline().strip(), "ready", "the ctypes program started")
+        doctor(str(p.pid), 1, "the tap is loaded", "ctypes or cffi")
+    finally:
+        p.kill()
+        p.wait()
     A.finish()
 
 
