@@ -105,6 +105,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	uint64_t now = hlc_wall_ns();
 	struct timespec t0, t1;
 	int rc, made = 0, adopted_now = 0;
+	const char *phase = "opening txns"; /* for the log, when it fails */
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -121,6 +122,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (rc)
 		goto out;
 	xa.upto = mdb_txn_id(host);
+	phase = "folding the journal";
 	dset_init(&ds, s, host, mt);
 	rc = meta_state_get(mt, s->meta, &st);
 	if (!rc && !st.adopted) {
@@ -143,9 +145,11 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	xa.full = adopted_now || e->force_full || !st.last_full_ns ||
 		  (e->ce->full_interval_ns && now - st.last_full_ns >= e->ce->full_interval_ns);
 	xa.full_if_changed = e->compact;
+	phase = "exporting";
 	rc = export_object(s, e->store, host, mt, &st, &xa, &made);
 	if (rc)
 		goto out;
+	phase = "committing the metadata";
 	rc = meta_state_put(mt, s->meta, &st);
 	if (!rc)
 		rc = mdb_txn_commit(mt);
@@ -171,7 +175,8 @@ out:
 		mdb_txn_commit(host); /* a read txn: keeps the DBI handles it opened */
 	senv_unlock(s);
 	if (rc)
-		log_msg(LOG_ERROR, "%s: %s", s->path, snap_strerror(rc));
+		log_msg(LOG_ERROR, "%s: local step, %s: %s (%d)", s->path, phase, snap_strerror(rc),
+			rc);
 	return rc;
 }
 
