@@ -165,8 +165,10 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 			pos = e.next;
 			continue;
 		}
-		if (e.hdr.txnid > upto)
+		if (e.hdr.txnid > upto) {
+			rc = 0; /* after the snapshot we read: the next fold's */
 			break;
+		}
 		if (e.hdr.txnid <= st->accounted || e.state == MDBTAP_STATE_ABORTED) {
 			pos = e.next;
 			continue;
@@ -186,6 +188,7 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 				}
 				res->waiting = 1;
 				done = e.hdr.txnid - 1;
+				rc = 0;
 				break;
 			}
 			in_doubt = 1;

@@ -381,6 +381,51 @@ def adopt_journaled():
     same_everywhere([a, b])
 
 
+def pending(tool):
+    """A writer that died between the tap's append and its commit leaves a
+    PENDING record for a txn id the env never reached (a later txn takes
+    it); one that stalls there keeps its record PENDING while alive. The
+    fold neither fails nor stops on them: the dead one's id is taken by the
+    next txn, the live one is waited for and then folded in doubt."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "a"]])
+    b.write([["put", None, "k2", "b"]])
+    for i in (a, b, a):
+        i.sync(store)
+    companion = os.path.join(a.env, "mdbtap")
+    last = A.env_last_txnid(a.env, False)
+    r = A.run([tool, companion, str(last + 1)])  # dies without its commit
+    A.eq(r.rc, 0, "jnl_pending: %r" % r.err)
+    b.write([["put", None, "k3", "b"]])
+    b.sync(store)
+    p = a.sync(store)
+    A.check(" error: " not in p.stderr, "a dead writer's record: " + p.stderr)
+    a.write([["put", None, "k4", "a"]])  # takes the dead record's txn id
+    for i in (a, b, a):
+        i.sync(store)
+    same_everywhere([a, b])
+    A.eq(sorted(k for k, _ in a.contents()["-"]), ["k1", "k2", "k3", "k4"], "a's keys")
+
+    # a committed txn whose writer, alive, has not marked its record yet
+    w = subprocess.run([PY, os.path.join(HERE, "writer.py"), a.env],
+                       input=json.dumps([["put", None, "k5", "unseen"]]), capture_output=True,
+                       text=True, env=A.base_env(), timeout=60)
+    A.eq(w.returncode, 0, "plain writer: " + w.stderr)
+    last = A.env_last_txnid(a.env, False)
+    holder = subprocess.Popen([tool, companion, str(last), "2", "k5"], stdout=subprocess.PIPE,
+                              text=True)
+    A.eq(holder.stdout.readline().strip(), "pending %d" % last, "the live writer's record")
+    p = a.sync(store)  # waits for it: nothing fails
+    A.check(" error: " not in p.stderr, "a live writer's record: " + p.stderr)
+    holder.wait(timeout=30)
+    for i in (a, b, a, b):
+        i.sync(store)
+    same_everywhere([a, b])
+    A.eq(dict(map(tuple, b.contents()["-"])).get("k5"), "unseen", "b got the in-doubt txn")
+
+
 def clean():
     """With --keep-interval 0 each instance deletes its objects as soon as a
     newer full snapshot of its own supersedes them: the instances still
@@ -414,6 +459,8 @@ def main():
         clean()
     elif sys.argv[1:2] == ["--adopt-journaled"]:
         adopt_journaled()
+    elif sys.argv[1:2] == ["--pending"]:
+        pending(sys.argv[2])
     elif sys.argv[1:2] == ["--late-join"]:
         late_join()
     elif sys.argv[1:2] == ["--clock-behind"]:
