@@ -51,10 +51,10 @@ static int digest_gone(void *ctx, struct dctx *c, const MDB_val *key, const MDB_
 {
 	struct reader *r = ctx;
 	struct meta_elem e = { .ts = m->ts, .flags = META_DELETED };
-	int live = elem_host_get(&r->ds, c, key, dupval, NULL);
+	int live, rc = elem_host_get(&r->ds, c, key, dupval, NULL, &live);
 
-	if (live < 0)
-		return -live;
+	if (rc)
+		return rc;
 	if (!live)
 		meta_elem_digest(key, dupval, &e, 1, r->sum);
 	return 0;
@@ -65,10 +65,10 @@ static int dump_elem(void *ctx, struct dctx *c, const MDB_val *key, const MDB_va
 {
 	struct reader *r = ctx;
 	MDB_val v = { 0, NULL };
-	int live = elem_host_get(&r->ds, c, key, dupval, &v);
+	int live, rc = elem_host_get(&r->ds, c, key, dupval, &v, &live);
 
-	if (live < 0)
-		return -live;
+	if (rc)
+		return rc;
 	if (dupval)
 		v = *dupval;
 	fputs("{\"dbi\":", stdout);

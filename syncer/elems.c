@@ -104,12 +104,13 @@ int dset_flush(struct dset *ds, int err)
 }
 
 int elem_host_get(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
-		  MDB_val *val)
+		  MDB_val *val, int *live)
 {
 	MDB_cursor *cur;
 	MDB_val k = *key, v;
 	int rc;
 
+	*live = 0;
 	if (!c->host_exists)
 		return 0;
 	if (!c->h.dupsort) {
@@ -118,15 +119,16 @@ int elem_host_get(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB
 			return 0; /* a DBI's record in the unnamed DBI is not data */
 		if (rc == 0 && val)
 			*val = v;
-		return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : -rc;
+	} else {
+		v = *dupval;
+		rc = mdb_cursor_open(ds->host, c->host, &cur);
+		if (rc)
+			return rc;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
+		mdb_cursor_close(cur);
 	}
-	v = *dupval;
-	rc = mdb_cursor_open(ds->host, c->host, &cur);
-	if (rc)
-		return -rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
-	mdb_cursor_close(cur);
-	return rc == 0 ? 1 : rc == MDB_NOTFOUND ? 0 : -rc;
+	*live = rc == 0;
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
@@ -144,9 +146,9 @@ int stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *du
 	have = rc == 0;
 	if (have && old.ts > ts)
 		return 0; /* a newer write is recorded already */
-	live = elem_host_get(ds, c, key, dupval, &v);
-	if (live < 0)
-		return -live;
+	rc = elem_host_get(ds, c, key, dupval, &v, &live);
+	if (rc)
+		return rc;
 	if (!live && !have && (how & STAMP_IF_CHANGED))
 		return 0;
 	if (live && (how & STAMP_ONLY_DELETED))

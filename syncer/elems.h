@@ -45,10 +45,11 @@ int dset_get(struct dset *ds, const char *name, size_t len, unsigned create_flag
  * only free. */
 int dset_flush(struct dset *ds, int err);
 
-/* Whether the host holds the element now; for a live plain element,
- * *val (may be NULL) gets its value (valid until the host txn ends). */
+/* *live: whether the host holds the element now; for a live plain
+ * element, *val (may be NULL) gets its value (valid until the host txn
+ * ends). Returns 0 or an LMDB/errno code. */
 int elem_host_get(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
-		  MDB_val *val);
+		  MDB_val *val, int *live);
 
 /* Call fn for every element the metadata knows in DBI c (only those in
  * the changed set if changed_only), in the host's order: key, dupval

@@ -37,10 +37,12 @@ static int emit(void *ctx, struct dctx *c, const MDB_val *key, const MDB_val *du
 	if (c->h.dupsort) {
 		v = *dupval; /* a DUPSORT tombstone names its value too */
 	} else if (!(e->flags & META_DELETED)) {
-		rc = elem_host_get(x->ds, c, key, NULL, &v);
-		if (rc < 0)
-			return -rc;
-		if (rc == 0)
+		int live;
+
+		rc = elem_host_get(x->ds, c, key, NULL, &v, &live);
+		if (rc)
+			return rc;
+		if (!live)
 			return 0; /* deleted after the fold: the next one stamps it */
 	}
 	if (!x->dbi_started) {

@@ -264,9 +264,9 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	local.exists = rc == 0;
 	local.ts = old.ts;
 	local.deleted = local.exists && (old.flags & META_DELETED);
-	live = elem_host_get(&b->ds, c, &key, c->h.dupsort ? &val : NULL, &hv);
-	if (live < 0)
-		return -live;
+	rc = elem_host_get(&b->ds, c, &key, c->h.dupsort ? &val : NULL, &hv, &live);
+	if (rc)
+		return rc;
 	if (c->h.dupsort) {
 		local.val = val.mv_data;
 		local.vlen = val.mv_size;
