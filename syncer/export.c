@@ -142,17 +142,17 @@ static int changed_any(void *ctx, const char *name, size_t len, const struct met
 	return ms.ms_entries ? 1 : 0;
 }
 
-int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *mt,
-		  struct meta_state *st, const struct export_args *a, int *made)
+int export_build(struct senv *s, MDB_txn *host, MDB_txn *mt, const struct meta_state *st,
+		 const struct export_args *a, struct export_obj *o)
 {
 	struct export_ctx x = { .s = s, .host = host, .mt = mt, .full = a->full };
 	struct objname on;
 	struct snap_meta sm;
-	char name[512], gen[24];
-	uint64_t now = hlc_wall_ns();
-	int rc, fd;
+	char gen[24];
+	int rc;
 
-	*made = 0;
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
 	if (!x.full) {
 		rc = meta_dbi_each(mt, s->meta, changed_any, &x);
 		if (rc < 0 || rc > 1)
@@ -162,15 +162,16 @@ int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *m
 		if (a->full_if_changed || a->upto <= st->exported)
 			x.full = 1; /* changes without a new txn id: a full one says it all */
 	}
+	o->made_ns = hlc_wall_ns();
 	memset(&on, 0, sizeof(on));
 	snprintf(on.db, sizeof(on.db), "%s", a->db);
 	snprintf(on.instance, sizeof(on.instance), "%s", a->instance);
-	on.ts_ns = now > st->last_obj_ns ? now : st->last_obj_ns + 1;
+	on.ts_ns = o->made_ns > st->last_obj_ns ? o->made_ns : st->last_obj_ns + 1;
 	on.generation = st->generation;
 	on.full = x.full;
 	on.from_txnid = x.full ? 0 : st->exported;
 	on.to_txnid = a->upto;
-	rc = objname_format(&on, name, sizeof(name));
+	rc = objname_format(&on, o->name, sizeof(o->name));
 	if (rc)
 		return rc;
 	snprintf(gen, sizeof(gen), "G%016llx", (unsigned long long)st->generation);
@@ -182,11 +183,11 @@ int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *m
 	sm.txnid = (int64_t)a->upto;
 	sm.from_txnid = (int64_t)on.from_txnid;
 	sm.ts_ns = on.ts_ns;
-	fd = senv_tmpfile(s);
-	if (fd < 0)
+	o->fd = senv_tmpfile(s);
+	if (o->fd < 0)
 		return errno;
 	rc = snap_writer_new(&x.w, &sm, 3, x.full ? 0 : changed_bytes(mt, s), snap_write_fd_sink,
-			     &fd);
+			     &o->fd);
 	if (x.full)
 		progress_start("full snapshot", count_elems(mt, s->meta));
 	if (!rc)
@@ -195,23 +196,43 @@ int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *m
 	if (!rc)
 		rc = snap_writer_finish(x.w);
 	snap_writer_free(x.w);
-	if (!rc && (rc = store_put(store, name, fd)) != 0) {
-		close(fd);
-		log_msg(LOG_ERROR, "%s: export failed: %s", s->path, store_error(store));
-		return rc;
-	}
-	close(fd);
 	if (rc) {
-		log_msg(LOG_ERROR, "%s: export of %s failed: %s", s->path, name, snap_strerror(rc));
+		log_msg(LOG_ERROR, "%s: export of %s failed: %s", s->path, o->name,
+			snap_strerror(rc));
+		export_discard(o);
 		return rc;
 	}
-	log_msg(LOG_INFO, "%s: uploaded %s (%llu elements)", s->path, name,
-		(unsigned long long)x.elems);
-	s->stats.objects_out++;
-	st->exported = a->upto;
-	st->last_obj_ns = on.ts_ns;
-	if (x.full)
-		st->last_full_ns = now;
-	*made = 1;
+	o->ts_ns = on.ts_ns;
+	o->upto = a->upto;
+	o->full = x.full;
+	o->elems = x.elems;
 	return 0;
+}
+
+int export_upload(struct senv *s, struct store *store, struct meta_state *st,
+		  struct export_obj *o)
+{
+	int rc = store_put(store, o->name, o->fd);
+
+	if (rc) {
+		log_msg(LOG_ERROR, "%s: export failed: %s", s->path, store_error(store));
+		export_discard(o);
+		return rc;
+	}
+	log_msg(LOG_INFO, "%s: uploaded %s (%llu elements)", s->path, o->name,
+		(unsigned long long)o->elems);
+	export_discard(o);
+	s->stats.objects_out++;
+	st->exported = o->upto;
+	st->last_obj_ns = o->ts_ns;
+	if (o->full)
+		st->last_full_ns = o->made_ns;
+	return 0;
+}
+
+void export_discard(struct export_obj *o)
+{
+	if (o->fd >= 0)
+		close(o->fd);
+	o->fd = -1;
 }

@@ -18,11 +18,29 @@ struct export_args {
 	int full_if_changed;     /* if anything changed, a full snapshot */
 };
 
-/* Export from host (a read txn of s's host env) and mt (the meta txn the
- * fold just updated). On success *made says whether an object was
- * uploaded (a delta with nothing changed is not), and st and the changed
- * sets are updated in mt: commit it. */
-int export_object(struct senv *s, struct store *store, MDB_txn *host, MDB_txn *mt,
-		  struct meta_state *st, const struct export_args *a, int *made);
+/* One object, written but not yet uploaded: its bytes are in an unnamed
+ * temporary file, so the host's read txn (and a MDB_NOLOCK host's lock)
+ * can end before the upload, which may take long. */
+struct export_obj {
+	int fd;                  /* the object's bytes; -1: nothing to upload */
+	char name[512];
+	uint64_t upto, ts_ns, made_ns, elems;
+	int full;
+};
+
+/* Write the object from host (a read txn of s's host env) and mt (the meta
+ * txn the fold just updated), and forget the exported changed sets in mt.
+ * On success o->fd < 0 if there is nothing to export (a delta with no
+ * change); else the object is in o, which export_upload or export_discard
+ * must end. */
+int export_build(struct senv *s, MDB_txn *host, MDB_txn *mt, const struct meta_state *st,
+		 const struct export_args *a, struct export_obj *o);
+
+/* Upload o and, on success, record it in st (commit mt then). Ends o. */
+int export_upload(struct senv *s, struct store *store, struct meta_state *st,
+		  struct export_obj *o);
+
+/* Close o's file, if any; safe to call twice. */
+void export_discard(struct export_obj *o);
 
 #endif

@@ -100,6 +100,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	struct export_args xa = { e->ce->name, c->instance, hostname(), 0, 0, 0 };
 	struct fold_result fr = { 0 };
 	struct meta_state st;
+	struct export_obj obj = { .fd = -1 };
 	MDB_txn *host = NULL, *mt = NULL;
 	struct dset ds;
 	uint64_t now = hlc_wall_ns();
@@ -146,8 +147,18 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		  (e->ce->full_interval_ns && now - st.last_full_ns >= e->ce->full_interval_ns);
 	xa.full_if_changed = e->compact;
 	phase = "exporting";
-	rc = export_object(s, e->store, host, mt, &st, &xa, &made);
+	rc = export_build(s, host, mt, &st, &xa, &obj);
 	if (rc)
+		goto out;
+	/* The object is whole in its file: let go of the host's snapshot and
+	 * lock before the upload, which may take long (DESIGN.md "Keep read
+	 * transactions short"). */
+	mdb_txn_commit(host); /* a read txn: keeps the DBI handles it opened */
+	host = NULL;
+	senv_unlock(s);
+	made = obj.fd >= 0;
+	phase = "uploading";
+	if (made && (rc = export_upload(s, e->store, &st, &obj)) != 0)
 		goto out;
 	phase = "committing the metadata";
 	rc = meta_state_put(mt, s->meta, &st);
@@ -169,10 +180,11 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 			xa.full || xa.full_if_changed ? "full snapshot" : "delta",
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
+	export_discard(&obj);
 	if (mt)
 		mdb_txn_abort(mt);
 	if (host)
-		mdb_txn_commit(host); /* a read txn: keeps the DBI handles it opened */
+		mdb_txn_commit(host);
 	senv_unlock(s);
 	if (rc)
 		log_msg(LOG_ERROR, "%s: local step, %s: %s (%d)", s->path, phase, snap_strerror(rc),
