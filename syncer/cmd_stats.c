@@ -17,8 +17,9 @@ static const char help_text[] =
 	"\n"
 	"Print the counters the env's syncer published after its last cycle:\n"
 	"requests to the store by type (PUT, GET, LIST, DELETE), failed requests,\n"
-	"retries, bytes, objects and elements in and out, rescans. They count from\n"
-	"the syncer's start. --json prints one JSON object instead of a table.\n"
+	"retries, bytes, objects and elements in and out, rescans, tombstones\n"
+	"swept. They count from the syncer's start. --json prints one JSON\n"
+	"object instead of a table.\n"
 	"Exit 1 if no syncer ever ran for the env.\n";
 
 static void table(const char *path, const struct statfile_data *d, int alive)
@@ -45,6 +46,8 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 	printf("elements  %" PRIu64 " merged, %" PRIu64 " refused (future)\n", e->elems_merged,
 	       e->elems_refused);
 	printf("journal   %" PRIu64 " records folded, %" PRIu64 " rescans\n", e->records, e->rescans);
+	printf("tombstones %" PRIu64 " swept, %" PRIu64 " old ones not taken in\n",
+	       e->tombstones_swept, e->tombstones_ignored);
 }
 
 static void json(const char *path, const struct statfile_data *d, int alive)
@@ -63,11 +66,12 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"bytes_in\":%" PRIu64 ",\"objects_out\":%" PRIu64 ",\"objects_in\":%" PRIu64
 	       ",\"objects_refused\":%" PRIu64 ",\"elements_merged\":%" PRIu64
 	       ",\"elements_refused\":%" PRIu64 ",\"records\":%" PRIu64 ",\"rescans\":%" PRIu64
-	       "}\n",
+	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64 "}\n",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
-	       e->elems_merged, e->elems_refused, e->records, e->rescans);
+	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
+	       e->tombstones_ignored);
 }
 
 int cmd_stats(int argc, char **argv)

@@ -890,7 +890,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
-	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP,
+	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP, OPT_RETENTION,
 };
 
 static const struct option long_opts[] = {
@@ -906,6 +906,7 @@ static const struct option long_opts[] = {
 	{ "poll-interval", required_argument, NULL, OPT_POLL },
 	{ "full-interval", required_argument, NULL, OPT_FULL },
 	{ "keep-interval", required_argument, NULL, OPT_KEEP },
+	{ "tombstone-retention", required_argument, NULL, OPT_RETENTION },
 	{ "log-file", required_argument, NULL, OPT_LOG },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -913,7 +914,8 @@ static const struct option long_opts[] = {
 
 /* The flags as given: pointers into argv. */
 struct flags {
-	const char *config, *env, *name, *store, *instance, *poll, *full, *log, *keep;
+	const char *config, *env, *name, *store, *instance, *poll, *full, *log, *keep,
+		*retention;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
 	int once, full_now;
@@ -953,7 +955,8 @@ static int push(const char ***v, size_t *n, const char *s)
 static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t errlen)
 {
 	if (opt == OPT_ENV || opt == OPT_NAME || opt == OPT_STORE || opt == OPT_INCLUDE ||
-	    opt == OPT_EXCLUDE || opt == OPT_FULL || opt == OPT_POLL || opt == OPT_KEEP)
+	    opt == OPT_EXCLUDE || opt == OPT_FULL || opt == OPT_POLL || opt == OPT_KEEP ||
+	    opt == OPT_RETENTION)
 		f->env_flag = opt_name(opt);
 	switch (opt) {
 	case 'c':
@@ -972,6 +975,8 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return once_only(&f->full, v, opt, err, errlen);
 	case OPT_KEEP:
 		return once_only(&f->keep, v, opt, err, errlen);
+	case OPT_RETENTION:
+		return once_only(&f->retention, v, opt, err, errlen);
 	case OPT_LOG:
 		return once_only(&f->log, v, opt, err, errlen);
 	case OPT_INCLUDE:
@@ -1030,7 +1035,7 @@ static int env_from_flags(struct cfg *c, const struct flags *f, const char *cwd,
 static int flag_empty(const struct flags *f)
 {
 	const char *v[] = { f->config, f->env, f->name, f->store, f->instance, f->poll,
-			    f->full, f->log, f->keep };
+			    f->full, f->log, f->keep, f->retention };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i] && !v[i][0])
@@ -1083,6 +1088,9 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 		rc = flag_duration("poll-interval", f->poll, &c->poll_interval_ns, err, errlen);
 	if (!rc && f->keep)
 		rc = flag_duration("keep-interval", f->keep, &c->keep_ns, err, errlen);
+	if (!rc && f->retention)
+		rc = flag_duration("tombstone-retention", f->retention, &c->tombstone_retention_ns,
+				   err, errlen);
 	if (!rc && f->instance)
 		rc = set_str(&c->instance, f->instance);
 	if (!rc && f->log)
@@ -1214,10 +1222,11 @@ int cfg_check(const struct cfg *c, char *err, size_t errlen)
 		errf(err, errlen, "keep_interval must be at most 366d");
 		return EINVAL;
 	}
-	if (c->tombstone_retention_ns) {
-		/* No sweeper yet: refuse a setting that would not be honoured. */
-		errf(err, errlen, "tombstone_retention: only 0 (keep tombstones for ever) is "
-			"supported in this version");
+	if (c->tombstone_retention_ns &&
+	    (c->tombstone_retention_ns < CFG_NS_PER_SEC ||
+	     c->tombstone_retention_ns > CFG_MAX_RETENTION)) {
+		errf(err, errlen, "tombstone_retention must be 0 (for ever) or between 1s and "
+			"3660d");
 		return EINVAL;
 	}
 	if (c->log_file && c->log_file[0] != '/') {
@@ -1268,6 +1277,9 @@ void cfg_usage(FILE *f)
 		"      --poll-interval DUR export and receive period (default 1s, >= 10ms)\n"
 		"      --keep-interval DUR how long our objects superseded by a newer full\n"
 		"                          snapshot stay in the store (default 10m)\n"
+		"      --tombstone-retention DUR\n"
+		"                          forget deletes older than this (default 0: never);\n"
+		"                          longer than any instance may be away\n"
 		"      --instance NAME     this instance's name: letters, digits, '-'\n"
 		"                          (default: the host name)\n"
 		"      --once              one round of export and receive, then exit\n"

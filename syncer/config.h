@@ -59,6 +59,7 @@
 #define CFG_MAX_POLL (3600 * CFG_NS_PER_SEC)            /* 1 h */
 #define CFG_MIN_MAX_FUTURE (1 * CFG_NS_PER_SEC)         /* 1 s */
 #define CFG_MAX_DURATION (366 * 86400 * CFG_NS_PER_SEC) /* a year, for the rest */
+#define CFG_MAX_RETENTION (3660 * 86400 * CFG_NS_PER_SEC) /* ten years */
 
 /* One synced env. Every string is owned by the struct cfg. */
 struct cfg_env {
@@ -86,7 +87,9 @@ struct cfg {
 					  clock are refused; default 1 h; >= 1 s */
 	uint64_t keep_ns;              /* our objects older than our newest full
 					  snapshot are deleted after this; 10 min */
-	uint64_t tombstone_retention_ns; /* default 0 = keep forever */
+	uint64_t tombstone_retention_ns; /* tombstones older than this are
+					    forgotten (sweep.h); default 0 =
+					    kept for ever; else 1 s..3660 d */
 	char *log_file;                /* default NULL = stderr; absolute */
 	int once;                      /* --once */
 	int full_now;                  /* --full-now: a full snapshot first */

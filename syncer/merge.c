@@ -231,7 +231,7 @@ static int same_val(const MDB_val *a, const void *p, size_t n)
 
 /* One remote element against the local one. */
 static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap_kv *kv,
-		    uint64_t max_future_ns)
+		    const struct merge_args *a)
 {
 	MDB_val key = { kv->klen, (void *)kv->key }, val = { kv->vlen, (void *)kv->val };
 	struct merge_side local = { 0 }, remote = { 0 };
@@ -241,8 +241,8 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	struct dctx *c;
 	int rc, live, deleted = !!(kv->flags & SNAP_KV_DELETED);
 
-	if (kv->ts > hlc_wall_ns() + max_future_ns &&
-	    kv->ts > jnl_load(&jnl_header(b->s->jnl)->clock) + max_future_ns) {
+	if (kv->ts > hlc_wall_ns() + a->max_future_ns &&
+	    kv->ts > jnl_load(&jnl_header(b->s->jnl)->clock) + a->max_future_ns) {
 		b->s->stats.elems_refused++;
 		return 0;
 	}
@@ -267,6 +267,10 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	rc = elem_host_get(&b->ds, c, &key, c->h.dupsort ? &val : NULL, &hv, &live);
 	if (rc)
 		return rc;
+	if (deleted && !local.exists && !live && kv->ts < a->tombstone_cutoff_ns) {
+		b->s->stats.tombstones_ignored++;
+		return 0; /* it would only be swept again (sweep.h) */
+	}
 	if (c->h.dupsort) {
 		local.val = val.mv_data;
 		local.vlen = val.mv_size;
@@ -353,7 +357,7 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 		}
 		if (ev.type != SNAP_EV_KV)
 			continue;
-		rc = apply_kv(&b, &cur, &ev.kv, a->max_future_ns);
+		rc = apply_kv(&b, &cur, &ev.kv, a);
 		if (!rc && ++b.n >= MERGE_BATCH) {
 			rc = batch_commit(&b, a->instance, NULL);
 			open = 0;

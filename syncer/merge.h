@@ -33,6 +33,8 @@ struct merge_args {
 	const char *instance;        /* its instance */
 	const struct meta_remote *progress; /* written with the last batch */
 	uint64_t max_future_ns;      /* refuse timestamps this far ahead */
+	uint64_t tombstone_cutoff_ns; /* ignore older tombstones of elements
+					 unknown here (sweep_load_cutoff) */
 };
 
 /* Check that fd holds a whole, valid object (to its end: checksum,

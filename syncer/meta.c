@@ -426,3 +426,25 @@ int meta_elem_put(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d
 	}
 	return rc;
 }
+
+int meta_elem_forget(MDB_cursor *cur, const struct meta_handles *h, struct meta_dbi *d,
+		     const MDB_val *key, const MDB_val *val, const struct meta_elem *e)
+{
+	uint8_t id[16];
+	int rc;
+
+	/* Digest first: key and val point into pages the deletes may free. */
+	meta_elem_digest(key, h->dupsort ? val : NULL, e, -1, d->digest);
+	if (h->dupsort) {
+		MDB_val k = { sizeof(id), id };
+
+		pair_id(key, val, id);
+		rc = mdb_del(mdb_cursor_txn(cur), h->elems, &k, NULL);
+		if (rc)
+			return rc;
+	}
+	rc = mdb_cursor_del(cur, 0);
+	if (!rc && d->count)
+		d->count--;
+	return rc;
+}

@@ -107,6 +107,14 @@ int meta_elem_put(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d
 		  const MDB_val *key, const MDB_val *val, const struct meta_elem *old,
 		  const struct meta_elem *e, int changed);
 
+/* Forget an element for good (a swept tombstone): cur is a cursor of the
+ * meta txn on h->elems (plain DBI) or h->vals (DUPSORT DBI) positioned on
+ * the element (key[, val]) whose metadata is e. Deletes it there (and its
+ * "t:" entry) and takes it out of *d's count and digest; cur then stands
+ * where mdb_cursor_del leaves it (MDB_NEXT gives the next element). */
+int meta_elem_forget(MDB_cursor *cur, const struct meta_handles *h, struct meta_dbi *d,
+		     const MDB_val *key, const MDB_val *val, const struct meta_elem *e);
+
 /* Digest of one element: XXH3-128 of (key, [val,] ts, flags, hash), added
  * into sum (mod 2^128), or subtracted when sign < 0. */
 void meta_elem_digest(const MDB_val *key, const MDB_val *val, const struct meta_elem *e,

@@ -13,6 +13,7 @@
 #include "merge.h"
 #include "objname.h"
 #include "store.h"
+#include "sweep.h"
 
 struct obj {
 	char *name;
@@ -84,7 +85,8 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 		     const struct obj *o, struct meta_remote *p)
 {
 	struct meta_remote next = { o->on.generation, o->on.to_txnid, o->on.ts_ns };
-	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns };
+	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
+				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns) };
 	char err[256];
 	int fd = senv_tmpfile(s), rc;
 

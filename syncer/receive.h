@@ -18,6 +18,7 @@ struct receive_args {
 	uint64_t max_future_ns;
 	uint64_t keep_ns;            /* our superseded objects are kept this long
 					(clean.h) */
+	uint64_t tombstone_retention_ns; /* 0: tombstones kept for ever (sweep.h) */
 };
 
 struct receive_out {

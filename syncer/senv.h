@@ -31,6 +31,9 @@ struct senv_stats {
 	uint64_t objects_bad;      /* objects refused: corrupt, truncated, unknown */
 	uint64_t elems_merged;     /* remote elements that won */
 	uint64_t elems_refused;    /* remote elements too far in the future */
+	uint64_t tombstones_swept; /* tombstones forgotten after the retention */
+	uint64_t tombstones_ignored; /* remote tombstones of unknown elements older
+					than the retention (sweep.h) */
 };
 
 struct senv {

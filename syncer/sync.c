@@ -19,6 +19,7 @@
 #include "snap.h"
 #include "statfile.h"
 #include "store.h"
+#include "sweep.h"
 
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
 {
@@ -192,11 +193,41 @@ out:
 	return rc;
 }
 
+/* Forget tombstones past the retention, every sweep_interval(). */
+static int sweep_step(struct sync_env *e, const struct cfg *c)
+{
+	uint64_t now = hlc_wall_ns(), swept = 0;
+	struct timespec t0, t1;
+	int rc;
+
+	if (!c->tombstone_retention_ns ||
+	    now - e->swept_ns < sweep_interval(c->tombstone_retention_ns))
+		return 0;
+	e->swept_ns = now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = sweep_env(&e->s, sweep_cutoff(now, c->tombstone_retention_ns), &swept);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	e->s.stats.tombstones_swept += swept;
+	if (rc)
+		log_msg(LOG_ERROR, "%s: sweeping tombstones: %s (%d)", e->s.path, snap_strerror(rc),
+			rc);
+	else if (swept)
+		log_msg(LOG_INFO, "%s: swept %llu tombstones older than the retention in %.3f ms",
+			e->s.path, (unsigned long long)swept,
+			(double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return rc;
+}
+
 int sync_cycle(struct sync_env *e, const struct cfg *c)
 {
-	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns };
+	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
+				   c->tombstone_retention_ns };
 	struct receive_out ro;
-	int rc = local_step(e, c), rc2;
+	int rc = sweep_step(e, c), rc2; /* first: a full snapshot now leaves them out */
+
+	if (!rc)
+		rc = local_step(e, c);
 
 	rc2 = receive_once(&e->s, e->store, &ra, &ro);
 	if (ro.want == CLEAN_FULL_NEXT)

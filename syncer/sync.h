@@ -20,6 +20,7 @@ struct sync_env {
 	struct statfile *stats;      /* for `mdbtap stats`; NULL if it failed */
 	int waiting;                 /* its path did not exist yet (cmd_sync) */
 	uint64_t started_ns, cycles;
+	uint64_t swept_ns;           /* when tombstones were last swept */
 };
 
 /* Open the env and its store. err says what failed. */

@@ -16,6 +16,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "apps"))
 import apputil as A  # noqa: E402
@@ -454,8 +455,104 @@ def clean():
         A.check(1 <= n <= 3, "%s keeps %d objects in the store:\n%s" % (i.name, n, p.stdout))
 
 
+def dump(inst):
+    p = subprocess.run([A.MDBTAP, "dump", inst.env], capture_output=True, text=True, timeout=60)
+    A.eq(p.returncode, 0, "dump %s: %s" % (inst.name, p.stderr))
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def stats(inst):
+    p = subprocess.run([A.MDBTAP, "stats", "--json", inst.env], capture_output=True, text=True,
+                       timeout=60)
+    return json.loads(p.stdout) if p.returncode == 0 else {}
+
+
+def sweep():
+    """--tombstone-retention: tombstones are kept, exported and applied
+    while younger than the retention, then forgotten everywhere (metadata,
+    digests, full snapshots) while the live data still matches the model.
+    Past the retention, a delete still reaches an instance that holds the
+    element, and a tombstone of an element an instance never had is not
+    taken in."""
+    retention = 5
+    SYNC_FLAGS.extend(["--tombstone-retention", "%ds" % retention])
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    rng = random.Random(33)
+    insts = [Instance(root, n) for n in ("a", "b")]
+    model = Model()
+    for _ in range(40):
+        ts, done = rng.choice(insts).write(random_ops(rng))
+        if ts is not None:
+            model.apply(ts, done)
+        if rng.random() < 0.5:
+            rng.choice(insts).sync(store)
+    insts[0].write([["put", "n", "young", "v"]])
+    insts[0].write([["del", "n", "young", ""]])
+    A.check(quiesce(insts, store), "no convergence before the retention passed")
+    for i in insts:  # a fresh delete is kept, and reached b
+        A.check(any(e["deleted"] and e["dbi"] == "n" and e["key"] == b"young".hex()
+                    for e in dump(i)), "%s keeps the young tombstone" % i.name)
+    time.sleep(retention + 0.5)
+    A.check(quiesce(insts, store), "no convergence after the sweep")
+    same_everywhere(insts, model)
+    for i in insts:
+        left = [e for e in dump(i) if e["deleted"]]
+        A.eq(left, [], "tombstones left on %s past the retention" % i.name)
+    insts[0].sync(store, "--full-now")
+    p = subprocess.run([A.MDBTAP, "snapshots", "list", store_url(store)], capture_output=True,
+                       text=True, timeout=60)
+    full = [line.split()[0] for line in p.stdout.splitlines()
+            if line.split()[1:3] == ["a", "full"]][-1]
+    p = subprocess.run([A.MDBTAP, "snapshots", "dump", store_url(store), full],
+                       capture_output=True, text=True, timeout=60)
+    A.eq(p.returncode, 0, "snapshots dump: " + p.stderr)
+    A.eq([line for line in p.stdout.splitlines() if json.loads(line)["deleted"]], [],
+         "tombstones in a's full snapshot made after the sweep")
+
+    # x deletes "gone" and "held"; c holds "held" from before it ever
+    # synced (timestamp 0) and never had "gone". c first syncs after the
+    # retention has passed, from x's full snapshot that has the deletes.
+    x, c = Instance(root, "x"), Instance(root, "c")
+    store2 = os.path.join(root, "store2")
+    x.write([["put", "n", "gone", "1"], ["put", "n", "held", "1"]])
+    x.sync(store2)
+    x.write([["del", "n", "gone", ""], ["del", "n", "held", ""]])
+    x.sync(store2, "--full-now")  # c loads this one: the tombstones, not the puts
+    subprocess.run([PY, os.path.join(HERE, "writer.py"), c.env],
+                   input=json.dumps([["put", "n", "held", "2"]]), capture_output=True,
+                   text=True, timeout=60, check=True)  # no tap: adopted with ts 0
+    time.sleep(retention + 0.5)
+    c.sync(store2)
+    got = {(e["key"], e["deleted"]) for e in dump(c)}
+    A.check((b"held".hex(), True) in got, "c still holds 'held', deleted by x: %r" % got)
+    A.check(all(k != b"gone".hex() for k, _ in got), "c took in the old tombstone of 'gone'")
+    A.eq(c.contents().get("n", []), [], "c's 'n' DBI")
+    A.eq(stats(c).get("tombstones_ignored"), 1, "old tombstones c did not take in")
+
+    # Many tombstones, in several of the sweeper's chunks (10,000 elements
+    # each), between live elements, in a plain and a DUPSORT DBI.
+    big = Instance(root, "big")
+    n = 25000
+    big.write([["put", "n", "k%05d" % i, "v"] for i in range(n)] +
+              [["dput", "d", "k%d" % (i % 3), "v%05d" % i] for i in range(n)])
+    big.write([["del", "n", "k%05d" % i, ""] for i in range(n) if i % 7] +
+              [["ddel", "d", "k%d" % (i % 3), "v%05d" % i] for i in range(n) if i % 7])
+    big.sync(os.path.join(root, "store3"))
+    time.sleep(retention + 0.5)
+    big.sync(os.path.join(root, "store3"))
+    elems = dump(big)
+    A.eq(sum(e["deleted"] for e in elems), 0, "tombstones left on big")
+    A.eq(sum(1 for e in elems if e["dbi"] == "n"), len(range(0, n, 7)), "live elements of n")
+    A.eq(sum(1 for e in elems if e["dbi"] == "d"), len(range(0, n, 7)), "live elements of d")
+    A.eq(stats(big).get("tombstones_swept"), 2 * (n - len(range(0, n, 7))),
+         "tombstones big swept")
+
+
 def main():
-    if sys.argv[1:2] == ["--clean"]:
+    if sys.argv[1:2] == ["--sweep"]:
+        sweep()
+    elif sys.argv[1:2] == ["--clean"]:
         clean()
     elif sys.argv[1:2] == ["--adopt-journaled"]:
         adopt_journaled()

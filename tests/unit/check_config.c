@@ -113,9 +113,7 @@ START_TEST(full_file)
 		"    include:\n"
 		"      - a\n"
 		"      - 'b c'\n") == 0, "%s", err);
-	/* Parsed, but refused until tombstones can be swept. */
-	ck_assert_int_eq(cfg_check(&c, err, sizeof(err)), EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "tombstone_retention"));
+	ck_assert_msg(cfg_check(&c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(c.instance, "dns1");
 	ck_assert_uint_eq(c.poll_interval_ns, 250 * MS);
 	ck_assert_uint_eq(c.max_future_ns, 1800 * S);
@@ -311,7 +309,7 @@ START_TEST(flags_alone)
 	char *argv[] = { "sync", "--env", "rel/env", "--store", "objs", "--name", "shard1",
 			 "--include", "a", "--include", "-", "--once", "--poll-interval",
 			 "250ms", "--full-interval", "0", "--instance", "i-1", "--log-file",
-			 "x.log", NULL };
+			 "x.log", "--tombstone-retention", "30d", NULL };
 	char cwd[4096], want[4200];
 	struct cfg c;
 
@@ -330,6 +328,7 @@ START_TEST(flags_alone)
 	ck_assert_uint_eq(c.envs[0].full_interval_ns, 0);
 	ck_assert_int_eq(c.once, 1);
 	ck_assert_uint_eq(c.poll_interval_ns, 250 * MS);
+	ck_assert_uint_eq(c.tombstone_retention_ns, 30 * 86400 * S);
 	ck_assert_str_eq(c.instance, "i-1");
 	snprintf(want, sizeof(want), "%s/x.log", cwd);
 	ck_assert_str_eq(c.log_file, want);
@@ -404,7 +403,8 @@ START_TEST(flags_and_file)
 		       (char *)path, "--once", NULL };
 	char *plain[] = { "sync", "--config", (char *)path, NULL };
 	static const char *refused[] = { "--env", "--store", "--name", "--include",
-					 "--exclude", "--full-interval", "--poll-interval" };
+					 "--exclude", "--full-interval", "--poll-interval",
+					 "--tombstone-retention" };
 	struct cfg c;
 
 	/* The overrides apply whatever their place on the line. */
@@ -517,8 +517,15 @@ START_TEST(check_rules)
 	c.max_future_ns = 0;
 	check_fails(&c, "max_future must be between 1s and 366d");
 	good(&c);
-	c.tombstone_retention_ns = 367 * 86400 * S;
-	check_fails(&c, "tombstone_retention");
+	c.tombstone_retention_ns = 3661 * 86400 * S;
+	check_fails(&c, "tombstone_retention must be 0 (for ever) or between 1s and 3660d");
+	good(&c);
+	c.tombstone_retention_ns = 500 * MS;
+	check_fails(&c, "tombstone_retention must be 0 (for ever) or between 1s and 3660d");
+	good(&c);
+	c.tombstone_retention_ns = 370 * 86400 * S; /* Lightning Stream's default */
+	ck_assert_msg(cfg_check(&c, err, sizeof(err)) == 0, "%s", err);
+	cfg_free(&c);
 
 	good(&c);
 	free(c.instance);
@@ -633,6 +640,7 @@ START_TEST(usage_names_every_option)
 {
 	static const char *opts[] = { "--config", "--env", "--name", "--store", "--include",
 				      "--exclude", "--full-interval", "--poll-interval",
+				      "--keep-interval", "--tombstone-retention",
 				      "--instance", "--once", "--log-file", "--help" };
 	char *text = NULL;
 	size_t n = 0;

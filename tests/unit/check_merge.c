@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "merge.h"
+#include "sweep.h"
 
 static struct merge_side live(uint64_t ts, const char *v)
 {
@@ -14,6 +15,26 @@ static struct merge_side gone(uint64_t ts)
 {
 	return (struct merge_side){ 1, ts, 1, NULL, 0 };
 }
+
+START_TEST(sweep_cutoffs)
+{
+	const uint64_t s = 1000000000ull, now = 1000000 * s, day = 86400 * s;
+
+	/* retention 0: nothing is ever swept or ignored */
+	ck_assert_uint_eq(sweep_cutoff(now, 0), 0);
+	ck_assert_uint_eq(sweep_load_cutoff(now, 0), 0);
+	ck_assert_uint_eq(sweep_cutoff(now, 10 * s), now - 10 * s);
+	/* loads ignore old tombstones 1 % sooner than the sweeper forgets them */
+	ck_assert_uint_eq(sweep_load_cutoff(now, 100 * s), now - 99 * s);
+	ck_assert_uint_gt(sweep_load_cutoff(now, 100 * s), sweep_cutoff(now, 100 * s));
+	/* a retention longer than the clock has run: nothing yet */
+	ck_assert_uint_eq(sweep_cutoff(5 * s, 10 * s), 0);
+	ck_assert_uint_eq(sweep_load_cutoff(5 * s, 10 * s), 0);
+	/* sweeps: a quarter of the retention, at most hourly */
+	ck_assert_uint_eq(sweep_interval(8 * s), 2 * s);
+	ck_assert_uint_eq(sweep_interval(370 * day), 3600 * s);
+}
+END_TEST
 
 START_TEST(unknown_local_always_loses)
 {
@@ -109,6 +130,7 @@ int main(void)
 	tcase_add_test(tc, ties_break_on_the_lower_value);
 	tcase_add_test(tc, values_compare_as_unsigned_bytes);
 	tcase_add_test(tc, both_sides_agree);
+	tcase_add_test(tc, sweep_cutoffs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -139,6 +139,57 @@ START_TEST(dupsort_pairs_are_separate)
 }
 END_TEST
 
+/* Forgetting an element (a swept tombstone) takes it out of the DBI as if
+ * it had never been put: count, digest, lookups, the DUPSORT mirror. */
+static void forget_one(unsigned flags)
+{
+	static const int five[] = { 0, 1, 2, 3, 4 }, six[] = { 0, 1, 2, 3, 4, 5 };
+	uint8_t want[16], have[16];
+	struct meta_handles h;
+	struct meta_dbi d;
+	struct meta_elem e;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k = V("k5"), v = V("v2"), ck, cv;
+
+	put_all("five", flags, five, 5, want);
+	put_all("six", flags, six, 6, have);
+	ck_assert_mem_ne(want, have, 16);
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(meta_dbi_open(txn, m, "six", 3, 0, 0, &h), 0);
+	ck_assert_int_eq(meta_dbi_get(txn, m, "six", 3, &d), 0);
+	ck_assert_int_eq(meta_elem_get(txn, &h, &k, h.dupsort ? &v : NULL, &e), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, h.dupsort ? h.vals : h.elems, &cur), 0);
+	ck = k;
+	cv = v;
+	ck_assert_int_eq(mdb_cursor_get(cur, &ck, &cv, h.dupsort ? MDB_GET_BOTH : MDB_SET), 0);
+	ck_assert_int_eq(meta_elem_forget(cur, &h, &d, &ck, h.dupsort ? &cv : NULL, &e), 0);
+	mdb_cursor_close(cur);
+	ck_assert_uint_eq(d.count, 5);
+	ck_assert_mem_eq(d.digest, want, 16);
+	ck_assert_int_eq(meta_elem_get(txn, &h, &k, h.dupsort ? &v : NULL, &e), MDB_NOTFOUND);
+	if (h.dupsort) {
+		ck = k;
+		cv = v;
+		ck_assert_int_eq(mdb_cursor_open(txn, h.vals, &cur), 0);
+		ck_assert_int_eq(mdb_cursor_get(cur, &ck, &cv, MDB_GET_BOTH), MDB_NOTFOUND);
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+}
+
+START_TEST(forget_undoes_put)
+{
+	forget_one(0);
+}
+END_TEST
+
+START_TEST(forget_undoes_put_dupsort)
+{
+	forget_one(MDB_DUPSORT);
+}
+END_TEST
+
 START_TEST(state_and_remote_progress_persist)
 {
 	struct meta_state st = { .generation = 42, .accounted = 7 }, got;
@@ -176,6 +227,8 @@ int main(void)
 	tcase_add_test(tc, digest_follows_changes);
 	tcase_add_test(tc, dupsort_pairs_are_separate);
 	tcase_add_test(tc, state_and_remote_progress_persist);
+	tcase_add_test(tc, forget_undoes_put);
+	tcase_add_test(tc, forget_undoes_put_dupsort);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
