@@ -1192,6 +1192,16 @@ static int check_env(const struct cfg *c, size_t i, char *err, size_t errlen)
 			"poll_interval and 366d", n);
 		return EINVAL;
 	}
+	/* Each instance's newest full snapshot must be younger than the
+	 * retention: an older one still holds elements deleted since, whose
+	 * tombstones may be swept already, and a joiner loading it would
+	 * bring them back. */
+	if (c->tombstone_retention_ns &&
+	    (!e->full_interval_ns || e->full_interval_ns > c->tombstone_retention_ns / 2)) {
+		errf(err, errlen, "env '%s': with tombstone_retention, full_interval must be "
+			"set and at most half of it", n);
+		return EINVAL;
+	}
 	return 0;
 }
 

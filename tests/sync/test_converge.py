@@ -475,7 +475,7 @@ def sweep():
     element, and a tombstone of an element an instance never had is not
     taken in."""
     retention = 5
-    SYNC_FLAGS.extend(["--tombstone-retention", "%ds" % retention])
+    SYNC_FLAGS.extend(["--tombstone-retention", "%ds" % retention, "--full-interval", "2s"])
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
     rng = random.Random(33)

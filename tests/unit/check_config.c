@@ -309,7 +309,7 @@ START_TEST(flags_alone)
 	char *argv[] = { "sync", "--env", "rel/env", "--store", "objs", "--name", "shard1",
 			 "--include", "a", "--include", "-", "--once", "--poll-interval",
 			 "250ms", "--full-interval", "0", "--instance", "i-1", "--log-file",
-			 "x.log", "--tombstone-retention", "30d", NULL };
+			 "x.log", NULL };
 	char cwd[4096], want[4200];
 	struct cfg c;
 
@@ -328,7 +328,6 @@ START_TEST(flags_alone)
 	ck_assert_uint_eq(c.envs[0].full_interval_ns, 0);
 	ck_assert_int_eq(c.once, 1);
 	ck_assert_uint_eq(c.poll_interval_ns, 250 * MS);
-	ck_assert_uint_eq(c.tombstone_retention_ns, 30 * 86400 * S);
 	ck_assert_str_eq(c.instance, "i-1");
 	snprintf(want, sizeof(want), "%s/x.log", cwd);
 	ck_assert_str_eq(c.log_file, want);
@@ -526,6 +525,18 @@ START_TEST(check_rules)
 	c.tombstone_retention_ns = 370 * 86400 * S; /* Lightning Stream's default */
 	ck_assert_msg(cfg_check(&c, err, sizeof(err)) == 0, "%s", err);
 	cfg_free(&c);
+	/* full snapshots must be younger than the retention (sweep.h) */
+	good(&c);
+	c.tombstone_retention_ns = 8 * 3600 * S;
+	c.envs[1].full_interval_ns = 4 * 3600 * S;      /* half: fine */
+	ck_assert_msg(cfg_check(&c, err, sizeof(err)) == 0, "%s", err);
+	c.envs[1].full_interval_ns = 4 * 3600 * S + 1;
+	check_fails(&c, "env 'two': with tombstone_retention, full_interval must be set and "
+		    "at most half of it");
+	good(&c);
+	c.tombstone_retention_ns = 8 * 3600 * S;
+	c.envs[0].full_interval_ns = 0;                 /* only at start */
+	check_fails(&c, "env 'main': with tombstone_retention, full_interval");
 
 	good(&c);
 	free(c.instance);
