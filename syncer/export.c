@@ -14,16 +14,51 @@
 #include "snap.h"
 #include "store.h"
 
+/* A full snapshot reads the host in read txns of this many elements each
+ * (DESIGN.md "Keep read transactions short"). */
+#define EXPORT_ELEMS_PER_TXN 10000
+
 struct export_ctx {
 	struct senv *s;
-	MDB_txn *host, *mt;
+	MDB_txn **host, *mt;
 	struct snap_writer *w;
 	int full;
 	uint64_t elems;
 	struct dset *ds;          /* of the DBI being written */
 	struct snap_dbi sd;       /* its header, written before its first element */
 	int dbi_started;
+	unsigned in_txn;          /* elements read in the current host txn */
+	unsigned txns;            /* host read txns used */
 };
+
+/* A full snapshot moves on to a newer host read txn every so often, so
+ * that the host's old pages are not pinned for the whole export. It stays
+ * labelled with the txn it started from: an element the host changed
+ * since then may go out with its new value and old timestamp, or not at
+ * all, and the next delta, which starts from that label, carries it with
+ * its own. (A MDB_NOLOCK host gets its lock back in between.) */
+static int next_host_txn(struct export_ctx *x)
+{
+	MDB_txn *t = NULL;
+	int rc;
+
+	mdb_txn_commit(*x->host); /* a read txn: keeps the DBI handles it opened */
+	*x->host = NULL;
+	senv_unlock(x->s);
+	rc = senv_lock(x->s, 0);
+	if (rc)
+		return rc;
+	rc = mdb_txn_begin(x->s->host, NULL, MDB_RDONLY, &t);
+	if (rc == MDB_MAP_RESIZED && !(rc = mdb_env_set_mapsize(x->s->host, 0)))
+		rc = mdb_txn_begin(x->s->host, NULL, MDB_RDONLY, &t);
+	if (rc)
+		return rc;
+	*x->host = t;
+	x->ds->host = t;
+	x->in_txn = 0;
+	x->txns++;
+	return 0;
+}
 
 /* One element: its metadata and, when live, its value from the host. */
 static int emit(void *ctx, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
@@ -34,6 +69,8 @@ static int emit(void *ctx, struct dctx *c, const MDB_val *key, const MDB_val *du
 	MDB_val v = { 0, NULL };
 	int rc;
 
+	if (x->full && ++x->in_txn > EXPORT_ELEMS_PER_TXN && (rc = next_host_txn(x)) != 0)
+		return rc;
 	if (c->h.dupsort) {
 		v = *dupval; /* a DUPSORT tombstone names its value too */
 	} else if (!(e->flags & META_DELETED)) {
@@ -72,7 +109,7 @@ static int export_dbi(void *ctx, const char *name, size_t len, const struct meta
 
 	if (!senv_selected(x->s, name, len))
 		return 0;
-	dset_init(&ds, x->s, x->host, x->mt);
+	dset_init(&ds, x->s, *x->host, x->mt);
 	rc = dset_get(&ds, name, len, 0, &c);
 	if (rc) {
 		dset_flush(&ds, 1);
@@ -142,10 +179,10 @@ static int changed_any(void *ctx, const char *name, size_t len, const struct met
 	return ms.ms_entries ? 1 : 0;
 }
 
-int export_build(struct senv *s, MDB_txn *host, MDB_txn *mt, const struct meta_state *st,
+int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_state *st,
 		 const struct export_args *a, struct export_obj *o)
 {
-	struct export_ctx x = { .s = s, .host = host, .mt = mt, .full = a->full };
+	struct export_ctx x = { .s = s, .host = host, .mt = mt, .full = a->full, .txns = 1 };
 	struct objname on;
 	struct snap_meta sm;
 	char gen[24];
@@ -206,6 +243,7 @@ int export_build(struct senv *s, MDB_txn *host, MDB_txn *mt, const struct meta_s
 	o->upto = a->upto;
 	o->full = x.full;
 	o->elems = x.elems;
+	o->host_txns = x.txns;
 	return 0;
 }
 
@@ -219,8 +257,8 @@ int export_upload(struct senv *s, struct store *store, struct meta_state *st,
 		export_discard(o);
 		return rc;
 	}
-	log_msg(LOG_INFO, "%s: uploaded %s (%llu elements)", s->path, o->name,
-		(unsigned long long)o->elems);
+	log_msg(LOG_INFO, "%s: uploaded %s (%llu elements, read in %u host txn%s)", s->path,
+		o->name, (unsigned long long)o->elems, o->host_txns, o->host_txns == 1 ? "" : "s");
 	export_discard(o);
 	s->stats.objects_out++;
 	st->exported = o->upto;

@@ -26,14 +26,18 @@ struct export_obj {
 	char name[512];
 	uint64_t upto, ts_ns, made_ns, elems;
 	int full;
+	unsigned host_txns;      /* host read txns it was read in */
 };
 
-/* Write the object from host (a read txn of s's host env) and mt (the meta
- * txn the fold just updated), and forget the exported changed sets in mt.
+/* Write the object from *host (a read txn of s's host env) and mt (the
+ * meta txn the fold just updated), and forget the exported changed sets in
+ * mt. A full snapshot replaces *host with newer read txns as it goes (and
+ * takes a MDB_NOLOCK host's lock again each time): the caller ends the one
+ * left in *host, which may be NULL after an error.
  * On success o->fd < 0 if there is nothing to export (a delta with no
  * change); else the object is in o, which export_upload or export_discard
  * must end. */
-int export_build(struct senv *s, MDB_txn *host, MDB_txn *mt, const struct meta_state *st,
+int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_state *st,
 		 const struct export_args *a, struct export_obj *o);
 
 /* Upload o and, on success, record it in st (commit mt then). Ends o. */

@@ -148,7 +148,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		  (e->ce->full_interval_ns && now - st.last_full_ns >= e->ce->full_interval_ns);
 	xa.full_if_changed = e->compact;
 	phase = "exporting";
-	rc = export_build(s, host, mt, &st, &xa, &obj);
+	rc = export_build(s, &host, mt, &st, &xa, &obj);
 	if (rc)
 		goto out;
 	/* The object is whole in its file: let go of the host's snapshot and
