@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SECRET_FILE_MAX 4096
 
@@ -33,8 +34,9 @@ static const struct opt_def defs[] = {
 	{ "access_key", O_STR, AT(access_key), 0, 0 },
 	{ "secret_key", O_SECRET, AT(secret_key), 1, 0 },
 	{ "session_token", O_SECRET, AT(session_token), 1, 0 },
-	{ "access_key_file", O_STR, (size_t)-1, 0, 0 },
-	{ "secret_key_file", O_STR, (size_t)-1, 0, 0 },
+	{ "access_key_file", O_STR, AT(cred_file[0]), 0, 0 },
+	{ "secret_key_file", O_STR, AT(cred_file[1]), 0, 0 },
+	{ "session_token_file", O_STR, AT(cred_file[2]), 0, 0 },
 	{ "ca_file", O_STR, AT(ca_file), 0, 0 },
 	{ "tls_verify", O_BOOL, AT(tls_verify), 0, 0 },
 	{ "connect_timeout", O_DUR, AT(connect_timeout_ns), 0, 0 },
@@ -48,7 +50,6 @@ static const struct opt_def defs[] = {
 /* What parsing collects before the defaults and the environment. */
 struct seen {
 	int set[NDEFS];
-	char *key_file, *secret_file;
 };
 
 static void wipe_free(char *s)
@@ -76,6 +77,8 @@ void s3conf_free(struct s3conf *c)
 	wipe_free(c->session_token);
 	free(c->ca_file);
 	free(c->display);
+	for (int i = 0; i < 3; i++)
+		free(c->cred_file[i]);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -229,12 +232,7 @@ static int set_opt(struct s3conf *c, struct seen *sn, const char *key, const cha
 	dup = strdup(v);
 	if (!dup)
 		return ENOMEM;
-	if (!strcmp(key, "access_key_file"))
-		sn->key_file = dup;
-	else if (!strcmp(key, "secret_key_file"))
-		sn->secret_file = dup;
-	else
-		*(char **)((char *)c + d->off) = dup;
+	*(char **)((char *)c + d->off) = dup;
 	return 0;
 }
 
@@ -406,24 +404,107 @@ static int from_env(char **dst, const char *var)
 	return *dst ? 0 : ENOMEM;
 }
 
-static int credentials(struct s3conf *c, struct seen *sn, char *err, size_t errlen)
+/* The credentials held in c, in cred_file's order. */
+static char **cred_slot(struct s3conf *c, int i)
+{
+	return i == 0 ? &c->access_key : i == 1 ? &c->secret_key : &c->session_token;
+}
+
+static const char *const cred_names[3] = { "access_key", "secret_key", "session_token" };
+
+static int file_id(const char *path, struct s3conf_file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return errno;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = st.st_size;
+	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return 0;
+}
+
+/* Read every credentials file into fresh[] and their ids into id[]. */
+static int read_cred_files(struct s3conf *c, char *fresh[3], struct s3conf_file_id id[3],
+			   char *err, size_t errlen)
 {
 	int rc = 0;
 
-	if (sn->key_file && c->access_key) {
-		errf(err, errlen, "S3 store: give access_key or access_key_file, not both");
-		return EINVAL;
+	for (int i = 0; !rc && i < 3; i++) {
+		if (!c->cred_file[i])
+			continue;
+		/* The id first: a change while reading shows at the next look. */
+		rc = file_id(c->cred_file[i], &id[i]);
+		if (rc)
+			errf(err, errlen, "S3 credentials file %s: %s", c->cred_file[i],
+			     strerror(rc));
+		else
+			rc = read_secret_file(c->cred_file[i], &fresh[i], err, errlen);
 	}
-	if (sn->secret_file && c->secret_key) {
-		errf(err, errlen, "S3 store: give secret_key or secret_key_file, not both");
-		return EINVAL;
-	}
-	if (sn->key_file)
-		rc = read_secret_file(sn->key_file, &c->access_key, err, errlen);
-	if (!rc && sn->secret_file)
-		rc = read_secret_file(sn->secret_file, &c->secret_key, err, errlen);
 	if (rc)
+		for (int i = 0; i < 3; i++) {
+			wipe_free(fresh[i]);
+			fresh[i] = NULL;
+		}
+	return rc;
+}
+
+int s3conf_reload(struct s3conf *c, int *changed, char *err, size_t errlen)
+{
+	struct s3conf_file_id id[3] = { { 0 } };
+	char *fresh[3] = { NULL, NULL, NULL };
+	int rc, same = 1;
+
+	*changed = 0;
+	for (int i = 0; i < 3; i++) {
+		if (!c->cred_file[i])
+			continue;
+		rc = file_id(c->cred_file[i], &id[i]);
+		if (rc || memcmp(&id[i], &c->cred_id[i], sizeof(id[i])) != 0)
+			same = 0;
+	}
+	if (same)
+		return 0;
+	rc = read_cred_files(c, fresh, id, err, errlen);
+	if (!rc && fresh[0] && strchr(fresh[0], ':')) {
+		errf(err, errlen, "S3 credentials file %s: the access key cannot hold ':'",
+		     c->cred_file[0]);
+		rc = EINVAL;
+	}
+	if (rc) {
+		for (int i = 0; i < 3; i++)
+			wipe_free(fresh[i]);
 		return rc;
+	}
+	for (int i = 0; i < 3; i++) {
+		if (!c->cred_file[i])
+			continue;
+		wipe_free(*cred_slot(c, i));
+		*cred_slot(c, i) = fresh[i];
+		c->cred_id[i] = id[i];
+	}
+	*changed = 1;
+	return 0;
+}
+
+static int credentials(struct s3conf *c, char *err, size_t errlen)
+{
+	char *fresh[3] = { NULL, NULL, NULL };
+	int rc = 0;
+
+	for (int i = 0; i < 3; i++)
+		if (c->cred_file[i] && *cred_slot(c, i)) {
+			errf(err, errlen, "S3 store: give %s or %s_file, not both", cred_names[i],
+			     cred_names[i]);
+			return EINVAL;
+		}
+	rc = read_cred_files(c, fresh, c->cred_id, err, errlen);
+	if (rc)
+		return rc == ENOENT || rc == EACCES ? EINVAL : rc;
+	for (int i = 0; i < 3; i++)
+		if (c->cred_file[i])
+			*cred_slot(c, i) = fresh[i];
 	/* The environment's credentials come as a set: never mix a configured
 	 * key with a secret from the environment. */
 	if (!c->access_key && !c->secret_key) {
@@ -462,7 +543,7 @@ static int region_ok(const char *r)
 int s3conf_parse(struct s3conf *c, const char *url, const struct store_opt *opts,
 		 size_t nopts, char *err, size_t errlen)
 {
-	struct seen sn = { { 0 }, NULL, NULL };
+	struct seen sn = { { 0 } };
 	int rc;
 
 	memset(c, 0, sizeof(*c));
@@ -494,13 +575,11 @@ int s3conf_parse(struct s3conf *c, const char *url, const struct store_opt *opts
 	if (!rc)
 		rc = from_env(&c->ca_file, "AWS_CA_BUNDLE");
 	if (!rc)
-		rc = credentials(c, &sn, err, errlen);
+		rc = credentials(c, err, errlen);
 	if (!rc && (c->connect_timeout_ns < 1000000 || c->timeout_ns < 1000000 ||
 		    c->low_speed_time_ns < CFG_NS_PER_SEC)) {
 		errf(err, errlen, "S3 store: timeouts must be at least 1ms, low_speed_time 1s");
 		rc = EINVAL;
 	}
-	free(sn.key_file);
-	free(sn.secret_file);
 	return rc;
 }

@@ -14,7 +14,10 @@
  *                     Default false for AWS, true for an endpoint given as
  *                     an IP address or localhost (no virtual hosts there)
  *   access_key, secret_key, session_token   (the last two: not in the URL)
- *   access_key_file, secret_key_file        read at open, spaces trimmed
+ *   access_key_file, secret_key_file, session_token_file
+ *                     one line each (spaces trimmed); read at open and again
+ *                     whenever one of them changes (s3conf_reload), so
+ *                     that rotated credentials are picked up
  *                     Without any of these: $AWS_ACCESS_KEY_ID,
  *                     $AWS_SECRET_ACCESS_KEY and $AWS_SESSION_TOKEN.
  *   ca_file           CA bundle for TLS; default $AWS_CA_BUNDLE, else the
@@ -34,6 +37,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct store_opt;
 
@@ -46,6 +50,14 @@ struct s3conf {
 	char *region;
 	int path_style;
 	char *access_key, *secret_key, *session_token;   /* secrets: wiped on free */
+	char *cred_file[3];      /* files of access_key, secret_key, session_token,
+				    or NULL: paths, not secrets */
+	struct s3conf_file_id {  /* what cred_file[i] was when last read */
+		dev_t dev;
+		ino_t ino;
+		off_t size;
+		int64_t mtime_ns;
+	} cred_id[3];
 	char *ca_file;
 	int tls_verify;
 	uint64_t connect_timeout_ns, timeout_ns, low_speed_time_ns;
@@ -59,6 +71,12 @@ struct s3conf {
  * must be s3conf_free'd either way. */
 int s3conf_parse(struct s3conf *c, const char *url, const struct store_opt *opts,
 		 size_t nopts, char *err, size_t errlen);
+
+/* If a credentials file changed since it was read, read them all again
+ * (a rotation changes them together). Returns 0, with *changed set when
+ * the credentials are new, or an error with err saying why; the old
+ * credentials then stay. Costs a stat() per file when nothing changed. */
+int s3conf_reload(struct s3conf *c, int *changed, char *err, size_t errlen);
 
 /* Free c's strings (secrets overwritten first) and zero it. */
 void s3conf_free(struct s3conf *c);

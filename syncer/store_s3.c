@@ -50,6 +50,7 @@ struct s3_store {
 	char *base_url;          /* scheme://host[/bucket] or scheme://bucket.host */
 	char *sigv4;             /* "aws:amz:REGION:s3" */
 	uint64_t rng;
+	int creds_failing;       /* re-reading the credentials files fails */
 };
 
 /* A growing in-memory body. */
@@ -288,12 +289,30 @@ static void backoff(struct s3_store *s, unsigned n)
 
 /* Run r with retries. 2xx: 0. Otherwise an errno value, and the reason
  * in s->base.error. */
+/* Rotated credentials files are read again before the next request; if
+ * that fails (a file half-written, gone), the old ones go on being used,
+ * and the log says so once. */
+static void reload_credentials(struct s3_store *s)
+{
+	char err[512];
+	int changed, rc = s3conf_reload(&s->c, &changed, err, sizeof(err));
+
+	if (rc && !s->creds_failing)
+		log_msg(LOG_WARN, "%s: %s; the credentials read before are still used",
+			s->base.url, err);
+	else if (!rc && (changed || s->creds_failing))
+		log_msg(LOG_INFO, "%s: credentials read again from their files", s->base.url);
+	s->creds_failing = rc != 0;
+}
+
 static int perform(struct s3_store *s, struct req *r)
 {
 	struct curl_slist *hdrs = NULL, *h;
 	char line[128], code[64] = "", msg[256] = "";
 	CURLcode cc = CURLE_OK;
 	unsigned n;
+
+	reload_credentials(s);
 
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha[0] ? r->sha : EMPTY_SHA256);
 	hdrs = curl_slist_append(NULL, line);

@@ -102,11 +102,11 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	struct fold_result fr = { 0 };
 	struct meta_state st;
 	struct export_obj obj = { .fd = -1 };
-	MDB_txn *host = NULL, *mt = NULL;
+	MDB_txn *host = NULL, *mt = NULL, *xt = NULL;
 	struct dset ds;
 	uint64_t now = hlc_wall_ns();
 	struct timespec t0, t1;
-	int rc, made = 0, adopted_now = 0;
+	int rc, made = 0, adopted_now = 0, upload_rc = 0;
 	const char *phase = "opening txns"; /* for the log, when it fails */
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -147,8 +147,13 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	xa.full = adopted_now || e->force_full || !st.last_full_ns ||
 		  (e->ce->full_interval_ns && now - st.last_full_ns >= e->ce->full_interval_ns);
 	xa.full_if_changed = e->compact;
+	/* The export forgets the changed sets in a child txn: if the upload
+	 * fails, only that is undone, and the fold (an adoption's rescan too)
+	 * is kept rather than done again every cycle while the store is down. */
 	phase = "exporting";
-	rc = export_build(s, &host, mt, &st, &xa, &obj);
+	rc = mdb_txn_begin(meta_env(s->meta), mt, 0, &xt);
+	if (!rc)
+		rc = export_build(s, &host, xt, &st, &xa, &obj);
 	if (rc)
 		goto out;
 	/* The object is whole in its file: let go of the host's snapshot and
@@ -159,7 +164,16 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	senv_unlock(s);
 	made = obj.fd >= 0;
 	phase = "uploading";
-	if (made && (rc = export_upload(s, e->store, &st, &obj)) != 0)
+	if (made)
+		upload_rc = export_upload(s, e->store, &st, &obj);
+	if (upload_rc) {
+		made = 0;
+		mdb_txn_abort(xt);
+	} else {
+		rc = mdb_txn_commit(xt);
+	}
+	xt = NULL;
+	if (rc)
 		goto out;
 	phase = "committing the metadata";
 	rc = meta_state_put(mt, s->meta, &st);
@@ -182,6 +196,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 out:
 	export_discard(&obj);
+	if (xt)
+		mdb_txn_abort(xt);
 	if (mt)
 		mdb_txn_abort(mt);
 	if (host)
@@ -190,7 +206,10 @@ out:
 	if (rc)
 		log_msg(LOG_ERROR, "%s: local step, %s: %s (%d)", s->path, phase, snap_strerror(rc),
 			rc);
-	return rc;
+	else if (upload_rc)
+		log_msg(LOG_ERROR, "%s: local step, uploading: %s (%d); the changes go with the "
+			"next object", s->path, snap_strerror(upload_rc), upload_rc);
+	return rc ? rc : upload_rc;
 }
 
 /* Forget tombstones past the retention, every sweep_interval(). */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "s3conf.h"
 #include "store.h"
 
 /* The same contract is run on the directory store and, when
@@ -756,6 +757,88 @@ START_TEST(s3_settings)
 }
 END_TEST
 
+/* Credentials files are read at open and again when they change; a
+ * file that cannot be read then leaves the credentials as they were. */
+static void write_file(const char *path, const char *text)
+{
+	char tmp[4500];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(rename(tmp, path), 0); /* as rotations do: atomically */
+}
+
+START_TEST(s3_credentials_files)
+{
+	char ak[4400], sk[4400], tk[4400], err[512] = "";
+	struct store_opt opts[3] = { { "access_key_file", ak }, { "secret_key_file", sk },
+				     { "session_token_file", tk } };
+	struct s3conf c;
+	int changed = -1;
+
+	snprintf(ak, sizeof(ak), "%s/ak", dir);
+	snprintf(sk, sizeof(sk), "%s/sk", dir);
+	snprintf(tk, sizeof(tk), "%s/tk", dir);
+	write_file(ak, "AK1\n");
+	write_file(sk, " hush1 \n");
+	write_file(tk, "tok1");
+	ck_assert_msg(s3conf_parse(&c, "s3://bucket/x", opts, 3, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_str_eq(c.access_key, "AK1");
+	ck_assert_str_eq(c.secret_key, "hush1");
+	ck_assert_str_eq(c.session_token, "tok1");
+	ck_assert_int_eq(s3conf_reload(&c, &changed, err, sizeof(err)), 0);
+	ck_assert_int_eq(changed, 0);
+
+	/* rotated: all three are read again */
+	write_file(sk, "hush2\n");
+	write_file(tk, "tok2\n");
+	ck_assert_int_eq(s3conf_reload(&c, &changed, err, sizeof(err)), 0);
+	ck_assert_int_eq(changed, 1);
+	ck_assert_str_eq(c.access_key, "AK1");
+	ck_assert_str_eq(c.secret_key, "hush2");
+	ck_assert_str_eq(c.session_token, "tok2");
+	ck_assert_int_eq(s3conf_reload(&c, &changed, err, sizeof(err)), 0);
+	ck_assert_int_eq(changed, 0);
+
+	/* gone, empty or bad: an error, the last good ones stay */
+	ck_assert_int_eq(unlink(sk), 0);
+	ck_assert_int_ne(s3conf_reload(&c, &changed, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, sk), "%s", err);
+	ck_assert_str_eq(c.secret_key, "hush2");
+	write_file(sk, "\n");
+	ck_assert_int_ne(s3conf_reload(&c, &changed, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "expected one line"), "%s", err);
+	write_file(sk, "hush3");
+	write_file(ak, "A:K");
+	ck_assert_int_ne(s3conf_reload(&c, &changed, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "cannot hold ':'"), "%s", err);
+	ck_assert_str_eq(c.access_key, "AK1");
+	ck_assert_str_eq(c.secret_key, "hush2");
+	ck_assert_msg(!strstr(err, "hush"), "a secret in '%s'", err);
+	write_file(ak, "AK3");
+	ck_assert_int_eq(s3conf_reload(&c, &changed, err, sizeof(err)), 0);
+	ck_assert_int_eq(changed, 1);
+	ck_assert_str_eq(c.access_key, "AK3");
+	ck_assert_str_eq(c.secret_key, "hush3");
+	s3conf_free(&c);
+
+	/* a value and its file: one or the other */
+	ck_assert_int_eq(s3conf_parse(&c, "s3://bucket/x",
+				      (struct store_opt[]){ { "session_token", "t" },
+							    { "session_token_file", tk },
+							    { "access_key", "AK" },
+							    { "secret_key", "s" } },
+				      4, err, sizeof(err)), EINVAL);
+	ck_assert_msg(strstr(err, "session_token or session_token_file"), "%s", err);
+	s3conf_free(&c);
+}
+END_TEST
+
 /* A listing over many pages gives every name once, in order, and each
  * page is a request. */
 START_TEST(s3_pages)
@@ -830,6 +913,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, s3_settings);
+	tcase_add_test(tc, s3_credentials_files);
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, put_reads_from_offset_zero);
 	tcase_add_test(tc, get_appends);
