@@ -116,6 +116,19 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	return rc;
 }
 
+/* With a tombstone retention R, a running instance makes a full snapshot
+ * at least every R/2 (config.c). One whose newest object is older has
+ * stopped, and its objects may still hold elements deleted since, whose
+ * tombstones may be swept already: loading them would bring those back.
+ * Whatever it wrote reached the others' full snapshots meanwhile. */
+static int stale(const struct receive_args *a, const struct obj *newest)
+{
+	uint64_t now = hlc_wall_ns();
+
+	return a->tombstone_retention_ns && now > newest->on.ts_ns &&
+	       now - newest->on.ts_ns > a->tombstone_retention_ns / 2;
+}
+
 /* Apply what one instance's objects v[0..n) offer past progress p. */
 static int follow(struct senv *s, struct store *store, const struct receive_args *a,
 		  const struct obj *v, size_t n, struct meta_remote *p, int have,
@@ -189,6 +202,12 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 
 		for (j = i + 1; j < l.n && !strcmp(l.v[j].on.instance, l.v[i].on.instance); j++)
 			;
+		if (stale(a, &l.v[j - 1])) {
+			log_msg(LOG_DEBUG, "%s: instance %s has uploaded nothing for more than half "
+				"the tombstone retention: its objects are not loaded", s->path,
+				l.v[i].on.instance);
+			continue;
+		}
 		rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
 		if (rc)
 			goto out;

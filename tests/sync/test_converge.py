@@ -473,8 +473,9 @@ def sweep():
     while younger than the retention, then forgotten everywhere (metadata,
     digests, full snapshots) while the live data still matches the model.
     Past the retention, a delete still reaches an instance that holds the
-    element, and a tombstone of an element an instance never had is not
-    taken in."""
+    element, a tombstone of an element an instance never had is not taken
+    in, and the objects of an instance stopped for over half the retention
+    are not loaded."""
     retention = 5
     SYNC_FLAGS.extend(["--tombstone-retention", "%ds" % retention, "--full-interval", "2s"])
     root = A.fresh_tmp()
@@ -512,24 +513,43 @@ def sweep():
          "tombstones in a's full snapshot made after the sweep")
 
     # x deletes "gone" and "held"; c holds "held" from before it ever
-    # synced (timestamp 0) and never had "gone". c first syncs after the
-    # retention has passed, from x's full snapshot that has the deletes.
+    # synced (timestamp 0) and never had "gone". x keeps its tombstones (no
+    # retention of its own) and makes a full snapshot after the retention
+    # has passed; c, with the retention, first syncs from it.
     x, c = Instance(root, "x"), Instance(root, "c")
     store2 = os.path.join(root, "store2")
+    with_retention = list(SYNC_FLAGS)
+    SYNC_FLAGS[:] = []
     x.write([["put", "n", "gone", "1"], ["put", "n", "held", "1"]])
     x.sync(store2)
     x.write([["del", "n", "gone", ""], ["del", "n", "held", ""]])
-    x.sync(store2, "--full-now")  # c loads this one: the tombstones, not the puts
+    x.sync(store2)
     subprocess.run([PY, os.path.join(HERE, "writer.py"), c.env],
                    input=json.dumps([["put", "n", "held", "2"]]), capture_output=True,
                    text=True, timeout=60, check=True)  # no tap: adopted with ts 0
     time.sleep(retention + 0.5)
+    x.sync(store2, "--full-now")  # c loads this one: the tombstones, not the puts
+    SYNC_FLAGS[:] = with_retention
     c.sync(store2)
     got = {(e["key"], e["deleted"]) for e in dump(c)}
     A.check((b"held".hex(), True) in got, "c still holds 'held', deleted by x: %r" % got)
     A.check(all(k != b"gone".hex() for k, _ in got), "c took in the old tombstone of 'gone'")
     A.eq(c.contents().get("n", []), [], "c's 'n' DBI")
     A.eq(stats(c).get("tombstones_ignored"), 1, "old tombstones c did not take in")
+
+    # An instance that has uploaded nothing for over half the retention has
+    # stopped (a running one makes a full snapshot at least that often): its
+    # objects, which may hold what was deleted since, are not loaded.
+    y, z = Instance(root, "y"), Instance(root, "z")
+    store3 = os.path.join(root, "store3")
+    y.write([["put", "n", "zombie", "1"]])
+    y.sync(store3)
+    time.sleep(retention / 2 + 0.5)
+    z.sync(store3)
+    A.eq(z.contents().get("n", []), [], "z loaded the stopped instance y")
+    y.sync(store3)  # y runs again: a fresh full snapshot
+    z.sync(store3)
+    A.eq(z.contents().get("n", []), [["zombie", "1"]], "z loads y once y runs again")
 
     # Many tombstones, in several of the sweeper's chunks (10,000 elements
     # each), between live elements, in a plain and a DUPSORT DBI.
@@ -539,9 +559,9 @@ def sweep():
               [["dput", "d", "k%d" % (i % 3), "v%05d" % i] for i in range(n)])
     big.write([["del", "n", "k%05d" % i, ""] for i in range(n) if i % 7] +
               [["ddel", "d", "k%d" % (i % 3), "v%05d" % i] for i in range(n) if i % 7])
-    big.sync(os.path.join(root, "store3"))
+    big.sync(os.path.join(root, "store4"))
     time.sleep(retention + 0.5)
-    big.sync(os.path.join(root, "store3"))
+    big.sync(os.path.join(root, "store4"))
     elems = dump(big)
     A.eq(sum(e["deleted"] for e in elems), 0, "tombstones left on big")
     A.eq(sum(1 for e in elems if e["dbi"] == "n"), len(range(0, n, 7)), "live elements of n")
