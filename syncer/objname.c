@@ -87,7 +87,8 @@ static int parse_time(const char *s, uint64_t *ns)
 	    parse_digits(s + 11, 2, &mi) || parse_digits(s + 13, 2, &se) ||
 	    parse_digits(s + 16, 9, &frac))
 		return EINVAL;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+	/* No leap second: timegm would move it to the next minute. */
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59)
 		return EINVAL;
 	tm.tm_year = (int)y - 1900;
 	tm.tm_mon = (int)mo - 1;
@@ -98,6 +99,8 @@ static int parse_time(const char *s, uint64_t *ns)
 	t = timegm(&tm);
 	if (t < 0 || tm.tm_mday != (int)d) /* 31 February and the like */
 		return EINVAL;
+	if ((uint64_t)t > (UINT64_MAX - frac) / 1000000000u)
+		return EINVAL; /* past 2554: not a uint64 of nanoseconds */
 	*ns = (uint64_t)t * 1000000000u + frac;
 	return 0;
 }

@@ -65,6 +65,11 @@ START_TEST(malformed_names_are_refused)
 		"main__a__20261324-173320-123456789__G0123456789abcdef__F42.pb.zst",
 		"main__a__20260230-173320-123456789__G0123456789abcdef__F42.pb.zst",
 		"main__a__20261124-253320-123456789__G0123456789abcdef__F42.pb.zst",
+		/* found by tools/fuzz: past 2554 the nanoseconds overflowed, and a
+		 * leap second moved to the next minute: both parsed, differently */
+		"main__a__26181220-015110-491148022__G0123456789abcdef__F42.pb.zst",
+		"main__a__25540721-233435-000000000__G0123456789abcdef__F42.pb.zst",
+		"main__a__20261124-235960-123456789__G0123456789abcdef__F42.pb.zst",
 		"main__a__20261124-173320-12345678__G0123456789abcdef__F42.pb.zst",
 		"main__a__20261124.173320.123456789__G0123456789abcdef__F42.pb.zst",
 		"main__a__20261124-173320-123456789__G0123456789abcdef__F042.pb.zst",
@@ -88,6 +93,9 @@ START_TEST(malformed_names_are_refused)
 	ck_assert_int_eq(objname_parse("main__a__20261124-173320-123456789__G0123456789abcdef__"
 				       "F18446744073709551615.pb.zst", &o), 0);
 	ck_assert_uint_eq(o.to_txnid, UINT64_MAX);
+	/* the last second a uint64 of nanoseconds holds */
+	ck_assert_int_eq(objname_parse("main__a__25540721-233408-000000000__G0123456789abcdef__"
+				       "F1.pb.zst", &o), 0);
 }
 END_TEST
 
