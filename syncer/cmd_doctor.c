@@ -27,7 +27,8 @@ static const char help_text[] =
 	"  PID       a running program: the same for its executable, whether the\n"
 	"            tap and liblmdb are loaded in it, and the envs it has mapped\n"
 	"  ENV_PATH  an env: its layout, MDB_NOLOCK (and the lock protocol the\n"
-	"            syncer then follows), whether the tap has journaled it\n"
+	"            syncer then follows), whether the tap has journaled it,\n"
+	"            readers in other PID namespaces (containers)\n"
 	"Exit 0 when the tap can see the writes (or it is likely), 1 when it\n"
 	"cannot, 2 on bad arguments.\n";
 
@@ -189,6 +190,55 @@ static int is_lmdb_file(const char *path)
 	return ok;
 }
 
+#define NS_WARNING "LMDB's reader table knows processes by PID number, and equal numbers " \
+	"in two PID namespaces collide: the second one's read transactions fail (EAGAIN). " \
+	"Run `mdbtap sync` in the program's PID namespace (its container)"
+
+/* Reader slots of processes in another PID namespace, where equal PIDs
+ * collide. */
+static void check_readers(const char *path, const struct env_where *w)
+{
+	struct env_reader v[64];
+	char err[512] = "";
+	size_t n;
+	int foreign = 0;
+
+	if (env_readers(path, w, v, 64, &n, err, sizeof(err)) != 0) {
+		say("?", "%s", err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].holder == v[i].pid || v[i].holder < 0)
+			continue; /* this namespace's, or a dead one's (LMDB clears it) */
+		if (v[i].holder)
+			say("warn:", "the reader with PID %ld is process %ld here: it runs in "
+			    "another PID namespace (a container)", v[i].pid, v[i].holder);
+		else
+			say("warn:", "the reader with PID %ld runs in a PID namespace this one "
+			    "cannot see (the host's, or another container's)", v[i].pid);
+		foreign = 1;
+	}
+	if (foreign)
+		say("warn:", NS_WARNING);
+}
+
+/* Is process pid in our PID namespace? */
+static void check_pid_namespace(const char *pid)
+{
+	char path[64], theirs[64], ours[64];
+	ssize_t a, b;
+
+	snprintf(path, sizeof(path), "/proc/%s/ns/pid", pid);
+	a = readlink(path, theirs, sizeof(theirs) - 1);
+	b = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
+	if (a < 0 || b < 0)
+		return; /* not ours to read: said nothing */
+	theirs[a] = ours[b] = 0;
+	if (strcmp(theirs, ours))
+		say("warn:", "process %s runs in another PID namespace than this one (a "
+		    "container). " NS_WARNING, pid);
+}
+
 static void check_env(const char *path)
 {
 	struct env_where w;
@@ -205,6 +255,7 @@ static void check_env(const char *path)
 		say("ok:", "its program uses MDB_NOLOCK (no lock file), as postfix does: the "
 		    "syncer protects each of its txns with a whole-file fcntl lock on the data "
 		    "file, shared to read and exclusive to write, the program's own protocol");
+	check_readers(path, &w);
 	snprintf(jpath, sizeof(jpath), "%s/journal", w.companion);
 	if (access(jpath, F_OK) == 0)
 		say("ok:", "the tap has journaled it (%s); `mdbtap journal --check %s` lists txn "
@@ -228,6 +279,7 @@ static void check_pid(const char *pid)
 	}
 	exe[n] = 0;
 	check_program(exe, 1);
+	check_pid_namespace(pid);
 	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
 	f = fopen(path, "re");
 	if (!f) {

@@ -21,4 +21,18 @@ int env_where(const char *path, struct env_where *w);
 int env_last_txnid(const char *path, const struct env_where *w, uint64_t *txnid,
 		   char *err, size_t errlen);
 
+/* A process with a slot in an env's reader table. */
+struct env_reader {
+	long pid;      /* as the slot records it: in the reader's PID namespace */
+	long holder;   /* who holds LMDB's lock for that PID, in ours: pid when it
+			  is the same process here; another number or 0 (not
+			  visible here): another PID namespace; -1: none, a
+			  dead process's slot; -2: could not tell */
+};
+
+/* The processes in the env's reader table (each once, at most cap); none
+ * for a MDB_NOLOCK env. Returns 0 or an errno/LMDB code. */
+int env_readers(const char *path, const struct env_where *w, struct env_reader *v,
+		size_t cap, size_t *n, char *err, size_t errlen);
+
 #endif

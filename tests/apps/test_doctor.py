@@ -6,6 +6,7 @@ running program with and without the tap.
 """
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -81,7 +82,46 @@ def main():
     finally:
         p.kill()
         p.wait()
+    readers_in_namespaces(root)
     A.finish()
+
+
+def readers_in_namespaces(root):
+    """A reader of the env in another PID namespace (a container): doctor
+    ENV and doctor PID warn; a reader in ours does not make it warn."""
+    env = os.path.join(root, "nsenv")
+    os.makedirs(env)
+    prog = ("import lmdb, time; e = lmdb.open(%r)\nwith e.begin(write=True) as t: "
+            "t.put(b'k', b'v')\nt = e.begin(); t.get(b'k'); print('ready', flush=True); "
+            "time.sleep(30)" % env)
+    here = subprocess.Popen(["/usr/bin/python3", "-c", prog], stdout=subprocess.PIPE, text=True)
+    try:
+        A.eq(here.stdout.readline().strip(), "ready", "the reader here started")
+        p = subprocess.run([A.MDBTAP, "doctor", env], capture_output=True, text=True, timeout=60)
+        A.check("warn:" not in p.stdout, "a reader in our namespace is no warning:\n" + p.stdout)
+    finally:
+        here.kill()
+        here.wait()
+    if subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"],
+                      capture_output=True).returncode != 0:
+        print("skipped: a reader in another PID namespace (unshare is not permitted here)")
+        return
+    inner = None
+    there = subprocess.Popen(["unshare", "-p", "-f", "--mount-proc", "/usr/bin/python3", "-c",
+                              prog], stdout=subprocess.PIPE, text=True)
+    try:
+        A.eq(there.stdout.readline().strip(), "ready", "the reader in a namespace started")
+        doctor(env, 0, "the reader with PID 1 is process", "another PID namespace",
+               "read transactions fail (EAGAIN)")
+        with open("/proc/%d/task/%d/children" % (there.pid, there.pid)) as f:
+            inner = int(f.read().split()[0])  # the python process, as we see it
+        doctor(str(inner), 1, "runs in another PID namespace than this one",
+               "the tap is not loaded")
+    finally:
+        if inner:
+            os.kill(inner, signal.SIGKILL)
+        there.kill()
+        there.wait()
 
 
 if __name__ == "__main__":
