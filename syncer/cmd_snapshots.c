@@ -1,13 +1,15 @@
-/* cmd_snapshots.c: `mdbtap snapshots list|show|dump`: the objects in a
- * store, read-only. */
+/* cmd_snapshots.c: `mdbtap snapshots list|show|dump|retire`: the objects
+ * in a store; retire deletes a retired instance's. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "hlc.h"
 #include "objname.h"
 #include "out.h"
 #include "snap.h"
@@ -17,6 +19,7 @@ static const char help_text[] =
 	"usage: mdbtap snapshots list STORE_URL [PREFIX]\n"
 	"       mdbtap snapshots show STORE_URL NAME\n"
 	"       mdbtap snapshots dump STORE_URL NAME\n"
+	"       mdbtap snapshots retire STORE_URL INSTANCE [--now]\n"
 	"\n"
 	"list: one line per object: its name, instance, kind (full or delta), txn\n"
 	"      range, time (UTC) and size; objects whose names are not mdbtap's are\n"
@@ -25,7 +28,14 @@ static const char help_text[] =
 	"      checks the whole object (exit 1 if it is corrupt or truncated).\n"
 	"dump: an object's entries as JSON Lines: {\"dbi\", \"key\", \"value\", \"ts\",\n"
 	"      \"deleted\"}, keys and values in hex.\n"
-	"STORE_URL: file:///DIR (or an absolute path). Changes nothing.\n";
+	"retire: delete every object of an instance gone for good (a running\n"
+	"      instance deletes only its own old objects). Refused while its newest\n"
+	"      object is less than a day old, unless --now: the others may not have\n"
+	"      loaded its last changes yet.\n"
+	"STORE_URL: as for `mdbtap sync --store` (S3 credentials from the AWS_*\n"
+	"variables). Only retire changes anything.\n";
+
+#define RETIRE_MIN_AGE_NS (86400ull * 1000000000ull)
 
 static void utc(uint64_t ns, char *buf, size_t len)
 {
@@ -133,6 +143,83 @@ static int read_object(int fd, int dump)
 	return rc;
 }
 
+struct retiring {
+	const char *instance;
+	char **names;
+	size_t n;
+	uint64_t newest_ns;
+	int err;
+};
+
+static int retire_pick(void *ctx, const char *name, uint64_t size)
+{
+	struct retiring *r = ctx;
+	struct objname on;
+	char **v;
+
+	(void)size;
+	if (objname_parse(name, &on) != 0 || strcmp(on.instance, r->instance))
+		return 0;
+	v = realloc(r->names, (r->n + 1) * sizeof(*v));
+	if (!v || !(v[r->n] = strdup(name))) {
+		if (v)
+			r->names = v;
+		return ENOMEM;
+	}
+	r->names = v;
+	r->n++;
+	if (on.ts_ns > r->newest_ns)
+		r->newest_ns = on.ts_ns;
+	return 0;
+}
+
+/* Oldest first (names sort by time per instance): a receiver listing
+ * meanwhile still finds a chain, or the newest full snapshot. */
+static int retire(struct store *st, const char *instance, int now)
+{
+	struct retiring r = { instance, NULL, 0, 0, 0 };
+	uint64_t age;
+	size_t done = 0;
+	int rc = store_list(st, "", retire_pick, &r);
+
+	if (rc) {
+		fprintf(stderr, "mdbtap snapshots: %s\n", rc == ENOMEM ? strerror(rc) :
+			store_error(st));
+		goto out;
+	}
+	if (!r.n) {
+		fprintf(stderr, "mdbtap snapshots: instance '%s' has no object in %s\n", instance,
+			store_url(st));
+		rc = ENOENT;
+		goto out;
+	}
+	age = hlc_wall_ns() > r.newest_ns ? hlc_wall_ns() - r.newest_ns : 0;
+	if (!now && age < RETIRE_MIN_AGE_NS) {
+		fprintf(stderr, "mdbtap snapshots: instance '%s' uploaded %.0f minutes ago: it "
+			"may still run, or the others may not have its last changes; stop it, wait "
+			"a day, or give --now\n", instance, (double)age / 60e9);
+		rc = EBUSY;
+		goto out;
+	}
+	for (size_t i = 0; i < r.n; i++) {
+		int e = store_del(st, r.names[i]);
+
+		if (e && e != ENOENT) {
+			fprintf(stderr, "mdbtap snapshots: %s\n", store_error(st));
+			rc = e;
+			continue;
+		}
+		printf("deleted %s\n", r.names[i]);
+		done++;
+	}
+	printf("%zu of %zu objects of instance '%s' deleted\n", done, r.n, instance);
+out:
+	for (size_t i = 0; i < r.n; i++)
+		free(r.names[i]);
+	free(r.names);
+	return rc;
+}
+
 int cmd_snapshots(int argc, char **argv)
 {
 	struct store *st;
@@ -143,6 +230,22 @@ int cmd_snapshots(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(help_text, stdout);
 		return EXIT_OK;
+	}
+	if (argc >= 4 && !strcmp(argv[1], "retire")) {
+		int now = argc == 5 && !strcmp(argv[4], "--now");
+
+		if (argc > 5 || (argc == 5 && !now) || !argv[3][0]) {
+			fputs(help_text, stderr);
+			return EXIT_USAGE;
+		}
+		rc = store_open(argv[2], NULL, 0, &st, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "mdbtap snapshots: %s\n", err);
+			return EXIT_FAIL;
+		}
+		rc = retire(st, argv[3], now);
+		store_close(st);
+		return rc ? EXIT_FAIL : EXIT_OK;
 	}
 	if (!want || (strcmp(argv[1], "list") && strcmp(argv[1], "show") &&
 		      strcmp(argv[1], "dump"))) {

@@ -616,9 +616,46 @@ print(i)
     same_everywhere([a, b])
 
 
+def retire():
+    """`mdbtap snapshots retire`: refused while the instance uploaded lately,
+    then (--now) deletes its objects and no other's; what it wrote lives on
+    in the other instance's objects, so a new instance still gets it."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b, c = (Instance(root, n) for n in ("a", "b", "c"))
+    b.write([["put", "n", "from-b", "1"]])
+    a.write([["put", "n", "from-a", "1"]])
+    A.check(quiesce([a, b], store), "a and b converge")
+
+    def snapshots(*args):
+        return subprocess.run([A.MDBTAP, "snapshots", *args], capture_output=True, text=True,
+                              timeout=60)
+
+    def owners():
+        out = snapshots("list", store_url(store)).stdout
+        return sorted({line.split()[1] for line in out.splitlines()})
+
+    p = snapshots("retire", store_url(store), "b")
+    A.eq(p.returncode, 1, "retiring an instance that just uploaded: " + p.stdout + p.stderr)
+    A.check("--now" in p.stderr, "the refusal says how: " + p.stderr)
+    A.eq(owners(), ["a", "b"], "nothing deleted after the refusal")
+    p = snapshots("retire", store_url(store), "b", "--now")
+    A.eq(p.returncode, 0, "retire --now: " + p.stderr)
+    A.check("objects of instance 'b' deleted" in p.stdout, p.stdout)
+    A.eq(owners(), ["a"], "only b's objects went")
+    p = snapshots("retire", store_url(store), "nobody", "--now")
+    A.eq(p.returncode, 1, "retiring an instance with no object")
+    A.check("has no object" in p.stderr, p.stderr)
+    a.sync(store, "--full-now")
+    c.sync(store)
+    A.eq(c.contents().get("n"), [["from-a", "1"], ["from-b", "1"]], "c got b's write from a")
+
+
 def main():
     if sys.argv[1:2] == ["--sweep"]:
         sweep()
+    elif sys.argv[1:2] == ["--retire"]:
+        retire()
     elif sys.argv[1:2] == ["--full-chunked"]:
         full_chunked()
     elif sys.argv[1:2] == ["--clean"]:
