@@ -226,29 +226,16 @@ int cmd_snapshots(int argc, char **argv)
 	FILE *tf;
 	char err[512];
 	int rc, fd, want = argc == 4 || (argc == 3 && !strcmp(argv[1], "list"));
+	int retiring = argc >= 4 && !strcmp(argv[1], "retire");
+	int now = retiring && argc == 5 && !strcmp(argv[4], "--now");
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(help_text, stdout);
 		return EXIT_OK;
 	}
-	if (argc >= 4 && !strcmp(argv[1], "retire")) {
-		int now = argc == 5 && !strcmp(argv[4], "--now");
-
-		if (argc > 5 || (argc == 5 && !now) || !argv[3][0]) {
-			fputs(help_text, stderr);
-			return EXIT_USAGE;
-		}
-		rc = store_open(argv[2], NULL, 0, &st, err, sizeof(err));
-		if (rc) {
-			fprintf(stderr, "mdbtap snapshots: %s\n", err);
-			return EXIT_FAIL;
-		}
-		rc = retire(st, argv[3], now);
-		store_close(st);
-		return rc ? EXIT_FAIL : EXIT_OK;
-	}
-	if (!want || (strcmp(argv[1], "list") && strcmp(argv[1], "show") &&
-		      strcmp(argv[1], "dump"))) {
+	if (retiring ? argc > 5 || (argc == 5 && !now) || !argv[3][0]
+		     : !want || (strcmp(argv[1], "list") && strcmp(argv[1], "show") &&
+				 strcmp(argv[1], "dump"))) {
 		fputs(help_text, stderr);
 		return EXIT_USAGE;
 	}
@@ -256,6 +243,11 @@ int cmd_snapshots(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "mdbtap snapshots: %s\n", err);
 		return EXIT_FAIL;
+	}
+	if (retiring) {
+		rc = retire(st, argv[3], now);
+		store_close(st);
+		return rc ? EXIT_FAIL : EXIT_OK;
 	}
 	if (!strcmp(argv[1], "list")) {
 		rc = store_list(st, argc == 4 ? argv[3] : "", list_one, NULL);

@@ -652,28 +652,13 @@ def retire():
 
 
 def main():
-    if sys.argv[1:2] == ["--sweep"]:
-        sweep()
-    elif sys.argv[1:2] == ["--retire"]:
-        retire()
-    elif sys.argv[1:2] == ["--full-chunked"]:
-        full_chunked()
-    elif sys.argv[1:2] == ["--clean"]:
-        clean()
-    elif sys.argv[1:2] == ["--adopt-journaled"]:
-        adopt_journaled()
-    elif sys.argv[1:2] == ["--pending"]:
-        pending(sys.argv[2])
-    elif sys.argv[1:2] == ["--late-join"]:
-        late_join()
-    elif sys.argv[1:2] == ["--clock-behind"]:
-        clock_behind()
-    elif sys.argv[1:2] == ["--sigkill"]:
-        sigkill()
-    elif sys.argv[1:2] == ["--unseen"]:
-        unseen()
-    elif sys.argv[1:2] == ["--bad-objects"]:
-        bad_objects()
+    # test_converge.py --MODE [ARG], or N SEED STEPS for a random workload
+    modes = {"--sweep": sweep, "--retire": retire, "--full-chunked": full_chunked,
+             "--clean": clean, "--adopt-journaled": adopt_journaled, "--pending": pending,
+             "--late-join": late_join, "--clock-behind": clock_behind, "--sigkill": sigkill,
+             "--unseen": unseen, "--bad-objects": bad_objects}
+    if sys.argv[1] in modes:
+        modes[sys.argv[1]](*sys.argv[2:])
     else:
         converge(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
     A.finish()
