@@ -583,7 +583,7 @@ def full_chunked():
     stop = os.path.join(root, "stop")
     churn = subprocess.Popen([PY, "-c", r"""
 import lmdb, os, random, sys
-env = lmdb.open(sys.argv[1], max_dbs=4, map_size=1 << 26)
+env = lmdb.open(sys.argv[1], max_dbs=4, map_size=1 << 30)  # pinned pages while adopting
 n, d = env.open_db(b"n"), env.open_db(b"d", dupsort=True)
 rng = random.Random(5)
 i = 0
