@@ -425,6 +425,12 @@ static int file_id(const char *path, struct s3conf_file_id *id)
 	return 0;
 }
 
+static int same_id(const struct s3conf_file_id *a, const struct s3conf_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns;
+}
+
 /* Read every credentials file into fresh[] and their ids into id[]. */
 static int read_cred_files(struct s3conf *c, char *fresh[3], struct s3conf_file_id id[3],
 			   char *err, size_t errlen)
@@ -461,7 +467,7 @@ int s3conf_reload(struct s3conf *c, int *changed, char *err, size_t errlen)
 		if (!c->cred_file[i])
 			continue;
 		rc = file_id(c->cred_file[i], &id[i]);
-		if (rc || memcmp(&id[i], &c->cred_id[i], sizeof(id[i])) != 0)
+		if (rc || !same_id(&id[i], &c->cred_id[i]))
 			same = 0;
 	}
 	if (same)
