@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define SECRET_FILE_MAX 4096
@@ -39,6 +40,7 @@ static const struct opt_def defs[] = {
 	{ "session_token_file", O_STR, AT(cred_file[2]), 0, 0 },
 	{ "ca_file", O_STR, AT(ca_file), 0, 0 },
 	{ "tls_verify", O_BOOL, AT(tls_verify), 0, 0 },
+	{ "instance_profile", O_BOOL, AT(instance_profile), 0, 0 },
 	{ "connect_timeout", O_DUR, AT(connect_timeout_ns), 0, 0 },
 	{ "timeout", O_DUR, AT(timeout_ns), 0, 0 },
 	{ "low_speed_time", O_DUR, AT(low_speed_time_ns), 0, 0 },
@@ -52,7 +54,7 @@ struct seen {
 	int set[NDEFS];
 };
 
-static void wipe_free(char *s)
+void s3conf_wipe_free(char *s)
 {
 	if (s) {
 		volatile char *p = s;
@@ -73,9 +75,10 @@ void s3conf_free(struct s3conf *c)
 	free(c->host);
 	free(c->region);
 	free(c->access_key);
-	wipe_free(c->secret_key);
-	wipe_free(c->session_token);
+	s3conf_wipe_free(c->secret_key);
+	s3conf_wipe_free(c->session_token);
 	free(c->ca_file);
+	free(c->imds_endpoint);
 	free(c->display);
 	for (int i = 0; i < 3; i++)
 		free(c->cred_file[i]);
@@ -259,7 +262,7 @@ static int parse_query(struct s3conf *c, struct seen *sn, const char *q, char *e
 		if (!rc)
 			rc = set_opt(c, sn, key, v, 1, err, errlen);
 		free(key);
-		wipe_free(v);
+		s3conf_wipe_free(v);
 		if (rc)
 			return rc;
 		q += n + (q[n] == '&');
@@ -450,7 +453,7 @@ static int read_cred_files(struct s3conf *c, char *fresh[3], struct s3conf_file_
 	}
 	if (rc)
 		for (int i = 0; i < 3; i++) {
-			wipe_free(fresh[i]);
+			s3conf_wipe_free(fresh[i]);
 			fresh[i] = NULL;
 		}
 	return rc;
@@ -480,13 +483,13 @@ int s3conf_reload(struct s3conf *c, int *changed, char *err, size_t errlen)
 	}
 	if (rc) {
 		for (int i = 0; i < 3; i++)
-			wipe_free(fresh[i]);
+			s3conf_wipe_free(fresh[i]);
 		return rc;
 	}
 	for (int i = 0; i < 3; i++) {
 		if (!c->cred_file[i])
 			continue;
-		wipe_free(*cred_slot(c, i));
+		s3conf_wipe_free(*cred_slot(c, i));
 		*cred_slot(c, i) = fresh[i];
 		c->cred_id[i] = id[i];
 	}
@@ -494,11 +497,44 @@ int s3conf_reload(struct s3conf *c, int *changed, char *err, size_t errlen)
 	return 0;
 }
 
+/* instance_profile: the store fetches the credentials (s3imds.h). */
+static int instance_profile(struct s3conf *c, char *err, size_t errlen)
+{
+	const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT"), *off;
+	size_t n;
+
+	if (c->access_key || c->secret_key || c->session_token || c->cred_file[0] ||
+	    c->cred_file[1] || c->cred_file[2]) {
+		errf(err, errlen, "S3 store: instance_profile takes the instance role's "
+		     "credentials: give no access_key, secret_key, session_token or their files");
+		return EINVAL;
+	}
+	off = getenv("AWS_EC2_METADATA_DISABLED");
+	if (off && !strcasecmp(off, "true")) {
+		errf(err, errlen, "S3 store: instance_profile, but AWS_EC2_METADATA_DISABLED is "
+		     "true");
+		return EINVAL;
+	}
+	if (!ep || !ep[0])
+		ep = "http://169.254.169.254";
+	n = strlen(ep);
+	while (n && ep[n - 1] == '/')
+		n--;
+	if (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8)) {
+		errf(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT %s: expected http://HOST", ep);
+		return EINVAL;
+	}
+	c->imds_endpoint = strndup(ep, n);
+	return c->imds_endpoint ? 0 : ENOMEM;
+}
+
 static int credentials(struct s3conf *c, char *err, size_t errlen)
 {
 	char *fresh[3] = { NULL, NULL, NULL };
 	int rc = 0;
 
+	if (c->instance_profile)
+		return instance_profile(c, err, errlen);
 	for (int i = 0; i < 3; i++)
 		if (c->cred_file[i] && *cred_slot(c, i)) {
 			errf(err, errlen, "S3 store: give %s or %s_file, not both", cred_names[i],
@@ -525,7 +561,8 @@ static int credentials(struct s3conf *c, char *err, size_t errlen)
 	if (!c->access_key || !c->secret_key) {
 		errf(err, errlen, "S3 store %s: no %s: set access_key and secret_key (or "
 		     "access_key_file and secret_key_file) in store_options, or "
-		     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", c->display,
+		     "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or instance_profile=true "
+		     "on EC2", c->display,
 		     c->access_key ? "secret key" : "access key");
 		return EINVAL;
 	}

@@ -13,6 +13,10 @@
  *   force_path_style  true: http://HOST/BUCKET/KEY; false: http://BUCKET.HOST/KEY.
  *                     Default false for AWS, true for an endpoint given as
  *                     an IP address or localhost (no virtual hosts there)
+ *   instance_profile  true: the credentials of the EC2 instance's role, from
+ *                     the instance metadata service ($AWS_EC2_METADATA_SERVICE_ENDPOINT,
+ *                     else http://169.254.169.254), refreshed before they
+ *                     expire (s3imds.h); no other credentials then
  *   access_key, secret_key, session_token   (the last two: not in the URL)
  *   access_key_file, secret_key_file, session_token_file
  *                     one line each (spaces trimmed); read at open and again
@@ -50,6 +54,8 @@ struct s3conf {
 	char *region;
 	int path_style;
 	char *access_key, *secret_key, *session_token;   /* secrets: wiped on free */
+	int instance_profile;    /* credentials from the instance metadata service */
+	char *imds_endpoint;     /* its http://HOST[:PORT] */
 	char *cred_file[3];      /* files of access_key, secret_key, session_token,
 				    or NULL: paths, not secrets */
 	struct s3conf_file_id {  /* what cred_file[i] was when last read */
@@ -77,6 +83,9 @@ int s3conf_parse(struct s3conf *c, const char *url, const struct store_opt *opts
  * the credentials are new, or an error with err saying why; the old
  * credentials then stay. Costs a stat() per file when nothing changed. */
 int s3conf_reload(struct s3conf *c, int *changed, char *err, size_t errlen);
+
+/* Overwrite a secret string, then free it; NULL is fine. */
+void s3conf_wipe_free(char *s);
 
 /* Free c's strings (secrets overwritten first) and zero it. */
 void s3conf_free(struct s3conf *c);

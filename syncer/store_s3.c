@@ -21,6 +21,7 @@
 #define _GNU_SOURCE /* asprintf */
 #include "store.h"
 #include "s3conf.h"
+#include "s3imds.h"
 #include "s3xml.h"
 #include "log.h"
 
@@ -51,7 +52,15 @@ struct s3_store {
 	char *sigv4;             /* "aws:amz:REGION:s3" */
 	uint64_t rng;
 	int creds_failing;       /* re-reading the credentials files fails */
+	int creds_logged;        /* instance_profile: said once where they come from */
+	uint64_t creds_expire_ns; /* instance_profile: when they expire */
+	uint64_t creds_retry_ns; /* and, after a failed fetch, when to try again */
 };
+
+/* Instance-role credentials are renewed this long before they expire
+ * (the service has new ones ready five minutes before). */
+#define IMDS_EARLY_NS (4ull * 60 * 1000000000ull)
+#define IMDS_RETRY_NS (5ull * 1000000000ull)   /* after a failed fetch */
 
 /* A growing in-memory body. */
 struct buf {
@@ -292,10 +301,60 @@ static void backoff(struct s3_store *s, unsigned n)
 /* Rotated credentials files are read again before the next request; if
  * that fails (a file half-written, gone), the old ones go on being used,
  * and the log says so once. */
+static uint64_t wall_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The instance role's credentials, fetched when missing or about to
+ * expire; if that fails, the ones held go on being used while valid. */
+static void instance_credentials(struct s3_store *s)
+{
+	struct s3imds_creds cr;
+	char err[512];
+	uint64_t now = wall_ns();
+	int rc;
+
+	if ((s->c.access_key && now + IMDS_EARLY_NS < s->creds_expire_ns) ||
+	    now < s->creds_retry_ns)
+		return;
+	rc = s3imds_fetch(s->c.imds_endpoint, &cr, err, sizeof(err));
+	if (rc) {
+		s->creds_retry_ns = now + IMDS_RETRY_NS;
+		if (!s->creds_failing)
+			log_msg(LOG_WARN, "%s: %s%s", s->base.url, err, s->c.access_key &&
+				now < s->creds_expire_ns ? "; the credentials held are used until "
+				"they expire" : "");
+		s->creds_failing = 1;
+		return;
+	}
+	free(s->c.access_key);
+	s3conf_wipe_free(s->c.secret_key);
+	s3conf_wipe_free(s->c.session_token);
+	s->c.access_key = cr.access_key;
+	s->c.secret_key = cr.secret_key;
+	s->c.session_token = cr.session_token;
+	s->creds_expire_ns = cr.expires_ns;
+	if (s->creds_failing || !s->creds_logged)
+		log_msg(LOG_INFO, "%s: credentials of the instance's role, valid for %.0f min",
+			s->base.url, cr.expires_ns > now ? (double)(cr.expires_ns - now) / 60e9 : 0.0);
+	s->creds_failing = 0;
+	s->creds_logged = 1;
+}
+
 static void reload_credentials(struct s3_store *s)
 {
 	char err[512];
-	int changed, rc = s3conf_reload(&s->c, &changed, err, sizeof(err));
+	int changed, rc;
+
+	if (s->c.instance_profile) {
+		instance_credentials(s);
+		return;
+	}
+	rc = s3conf_reload(&s->c, &changed, err, sizeof(err));
 
 	if (rc && !s->creds_failing)
 		log_msg(LOG_WARN, "%s: %s; the credentials read before are still used",
@@ -313,6 +372,11 @@ static int perform(struct s3_store *s, struct req *r)
 	unsigned n;
 
 	reload_credentials(s);
+	if (!s->c.access_key || !s->c.secret_key) {
+		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: no credentials yet "
+			 "(see the log)", r->verb, s->base.url, r->name);
+		return EACCES;
+	}
 
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha[0] ? r->sha : EMPTY_SHA256);
 	hdrs = curl_slist_append(NULL, line);
