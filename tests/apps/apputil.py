@@ -64,6 +64,17 @@ def eq(actual, expected, what):
     return True
 
 
+def wait_for(what, cond, secs=60):
+    """Poll cond() until it is true (a failure after secs seconds)."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    fail("timed out waiting for " + what)
+    return False
+
+
 def finish():
     if _failures:
         print("%d check(s) failed" % len(_failures))

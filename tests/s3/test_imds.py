@@ -9,7 +9,6 @@ the log. Run through with_s3.py.
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -26,16 +25,6 @@ def write(env, key):
                        capture_output=True, text=True,
                        env=dict(os.environ, LD_PRELOAD=A.PRELOAD), timeout=60)
     A.eq(p.returncode, 0, "writer: " + p.stderr)
-
-
-def wait_for(what, cond, secs=60):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    A.fail("timed out waiting for " + what)
-    return False
 
 
 def main():
@@ -58,19 +47,19 @@ def main():
                                  url + "&instance_profile=true&retries=0", "--instance", "ec2",
                                  "--poll-interval", "200ms", "--log-file", log], env=clean)
         try:
-            wait_for("an upload", logged("uploaded main__ec2__"))
+            A.wait_for("an upload", logged("uploaded main__ec2__"))
             A.check(logged("credentials of the instance's role")(),
                     "the log says where the credentials come from")
-            wait_for("renewed credentials", lambda: imds.served["credentials"] >= 2)
+            A.wait_for("renewed credentials", lambda: imds.served["credentials"] >= 2)
             A.check(imds.served["token"] >= 1, "an IMDSv2 session token was asked for")
             A.eq(imds.served["refused"], 0, "requests without the session token")
             imds.mode = "broken"
             n = imds.served["credentials"]
             write(env, "k2")
-            wait_for("the syncer to ask again", lambda: imds.served["credentials"] > n)
+            A.wait_for("the syncer to ask again", lambda: imds.served["credentials"] > n)
             before = open(log).read().count("uploaded main__ec2__")
             write(env, "k3")
-            wait_for("an upload with the credentials held",
+            A.wait_for("an upload with the credentials held",
                      lambda: open(log).read().count("uploaded main__ec2__") > before)
             text = open(log).read()
             A.eq(text.count("expected AccessKeyId"), 1, "the broken answer is logged once")

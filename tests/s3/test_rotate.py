@@ -9,7 +9,6 @@ failed upload. Run through with_s3.py --allow-refused N.
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -23,16 +22,6 @@ def put_file(path, text):
     with open(path + ".tmp", "w") as f:
         f.write(text + "\n")
     os.rename(path + ".tmp", path)
-
-
-def wait_for(what, cond, secs=60):
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    A.fail("timed out waiting for " + what)
-    return False
 
 
 def main():
@@ -60,12 +49,12 @@ def main():
         def logged(text):
             return lambda: os.path.exists(log) and text in open(log).read()
 
-        wait_for("a refused request in the log", logged("403"))
+        A.wait_for("a refused request in the log", logged("403"))
         A.check(sync.poll() is None, "the syncer runs on while refused")
         put_file(sk, os.environ["AWS_SECRET_ACCESS_KEY"])
-        wait_for("the syncer to read its credentials again",
+        A.wait_for("the syncer to read its credentials again",
                  logged("credentials read again from their files"))
-        wait_for("an upload", logged("uploaded main__rot__"))
+        A.wait_for("an upload", logged("uploaded main__rot__"))
         listed = subprocess.run([A.MDBTAP, "snapshots", "list", url], capture_output=True,
                                 text=True, timeout=60).stdout
         A.check(" rot " in listed, "the object is in the store:\n" + listed)
