@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "s3conf.h"
 
 #define IMDS_BODY_MAX 16384
@@ -64,12 +65,12 @@ static int request(CURL *h, const char *method, const char *url, const char *hea
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
 	if (cc != CURLE_OK && !b->over) {
-		snprintf(err, errlen, "the instance metadata service (%s): %s", method,
+		errf(err, errlen, "the instance metadata service (%s): %s", method,
 			 curl_easy_strerror(cc));
 		return EHOSTUNREACH;
 	}
 	if (b->over || status / 100 != 2) {
-		snprintf(err, errlen, "the instance metadata service (%s): %s", method,
+		errf(err, errlen, "the instance metadata service (%s): %s", method,
 			 b->over ? "answer too long" : status == 404 ? "HTTP 404: no role?" :
 			 "HTTP error");
 		return EACCES;
@@ -138,7 +139,7 @@ static int parse_creds(const char *json, struct s3imds_creds *c, char *err, size
 	if (!rc && strchr(c->access_key, ':'))
 		rc = EINVAL;
 	if (rc)
-		snprintf(err, errlen, "the instance metadata service: %s",
+		errf(err, errlen, "the instance metadata service: %s",
 			 rc == EACCES ? "the role's credentials are not available (Code)" :
 			 rc == ENOMEM ? strerror(rc) :
 			 "expected AccessKeyId, SecretAccessKey, Token and Expiration");
@@ -171,7 +172,7 @@ int s3imds_fetch(const char *endpoint, struct s3imds_creds *out, char *err, size
 		rc = request(h, "GET", url, hdr, b, err, errlen);
 	}
 	if (!rc && !(role = trimmed_line(b->p))) {
-		snprintf(err, errlen, "the instance metadata service: the instance has no role");
+		errf(err, errlen, "the instance metadata service: the instance has no role");
 		rc = EACCES;
 	}
 	if (!rc && !(erole = s3_uri_encode(role, 0)))
@@ -184,7 +185,7 @@ int s3imds_fetch(const char *endpoint, struct s3imds_creds *out, char *err, size
 	if (!rc)
 		rc = parse_creds(b->p, out, err, errlen);
 	if (rc == EPROTO)
-		snprintf(err, errlen, "the instance metadata service: no session token");
+		errf(err, errlen, "the instance metadata service: no session token");
 	if (rc)
 		s3imds_free(out);
 	if (token)

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE /* asprintf */
 #include "store.h"
+#include "hlc.h"
 #include "s3conf.h"
 #include "s3imds.h"
 #include "s3xml.h"
@@ -301,21 +302,13 @@ static void backoff(struct s3_store *s, unsigned n)
 /* Rotated credentials files are read again before the next request; if
  * that fails (a file half-written, gone), the old ones go on being used,
  * and the log says so once. */
-static uint64_t wall_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* The instance role's credentials, fetched when missing or about to
  * expire; if that fails, the ones held go on being used while valid. */
 static void instance_credentials(struct s3_store *s)
 {
 	struct s3imds_creds cr;
 	char err[512];
-	uint64_t now = wall_ns();
+	uint64_t now = hlc_wall_ns();
 	int rc;
 
 	if ((s->c.access_key && now + IMDS_EARLY_NS < s->creds_expire_ns) ||
