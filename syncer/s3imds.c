@@ -188,12 +188,10 @@ int s3imds_fetch(const char *endpoint, struct s3imds_creds *out, char *err, size
 		errf(err, errlen, "the instance metadata service: no session token");
 	if (rc)
 		s3imds_free(out);
-	if (token)
-		memset(token, 0, strlen(token));
+	s3conf_wipe_free(token);
 	memset(hdr, 0, sizeof(hdr));
 	if (b)
 		memset(b, 0, sizeof(*b)); /* it held the secret */
-	free(token);
 	free(role);
 	free(erole);
 	free(b);

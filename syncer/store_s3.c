@@ -297,11 +297,6 @@ static void backoff(struct s3_store *s, unsigned n)
 		;
 }
 
-/* Run r with retries. 2xx: 0. Otherwise an errno value, and the reason
- * in s->base.error. */
-/* Rotated credentials files are read again before the next request; if
- * that fails (a file half-written, gone), the old ones go on being used,
- * and the log says so once. */
 /* The instance role's credentials, fetched when missing or about to
  * expire; if that fails, the ones held go on being used while valid. */
 static void instance_credentials(struct s3_store *s)
@@ -338,6 +333,9 @@ static void instance_credentials(struct s3_store *s)
 	s->creds_logged = 1;
 }
 
+/* Rotated credentials files are read again before the next request; if
+ * that fails (a file half-written, gone), the old ones go on being used,
+ * and the log says so once. */
 static void reload_credentials(struct s3_store *s)
 {
 	char err[512];
@@ -348,7 +346,6 @@ static void reload_credentials(struct s3_store *s)
 		return;
 	}
 	rc = s3conf_reload(&s->c, &changed, err, sizeof(err));
-
 	if (rc && !s->creds_failing)
 		log_msg(LOG_WARN, "%s: %s; the credentials read before are still used",
 			s->base.url, err);
@@ -357,6 +354,8 @@ static void reload_credentials(struct s3_store *s)
 	s->creds_failing = rc != 0;
 }
 
+/* Run r with retries. 2xx: 0. Otherwise an errno value, and the reason
+ * in s->base.error. */
 static int perform(struct s3_store *s, struct req *r)
 {
 	struct curl_slist *hdrs = NULL, *h;

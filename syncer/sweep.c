@@ -151,16 +151,19 @@ static int sweep_chunk(struct senv *s, const char *name, size_t len, uint64_t cu
 	return rc;
 }
 
+/* The DBIs with elements, by name (len 0: the unnamed one). */
 struct names {
-	char **v;
-	size_t *len, n;
+	struct name {
+		char *p;
+		size_t len;
+	} *v;
+	size_t n;
 };
 
 static int add_name(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
 {
 	struct names *ns = ctx;
-	char **v;
-	size_t *l;
+	struct name *v;
 
 	if (d->count == 0)
 		return 0; /* nothing to sweep */
@@ -168,46 +171,38 @@ static int add_name(void *ctx, const char *name, size_t len, const struct meta_d
 	if (!v)
 		return ENOMEM;
 	ns->v = v;
-	l = realloc(ns->len, (ns->n + 1) * sizeof(*l));
-	if (!l)
+	v[ns->n].len = len;
+	if (!(v[ns->n].p = malloc(len ? len : 1)))
 		return ENOMEM;
-	ns->len = l;
-	ns->v[ns->n] = malloc(len ? len : 1);
-	if (!ns->v[ns->n])
-		return ENOMEM;
-	memcpy(ns->v[ns->n], name, len);
-	ns->len[ns->n++] = len;
+	memcpy(v[ns->n++].p, name, len);
 	return 0;
 }
 
 int sweep_env(struct senv *s, uint64_t cutoff, uint64_t *swept)
 {
-	struct names ns = { 0 };
+	struct names ns = { NULL, 0 };
+	struct sweep_pos *p;
 	MDB_txn *txn;
 	int rc;
 
 	*swept = 0;
 	if (!cutoff)
 		return 0;
+	if (!(p = malloc(sizeof(*p))))
+		return ENOMEM;
 	rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return rc;
-	rc = meta_dbi_each(txn, s->meta, add_name, &ns);
-	mdb_txn_abort(txn);
+	if (!rc) {
+		rc = meta_dbi_each(txn, s->meta, add_name, &ns);
+		mdb_txn_abort(txn);
+	}
 	for (size_t i = 0; !rc && i < ns.n; i++) {
-		struct sweep_pos *p = calloc(1, sizeof(*p));
-
-		if (!p) {
-			rc = ENOMEM;
-			break;
-		}
+		memset(p, 0, sizeof(*p));
 		while (!rc && !p->done)
-			rc = sweep_chunk(s, ns.v[i], ns.len[i], cutoff, p, swept);
-		free(p);
+			rc = sweep_chunk(s, ns.v[i].p, ns.v[i].len, cutoff, p, swept);
 	}
 	for (size_t i = 0; i < ns.n; i++)
-		free(ns.v[i]);
+		free(ns.v[i].p);
 	free(ns.v);
-	free(ns.len);
+	free(p);
 	return rc;
 }
