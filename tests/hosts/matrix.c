@@ -156,7 +156,7 @@ static void expect_create(struct expect *x, const char *name, uint32_t flags)
 	add_create(new_rec(x), name, flags);
 }
 
-static const char *op_str(unsigned t) { return rec_op_name(t); }
+static const char *op_str(unsigned t) { return record_op_name(t); }
 
 static void print_bytes(const void *p, size_t n)
 {
@@ -174,10 +174,10 @@ static int same(const void *a, size_t an, const void *b, size_t bn)
 /* Compare the env's journal with x, and check the txn id accounting. */
 static void verify(MDB_env *env, const struct expect *x, int nosubdir)
 {
-	struct jnl_open_opts ro = { 0 };
-	struct jnl_reader rd = { 0 };
-	struct jnl_entry e;
-	struct jnl *j;
+	struct journal_open_opts ro = { 0 };
+	struct journal_reader rd = { 0 };
+	struct journal_entry e;
+	struct journal *j;
 	char dir[4400];
 	MDB_envinfo info;
 	uint64_t pos, next_id;
@@ -185,17 +185,17 @@ static void verify(MDB_env *env, const struct expect *x, int nosubdir)
 	int rc;
 
 	OK(mdb_env_info(env, &info));
-	jnl_companion_dir(envdir, nosubdir, dir, sizeof(dir));
-	rc = jnl_open(dir, &ro, &j);
+	journal_companion_dir(envdir, nosubdir, dir, sizeof(dir));
+	rc = journal_open(dir, &ro, &j);
 	if (rc) {
 		fail("no journal in %s: %s (is the tap preloaded?)", dir, mdbtap_strerror(rc));
 		return;
 	}
-	next_id = jnl_header(j)->base_txnid + 1;
-	pos = jnl_load(&jnl_header(j)->tail);
-	while ((rc = jnl_read(j, pos, &rd, &e)) == 1) {
-		struct rec_iter it;
-		struct rec_op op;
+	next_id = journal_header(j)->base_txnid + 1;
+	pos = journal_load(&journal_header(j)->tail);
+	while ((rc = journal_read(j, pos, &rd, &e)) == 1) {
+		struct record_iter it;
+		struct record_op op;
 		unsigned i = 0;
 
 		pos = e.next;
@@ -217,11 +217,11 @@ static void verify(MDB_env *env, const struct expect *x, int nosubdir)
 		}
 		const struct xrec *want = &x->recs[got++];
 
-		if (rec_iter_init(&it, e.body, e.hdr.body_len, e.hdr.nnames, e.hdr.nops)) {
+		if (record_iter_init(&it, e.body, e.hdr.body_len, e.hdr.nnames, e.hdr.nops)) {
 			fail("corrupt record");
 			continue;
 		}
-		while ((rc = rec_iter_next(&it, &op)) == 1) {
+		while ((rc = record_iter_next(&it, &op)) == 1) {
 			const struct xop *w = i < want->nops ? &want->ops[i] : NULL;
 			int name_ok = w && ((!w->dbi && !op.name) ||
 					    (w->dbi && op.name && same(w->dbi, strlen(w->dbi), op.name, op.name_len)));
@@ -262,8 +262,8 @@ static void verify(MDB_env *env, const struct expect *x, int nosubdir)
 	if (next_id - 1 != info.me_last_txnid)
 		fail("records account up to txn %llu, the env is at %llu",
 		     (unsigned long long)(next_id - 1), (unsigned long long)info.me_last_txnid);
-	jnl_reader_free(&rd);
-	jnl_close(j);
+	journal_reader_free(&rd);
+	journal_close(j);
 }
 
 /* ---- the cases ---- */

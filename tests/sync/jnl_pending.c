@@ -1,7 +1,7 @@
-/* jnl_pending: leave a PENDING record in an env's journal, as a writer
+/* journal_pending: leave a PENDING record in an env's journal, as a writer
  * that died (or stalls) between the tap's append and its commit does.
  *
- *   jnl_pending COMPANION_DIR TXNID [HOLD_SECONDS [KEY]]
+ *   journal_pending COMPANION_DIR TXNID [HOLD_SECONDS [KEY]]
  *
  * Appends a record for TXNID with this process's pid (and, given KEY, one
  * put of KEY in the unnamed DBI), never marks it, and exits at once (a
@@ -19,41 +19,41 @@
 
 int main(int argc, char **argv)
 {
-	struct jnl_open_opts o = { .writable = 1 };
-	struct jnl_append_in in = { 0 };
-	struct jnl_slot slot;
-	struct jnl *j;
+	struct journal_open_opts o = { .writable = 1 };
+	struct journal_append_in in = { 0 };
+	struct journal_slot slot;
+	struct journal *j;
 	uint8_t name[8], op[512];
 	int rc;
 
 	if (argc < 3 || argc > 5 || (argc == 5 && strlen(argv[4]) > 256)) {
-		fprintf(stderr, "usage: jnl_pending COMPANION_DIR TXNID [HOLD_SECONDS [KEY]]\n");
+		fprintf(stderr, "usage: journal_pending COMPANION_DIR TXNID [HOLD_SECONDS [KEY]]\n");
 		return 2;
 	}
-	rc = jnl_open(argv[1], &o, &j);
+	rc = journal_open(argv[1], &o, &j);
 	if (rc) {
-		fprintf(stderr, "jnl_pending: %s: %d\n", argv[1], rc);
+		fprintf(stderr, "journal_pending: %s: %d\n", argv[1], rc);
 		return 1;
 	}
 	in.txnid = strtoull(argv[2], NULL, 10);
 	in.ts = hlc_wall_ns();
 	if (argc == 5) {
-		rec_put_name(name, NULL, 0);
-		rec_put_op(op, MDBTAP_OP_PUT, 0, 0, argv[4], strlen(argv[4]), NULL, 0);
+		record_put_name(name, NULL, 0);
+		record_put_op(op, MDBTAP_OP_PUT, 0, 0, argv[4], strlen(argv[4]), NULL, 0);
 		in.nnames = in.nops = 1;
 		in.names = name;
-		in.names_len = rec_name_size(0);
+		in.names_len = record_name_size(0);
 		in.ops = op;
-		in.ops_len = rec_op_size(strlen(argv[4]), 0);
+		in.ops_len = record_op_size(strlen(argv[4]), 0);
 	}
-	rc = jnl_append(j, &in, &slot);
+	rc = journal_append(j, &in, &slot);
 	if (rc) {
-		fprintf(stderr, "jnl_pending: append: %d\n", rc);
+		fprintf(stderr, "journal_pending: append: %d\n", rc);
 		return 1;
 	}
 	printf("pending %llu\n", (unsigned long long)in.txnid);
 	fflush(stdout);
 	if (argc >= 4)
 		sleep((unsigned)atoi(argv[3]));
-	_exit(0); /* never jnl_finish: the record stays PENDING */
+	_exit(0); /* never journal_finish: the record stays PENDING */
 }

@@ -11,7 +11,7 @@
 
 #include "config.h"
 
-#define S CFG_NS_PER_SEC
+#define S DUR_NS_PER_SEC
 #define MS 1000000ull
 
 static char dir[4096];    /* this test's scratch directory */
@@ -607,7 +607,7 @@ START_TEST(durations)
 {
 	const struct dur *d = &durs[_i];
 	uint64_t ns = 12345;
-	int rc = cfg_parse_duration(d->s, &ns);
+	int rc = dur_parse(d->s, &ns);
 
 	ck_assert_msg(rc == d->rc, "'%s': rc %d, want %d", d->s, rc, d->rc);
 	if (!d->rc)

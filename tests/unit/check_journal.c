@@ -25,44 +25,44 @@ static void setup(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-static struct jnl *open_new(uint64_t capacity, uint64_t base)
+static struct journal *open_new(uint64_t capacity, uint64_t base)
 {
-	struct jnl_open_opts o = { .writable = 1, .create = 1, .mode = 0644,
+	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644,
 				   .capacity = capacity, .base_txnid = base };
-	struct jnl *j = NULL;
+	struct journal *j = NULL;
 
-	ck_assert_int_eq(jnl_open(dir, &o, &j), 0);
+	ck_assert_int_eq(journal_open(dir, &o, &j), 0);
 	return j;
 }
 
 /* Append a record with one PUT op of key "k<txnid>". */
-static int append(struct jnl *j, uint64_t txnid, size_t keylen, struct jnl_slot *slot)
+static int append(struct journal *j, uint64_t txnid, size_t keylen, struct journal_slot *slot)
 {
 	uint8_t names[8], ops[4096];
 	char key[2048];
-	struct jnl_append_in in = { .txnid = txnid, .ts = 1000 + txnid, .nnames = 1, .nops = 1 };
+	struct journal_append_in in = { .txnid = txnid, .ts = 1000 + txnid, .nnames = 1, .nops = 1 };
 
 	ck_assert_uint_le(keylen, sizeof(key));
 	memset(key, 'x', keylen);
 	snprintf(key, keylen, "k%llu", (unsigned long long)txnid);
-	rec_put_name(names, NULL, 0);
-	rec_put_op(ops, MDBTAP_OP_PUT, 0, 0, key, keylen, NULL, 0);
+	record_put_name(names, NULL, 0);
+	record_put_op(ops, MDBTAP_OP_PUT, 0, 0, key, keylen, NULL, 0);
 	in.names = names;
-	in.names_len = rec_name_size(0);
+	in.names_len = record_name_size(0);
 	in.ops = ops;
-	in.ops_len = rec_op_size(keylen, 0);
-	return jnl_append(j, &in, slot);
+	in.ops_len = record_op_size(keylen, 0);
+	return journal_append(j, &in, slot);
 }
 
 START_TEST(create_append_read)
 {
-	struct jnl *j = open_new(0, 41);
-	struct mdbtap_journal_header *h = jnl_header(j);
-	struct jnl_reader rd = { 0 };
-	struct jnl_slot slot;
-	struct jnl_entry e;
-	struct rec_iter it;
-	struct rec_op op;
+	struct journal *j = open_new(0, 41);
+	struct mdbtap_journal_header *h = journal_header(j);
+	struct journal_reader rd = { 0 };
+	struct journal_slot slot;
+	struct journal_entry e;
+	struct record_iter it;
+	struct record_op op;
 
 	ck_assert_mem_eq(h->magic, MDBTAP_JOURNAL_MAGIC, 8);
 	ck_assert_uint_eq(h->capacity, MDBTAP_JOURNAL_DEFAULT_CAPACITY);
@@ -70,79 +70,79 @@ START_TEST(create_append_read)
 	ck_assert_uint_eq(h->accounted_txnid, 41);
 	ck_assert_int_eq(append(j, 42, 10, &slot), 0);
 
-	ck_assert_int_eq(jnl_read(j, 0, &rd, &e), 1);
+	ck_assert_int_eq(journal_read(j, 0, &rd, &e), 1);
 	ck_assert_uint_eq(e.state, MDBTAP_STATE_PENDING);
-	jnl_finish(&slot, 1);
-	ck_assert_int_eq(jnl_read(j, 0, &rd, &e), 1);
+	journal_finish(&slot, 1);
+	ck_assert_int_eq(journal_read(j, 0, &rd, &e), 1);
 	ck_assert_uint_eq(e.state, MDBTAP_STATE_COMMITTED);
 	ck_assert_uint_eq(e.hdr.txnid, 42);
 	ck_assert_uint_eq(e.hdr.ts, 1042);
 	ck_assert_uint_eq(e.hdr.pid, (uint32_t)getpid());
-	ck_assert_int_eq(rec_iter_init(&it, e.body, e.hdr.body_len, e.hdr.nnames, e.hdr.nops), 0);
-	ck_assert_int_eq(rec_iter_next(&it, &op), 1);
+	ck_assert_int_eq(record_iter_init(&it, e.body, e.hdr.body_len, e.hdr.nnames, e.hdr.nops), 0);
+	ck_assert_int_eq(record_iter_next(&it, &op), 1);
 	ck_assert_mem_eq(op.key, "k42", 3);
-	ck_assert_int_eq(jnl_read(j, e.next, &rd, &e), 0); /* the head */
-	jnl_reader_free(&rd);
-	jnl_close(j);
+	ck_assert_int_eq(journal_read(j, e.next, &rd, &e), 0); /* the head */
+	journal_reader_free(&rd);
+	journal_close(j);
 }
 END_TEST
 
 START_TEST(reopen_keeps_records)
 {
-	struct jnl *j = open_new(0, 0);
-	struct jnl_open_opts ro = { 0 };
-	struct jnl_reader rd = { 0 };
-	struct jnl_slot slot;
-	struct jnl_entry e;
+	struct journal *j = open_new(0, 0);
+	struct journal_open_opts ro = { 0 };
+	struct journal_reader rd = { 0 };
+	struct journal_slot slot;
+	struct journal_entry e;
 
 	ck_assert_int_eq(append(j, 1, 4, &slot), 0);
-	jnl_finish(&slot, 0);
-	jnl_close(j);
-	ck_assert_int_eq(jnl_open(dir, &ro, &j), 0); /* read-only, no create */
-	ck_assert_int_eq(jnl_read(j, 0, &rd, &e), 1);
+	journal_finish(&slot, 0);
+	journal_close(j);
+	ck_assert_int_eq(journal_open(dir, &ro, &j), 0); /* read-only, no create */
+	ck_assert_int_eq(journal_read(j, 0, &rd, &e), 1);
 	ck_assert_uint_eq(e.state, MDBTAP_STATE_ABORTED);
-	jnl_reader_free(&rd);
-	jnl_close(j);
+	journal_reader_free(&rd);
+	journal_close(j);
 }
 END_TEST
 
 START_TEST(full_ring_drops_and_wraps)
 {
-	struct jnl *j = open_new(MDBTAP_JOURNAL_MIN_CAPACITY, 0);
-	struct mdbtap_journal_header *h = jnl_header(j);
-	struct jnl_reader rd = { 0 };
-	struct jnl_slot slot;
-	struct jnl_entry e;
+	struct journal *j = open_new(MDBTAP_JOURNAL_MIN_CAPACITY, 0);
+	struct mdbtap_journal_header *h = journal_header(j);
+	struct journal_reader rd = { 0 };
+	struct journal_slot slot;
+	struct journal_entry e;
 	uint64_t id = 1, pads = 0;
 
 	/* Fill it: records of ~1 KiB do not divide the ring evenly. */
 	while (append(j, id, 1000, &slot) == 0)
-		jnl_finish(&slot, 1), id++;
-	ck_assert_uint_eq(jnl_load(&h->dropped), 1);
-	ck_assert_uint_le(jnl_load(&h->head), h->capacity);
+		journal_finish(&slot, 1), id++;
+	ck_assert_uint_eq(journal_load(&h->dropped), 1);
+	ck_assert_uint_le(journal_load(&h->head), h->capacity);
 
 	/* A consumer frees half; appends resume and wrap with a pad record. */
 	{
 		/* tail must sit on a record boundary: walk to the first one past
 		 * the middle */
-		uint64_t pos = 0, want = jnl_load(&h->head) / 2;
+		uint64_t pos = 0, want = journal_load(&h->head) / 2;
 
 		while (pos < want) {
-			ck_assert_int_eq(jnl_read(j, pos, &rd, &e), 1);
+			ck_assert_int_eq(journal_read(j, pos, &rd, &e), 1);
 			pos = e.next;
 		}
 		__atomic_store_n(&h->tail, pos, __ATOMIC_RELEASE);
 	}
 	for (int i = 0; i < 20; i++) {
 		ck_assert_int_eq(append(j, id, 1000, &slot), 0);
-		jnl_finish(&slot, 1);
+		journal_finish(&slot, 1);
 		id++;
 	}
 	/* Everything from tail to head reads back whole, in txn order. */
-	uint64_t pos = jnl_load(&h->tail), last = 0;
+	uint64_t pos = journal_load(&h->tail), last = 0;
 	int rc;
 
-	while ((rc = jnl_read(j, pos, &rd, &e)) == 1) {
+	while ((rc = journal_read(j, pos, &rd, &e)) == 1) {
 		if (e.pad) {
 			pads++;
 		} else {
@@ -154,46 +154,46 @@ START_TEST(full_ring_drops_and_wraps)
 	ck_assert_int_eq(rc, 0);
 	ck_assert_uint_eq(last, id - 1);
 	ck_assert_uint_eq(pads, 1);
-	jnl_reader_free(&rd);
-	jnl_close(j);
+	journal_reader_free(&rd);
+	journal_close(j);
 }
 END_TEST
 
 START_TEST(stale_finish_is_ignored)
 {
-	struct jnl *j = open_new(0, 0);
-	struct jnl_reader rd = { 0 };
-	struct jnl_slot slot, stale;
-	struct jnl_entry e;
+	struct journal *j = open_new(0, 0);
+	struct journal_reader rd = { 0 };
+	struct journal_slot slot, stale;
+	struct journal_entry e;
 
 	ck_assert_int_eq(append(j, 1, 4, &slot), 0);
 	stale = slot;
 	stale.pos += MDBTAP_JOURNAL_DEFAULT_CAPACITY; /* the same slot, a lap later */
-	jnl_finish(&stale, 1);
-	ck_assert_int_eq(jnl_read(j, 0, &rd, &e), 1);
+	journal_finish(&stale, 1);
+	ck_assert_int_eq(journal_read(j, 0, &rd, &e), 1);
 	ck_assert_uint_eq(e.state, MDBTAP_STATE_PENDING);
-	jnl_finish(&slot, 1);
-	jnl_finish(&slot, 0); /* only the first outcome counts */
-	ck_assert_int_eq(jnl_read(j, 0, &rd, &e), 1);
+	journal_finish(&slot, 1);
+	journal_finish(&slot, 0); /* only the first outcome counts */
+	ck_assert_int_eq(journal_read(j, 0, &rd, &e), 1);
 	ck_assert_uint_eq(e.state, MDBTAP_STATE_COMMITTED);
-	jnl_reader_free(&rd);
-	jnl_close(j);
+	journal_reader_free(&rd);
+	journal_close(j);
 }
 END_TEST
 
 START_TEST(corrupt_record_detected)
 {
-	struct jnl *j = open_new(0, 0);
-	struct jnl_reader rd = { 0 };
-	struct jnl_slot slot;
-	struct jnl_entry e;
+	struct journal *j = open_new(0, 0);
+	struct journal_reader rd = { 0 };
+	struct journal_slot slot;
+	struct journal_entry e;
 	char path[4200];
 	int fd;
 	uint8_t b;
 
 	ck_assert_int_eq(append(j, 7, 16, &slot), 0);
-	jnl_finish(&slot, 1);
-	jnl_close(j);
+	journal_finish(&slot, 1);
+	journal_close(j);
 	/* Flip one byte of the key, as a torn write after power loss would. */
 	snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE);
 	fd = open(path, O_RDWR);
@@ -204,16 +204,16 @@ START_TEST(corrupt_record_detected)
 	ck_assert_int_eq(pwrite(fd, &b, 1, at), 1);
 	close(fd);
 	j = open_new(0, 0);
-	ck_assert_int_eq(jnl_read(j, 0, &rd, &e), MDBTAP_E_CORRUPT);
-	jnl_reader_free(&rd);
-	jnl_close(j);
+	ck_assert_int_eq(journal_read(j, 0, &rd, &e), MDBTAP_E_CORRUPT);
+	journal_reader_free(&rd);
+	journal_close(j);
 }
 END_TEST
 
 START_TEST(foreign_file_refused)
 {
-	struct jnl_open_opts o = { .writable = 1, .create = 1, .mode = 0644 };
-	struct jnl *j = NULL;
+	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644 };
+	struct journal *j = NULL;
 	char path[4200];
 	FILE *f;
 
@@ -222,7 +222,7 @@ START_TEST(foreign_file_refused)
 	ck_assert_ptr_nonnull(f);
 	fputs("this is not a journal, and it is long enough to have a header......", f);
 	fclose(f);
-	ck_assert_int_eq(jnl_open(dir, &o, &j), MDBTAP_E_FORMAT);
+	ck_assert_int_eq(journal_open(dir, &o, &j), MDBTAP_E_FORMAT);
 	ck_assert_ptr_null(j);
 }
 END_TEST
@@ -231,8 +231,8 @@ END_TEST
  * the next opener creates the journal again. */
 START_TEST(half_created_file_is_created_again)
 {
-	struct jnl_open_opts o = { .writable = 1, .create = 1, .mode = 0644, .base_txnid = 7 };
-	struct jnl *j = NULL;
+	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644, .base_txnid = 7 };
+	struct journal *j = NULL;
 	char path[4200], zeros[MDBTAP_JOURNAL_HEADER_SIZE] = { 0 };
 	int fd;
 
@@ -241,51 +241,51 @@ START_TEST(half_created_file_is_created_again)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
 	close(fd);
-	ck_assert_int_eq(jnl_open(dir, &o, &j), 0);
-	ck_assert_mem_eq(jnl_header(j)->magic, MDBTAP_JOURNAL_MAGIC, 8);
-	ck_assert_uint_eq(jnl_header(j)->base_txnid, 7);
-	jnl_close(j);
+	ck_assert_int_eq(journal_open(dir, &o, &j), 0);
+	ck_assert_mem_eq(journal_header(j)->magic, MDBTAP_JOURNAL_MAGIC, 8);
+	ck_assert_uint_eq(journal_header(j)->base_txnid, 7);
+	journal_close(j);
 	/* ...but only a writer that may create it does. */
 	fd = open(path, O_TRUNC | O_WRONLY);
 	ck_assert_int_eq(write(fd, zeros, 100), 100);
 	close(fd);
 	o.create = 0;
-	ck_assert_int_eq(jnl_open(dir, &o, &j), MDBTAP_E_FORMAT);
+	ck_assert_int_eq(journal_open(dir, &o, &j), MDBTAP_E_FORMAT);
 }
 END_TEST
 
 START_TEST(newer_version_refused)
 {
-	struct jnl *j = open_new(0, 0);
-	struct jnl_open_opts o = { .writable = 1 };
+	struct journal *j = open_new(0, 0);
+	struct journal_open_opts o = { .writable = 1 };
 
-	jnl_header(j)->version = MDBTAP_JOURNAL_VERSION + 1;
-	jnl_close(j);
-	ck_assert_int_eq(jnl_open(dir, &o, &j), MDBTAP_E_VERSION);
+	journal_header(j)->version = MDBTAP_JOURNAL_VERSION + 1;
+	journal_close(j);
+	ck_assert_int_eq(journal_open(dir, &o, &j), MDBTAP_E_VERSION);
 }
 END_TEST
 
 START_TEST(missing_journal)
 {
-	struct jnl_open_opts o = { 0 };
-	struct jnl *j = NULL;
+	struct journal_open_opts o = { 0 };
+	struct journal *j = NULL;
 
-	ck_assert_int_eq(jnl_open(dir, &o, &j), ENOENT);
+	ck_assert_int_eq(journal_open(dir, &o, &j), ENOENT);
 }
 END_TEST
 
 START_TEST(clock_is_monotonic_and_observes)
 {
-	struct jnl *j = open_new(0, 0);
-	uint64_t a = jnl_clock_next(j), b = jnl_clock_next(j);
+	struct journal *j = open_new(0, 0);
+	uint64_t a = journal_clock_next(j), b = journal_clock_next(j);
 	uint64_t future = a + 3600ull * 1000000000ull;
 
 	ck_assert_uint_gt(b, a);
-	jnl_clock_observe(j, future);
-	ck_assert_uint_gt(jnl_clock_next(j), future);
-	jnl_clock_observe(j, a); /* older: no effect */
-	ck_assert_uint_gt(jnl_clock_next(j), future);
-	jnl_close(j);
+	journal_clock_observe(j, future);
+	ck_assert_uint_gt(journal_clock_next(j), future);
+	journal_clock_observe(j, a); /* older: no effect */
+	ck_assert_uint_gt(journal_clock_next(j), future);
+	journal_close(j);
 }
 END_TEST
 
@@ -293,11 +293,11 @@ START_TEST(companion_dir_names)
 {
 	char buf[64];
 
-	ck_assert_int_eq(jnl_companion_dir("/x/db", 0, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(journal_companion_dir("/x/db", 0, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "/x/db/mdbtap");
-	ck_assert_int_eq(jnl_companion_dir("/x/pdns.lmdb", 1, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(journal_companion_dir("/x/pdns.lmdb", 1, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "/x/pdns.lmdb-mdbtap");
-	ck_assert_int_eq(jnl_companion_dir("/a/very/long/path/that/does/not/fit/in/the/buffer/at/all",
+	ck_assert_int_eq(journal_companion_dir("/a/very/long/path/that/does/not/fit/in/the/buffer/at/all",
 					   1, buf, 16), ENAMETOOLONG);
 }
 END_TEST

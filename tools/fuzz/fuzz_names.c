@@ -1,5 +1,5 @@
-/* fuzz_names.c: libFuzzer target for object names (syncer/objname.c), which
- * come from store listings, and journal record bodies (shim/record.c),
+/* fuzz_names.c: libFuzzer target for object names (syncer/codec/objname.c), which
+ * come from store listings, and journal record bodies (shim/journal/record.c),
  * which come from a file any writer of the env can write. A name that
  * parses must format back to itself. */
 #include <stdint.h>
@@ -31,8 +31,8 @@ static void names(const uint8_t *data, size_t size)
 
 static void record(const uint8_t *data, size_t size)
 {
-	struct rec_iter it;
-	struct rec_op op;
+	struct record_iter it;
+	struct record_op op;
 	volatile size_t seen = 0;
 	unsigned nnames, nops;
 	int rc;
@@ -41,9 +41,9 @@ static void record(const uint8_t *data, size_t size)
 		return;
 	nnames = data[0];
 	nops = data[1];
-	if (rec_iter_init(&it, data + 2, size - 2, nnames, nops) != 0)
+	if (record_iter_init(&it, data + 2, size - 2, nnames, nops) != 0)
 		return;
-	while ((rc = rec_iter_next(&it, &op)) == 1) {
+	while ((rc = record_iter_next(&it, &op)) == 1) {
 		const char *name;
 		size_t len;
 
@@ -52,7 +52,7 @@ static void record(const uint8_t *data, size_t size)
 			seen += ((const uint8_t *)op.key)[op.klen - 1];
 		if (op.vlen)
 			seen += ((const uint8_t *)op.val)[op.vlen - 1];
-		if (rec_name(&it, op.name_index, &name, &len) == 0 && len)
+		if (record_name(&it, op.name_index, &name, &len) == 0 && len)
 			seen += (uint8_t)name[len - 1];
 	}
 }

@@ -1,4 +1,4 @@
-/* fuzz_s3xml.c: libFuzzer target for the S3 answer parser (syncer/s3xml.c):
+/* fuzz_s3xml.c: libFuzzer target for the S3 answer parser (syncer/store/s3xml.c):
  * whatever a server, or anything between us and it, answers. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* fuzz_snap.c: libFuzzer target for the snapshot reader (syncer/snap.c),
+/* fuzz_snap.c: libFuzzer target for the snapshot reader (syncer/codec/snap.c),
  * which reads objects other instances (or anyone with write access to the
  * store) put there. An input that starts with zstd's magic is read as an
  * object; any other input is first compressed, with the frame checksum,
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "err.h"
 #include "snap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -83,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else if (ev.type == SNAP_EV_META)
 				seen += (unsigned)strlen(ev.meta.instance ? ev.meta.instance : "");
 		}
-		(void)snap_strerror(rc);
+		(void)err_str(rc);
 	}
 	snap_reader_free(r);
 	free(z);

@@ -1,0 +1,370 @@
+/* journal.c: the journal file, a ring of records in a shared mapping.
+ *
+ * Why a mapped ring in a companion file rather than a DBI in the host's
+ * env: appending is a memcpy (no syscall, no extra B-tree commit), nothing
+ * of ours is visible in the host's env, map or DBI slots, and a killed
+ * process loses nothing (the page cache keeps the mapping's writes). The
+ * price is that the record is not in the host's transaction: it is written
+ * PENDING before the commit and marked after it (see include/mdbtap.h).
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "hlc.h"
+
+struct journal {
+	int fd;
+	size_t map_len;
+	struct mdbtap_journal_header *hdr;
+	uint8_t *ring;
+	uint64_t capacity;
+};
+
+static uint64_t align8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
+
+int journal_companion_dir(const char *env_path, int nosubdir, char *buf, size_t cap)
+{
+	int n = nosubdir
+		? snprintf(buf, cap, "%s%s", env_path, MDBTAP_COMPANION_SUFFIX)
+		: snprintf(buf, cap, "%s/%s", env_path, MDBTAP_COMPANION_SUBDIR);
+
+	return n < 0 || (size_t)n >= cap ? ENAMETOOLONG : 0;
+}
+
+/* Fill a new file: reserve the blocks first, so that a full disk shows
+ * now as an error and never later as SIGBUS in the host. */
+static int init_file(int fd, const struct journal_open_opts *o)
+{
+	struct mdbtap_journal_header h;
+	uint64_t cap = o->capacity ? align8(o->capacity) : MDBTAP_JOURNAL_DEFAULT_CAPACITY;
+	int rc;
+
+	if (cap < MDBTAP_JOURNAL_MIN_CAPACITY)
+		cap = MDBTAP_JOURNAL_MIN_CAPACITY;
+	if (cap > (1ull << 30))
+		cap = 1ull << 30; /* pad records hold their size in 32 bits */
+	rc = posix_fallocate(fd, 0, (off_t)(MDBTAP_JOURNAL_HEADER_SIZE + cap));
+	if (rc == EOPNOTSUPP || rc == EINVAL) {
+		if (ftruncate(fd, (off_t)(MDBTAP_JOURNAL_HEADER_SIZE + cap)) != 0)
+			return errno;
+	} else if (rc) {
+		return rc;
+	}
+	memset(&h, 0, sizeof(h));
+	h.version = MDBTAP_JOURNAL_VERSION;
+	h.header_size = MDBTAP_JOURNAL_HEADER_SIZE;
+	h.capacity = cap;
+	h.base_txnid = o->base_txnid;
+	h.accounted_txnid = o->base_txnid;
+	h.created_ns = hlc_wall_ns();
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return errno ? errno : EIO;
+	/* The magic goes last: a file without it was never whole. */
+	if (pwrite(fd, MDBTAP_JOURNAL_MAGIC, 8, 0) != 8)
+		return errno ? errno : EIO;
+	return 0;
+}
+
+/* init_file() writes the magic last, so a file whose magic is still all
+ * zero bytes (or that is shorter than it) was left by a process killed
+ * while creating it: nobody can have mapped it (check_header refuses it),
+ * and it may be created again. Any other content is someone else's file,
+ * or another version: keep it. */
+static int never_whole(int fd)
+{
+	static const char zero[8];
+	char magic[8] = { 0 };
+	ssize_t n = pread(fd, magic, 8, 0);
+
+	return n >= 0 && memcmp(magic, zero, 8) == 0; /* short reads leave zeros */
+}
+
+static int check_header(const struct mdbtap_journal_header *h, off_t file_size)
+{
+	if (memcmp(h->magic, MDBTAP_JOURNAL_MAGIC, 8) != 0)
+		return MDBTAP_E_FORMAT;
+	if (h->version != MDBTAP_JOURNAL_VERSION)
+		return MDBTAP_E_VERSION;
+	if (h->header_size != MDBTAP_JOURNAL_HEADER_SIZE || h->capacity % 8 ||
+	    h->capacity < MDBTAP_JOURNAL_MIN_CAPACITY || h->capacity > (1ull << 30) ||
+	    (uint64_t)file_size < MDBTAP_JOURNAL_HEADER_SIZE + h->capacity)
+		return MDBTAP_E_CORRUPT;
+	return 0;
+}
+
+static int open_file(const char *dir, const struct journal_open_opts *o, int *fdp)
+{
+	char path[4096];
+	int flags = (o->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE) >= sizeof(path))
+		return ENAMETOOLONG;
+	if (o->create) {
+		/* Directories need x wherever the file has r. The host's
+		 * umask may strip x and keep r (postmap runs with 033):
+		 * set the mode we chose once the directory is ours. */
+		mode_t dmode = o->mode | ((o->mode & 0444) >> 2) | 0700;
+
+		if (mkdir(dir, dmode) == 0)
+			(void)chmod(dir, dmode);
+		else if (errno != EEXIST)
+			return errno;
+		flags |= O_CREAT;
+	}
+	*fdp = open(path, flags, o->mode ? o->mode : 0644);
+	return *fdp < 0 ? errno : 0;
+}
+
+int journal_open(const char *dir, const struct journal_open_opts *o, struct journal **out)
+{
+	struct mdbtap_journal_header h;
+	struct journal *j;
+	struct stat st;
+	void *map;
+	int fd, rc;
+
+	*out = NULL;
+	rc = open_file(dir, o, &fd);
+	if (rc)
+		return rc;
+	/* The lock only orders creation against other openers. */
+	if (flock(fd, o->create ? LOCK_EX : LOCK_SH) != 0) {
+		rc = errno;
+		goto out_close;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = errno;
+		goto out_unlock;
+	}
+	if (o->create && o->writable && (st.st_size == 0 || never_whole(fd))) {
+		rc = init_file(fd, o);
+		if (rc)
+			goto out_unlock;
+		if (fstat(fd, &st) != 0) {
+			rc = errno;
+			goto out_unlock;
+		}
+	}
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		rc = MDBTAP_E_FORMAT;
+		goto out_unlock;
+	}
+	rc = check_header(&h, st.st_size);
+	if (rc)
+		goto out_unlock;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		rc = ENOMEM;
+		goto out_unlock;
+	}
+	j->map_len = MDBTAP_JOURNAL_HEADER_SIZE + h.capacity;
+	map = mmap(NULL, j->map_len, PROT_READ | (o->writable ? PROT_WRITE : 0),
+		   MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		rc = errno;
+		free(j);
+		goto out_unlock;
+	}
+	flock(fd, LOCK_UN);
+	j->fd = fd;
+	j->hdr = map;
+	j->ring = (uint8_t *)map + MDBTAP_JOURNAL_HEADER_SIZE;
+	j->capacity = h.capacity;
+	*out = j;
+	return 0;
+
+out_unlock:
+	flock(fd, LOCK_UN);
+out_close:
+	close(fd);
+	return rc;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	munmap(j->hdr, j->map_len);
+	close(j->fd);
+	free(j);
+}
+
+struct mdbtap_journal_header *journal_header(struct journal *j) { return j->hdr; }
+
+uint64_t journal_clock_next(struct journal *j)
+{
+	uint64_t last = __atomic_load_n(&j->hdr->clock, __ATOMIC_RELAXED);
+	uint64_t next;
+
+	do {
+		next = hlc_next(hlc_wall_ns(), last);
+	} while (!__atomic_compare_exchange_n(&j->hdr->clock, &last, next, 0,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	return next;
+}
+
+void journal_clock_observe(struct journal *j, uint64_t ts)
+{
+	uint64_t last = __atomic_load_n(&j->hdr->clock, __ATOMIC_RELAXED);
+
+	while (hlc_observe(last, ts) != last &&
+	       !__atomic_compare_exchange_n(&j->hdr->clock, &last, ts, 0,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		;
+}
+
+size_t journal_max_body(const struct journal *j)
+{
+	/* A record may need a pad before it; half the ring always fits
+	 * once the syncer has consumed everything. */
+	return (size_t)(j->capacity / 2 - sizeof(struct mdbtap_record) - 8);
+}
+
+static uint32_t record_crc(const struct mdbtap_record *r, const void *body, size_t len)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	c = crc32(c, (const Bytef *)r + MDBTAP_RECORD_CRC_OFFSET, MDBTAP_RECORD_CRC_LEN);
+	c = crc32_z(c, body, len);
+	return (uint32_t)c;
+}
+
+int journal_append(struct journal *j, const struct journal_append_in *in, struct journal_slot *slot)
+{
+	struct mdbtap_journal_header *h = j->hdr;
+	size_t body_len = in->names_len + in->ops_len;
+	uint64_t size = align8(sizeof(struct mdbtap_record) + body_len);
+	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+	uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+	uint64_t off = head % j->capacity, pad = 0, pos;
+	struct mdbtap_record *r;
+
+	slot->state = NULL;
+	if (tail > head || head - tail > j->capacity)
+		return MDBTAP_E_CORRUPT;
+	if (off + size > j->capacity)
+		pad = j->capacity - off;
+	if (body_len > journal_max_body(j) || head + pad + size - tail > j->capacity) {
+		__atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
+		return MDBTAP_E_FULL;
+	}
+	if (pad) {
+		struct mdbtap_record *p = (struct mdbtap_record *)(j->ring + off);
+
+		p->magic = MDBTAP_PAD_MAGIC;
+		p->size = (uint32_t)pad;
+	}
+	pos = head + pad;
+	r = (struct mdbtap_record *)(j->ring + pos % j->capacity);
+	r->magic = MDBTAP_RECORD_MAGIC;
+	r->size = (uint32_t)size;
+	r->txnid = in->txnid;
+	r->ts = in->ts;
+	r->pid = (uint32_t)getpid();
+	r->flags = in->flags;
+	r->nnames = in->nnames;
+	r->nops = in->nops;
+	r->body_len = (uint32_t)body_len;
+	if (in->names_len) /* a record may have no names and no ops */
+		memcpy(r + 1, in->names, in->names_len);
+	if (in->ops_len)
+		memcpy((uint8_t *)(r + 1) + in->names_len, in->ops, in->ops_len);
+	memset((uint8_t *)(r + 1) + body_len, 0, size - sizeof(*r) - body_len);
+	r->crc = record_crc(r, r + 1, body_len);
+	__atomic_store_n(&r->state, pos | MDBTAP_STATE_PENDING, __ATOMIC_RELAXED);
+	/* Publish: a reader that sees the new head sees the whole record. */
+	__atomic_store_n(&h->head, pos + size, __ATOMIC_RELEASE);
+	slot->state = &r->state;
+	slot->pos = pos;
+	return 0;
+}
+
+void journal_consume(struct journal *j, uint64_t pos, uint64_t accounted_txnid)
+{
+	struct mdbtap_journal_header *h = j->hdr;
+
+	/* accounted first: a reader that sees the new tail sees it too. */
+	__atomic_store_n(&h->accounted_txnid, accounted_txnid, __ATOMIC_RELEASE);
+	if (pos > journal_load(&h->tail) && pos <= journal_load(&h->head))
+		__atomic_store_n(&h->tail, pos, __ATOMIC_RELEASE);
+}
+
+void journal_finish(const struct journal_slot *slot, int committed)
+{
+	uint64_t expect = slot->pos | MDBTAP_STATE_PENDING;
+
+	if (!slot->state)
+		return;
+	__atomic_compare_exchange_n(slot->state, &expect,
+				    slot->pos | (committed ? MDBTAP_STATE_COMMITTED
+							   : MDBTAP_STATE_ABORTED),
+				    0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+void journal_reader_free(struct journal_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->cap = 0;
+}
+
+int journal_read(struct journal *j, uint64_t pos, struct journal_reader *rd, struct journal_entry *e)
+{
+	const struct mdbtap_journal_header *h = j->hdr;
+	uint64_t head = journal_load(&h->head);
+	uint64_t off = pos % j->capacity;
+	const struct mdbtap_record *r = (const void *)(j->ring + off);
+	uint32_t magic, size;
+	uint64_t state;
+
+	memset(e, 0, sizeof(*e));
+	e->pos = pos;
+	if (pos >= head)
+		return 0;
+	if (pos % 8 || j->capacity - off < 8)
+		return MDBTAP_E_CORRUPT;
+	magic = __atomic_load_n(&r->magic, __ATOMIC_RELAXED);
+	size = __atomic_load_n(&r->size, __ATOMIC_RELAXED);
+	if (size < 8 || size % 8 || size > j->capacity - off || size > head - pos)
+		return MDBTAP_E_CORRUPT;
+	if (magic == MDBTAP_PAD_MAGIC) {
+		e->pad = 1;
+		e->next = pos + size;
+		return 1;
+	}
+	if (magic != MDBTAP_RECORD_MAGIC || size < sizeof(*r))
+		return MDBTAP_E_CORRUPT;
+	if (rd->cap < size) {
+		uint8_t *nb = realloc(rd->buf, size);
+
+		if (!nb)
+			return ENOMEM;
+		rd->buf = nb;
+		rd->cap = size;
+	}
+	state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+	memcpy(rd->buf, r, size);
+	/* The copy is whole unless the syncer consumed the record meanwhile. */
+	if (journal_load(&h->tail) > pos)
+		return EAGAIN;
+	memcpy(&e->hdr, rd->buf, sizeof(e->hdr));
+	if ((state & ~(uint64_t)MDBTAP_STATE_MASK) != pos ||
+	    e->hdr.body_len > size - sizeof(*r))
+		return MDBTAP_E_CORRUPT;
+	e->body = rd->buf + sizeof(*r);
+	if (record_crc(&e->hdr, e->body, e->hdr.body_len) != e->hdr.crc)
+		return MDBTAP_E_CORRUPT;
+	e->state = (unsigned)(state & MDBTAP_STATE_MASK);
+	e->next = pos + size;
+	return 1;
+}

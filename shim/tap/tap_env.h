@@ -1,0 +1,98 @@
+/* tap_env.h: what the tap knows about each env the host opened.
+ *
+ * An env is tracked from a successful writable mdb_env_open to
+ * mdb_env_close. The table is read without locks on every write call;
+ * adding and removing envs, and naming DBI handles, take tap_lock.
+ */
+#ifndef MDBTAP_TAP_ENV_H
+#define MDBTAP_TAP_ENV_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct journal;
+
+/* A DBI name, interned per env, alive until the env is closed (ops of a
+ * live transaction point at it). */
+struct tap_name {
+	struct tap_name *next;  /* the env's list of every name */
+	char *name;             /* NULL: the unnamed DBI */
+	size_t len;
+	uint64_t stamp;         /* writer only: txn seq that last listed it */
+	unsigned idx;           /* writer only: its index in that record */
+};
+
+/* Nested write transactions: unlimited in LMDB, tracked to this depth.
+ * A deeper child is not tracked: its transaction's record is marked
+ * lossy, and the syncer rescans. */
+#define TAP_MAX_LEVELS 32
+
+struct tap_level {
+	MDB_txn *txn;           /* atomic: other threads compare it */
+	size_t ops_mark;        /* the op log's length when it began */
+	uint32_t nops_mark;
+	int touched_mark;
+};
+
+struct tap_env {
+	MDB_env *env;
+	struct journal *jnl;
+
+	/* DBI handle -> name. The array is replaced when it grows; old ones
+	 * are kept until close because a reader may still hold them. */
+	struct tap_name **slots;        /* atomic pointer */
+	unsigned nslots;                /* atomic */
+	struct tap_name *names;         /* every interned name */
+	struct tap_name ***retired;     /* replaced slot arrays */
+	unsigned nretired;
+
+	/* The live write transaction: only the thread that holds LMDB's
+	 * writer lock for this env touches what follows, except the atomic
+	 * txn pointers, which any thread may compare with its own txn. */
+	unsigned nlevels;               /* atomic */
+	struct tap_level levels[TAP_MAX_LEVELS];
+	uint64_t seq;                   /* counts top-level write txns */
+	uint32_t record_flags;             /* MDBTAP_REC_* for this txn */
+	int overflow;                   /* ops over the limit: record DIRTY */
+	int touched;                    /* a failed call dirtied pages */
+	uint8_t *ops;                   /* encoded ops (record.h) */
+	size_t ops_len, ops_cap;
+	uint32_t nops;
+	uint8_t *namebuf;               /* encoded names of this txn */
+	size_t names_len, names_cap;
+	uint32_t nnames;
+};
+
+/* The tracked env, or NULL. Lock-free. */
+struct tap_env *tap_env_find(MDB_env *env);
+
+/* Start tracking env with journal j (owned from now on). Returns NULL
+ * when out of memory or slots (then j is closed and nothing is tracked). */
+struct tap_env *tap_env_add(MDB_env *env, struct journal *j);
+
+/* Stop tracking env and free its state. */
+void tap_env_remove(MDB_env *env);
+
+/* Name handle dbi (name NULL: the unnamed DBI). Returns 0 or ENOMEM. */
+int tap_env_name_dbi(struct tap_env *e, MDB_dbi dbi, const char *name);
+
+/* Forget handle dbi (closed or deleted). */
+void tap_env_unname_dbi(struct tap_env *e, MDB_dbi dbi);
+
+/* The name of handle dbi, or NULL if the tap never saw it opened. */
+struct tap_name *tap_env_dbi_name(struct tap_env *e, MDB_dbi dbi);
+
+/* The innermost tracked write txn of e, and the top-level one. */
+static inline MDB_txn *tap_env_current(struct tap_env *e)
+{
+	unsigned n = __atomic_load_n(&e->nlevels, __ATOMIC_ACQUIRE);
+
+	return n ? __atomic_load_n(&e->levels[n - 1].txn, __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* The level of txn in e's live write txn, or -1 (a read txn, or a txn
+ * the tap does not track). Safe from any thread. */
+int tap_env_level(struct tap_env *e, MDB_txn *txn);
+
+#endif

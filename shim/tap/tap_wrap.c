@@ -1,0 +1,528 @@
+/* tap_wrap.c: the LMDB entry points the tap wraps (exported by tap.map).
+ *
+ * Every wrapper calls the real function, returns its result unchanged and
+ * keeps errno as LMDB left it. It journals only what succeeded, and only
+ * in a write transaction of an env it tracks (lmdb-interposition.md §3
+ * lists the per-call pitfalls this follows). A thread-local depth counter
+ * lets LMDB's internal calls pass straight through, in builds of liblmdb
+ * where they reach us.
+ *
+ * Not wrapped, on purpose: mdb_txn_reset/renew (a no-op on write txns),
+ * mdb_env_set_maxdbs and mdb_env_set_mapsize (the tap takes no DBI slot
+ * and no map space: the journal is a companion file).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal.h"
+#include "record.h"
+#include "tap_config.h"
+#include "tap_env.h"
+#include "tap_resolve.h"
+#include "tap_txn.h"
+
+/* The wrappers are the tap's only exported symbols (tap.map). */
+#define TAP_EXPORT __attribute__((visibility("default")))
+
+static __thread unsigned tap_depth;
+
+/* Whether the tap should look at this call at all. */
+static int tap_active(void)
+{
+	return tap_depth == 0 && !tap_config()->disabled;
+}
+
+/* The tracked env in which txn is the live (innermost) write txn. */
+static struct tap_env *writer_env(MDB_txn *txn)
+{
+	struct tap_env *e;
+
+	if (!txn)
+		return NULL;
+	e = tap_env_find(real_mdb_txn_env(txn));
+	return e && tap_env_current(e) == txn ? e : NULL;
+}
+
+static int is_dupsort(MDB_txn *txn, MDB_dbi dbi)
+{
+	unsigned int f = 0;
+
+	return real_mdb_dbi_flags(txn, dbi, &f) == 0 && (f & MDB_DUPSORT);
+}
+
+static void record(struct tap_env *e, MDB_dbi dbi, unsigned type,
+		   const MDB_val *key, const MDB_val *val)
+{
+	struct tap_name *n = tap_env_dbi_name(e, dbi);
+
+	if (n)
+		tap_txn_op(e, type, n, key, val);
+	else
+		tap_txn_lossy(e); /* a handle we never saw opened */
+}
+
+/* A copy of an MDB_val: LMDB's pointers die at the next update. */
+struct val_copy {
+	MDB_val v;
+	uint8_t small[512];
+	uint8_t *heap;
+};
+
+static int copy_val(struct val_copy *c, const MDB_val *src)
+{
+	uint8_t *dst = c->small;
+
+	c->heap = NULL;
+	if (src->mv_size > sizeof(c->small)) {
+		c->heap = malloc(src->mv_size);
+		if (!c->heap)
+			return ENOMEM;
+		dst = c->heap;
+	}
+	if (src->mv_size)
+		memcpy(dst, src->mv_data, src->mv_size);
+	c->v.mv_size = src->mv_size;
+	c->v.mv_data = dst;
+	return 0;
+}
+
+static int same_val(const MDB_val *a, const MDB_val *b)
+{
+	return a->mv_size == b->mv_size &&
+	       (a->mv_size == 0 || memcmp(a->mv_data, b->mv_data, a->mv_size) == 0);
+}
+
+/* The element under a cursor, copied: key, and value when dupsort. */
+struct cursor_elem {
+	int ok;
+	int dupsort;
+	struct val_copy key, val;
+};
+
+static void cursor_elem_get(MDB_cursor *mc, struct cursor_elem *ce)
+{
+	MDB_val k, v;
+
+	memset(ce, 0, sizeof(*ce));
+	ce->dupsort = is_dupsort(real_mdb_cursor_txn(mc), real_mdb_cursor_dbi(mc));
+	/* Plain DBIs: no value, so an overflow value is never read. */
+	if (real_mdb_cursor_get(mc, &k, ce->dupsort ? &v : NULL, MDB_GET_CURRENT) != 0)
+		return;
+	if (copy_val(&ce->key, &k))
+		return;
+	if (ce->dupsort && copy_val(&ce->val, &v)) {
+		free(ce->key.heap);
+		ce->key.heap = NULL;
+		return;
+	}
+	ce->ok = 1;
+}
+
+static void cursor_elem_free(struct cursor_elem *ce)
+{
+	free(ce->key.heap);
+	free(ce->val.heap);
+}
+
+TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, mdb_mode_t mode)
+{
+	unsigned int eflags = 0;
+	const char *epath = NULL;
+	char dir[4096];
+	MDB_envinfo info;
+	struct journal *j;
+	int rc, saved, jrc;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_env_open(env, path, flags, mode);
+	tap_depth++;
+	rc = real_mdb_env_open(env, path, flags, mode);
+	saved = errno;
+	if (rc == 0 && real_mdb_env_get_flags(env, &eflags) == 0 && !(eflags & MDB_RDONLY) &&
+	    real_mdb_env_get_path(env, &epath) == 0 && epath &&
+	    journal_companion_dir(epath, eflags & MDB_NOSUBDIR, dir, sizeof(dir)) == 0 &&
+	    real_mdb_env_info(env, &info) == 0) {
+		struct journal_open_opts o = {
+			.writable = 1,
+			.create = 1,
+			.mode = mode & 0666,
+			.capacity = tap_config()->journal_size,
+			.base_txnid = info.me_last_txnid,
+		};
+
+		jrc = journal_open(dir, &o, &j);
+		if (jrc)
+			tap_log("%s: no journal (%s): writes will be found by rescan",
+				dir, mdbtap_strerror(jrc));
+		else if (!tap_env_add(env, j))
+			tap_log("%s: cannot track this env (memory or too many envs)", epath);
+	}
+	errno = saved;
+	tap_depth--;
+	return rc;
+}
+
+TAP_EXPORT void mdb_env_close(MDB_env *env)
+{
+	if (!tap_resolve())
+		return;
+	if (tap_active()) {
+		int saved = errno;
+
+		tap_env_remove(env);
+		errno = saved;
+	}
+	tap_depth++;
+	real_mdb_env_close(env);
+	tap_depth--;
+}
+
+TAP_EXPORT int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn)
+{
+	struct tap_env *e;
+	int rc;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_txn_begin(env, parent, flags, txn);
+	tap_depth++;
+	rc = real_mdb_txn_begin(env, parent, flags, txn);
+	if (rc == 0 && !(flags & MDB_RDONLY) && (e = tap_env_find(env))) {
+		int saved = errno;
+
+		tap_txn_begin(e, parent, *txn);
+		errno = saved;
+	}
+	tap_depth--;
+	return rc;
+}
+
+TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
+{
+	struct journal_slot slot = { 0 };
+	struct tap_env *e;
+	int rc, level = -1, saved;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_txn_commit(txn);
+	tap_depth++;
+	saved = errno;
+	e = txn ? tap_env_find(real_mdb_txn_env(txn)) : NULL;
+	if (e)
+		level = tap_env_level(e, txn);
+	if (level == 0)
+		tap_txn_prepare_commit(e, txn, &slot);
+	errno = saved;
+	rc = real_mdb_txn_commit(txn);
+	saved = errno;
+	/* After a top-level commit the writer lock is gone: only the slot,
+	 * never the env's state, may be touched now. */
+	if (level == 0)
+		journal_finish(&slot, rc == 0);
+	else if (level > 0)
+		tap_txn_child_end(e, level, rc == 0);
+	errno = saved;
+	tap_depth--;
+	return rc;
+}
+
+TAP_EXPORT void mdb_txn_abort(MDB_txn *txn)
+{
+	struct tap_env *e;
+	int level;
+
+	if (!tap_resolve())
+		return;
+	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn))) &&
+	    (level = tap_env_level(e, txn)) >= 0) {
+		int saved = errno;
+
+		if (level == 0)
+			tap_txn_abort(e);
+		else
+			tap_txn_child_end(e, level, 0);
+		errno = saved;
+	}
+	tap_depth++;
+	real_mdb_txn_abort(txn);
+	tap_depth--;
+}
+
+/* Number of entries in the unnamed DBI: a named DBI is one of them, so
+ * the count grows by one exactly when mdb_dbi_open created a DBI. */
+static size_t main_entries(MDB_txn *txn)
+{
+	MDB_stat st;
+
+	return real_mdb_stat(txn, 1, &st) == 0 ? st.ms_entries : 0;
+}
+
+TAP_EXPORT int mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi)
+{
+	struct tap_env *e = NULL, *w = NULL;
+	unsigned int before = 0, after = 0;
+	size_t entries = 0;
+	int rc, saved;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_dbi_open(txn, name, flags, dbi);
+	tap_depth++;
+	saved = errno;
+	if (txn && (e = tap_env_find(real_mdb_txn_env(txn))))
+		w = tap_env_current(e) == txn ? e : NULL;
+	if (w && !name)
+		real_mdb_dbi_flags(txn, 1, &before);
+	else if (w && (flags & MDB_CREATE))
+		entries = main_entries(txn);
+	errno = saved;
+	rc = real_mdb_dbi_open(txn, name, flags, dbi);
+	saved = errno;
+	if (rc == 0 && e && tap_env_name_dbi(e, *dbi, name) != 0 && w)
+		tap_txn_lossy(w);
+	if (rc == 0 && w) {
+		int created = !name
+			? real_mdb_dbi_flags(txn, 1, &after) == 0 && after != before
+			: (flags & MDB_CREATE) && main_entries(txn) > entries;
+
+		if (created && real_mdb_dbi_flags(txn, *dbi, &after) == 0) {
+			uint32_t f = after;
+			MDB_val v = { sizeof(f), &f };
+
+			record(w, *dbi, MDBTAP_OP_CREATE, NULL, &v);
+		}
+	}
+	errno = saved;
+	tap_depth--;
+	return rc;
+}
+
+TAP_EXPORT void mdb_dbi_close(MDB_env *env, MDB_dbi dbi)
+{
+	struct tap_env *e;
+
+	if (!tap_resolve())
+		return;
+	if (tap_active() && (e = tap_env_find(env))) {
+		int saved = errno;
+
+		tap_env_unname_dbi(e, dbi);
+		errno = saved;
+	}
+	tap_depth++;
+	real_mdb_dbi_close(env, dbi);
+	tap_depth--;
+}
+
+TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
+{
+	struct tap_name *n = NULL;
+	struct tap_env *w;
+	int rc, saved;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_drop(txn, dbi, del);
+	tap_depth++;
+	saved = errno;
+	/* The name first: LMDB closes the handle when it deletes the DBI. */
+	w = writer_env(txn);
+	if (w)
+		n = tap_env_dbi_name(w, dbi);
+	errno = saved;
+	rc = real_mdb_drop(txn, dbi, del);
+	saved = errno;
+	if (rc == 0 && w) {
+		if (!n) {
+			tap_txn_lossy(w);
+		} else if (del && dbi > 1) { /* del on the unnamed DBI only empties it */
+			tap_txn_op(w, MDBTAP_OP_DELETE_DBI, n, NULL, NULL);
+			tap_env_unname_dbi(w, dbi);
+		} else {
+			tap_txn_op(w, MDBTAP_OP_DROP, n, NULL, NULL);
+		}
+	}
+	errno = saved;
+	tap_depth--;
+	return rc;
+}
+
+/* LMDB returns MDB_KEYEXIST for MDB_NODUPDATA and MDB_APPENDDUP only
+ * after it has found the key and touched its pages (mdb_cursor_put), so
+ * the txn commits with a txn id of its own even if nothing else changes.
+ * With MDB_APPEND the refusal comes before any page is touched. */
+static void note_failed_put(struct tap_env *w, int rc, unsigned flags)
+{
+	if (rc == MDB_KEYEXIST && (flags & (MDB_NODUPDATA | MDB_APPENDDUP)) &&
+	    !(flags & MDB_APPEND))
+		tap_txn_touched(w);
+}
+
+TAP_EXPORT int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
+{
+	struct tap_env *w;
+	int rc, saved;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_put(txn, dbi, key, data, flags);
+	tap_depth++;
+	rc = real_mdb_put(txn, dbi, key, data, flags);
+	if (rc == MDB_KEYEXIST && (w = writer_env(txn))) {
+		note_failed_put(w, rc, flags);
+	} else if (rc == 0 && (w = writer_env(txn))) {
+		saved = errno;
+		if (!is_dupsort(txn, dbi))
+			record(w, dbi, MDBTAP_OP_PUT, key, NULL); /* MDB_RESERVE: value comes later */
+		else if (flags & MDB_RESERVE)
+			tap_txn_lossy(w); /* the value is not written yet */
+		else
+			record(w, dbi, MDBTAP_OP_PUT, key, data);
+		errno = saved;
+	}
+	tap_depth--;
+	return rc;
+}
+
+TAP_EXPORT int mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
+{
+	struct tap_env *w;
+	int rc, saved;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_del(txn, dbi, key, data);
+	tap_depth++;
+	rc = real_mdb_del(txn, dbi, key, data);
+	if (rc == 0 && (w = writer_env(txn))) {
+		saved = errno;
+		if (!is_dupsort(txn, dbi))
+			record(w, dbi, MDBTAP_OP_DEL, key, NULL);
+		else if (data)
+			record(w, dbi, MDBTAP_OP_DEL, key, data);
+		else
+			record(w, dbi, MDBTAP_OP_DELALL, key, NULL);
+		errno = saved;
+	}
+	tap_depth--;
+	return rc;
+}
+
+/* After a successful MDB_CURRENT put: LMDB writes at the cursor, and may
+ * re-insert under the key argument when the size changed, so what was
+ * written is read back rather than assumed. */
+static void record_current_put(struct tap_env *w, MDB_cursor *mc, struct cursor_elem *old)
+{
+	MDB_dbi dbi = real_mdb_cursor_dbi(mc);
+	struct cursor_elem now;
+
+	cursor_elem_get(mc, &now);
+	if (!old->ok || !now.ok) {
+		tap_txn_lossy(w);
+	} else if (same_val(&old->key.v, &now.key.v) &&
+		   (!now.dupsort || same_val(&old->val.v, &now.val.v))) {
+		record(w, dbi, MDBTAP_OP_PUT, &now.key.v, now.dupsort ? &now.val.v : NULL);
+	} else {
+		record(w, dbi, MDBTAP_OP_DEL, &old->key.v, old->dupsort ? &old->val.v : NULL);
+		record(w, dbi, MDBTAP_OP_PUT, &now.key.v, now.dupsort ? &now.val.v : NULL);
+	}
+	cursor_elem_free(&now);
+}
+
+TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsigned int flags)
+{
+	struct cursor_elem old = { 0 };
+	struct tap_env *w = NULL;
+	MDB_val items = { 0, NULL };
+	int rc, saved;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_cursor_put(mc, key, data, flags);
+	tap_depth++;
+	saved = errno;
+	if (mc && (w = writer_env(real_mdb_cursor_txn(mc))) && (flags & MDB_CURRENT))
+		cursor_elem_get(mc, &old);
+	if (w && (flags & MDB_MULTIPLE))
+		items = data[0]; /* LMDB advances data[0] as it writes */
+	errno = saved;
+	rc = real_mdb_cursor_put(mc, key, data, flags);
+	saved = errno;
+	if (rc && w)
+		note_failed_put(w, rc, flags);
+	if (rc == 0 && w) {
+		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
+
+		if (flags & MDB_CURRENT) {
+			record_current_put(w, mc, &old);
+		} else if (flags & MDB_MULTIPLE) {
+			/* items: one item's size and the array; data[1]: the
+			 * count, set by LMDB to how many were written. */
+			for (size_t i = 0; i < data[1].mv_size; i++) {
+				MDB_val v = { items.mv_size,
+					      (char *)items.mv_data + i * items.mv_size };
+
+				record(w, dbi, MDBTAP_OP_PUT, key, &v);
+			}
+		} else if (!is_dupsort(real_mdb_cursor_txn(mc), dbi)) {
+			record(w, dbi, MDBTAP_OP_PUT, key, NULL);
+		} else if (flags & MDB_RESERVE) {
+			tap_txn_lossy(w);
+		} else {
+			record(w, dbi, MDBTAP_OP_PUT, key, data);
+		}
+	}
+	cursor_elem_free(&old);
+	errno = saved;
+	tap_depth--;
+	return rc;
+}
+
+TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
+{
+	struct cursor_elem old = { 0 };
+	struct tap_env *w = NULL;
+	int rc, saved;
+
+	if (!tap_resolve())
+		return EINVAL;
+	if (!tap_active())
+		return real_mdb_cursor_del(mc, flags);
+	tap_depth++;
+	saved = errno;
+	/* The element goes away with the call: read it first. */
+	if (mc && (w = writer_env(real_mdb_cursor_txn(mc))))
+		cursor_elem_get(mc, &old);
+	errno = saved;
+	rc = real_mdb_cursor_del(mc, flags);
+	saved = errno;
+	if (rc && w)
+		note_failed_put(w, rc, flags);
+	if (rc == 0 && w) {
+		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
+
+		if (!old.ok)
+			tap_txn_lossy(w);
+		else if (!old.dupsort)
+			record(w, dbi, MDBTAP_OP_DEL, &old.key.v, NULL);
+		else if (flags & MDB_NODUPDATA)
+			record(w, dbi, MDBTAP_OP_DELALL, &old.key.v, NULL);
+		else
+			record(w, dbi, MDBTAP_OP_DEL, &old.key.v, &old.val.v);
+	}
+	cursor_elem_free(&old);
+	errno = saved;
+	tap_depth--;
+	return rc;
+}

@@ -1,0 +1,391 @@
+/* cmd_journal.c: `mdbtap journal ENV_PATH`, the journal as the tap wrote
+ * it, and the txn ids of the env that no record accounts for (writes the
+ * tap could not see, DESIGN invariant 2). Read-only: it changes nothing. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "err.h"
+#include "env.h"
+#include "journal.h"
+#include "out.h"
+#include "record.h"
+
+struct opts {
+	const char *env;
+	int json;
+	int check;
+};
+
+struct ids {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int ids_add(struct ids *s, uint64_t id)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		uint64_t *nv = realloc(s->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return ENOMEM;
+		s->v = nv;
+		s->cap = cap;
+	}
+	s->v[s->n++] = id;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static const char *state_name(unsigned s)
+{
+	switch (s) {
+	case MDBTAP_STATE_PENDING: return "pending";
+	case MDBTAP_STATE_COMMITTED: return "committed";
+	case MDBTAP_STATE_ABORTED: return "aborted";
+	default: return "?";
+	}
+}
+
+static int is_element_op(unsigned type)
+{
+	return type == MDBTAP_OP_PUT || type == MDBTAP_OP_DEL || type == MDBTAP_OP_DELALL;
+}
+
+static void print_text(const struct journal_entry *e, struct record_iter *it)
+{
+	struct record_op op;
+	const char *sep = ": ";
+	int rc;
+
+	time_t secs = (time_t)(e->hdr.ts / 1000000000u);
+	struct tm tm;
+	char when[32] = "?";
+
+	if (gmtime_r(&secs, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	printf("%" PRIu64 " %s.%09" PRIu64 "Z %s pid=%u", e->hdr.txnid, when,
+	       e->hdr.ts % 1000000000u, state_name(e->state), e->hdr.pid);
+	if (e->hdr.flags & MDBTAP_REC_LOSSY)
+		printf(" lossy");
+	if (e->hdr.flags & MDBTAP_REC_SYNCER)
+		printf(" syncer");
+	while ((rc = record_iter_next(it, &op)) == 1) {
+		printf("%s%s ", sep, record_op_name(op.type));
+		sep = "; ";
+		if (op.name)
+			out_quoted(stdout, op.name, op.name_len);
+		else
+			fputc('-', stdout);
+		if (is_element_op(op.type)) {
+			fputc(' ', stdout);
+			out_quoted(stdout, op.key, op.klen);
+			if (op.val) {
+				fputc('=', stdout);
+				out_quoted(stdout, op.val, op.vlen);
+			}
+		} else if (op.type == MDBTAP_OP_CREATE && op.vlen == 4) {
+			uint32_t f;
+
+			memcpy(&f, op.val, 4);
+			printf(" flags=0x%x", f);
+		}
+	}
+	if (rc < 0)
+		printf("%s<corrupt ops>", sep);
+	fputc('\n', stdout);
+}
+
+static void print_json_dbi(const struct record_op *op)
+{
+	printf("\"dbi\":");
+	if (op->name)
+		out_json_str(stdout, op->name, op->name_len);
+	else
+		printf("null");
+}
+
+static void print_json(const struct journal_entry *e, struct record_iter *it)
+{
+	struct record_op op;
+	struct record_iter again = *it;
+	int rc, first = 1;
+	unsigned at = 0;
+
+	printf("{\"txnid\":%" PRIu64 ",\"ts\":%" PRIu64 ",\"state\":\"%s\",\"pid\":%u,"
+	       "\"lossy\":%s,\"syncer\":%s,\"entries\":[",
+	       e->hdr.txnid, e->hdr.ts, state_name(e->state), e->hdr.pid,
+	       e->hdr.flags & MDBTAP_REC_LOSSY ? "true" : "false",
+	       e->hdr.flags & MDBTAP_REC_SYNCER ? "true" : "false");
+	/* Element ops in "entries", DBI-wide ones in "events"; "at" keeps
+	 * their order within the record. */
+	while ((rc = record_iter_next(it, &op)) == 1) {
+		if (is_element_op(op.type)) {
+			printf("%s{", first ? "" : ",");
+			first = 0;
+			print_json_dbi(&op);
+			printf(",\"op\":\"%s\",\"at\":%u,\"key\":\"", record_op_name(op.type), at);
+			out_hex(stdout, op.key, op.klen);
+			fputc('"', stdout);
+			if (op.val) {
+				printf(",\"value\":\"");
+				out_hex(stdout, op.val, op.vlen);
+				fputc('"', stdout);
+			}
+			fputc('}', stdout);
+		}
+		at++;
+	}
+	printf("],\"events\":[");
+	first = 1;
+	at = 0;
+	while (record_iter_next(&again, &op) == 1) {
+		if (!is_element_op(op.type)) {
+			printf("%s{", first ? "" : ",");
+			first = 0;
+			print_json_dbi(&op);
+			printf(",\"op\":\"%s\",\"at\":%u", record_op_name(op.type), at);
+			if (op.type == MDBTAP_OP_CREATE && op.vlen == 4) {
+				uint32_t f;
+
+				memcpy(&f, op.val, 4);
+				printf(",\"flags\":%u", f);
+			}
+			fputc('}', stdout);
+		}
+		at++;
+	}
+	printf("]%s}\n", rc < 0 ? ",\"corrupt\":true" : "");
+}
+
+struct summary {
+	uint64_t last_txnid, accounted, tail, head, dropped;
+	size_t committed, aborted, pending, corrupt;
+	struct ids ok, doubt, ahead;
+};
+
+/* Print the ranges of ids in (from, to] missing from sorted ids. Returns
+ * how many ids are missing. */
+static uint64_t print_gaps(const struct ids *ok, uint64_t from, uint64_t to, int json)
+{
+	uint64_t next = from + 1, missing = 0;
+	size_t i = 0;
+	int first = 1;
+
+	while (next <= to) {
+		while (i < ok->n && ok->v[i] < next)
+			i++;
+		if (i < ok->n && ok->v[i] == next) {
+			next++;
+			continue;
+		}
+		uint64_t end = i < ok->n && ok->v[i] <= to ? ok->v[i] - 1 : to;
+
+		if (json)
+			printf("%s[%" PRIu64 ",%" PRIu64 "]", first ? "" : ",", next, end);
+		else if (end == next)
+			printf("%s%" PRIu64, first ? " " : ", ", next);
+		else
+			printf("%s%" PRIu64 "-%" PRIu64, first ? " " : ", ", next, end);
+		first = 0;
+		missing += end - next + 1;
+		next = end + 1;
+	}
+	if (!json && first)
+		printf(" none");
+	return missing;
+}
+
+static void print_ids(const struct ids *s, int json)
+{
+	for (size_t i = 0; i < s->n; i++)
+		printf(json ? "%s%" PRIu64 : "%s%" PRIu64, i ? (json ? "," : ", ") : (json ? "" : " "),
+		       s->v[i]);
+	if (!json && !s->n)
+		printf(" none");
+}
+
+static uint64_t print_summary(struct summary *s, int json)
+{
+	uint64_t missing;
+
+	qsort(s->ok.v, s->ok.n, sizeof(uint64_t), cmp_u64);
+	if (json) {
+		printf("{\"summary\":{\"env_last_txnid\":%" PRIu64 ",\"accounted_txnid\":%" PRIu64
+		       ",\"tail\":%" PRIu64 ",\"head\":%" PRIu64 ",\"committed\":%zu,\"aborted\":%zu,"
+		       "\"pending\":%zu,\"dropped\":%" PRIu64 ",\"corrupt\":%zu,\"unaccounted\":[",
+		       s->last_txnid, s->accounted, s->tail, s->head, s->committed, s->aborted,
+		       s->pending, s->dropped, s->corrupt);
+		missing = print_gaps(&s->ok, s->accounted, s->last_txnid, 1);
+		printf("],\"in_doubt\":[");
+		print_ids(&s->doubt, 1);
+		printf("],\"ahead_of_env\":[");
+		print_ids(&s->ahead, 1);
+		printf("]}}\n");
+		return missing;
+	}
+	printf("# env last txn id %" PRIu64 ", journal accounts from %" PRIu64 "\n",
+	       s->last_txnid, s->accounted + 1);
+	printf("# records: %zu committed, %zu aborted, %zu pending; %" PRIu64
+	       " dropped (journal full); %zu corrupt\n",
+	       s->committed, s->aborted, s->pending, s->dropped, s->corrupt);
+	printf("# unaccounted txn ids:");
+	missing = print_gaps(&s->ok, s->accounted, s->last_txnid, 0);
+	printf("\n# in doubt (pending):");
+	print_ids(&s->doubt, 0);
+	printf("\n");
+	if (s->ahead.n) {
+		printf("# ahead of the env (restored from a copy?):");
+		print_ids(&s->ahead, 0);
+		printf("\n");
+	}
+	return missing;
+}
+
+static int account(struct summary *s, const struct journal_entry *e)
+{
+	switch (e->state) {
+	case MDBTAP_STATE_COMMITTED:
+		s->committed++;
+		if (e->hdr.txnid > s->last_txnid)
+			return ids_add(&s->ahead, e->hdr.txnid);
+		return ids_add(&s->ok, e->hdr.txnid);
+	case MDBTAP_STATE_PENDING:
+		s->pending++;
+		return ids_add(&s->doubt, e->hdr.txnid);
+	default:
+		s->aborted++;
+		return 0;
+	}
+}
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: mdbtap journal [--json] [--check] ENV_PATH\n"
+		"\n"
+		"Print the journal of the env at ENV_PATH (a directory env, or the file of\n"
+		"an MDB_NOSUBDIR env): one line per record, oldest first, with its txn id,\n"
+		"timestamp (UTC), state, and each op with its DBI ('-' is the unnamed DBI)\n"
+		"and key (and value, for DUPSORT DBIs). Then a summary, including the txn\n"
+		"ids of the env that no committed record accounts for: writes the tap did\n"
+		"not see. Opens the env read-only and changes nothing.\n"
+		"\n"
+		"  --json   JSON Lines: one object per record (keys and values in hex),\n"
+		"           then one {\"summary\": ...} object\n"
+		"  --check  exit 3 if any txn id is unaccounted\n");
+}
+
+int cmd_journal(int argc, char **argv)
+{
+	struct journal_open_opts jo = { 0 };
+	struct summary s = { 0 };
+	struct env_where where;
+	struct journal_reader rd = { 0 };
+	struct journal_entry e;
+	struct opts o = { 0 };
+	struct journal *j = NULL;
+	char err[512];
+	uint64_t pos, missing;
+	int rc, ret = MDBTAP_EXIT_FAIL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			o.json = 1;
+		} else if (!strcmp(argv[i], "--check")) {
+			o.check = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			help(stdout);
+			return MDBTAP_EXIT_OK;
+		} else if (argv[i][0] == '-' || o.env) {
+			help(stderr);
+			return MDBTAP_EXIT_USAGE;
+		} else {
+			o.env = argv[i];
+		}
+	}
+	if (!o.env) {
+		help(stderr);
+		return MDBTAP_EXIT_USAGE;
+	}
+	rc = env_where(o.env, &where);
+	if (rc) {
+		fprintf(stderr, "mdbtap journal: %s: %s\n", o.env, err_str(rc));
+		return MDBTAP_EXIT_FAIL;
+	}
+	rc = journal_open(where.companion, &jo, &j);
+	if (rc) {
+		fprintf(stderr, "mdbtap journal: %s/%s: %s%s\n", where.companion,
+			MDBTAP_JOURNAL_FILE, err_str(rc),
+			rc == ENOENT ? " (no program with the tap has written to this env yet)" : "");
+		return MDBTAP_EXIT_FAIL;
+	}
+	rc = env_last_txnid(o.env, &where, &s.last_txnid, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "mdbtap journal: %s\n", err);
+		goto out;
+	}
+	s.accounted = journal_load(&journal_header(j)->accounted_txnid);
+	s.dropped = journal_load(&journal_header(j)->dropped);
+	s.head = journal_load(&journal_header(j)->head);
+	pos = s.tail = journal_load(&journal_header(j)->tail);
+	for (;;) {
+		struct record_iter it;
+
+		rc = journal_read(j, pos, &rd, &e);
+		if (rc == 0)
+			break;
+		if (rc == EAGAIN) { /* the syncer consumed it: go on from its tail */
+			pos = journal_load(&journal_header(j)->tail);
+			continue;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "mdbtap journal: record at %" PRIu64 ": %s; the rest of the journal is unreadable\n",
+				pos, err_str(rc));
+			s.corrupt++;
+			break;
+		}
+		if (rc != 1) {
+			fprintf(stderr, "mdbtap journal: %s\n", err_str(rc));
+			goto out;
+		}
+		pos = e.next;
+		if (e.pad)
+			continue;
+		if (record_iter_init(&it, e.body, e.hdr.body_len, e.hdr.nnames, e.hdr.nops)) {
+			fprintf(stderr, "mdbtap journal: record of txn %" PRIu64 ": corrupt names\n",
+				e.hdr.txnid);
+			s.corrupt++;
+			continue;
+		}
+		if (o.json)
+			print_json(&e, &it);
+		else
+			print_text(&e, &it);
+		if (account(&s, &e)) {
+			fprintf(stderr, "mdbtap journal: out of memory\n");
+			goto out;
+		}
+	}
+	missing = print_summary(&s, o.json);
+	fflush(stdout);
+	ret = o.check && (missing || s.corrupt) ? MDBTAP_EXIT_UNACCOUNTED : MDBTAP_EXIT_OK;
+out:
+	journal_reader_free(&rd);
+	free(s.ok.v);
+	free(s.doubt.v);
+	free(s.ahead.v);
+	journal_close(j);
+	return ret;
+}

@@ -1,0 +1,217 @@
+/* cmd_run.c: `mdbtap run`: start a program with the tap preloaded and,
+ * if asked, its syncer next to it for as long as the program runs. */
+#define _GNU_SOURCE /* environ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "err.h"
+#include "tapfind.h"
+
+static const char help_text[] =
+	"usage: mdbtap run [--tap PATH | --deepbind] [--tap-log FILE]\n"
+	"                  [--sync SYNC-OPTIONS...] -- COMMAND [ARGS...]\n"
+	"\n"
+	"Run COMMAND with the tap preloaded (added to LD_PRELOAD), so that its LMDB\n"
+	"writes are journaled. Exit with its status.\n"
+	"\n"
+	"  --tap PATH      the tap to preload (default: the one installed with\n"
+	"                  this mdbtap, or next to it in a build tree)\n"
+	"  --deepbind      the tap's RTLD_DEEPBIND variant, for programs that load\n"
+	"                  liblmdb's users with RTLD_DEEPBIND (PHP's dba, Samba's\n"
+	"                  ldb); chosen by itself for php* commands.\n"
+	"                  `mdbtap doctor COMMAND` says which a program needs\n"
+	"  --tap-log FILE  the tap's diagnostics (MDBTAP_LOG)\n"
+	"  --sync ...      everything up to -- is given to `mdbtap sync`, which\n"
+	"                  runs while COMMAND does: started once each --env PATH\n"
+	"                  it names exists (COMMAND may create it), stopped with\n"
+	"                  SIGTERM when COMMAND exits. Give it --log-file, or it\n"
+	"                  logs to this stderr.\n"
+	"\n"
+	"SIGTERM, SIGINT and SIGHUP are passed on to COMMAND.\n"
+	"\n"
+	"Example: mdbtap run --sync --env /var/lib/powerdns/pdns.lmdb --store\n"
+	"         file:///srv/mdbtap --exclude pdns -- pdns_server --daemon=no\n";
+
+#define ENV_WAIT_MS 60000   /* how long the syncer waits for its envs to appear */
+
+static volatile sig_atomic_t child_pid;
+
+static void forward(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/* LD_PRELOAD with what the environment had, then the tap: what is there
+ * may have to come first (a sanitizer's runtime does). */
+static int set_preload(const char *tap)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *v;
+	int rc;
+
+	if (old && old[0]) {
+		if (asprintf(&v, "%s:%s", old, tap) < 0)
+			return ENOMEM;
+	} else if (!(v = strdup(tap))) {
+		return ENOMEM;
+	}
+	rc = setenv("LD_PRELOAD", v, 1) ? errno : 0;
+	free(v);
+	return rc;
+}
+
+/* Whether every --env PATH of the sync options exists yet. */
+static int envs_exist(char **sync, int nsync)
+{
+	struct stat st;
+
+	for (int i = 0; i + 1 < nsync; i++)
+		if (!strcmp(sync[i], "--env") && stat(sync[i + 1], &st) != 0)
+			return 0;
+	return 1;
+}
+
+static pid_t spawn(char **argv, int exec_self)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (exec_self)
+			execv("/proc/self/exe", argv);
+		else
+			execvp(argv[0], argv);
+		fprintf(stderr, "mdbtap run: %s: %s\n", argv[0], err_str(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Start the syncer (mdbtap sync SYNC...) once its envs exist, unless the
+ * program ends first. Returns its pid, 0 if it was not started, -1. */
+static pid_t start_syncer(char **sync, int nsync, pid_t program, int *program_status,
+			  int *program_done)
+{
+	struct timespec pause = { 0, 50 * 1000000L };
+	char **argv = calloc((size_t)nsync + 2, sizeof(*argv));
+	pid_t pid = -1;
+
+	if (!argv)
+		return -1;
+	argv[0] = "mdbtap";
+	argv[1] = "sync";
+	memcpy(argv + 2, sync, (size_t)nsync * sizeof(*argv));
+	for (int waited = 0; !envs_exist(sync, nsync); waited += 50) {
+		if (waitpid(program, program_status, WNOHANG) == program) {
+			*program_done = 1;
+			free(argv);
+			return 0;
+		}
+		if (waited >= ENV_WAIT_MS) {
+			fprintf(stderr, "mdbtap run: the env to sync did not appear in %d s: "
+				"no syncer\n", ENV_WAIT_MS / 1000);
+			free(argv);
+			return 0;
+		}
+		nanosleep(&pause, NULL);
+	}
+	/* argv[0..] is mdbtap's own: the syncer must not get the tap */
+	pid = spawn(argv, 1);
+	free(argv);
+	return pid;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	char tap[PATH_MAX];
+	const char *tap_opt = NULL, *tap_log = NULL;
+	char **sync = NULL, **cmd = NULL;
+	int deepbind = 0, nsync = 0, status = 0, done = 0, i, rc;
+	struct sigaction sa;
+	pid_t syncer = 0;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(help_text, stdout);
+			return MDBTAP_EXIT_OK;
+		} else if (!strcmp(argv[i], "--tap") && i + 1 < argc) {
+			tap_opt = argv[++i];
+		} else if (!strcmp(argv[i], "--tap-log") && i + 1 < argc) {
+			tap_log = argv[++i];
+		} else if (!strcmp(argv[i], "--deepbind")) {
+			deepbind = 1;
+		} else if (!strcmp(argv[i], "--sync")) {
+			sync = argv + i + 1;
+			for (i++; i < argc && strcmp(argv[i], "--"); i++)
+				nsync++;
+			break;
+		} else {
+			fprintf(stderr, "mdbtap run: unknown option '%s'\n\n%s", argv[i], help_text);
+			return MDBTAP_EXIT_USAGE;
+		}
+	}
+	if (i >= argc - 1 || (tap_opt && deepbind)) {
+		fputs(help_text, stderr);
+		return MDBTAP_EXIT_USAGE;
+	}
+	cmd = argv + i + 1;
+	if (!deepbind && !tap_opt && !strncmp(tapfind_basename(cmd[0]), "php", 3))
+		deepbind = 1;
+	if (tap_opt) {
+		snprintf(tap, sizeof(tap), "%s", tap_opt);
+		rc = access(tap, R_OK) ? errno : 0;
+	} else {
+		rc = tapfind(deepbind, tap, sizeof(tap));
+	}
+	if (rc) {
+		fprintf(stderr, "mdbtap run: the tap%s: %s\n", tap_opt ? "" : " (not installed?)",
+			tap_opt ? err_str(rc) : tap);
+		return MDBTAP_EXIT_FAIL;
+	}
+	if ((rc = set_preload(tap)) != 0 || (tap_log && setenv("MDBTAP_LOG", tap_log, 1))) {
+		fprintf(stderr, "mdbtap run: %s\n", err_str(rc ? rc : errno));
+		return MDBTAP_EXIT_FAIL;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = forward;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	child_pid = spawn(cmd, 0);
+	if (child_pid < 0) {
+		fprintf(stderr, "mdbtap run: fork: %s\n", err_str(errno));
+		return MDBTAP_EXIT_FAIL;
+	}
+	if (sync) {
+		unsetenv("LD_PRELOAD"); /* the syncer runs without the tap */
+		syncer = start_syncer(sync, nsync, child_pid, &status, &done);
+		if (syncer < 0)
+			fprintf(stderr, "mdbtap run: the syncer: %s\n", err_str(errno));
+	}
+	while (!done) {
+		pid_t w = waitpid(child_pid, &status, 0);
+
+		if (w == child_pid)
+			done = 1;
+		else if (w < 0 && errno != EINTR)
+			break;
+	}
+	child_pid = 0;
+	if (syncer > 0) {
+		kill(syncer, SIGTERM);
+		while (waitpid(syncer, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : MDBTAP_EXIT_FAIL;
+}

@@ -1,0 +1,111 @@
+/* cmd_stats.c: `mdbtap stats`: the counters a running (or the last)
+ * syncer of an env published (statfile.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "err.h"
+#include "env.h"
+#include "hlc.h"
+#include "out.h"
+#include "statfile.h"
+
+static const char help_text[] =
+	"usage: mdbtap stats [--json] ENV_PATH\n"
+	"\n"
+	"Print the counters the env's syncer published after its last cycle:\n"
+	"requests to the store by type (PUT, GET, LIST, DELETE), failed requests,\n"
+	"retries, bytes, objects and elements in and out, rescans, tombstones\n"
+	"swept. They count from the syncer's start. --json prints one JSON\n"
+	"object instead of a table.\n"
+	"Exit 1 if no syncer ever ran for the env.\n";
+
+static void table(const char *path, const struct statfile_data *d, int alive)
+{
+	const struct store_stats *s = &d->store;
+	const struct senv_stats *e = &d->env;
+	uint64_t now = hlc_wall_ns();
+	double up = (double)(d->updated_ns - d->started_ns) / 1e9;
+
+	printf("env       %s\n", path);
+	printf("store     %s\n", d->store_url);
+	printf("syncer    pid %" PRIu64 " (%s), %" PRIu64 " cycles in %.0f s, last %.1f s ago\n",
+	       d->pid, alive ? "running" : "not running", d->cycles, up,
+	       now > d->updated_ns ? (double)(now - d->updated_ns) / 1e9 : 0.0);
+	printf("requests  PUT %" PRIu64 ", GET %" PRIu64 ", LIST %" PRIu64 ", DELETE %" PRIu64
+	       "; %" PRIu64 " failed, %" PRIu64 " retries\n",
+	       s->put, s->get, s->list, s->del, s->errors, s->retries);
+	if (up >= 1)
+		printf("per min   PUT %.1f, GET %.1f, LIST %.1f\n", (double)s->put * 60 / up,
+		       (double)s->get * 60 / up, (double)s->list * 60 / up);
+	printf("bytes     %" PRIu64 " out, %" PRIu64 " in\n", s->bytes_out, s->bytes_in);
+	printf("objects   %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " refused\n", e->objects_out,
+	       e->objects_in, e->objects_bad);
+	printf("elements  %" PRIu64 " merged, %" PRIu64 " refused (future)\n", e->elems_merged,
+	       e->elems_refused);
+	printf("journal   %" PRIu64 " records folded, %" PRIu64 " rescans\n", e->records, e->rescans);
+	printf("tombstones %" PRIu64 " swept, %" PRIu64 " old ones not taken in\n",
+	       e->tombstones_swept, e->tombstones_ignored);
+}
+
+static void json(const char *path, const struct statfile_data *d, int alive)
+{
+	const struct store_stats *s = &d->store;
+	const struct senv_stats *e = &d->env;
+
+	fputs("{\"env\":", stdout);
+	out_json_str(stdout, path, strlen(path));
+	fputs(",\"store\":", stdout);
+	out_json_str(stdout, d->store_url, strlen(d->store_url));
+	printf(",\"pid\":%" PRIu64 ",\"running\":%s,\"started_ns\":%" PRIu64
+	       ",\"updated_ns\":%" PRIu64 ",\"cycles\":%" PRIu64 ",\"poll_interval_ns\":%" PRIu64
+	       ",\"put\":%" PRIu64 ",\"get\":%" PRIu64 ",\"list\":%" PRIu64 ",\"delete\":%" PRIu64
+	       ",\"failed\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+	       ",\"bytes_in\":%" PRIu64 ",\"objects_out\":%" PRIu64 ",\"objects_in\":%" PRIu64
+	       ",\"objects_refused\":%" PRIu64 ",\"elements_merged\":%" PRIu64
+	       ",\"elements_refused\":%" PRIu64 ",\"records\":%" PRIu64 ",\"rescans\":%" PRIu64
+	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64 "}\n",
+	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
+	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
+	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
+	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
+	       e->tombstones_ignored);
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	struct env_where w;
+	struct statfile_data d;
+	const char *path;
+	int as_json = argc == 3 && !strcmp(argv[1], "--json"), rc, alive;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(help_text, stdout);
+		return MDBTAP_EXIT_OK;
+	}
+	if (argc != 2 + as_json || argv[argc - 1][0] == '-') {
+		fputs(help_text, stderr);
+		return MDBTAP_EXIT_USAGE;
+	}
+	path = argv[argc - 1];
+	rc = env_where(path, &w);
+	if (!rc)
+		rc = statfile_read(w.companion, &d);
+	if (rc) {
+		fprintf(stderr, "mdbtap stats: %s: %s\n", path,
+			rc == ENOENT ? "no syncer has run for this env" :
+			rc == EPROTO ? "the stats file is not mdbtap's (or of another version)" :
+			err_str(rc));
+		return MDBTAP_EXIT_FAIL;
+	}
+	/* A pid may be reused; good enough to tell a stopped syncer. */
+	alive = d.pid && (kill((pid_t)d.pid, 0) == 0 || errno == EPERM);
+	if (as_json)
+		json(path, &d, alive);
+	else
+		table(path, &d, alive);
+	return MDBTAP_EXIT_OK;
+}

@@ -1,0 +1,142 @@
+/* cmd_sync.c: `mdbtap sync`: keep envs in sync through a store. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "err.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "sync.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+
+	/* A signal cuts the sleep short: the loop checks `stopping`. */
+	nanosleep(&ts, NULL);
+}
+
+/* Open env i. One whose path does not exist yet is waited for (its
+ * program creates it, PowerDNS its record shards at the first record):
+ * *opened stays 0 and the next cycle tries again; with --once that is an
+ * error. Returns 0 or an errno value (then the syncer cannot run). */
+static int open_env(struct sync_env *e, const struct cfg *c, size_t i, int *opened)
+{
+	const struct cfg_env *ce = &c->envs[i];
+	char err[1024];
+	int rc;
+
+	if (access(ce->path, F_OK) != 0 && errno == ENOENT && !c->once) {
+		if (!e->waiting)
+			log_msg(MDBTAP_LOG_INFO, "%s: waiting for the env to appear", ce->path);
+		e->waiting = 1;
+		return 0;
+	}
+	rc = sync_open(e, ce, err, sizeof(err));
+	if (rc) {
+		log_msg(MDBTAP_LOG_ERROR, "%s", err);
+		return rc;
+	}
+	e->force_full = c->full_now;
+	*opened = 1;
+	log_msg(MDBTAP_LOG_INFO, "%s: syncing as '%s' of instance '%s' through %s", ce->path, ce->name,
+		c->instance, store_url(e->store));
+	return 0;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+	struct sigaction sa;
+	struct sync_env *envs;
+	struct cfg c;
+	char err[512];
+	int rc, failed = 0, once, *opened;
+
+	/* Our own LMDB calls must never be journaled as the host's, even
+	 * if the tap was preloaded into us by accident. */
+	setenv("MDBTAP_DISABLE", "1", 1);
+	cfg_init(&c);
+	rc = cfg_parse_args(&c, argc, argv, err, sizeof(err));
+	if (rc == CFG_HELP) {
+		printf("usage: mdbtap sync [OPTIONS]\n\n"
+		       "Keep LMDB envs written by programs running with the tap in sync with\n"
+		       "other instances through a store.\n\n");
+		cfg_usage(stdout);
+		cfg_free(&c);
+		return MDBTAP_EXIT_OK;
+	}
+	if (!rc)
+		rc = cfg_check(&c, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "mdbtap sync: %s\n", err);
+		cfg_free(&c);
+		return MDBTAP_EXIT_USAGE;
+	}
+	rc = log_open(c.log_file, 0);
+	if (rc) {
+		fprintf(stderr, "mdbtap sync: %s: %s\n", c.log_file, err_str(rc));
+		cfg_free(&c);
+		return MDBTAP_EXIT_FAIL;
+	}
+	envs = calloc(c.nenvs, sizeof(*envs));
+	if (!envs) {
+		cfg_free(&c);
+		return MDBTAP_EXIT_FAIL;
+	}
+	opened = calloc(c.nenvs, sizeof(*opened));
+	for (size_t i = 0; opened && i < c.nenvs; i++) {
+		rc = open_env(&envs[i], &c, i, &opened[i]);
+		if (rc) {
+			for (size_t k = 0; k < i; k++)
+				if (opened[k])
+					sync_close(&envs[k]);
+			free(opened);
+			free(envs);
+			cfg_free(&c);
+			return MDBTAP_EXIT_FAIL;
+		}
+	}
+	if (!opened) {
+		free(envs);
+		cfg_free(&c);
+		return MDBTAP_EXIT_FAIL;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	do {
+		failed = 0;
+		for (size_t i = 0; i < c.nenvs && !stopping; i++) {
+			if (!opened[i] && open_env(&envs[i], &c, i, &opened[i]))
+				failed = 1;
+			if (opened[i] && sync_cycle(&envs[i], &c))
+				failed = 1;
+		}
+		if (c.once || stopping)
+			break;
+		sleep_ns(c.poll_interval_ns);
+	} while (!stopping);
+	for (size_t i = 0; i < c.nenvs; i++)
+		if (opened[i])
+			sync_close(&envs[i]);
+	free(opened);
+	free(envs);
+	once = c.once;
+	cfg_free(&c);
+	return once && failed ? MDBTAP_EXIT_FAIL : MDBTAP_EXIT_OK;
+}

@@ -1,0 +1,144 @@
+/* config.h: what `mdbtap sync` does, from a YAML file or from flags.
+ *
+ * The file (see tools/mdbtap.example.yaml for every key and its default):
+ *
+ *   instance: dns1
+ *   poll_interval: 1s
+ *   max_future: 1h
+ *   keep_interval: 10m
+ *   tombstone_retention: 0
+ *   log_file: /var/log/mdbtap.log
+ *   envs:
+ *     main:
+ *       path: /var/lib/powerdns/pdns.lmdb
+ *       store: file:///srv/mdbtap
+ *       exclude: [pdns]
+ *       full_interval: 4h
+ *     zones:
+ *       path: /var/lib/zones.lmdb
+ *       store: s3://bucket/mdbtap?region=eu-west-1
+ *       store_options:              # S3 options (s3conf.h), secrets too
+ *         secret_key: $S3_SECRET
+ *
+ * It is read strictly: an unknown key, a value of the wrong type, a
+ * duplicate key, an empty value, text that is not UTF-8 or more than one
+ * YAML document is an error whose message says the file and line.
+ * $VAR and ${VAR} in keys and values are replaced by the environment's
+ * values (Lightning Stream does it on the whole text; doing it on the
+ * parsed values leaves comments alone and lets a value such as a secret
+ * hold quotes or '#'). A variable that is not set is an error, "$$" is a
+ * '$', and a '$' before anything else stays.
+ * Relative paths in the file (path, log_file, a store given as a path)
+ * are taken from the file's directory; on the command line, from the
+ * current directory.
+ *
+ * Functions return 0 or a positive errno value (EINVAL: bad input, with
+ * a message in err), except cfg_parse_args's CFG_HELP. err may be NULL
+ * when errlen is 0. Nothing here prints, except cfg_usage.
+ */
+#ifndef MDBTAP_CONFIG_H
+#define MDBTAP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dur.h"
+#include "store.h"
+
+#define CFG_HELP (-1)                /* cfg_parse_args: -h/--help given */
+
+#define CFG_ENV_NAME_MAX 32          /* [a-z0-9]{1,32} */
+#define CFG_INSTANCE_MAX 64          /* [A-Za-z0-9-]{1,64} */
+#define CFG_DEFAULT_ENV_NAME "main"
+#define CFG_NS_PER_SEC DUR_NS_PER_SEC
+#define CFG_DEFAULT_POLL (1 * CFG_NS_PER_SEC)
+#define CFG_DEFAULT_MAX_FUTURE (3600 * CFG_NS_PER_SEC)
+#define CFG_DEFAULT_FULL_INTERVAL (4 * 3600 * CFG_NS_PER_SEC)
+#define CFG_DEFAULT_KEEP (10 * 60 * CFG_NS_PER_SEC)
+#define CFG_MIN_POLL (10 * 1000000ull)                 /* 10 ms */
+#define CFG_MAX_POLL (3600 * CFG_NS_PER_SEC)            /* 1 h */
+#define CFG_MIN_MAX_FUTURE (1 * CFG_NS_PER_SEC)         /* 1 s */
+#define CFG_MAX_DURATION (366 * 86400 * CFG_NS_PER_SEC) /* a year, for the rest */
+#define CFG_MAX_RETENTION (3660 * 86400 * CFG_NS_PER_SEC) /* ten years */
+
+/* One synced env. Every string is owned by the struct cfg. */
+struct cfg_env {
+	char *name;      /* the env's name in the store: [a-z0-9]{1,32} (objname db);
+			    default "main" */
+	char *path;      /* the host env: a directory, or the data file of an
+			    MDB_NOSUBDIR env; absolute */
+	char *store;     /* store URL (store_open) */
+	struct store_opt *store_opts;   /* store_options: strings owned, values may
+					   be secrets (wiped on free) */
+	size_t nstore_opts;
+	char **include, **exclude;   /* DBI names; "-" = the unnamed DBI */
+	size_t ninclude, nexclude;   /* at most one of them is nonzero */
+	uint64_t full_interval_ns;   /* full snapshot period; default 4 h; 0 = only
+					at start; otherwise >= poll_interval */
+};
+
+struct cfg {
+	char *instance;                /* default: the host name, each byte outside
+					  [A-Za-z0-9-] made '-' (as LS does), cut
+					  to 64; given names must already be so */
+	uint64_t poll_interval_ns;     /* default 1 s; export and receive each
+					  interval; 10 ms..1 h */
+	uint64_t max_future_ns;        /* remote timestamps further ahead of our
+					  clock are refused; default 1 h; >= 1 s */
+	uint64_t keep_ns;              /* our objects older than our newest full
+					  snapshot are deleted after this; 10 min */
+	uint64_t tombstone_retention_ns; /* tombstones older than this are
+					    forgotten (sweep.h); default 0 =
+					    kept for ever; else 1 s..3660 d */
+	char *log_file;                /* default NULL = stderr; absolute */
+	int once;                      /* --once */
+	int full_now;                  /* --full-now: a full snapshot first */
+	struct cfg_env *envs;          /* owned */
+	size_t nenvs;
+};
+
+/* Fill c with the defaults and no env. The instance is NULL if the host
+ * name cannot be had (cfg_check then says so). */
+void cfg_init(struct cfg *c);
+
+/* Free everything c owns and zero it; NULL and a freed cfg are fine. */
+void cfg_free(struct cfg *c);
+
+/* Read the YAML file at path into c: keys it sets replace c's, its envs
+ * are added. On error err says why ("FILE:LINE: ..." where the line is
+ * known) and c may hold part of the file (cfg_free it). Does not run
+ * cfg_check. */
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/* Parse the options of `mdbtap sync` (argv[0] is the command's name):
+ *   -c, --config FILE        read FILE (cfg_load_file)
+ *   --env PATH               sync the env at PATH (once; a file for more)
+ *   --name NAME              its name in the store (default "main")
+ *   --store URL              its store
+ *   --include DBI, --exclude DBI   (repeatable) the DBIs synced
+ *   --full-interval DUR      its full snapshot period
+ *   --poll-interval DUR, --keep-interval DUR
+ *   --instance NAME, --once, --log-file FILE
+ *   -h, --help               returns CFG_HELP; the caller prints cfg_usage
+ * With --config, only --instance, --once and --log-file may be given too
+ * (they override the file). Options are read in any order; positional
+ * arguments are refused. Uses getopt_long (resets optind). Does not run
+ * cfg_check. */
+int cfg_parse_args(struct cfg *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Whether c can run: an instance name; at least one env; env names valid
+ * and unique; paths present and absolute (and shorter than PATH_MAX); a
+ * store for each env; not both include and exclude in one env;
+ * intervals in range (see the fields). */
+int cfg_check(const struct cfg *c, char *err, size_t errlen);
+
+/* Whether the DBI (name, len) is synced in env e; len 0 = the unnamed DBI
+ * (written "-" in include/exclude, so a DBI named "-" cannot be told
+ * apart from it). */
+int cfg_dbi_selected(const struct cfg_env *e, const char *name, size_t len);
+
+/* The options text for `mdbtap sync --help`. */
+void cfg_usage(FILE *f);
+
+#endif

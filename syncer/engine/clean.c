@@ -1,0 +1,45 @@
+/* clean.c: see clean.h. */
+#include "clean.h"
+
+#include "log.h"
+#include "store.h"
+
+unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,
+		   uint64_t now_ns, uint64_t keep_ns, enum clean_want *want)
+{
+	const struct clean_obj *full = NULL;
+	uint64_t newest = 0, delta_bytes = 0;
+	unsigned deleted = 0, deltas = 0;
+
+	*want = CLEAN_DELTA;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].on.full && (!full || v[i].on.ts_ns > full->on.ts_ns))
+			full = &v[i];
+		if (v[i].on.ts_ns > newest)
+			newest = v[i].on.ts_ns;
+	}
+	if (!full)
+		return 0; /* never uploaded one: the next export is one anyway */
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].on.ts_ns > full->on.ts_ns) {
+			deltas++;
+			delta_bytes += v[i].size;
+		} else if (&v[i] != full && now_ns > v[i].on.ts_ns &&
+			   now_ns - v[i].on.ts_ns > keep_ns) {
+			int rc = store_del(store, v[i].name);
+
+			if (rc)
+				log_msg(MDBTAP_LOG_WARN, "%s: %s", env, store_error(store));
+			else
+				deleted++;
+		}
+	}
+	if (deltas && now_ns > newest && now_ns - newest >= keep_ns)
+		*want = CLEAN_FULL_NOW;
+	else if (deltas >= CLEAN_MAX_DELTAS || (deltas && delta_bytes >= full->size))
+		*want = CLEAN_FULL_NEXT;
+	if (deleted)
+		log_msg(MDBTAP_LOG_INFO, "%s: deleted %u of our objects older than our newest full "
+			"snapshot", env, deleted);
+	return deleted;
+}

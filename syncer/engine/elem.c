@@ -1,0 +1,199 @@
+/* elem.c: see elem.h. */
+#include "elem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void elem_set_init(struct dset *ds, struct senv *s, MDB_txn *host, MDB_txn *mt)
+{
+	memset(ds, 0, sizeof(*ds));
+	ds->s = s;
+	ds->host = host;
+	ds->mt = mt;
+}
+
+static struct dctx *find(struct dset *ds, const char *name, size_t len)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		if (ds->v[i].len == len && (!len || !memcmp(ds->v[i].name, name, len)))
+			return &ds->v[i];
+	return NULL;
+}
+
+int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_flags,
+	     struct dctx **out)
+{
+	struct dctx *c = find(ds, name, len), *nv;
+	unsigned hflags = 0;
+	int rc, fresh = !c;
+
+	if (c && (c->host_exists || !create_flags)) {
+		*out = c;
+		return 0;
+	}
+	if (!senv_selected(ds->s, name, len))
+		return MDB_NOTFOUND;
+	if (!c) {
+		nv = realloc(ds->v, (ds->n + 1) * sizeof(*nv));
+		if (!nv)
+			return ENOMEM;
+		ds->v = nv;
+		c = &ds->v[ds->n];
+		memset(c, 0, sizeof(*c));
+		if (len && !(c->name = malloc(len)))
+			return ENOMEM;
+		if (len)
+			memcpy(c->name, name, len);
+		c->len = len;
+		ds->n++;
+	}
+	rc = senv_host_dbi(ds->s, ds->host, name, len, 0, &c->host);
+	if (rc == MDB_NOTFOUND && create_flags) {
+		rc = senv_host_dbi(ds->s, ds->host, name, len, create_flags, &c->host);
+		c->created = rc == 0;
+	}
+	if (rc == 0) {
+		c->host_exists = 1;
+		rc = mdb_dbi_flags(ds->host, c->host, &hflags);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0;
+	}
+	if (rc)
+		goto fail;
+	c->flags = hflags;
+	/* A DBI the host lacks but the meta knows (deleted, or not created
+	 * here yet) keeps its recorded flags. */
+	rc = meta_dbi_open(ds->mt, ds->s->meta, name, len, hflags, c->host_exists, &c->h);
+	if (rc)
+		goto fail;
+	rc = meta_dbi_get(ds->mt, ds->s->meta, name, len, &c->d);
+	if (rc)
+		goto fail;
+	if (!c->host_exists)
+		c->flags = c->d.flags;
+	else if (!c->d.exists) {
+		c->d.exists = 1;
+		c->dirty = 1;
+	}
+	*out = c;
+	return 0;
+fail:
+	if (fresh) {
+		free(c->name);
+		ds->n--;
+	}
+	return rc;
+}
+
+int elem_set_flush(struct dset *ds, int err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < ds->n; i++) {
+		struct dctx *c = &ds->v[i];
+
+		if (!err && !rc && c->dirty)
+			rc = meta_dbi_put(ds->mt, ds->s->meta, c->name, c->len, &c->d);
+		free(c->name);
+	}
+	free(ds->v);
+	ds->v = NULL;
+	ds->n = 0;
+	return rc;
+}
+
+int elem_host_get(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+		  MDB_val *val, int *live)
+{
+	MDB_cursor *cur;
+	MDB_val k = *key, v;
+	int rc;
+
+	*live = 0;
+	if (!c->host_exists)
+		return 0;
+	if (!c->h.dupsort) {
+		rc = mdb_get(ds->host, c->host, &k, &v);
+		if (rc == 0 && c->len == 0 && senv_is_dbi_record(ds->s, ds->host, &k, &v))
+			return 0; /* a DBI's record in the unnamed DBI is not data */
+		if (rc == 0 && val)
+			*val = v;
+	} else {
+		v = *dupval;
+		rc = mdb_cursor_open(ds->host, c->host, &cur);
+		if (rc)
+			return rc;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
+		mdb_cursor_close(cur);
+	}
+	*live = rc == 0;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int elem_stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+	  uint64_t ts, unsigned how, uint64_t *stamped)
+{
+	struct meta_elem old, e = { 0 };
+	MDB_val v;
+	int rc, have, live;
+
+	if (c->h.dupsort && !dupval)
+		return EINVAL;
+	rc = meta_elem_get(ds->mt, &c->h, key, dupval, &old);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	have = rc == 0;
+	if (have && old.ts > ts)
+		return 0; /* a newer write is recorded already */
+	rc = elem_host_get(ds, c, key, dupval, &v, &live);
+	if (rc)
+		return rc;
+	if (!live && !have && (how & STAMP_IF_CHANGED))
+		return 0;
+	if (live && (how & STAMP_ONLY_DELETED))
+		return 0;
+	e.ts = ts;
+	e.flags = live ? 0 : META_DELETED;
+	if (live && !c->h.dupsort)
+		meta_hash(v.mv_data, v.mv_size, e.hash);
+	if (have && (how & STAMP_IF_CHANGED) && old.flags == e.flags &&
+	    !memcmp(old.hash, e.hash, sizeof(e.hash)))
+		return 0;
+	if (have && old.ts == ts && old.flags == e.flags && !memcmp(old.hash, e.hash, 16))
+		return 0; /* folded already */
+	rc = meta_elem_put(ds->mt, &c->h, &c->d, key, dupval, have ? &old : NULL, &e,
+			   !!(how & STAMP_MARK));
+	if (rc)
+		return rc;
+	c->dirty = 1;
+	if (stamped)
+		(*stamped)++;
+	return 0;
+}
+
+int elem_each(struct dset *ds, struct dctx *c, int changed_only, elem_fn fn, void *ctx)
+{
+	MDB_dbi dbi = changed_only ? c->h.changed : c->h.dupsort ? c->h.vals : c->h.elems;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(ds->mt, dbi, &cur);
+
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const MDB_val *dv = c->h.dupsort ? &v : NULL;
+		struct meta_elem e;
+
+		rc = meta_elem_get(ds->mt, &c->h, &k, dv, &e);
+		if (rc == MDB_NOTFOUND)
+			continue; /* a changed-set entry without metadata: nothing to say */
+		if (!rc)
+			rc = fn(ctx, c, &k, dv, &e);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}

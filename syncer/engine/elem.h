@@ -1,0 +1,71 @@
+/* elem.h: elements of the synced DBIs, seen through one host txn and
+ * one meta txn at a time.
+ *
+ * A `struct dset` caches, per DBI touched, the host handle, the meta
+ * handles and the DBI's metadata (count, digest), which elem_set_flush()
+ * writes back. elem_stamp() brings one element's metadata in line with the
+ * host: the heart of the journal fold and of rescans.
+ */
+#ifndef MDBTAP_ELEM_H
+#define MDBTAP_ELEM_H
+
+#include <lmdb.h>
+
+#include "meta.h"
+#include "senv.h"
+
+struct dctx {
+	char *name;               /* owned; NULL: the unnamed DBI */
+	size_t len;
+	int host_exists;          /* the host has the DBI now */
+	int created;              /* dset_get created it in the host */
+	MDB_dbi host;
+	unsigned flags;           /* the host DBI's flags */
+	struct meta_handles h;
+	struct meta_dbi d;
+	int dirty;                /* d changed */
+};
+
+struct dset {
+	struct senv *s;
+	MDB_txn *host, *mt;
+	struct dctx *v;
+	size_t n;
+};
+
+void elem_set_init(struct dset *ds, struct senv *s, MDB_txn *host, MDB_txn *mt);
+
+/* The context of DBI (name, len). MDB_NOTFOUND when the DBI is not synced
+ * (config) or neither the host nor the meta knows it. create_flags
+ * (MDB_CREATE | flags) creates a missing host DBI: write txns only. */
+int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_flags,
+	     struct dctx **out);
+
+/* Write back the DBIs' metadata and free the contexts. With err set,
+ * only free. */
+int elem_set_flush(struct dset *ds, int err);
+
+/* *live: whether the host holds the element now; for a live plain
+ * element, *val (may be NULL) gets its value (valid until the host txn
+ * ends). Returns 0 or an LMDB/errno code. */
+int elem_host_get(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+		  MDB_val *val, int *live);
+
+/* Call fn for every element the metadata knows in DBI c (only those in
+ * the changed set if changed_only), in the host's order: key, dupval
+ * (DUPSORT DBIs, else NULL) and its metadata. A nonzero return stops. */
+typedef int (*elem_fn)(void *ctx, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+		       const struct meta_elem *e);
+int elem_each(struct dset *ds, struct dctx *c, int changed_only, elem_fn fn, void *ctx);
+
+#define STAMP_IF_CHANGED 1u  /* only when the host differs from the metadata */
+#define STAMP_MARK 2u        /* add to the changed set (a local change) */
+#define STAMP_ONLY_DELETED 4u /* only when the host no longer has it */
+
+/* Bring the element (key[, dupval]) in line with the host, stamped ts.
+ * Never lowers an element's timestamp (a newer write, e.g. a merge, was
+ * seen already). *stamped is incremented when something was written. */
+int elem_stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+	  uint64_t ts, unsigned how, uint64_t *stamped);
+
+#endif

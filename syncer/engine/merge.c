@@ -1,0 +1,379 @@
+/* merge.c: see merge.h. */
+#include "merge.h"
+#include "err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elem.h"
+#include "fold.h"
+#include "hlc.h"
+#include "log.h"
+#include "snap.h"
+
+/* Persistent DBI flags a remote may ask a DBI to be created with. */
+#define MERGE_DBI_FLAGS (MDB_REVERSEKEY | MDB_DUPSORT | MDB_INTEGERKEY | MDB_DUPFIXED | \
+			 MDB_INTEGERDUP | MDB_REVERSEDUP)
+
+int merge_remote_wins(const struct merge_side *local, const struct merge_side *remote)
+{
+	size_t ll, rl, n;
+	int c;
+
+	if (!local->exists || remote->ts > local->ts)
+		return 1;
+	if (remote->ts < local->ts)
+		return 0;
+	ll = local->deleted ? 0 : local->vlen;
+	rl = remote->deleted ? 0 : remote->vlen;
+	n = ll < rl ? ll : rl;
+	c = n ? memcmp(remote->val, local->val, n) : 0;
+	if (c == 0)
+		c = rl < ll ? -1 : rl > ll ? 1 : 0;
+	return c < 0;
+}
+
+static int rewind_fd(int fd)
+{
+	return lseek(fd, 0, SEEK_SET) == 0 ? 0 : errno;
+}
+
+static int check_dbi(const struct snap_dbi *d, char *err, size_t errlen)
+{
+	int dupsort = !!(d->flags & MDB_DUPSORT);
+
+	if (d->name_len && memchr(d->name, 0, d->name_len)) {
+		snprintf(err, errlen, "a DBI name holds a NUL byte");
+		return EINVAL;
+	}
+	if (d->flags & ~(uint64_t)MERGE_DBI_FLAGS) {
+		snprintf(err, errlen, "DBI flags 0x%llx are not persistent LMDB flags",
+			 (unsigned long long)d->flags);
+		return EINVAL;
+	}
+	if (dupsort != (d->transform && !strcmp(d->transform, SNAP_TRANSFORM_DUPSORT)) ||
+	    (!dupsort && d->transform && d->transform[0])) {
+		snprintf(err, errlen, "DBI transform '%s' does not match its flags 0x%llx",
+			 d->transform ? d->transform : "", (unsigned long long)d->flags);
+		return EINVAL;
+	}
+	return 0;
+}
+
+static int check_kv(const struct snap_dbi *d, const struct snap_kv *kv, size_t maxkey,
+		    char *err, size_t errlen)
+{
+	if (!kv->klen || kv->klen > maxkey) {
+		snprintf(err, errlen, "a key of %zu bytes", kv->klen);
+		return EINVAL;
+	}
+	if ((d->flags & MDB_INTEGERKEY) && kv->klen != 4 && kv->klen != 8) {
+		snprintf(err, errlen, "an INTEGERKEY key of %zu bytes", kv->klen);
+		return EINVAL;
+	}
+	if ((d->flags & MDB_DUPSORT) && kv->vlen > maxkey) {
+		snprintf(err, errlen, "a DUPSORT value of %zu bytes", kv->vlen);
+		return EINVAL;
+	}
+	return 0;
+}
+
+int merge_verify(struct senv *s, int fd, char *err, size_t errlen)
+{
+	size_t maxkey = (size_t)mdb_env_get_maxkeysize(s->host);
+	struct snap_reader *r = NULL;
+	struct snap_event ev;
+	struct snap_dbi cur = { 0 };
+	char tf[64] = "";
+	int rc = rewind_fd(fd), in_dbi = 0;
+
+	err[0] = 0;
+	if (!rc)
+		rc = snap_reader_new(&r, snap_read_fd_source, &fd);
+	while (!rc && (rc = snap_reader_next(r, &ev)) == 0 && ev.type != SNAP_EV_END) {
+		if (ev.type == SNAP_EV_DBI) {
+			rc = check_dbi(&ev.dbi, err, errlen);
+			cur = ev.dbi;
+			snprintf(tf, sizeof(tf), "%s", ev.dbi.transform ? ev.dbi.transform : "");
+			cur.transform = tf;
+			cur.name = NULL; /* not kept past the event */
+			in_dbi = 1;
+		} else if (ev.type == SNAP_EV_KV) {
+			if (!in_dbi) {
+				snprintf(err, errlen, "an entry outside any DBI");
+				rc = EINVAL;
+			} else {
+				rc = check_kv(&cur, &ev.kv, maxkey, err, errlen);
+			}
+		}
+	}
+	if (rc && !err[0])
+		snprintf(err, errlen, "%s", err_str(rc));
+	snap_reader_free(r);
+	return rc;
+}
+
+/* One batch: a host write txn and a meta txn, the journal folded first. */
+struct batch {
+	struct senv *s;
+	MDB_txn *w, *mt;
+	struct dset ds;
+	struct meta_state st;
+	struct fold_result fr;
+	uint64_t max_ts;
+	size_t n;
+	int wrote;
+};
+
+static void batch_abort(struct batch *b)
+{
+	elem_set_flush(&b->ds, 1);
+	if (b->w) {
+		mdb_txn_abort(b->w);
+		senv_unlock(b->s);
+		senv_forget_dbis(b->s); /* handles opened in it are gone */
+	}
+	if (b->mt)
+		mdb_txn_abort(b->mt);
+	b->w = b->mt = NULL;
+}
+
+static int batch_begin(struct batch *b)
+{
+	int rc = senv_lock(b->s, 1);
+
+	if (rc) {
+		log_msg(MDBTAP_LOG_WARN, "%s: the host's lock: %s", b->s->path, err_str(rc));
+		return rc;
+	}
+	rc = mdb_txn_begin(b->s->host, NULL, 0, &b->w);
+	if (rc == MDB_MAP_RESIZED) {
+		/* The host grew its map: adopt its size, never a new one. */
+		rc = mdb_env_set_mapsize(b->s->host, 0);
+		if (!rc)
+			rc = mdb_txn_begin(b->s->host, NULL, 0, &b->w);
+	}
+	if (rc) {
+		b->w = NULL;
+		senv_unlock(b->s);
+		return rc;
+	}
+	rc = mdb_txn_begin(meta_env(b->s->meta), NULL, 0, &b->mt);
+	if (rc) {
+		b->mt = NULL;
+		batch_abort(b);
+		return rc;
+	}
+	elem_set_init(&b->ds, b->s, b->w, b->mt);
+	b->n = 0;
+	b->wrote = 0;
+	b->max_ts = 0;
+	rc = meta_state_get(b->mt, b->s->meta, &b->st);
+	if (!rc)
+		rc = fold_journal(&b->ds, &b->st, mdb_txn_id(b->w) - 1, 1, &b->fr);
+	if (rc)
+		batch_abort(b);
+	return rc;
+}
+
+static int batch_commit(struct batch *b, const char *instance, const struct meta_remote *prog)
+{
+	struct journal_slot slot = { 0 };
+	int rc = elem_set_flush(&b->ds, 0);
+
+	if (!rc)
+		rc = meta_state_put(b->mt, b->s->meta, &b->st);
+	if (!rc && prog)
+		rc = meta_remote_put(b->mt, b->s->meta, instance, prog);
+	if (rc)
+		goto fail;
+	journal_clock_observe(b->s->jnl, b->max_ts);
+	if (b->wrote) {
+		/* Account for this txn id: the syncer's, not to be exported. */
+		struct journal_append_in in = { .txnid = mdb_txn_id(b->w),
+					    .ts = journal_clock_next(b->s->jnl),
+					    .flags = MDBTAP_REC_SYNCER };
+
+		if (journal_append(b->s->jnl, &in, &slot))
+			log_msg(MDBTAP_LOG_WARN, "%s: journal full: the merge's txn id will be "
+				"rescanned", b->s->path);
+		rc = mdb_txn_commit(b->w);
+		journal_finish(&slot, rc == 0);
+	} else {
+		/* Nothing written: LMDB ends it without a txn id, and a
+		 * commit keeps the DBI handles opened in it. */
+		rc = mdb_txn_commit(b->w);
+	}
+	b->w = NULL;
+	senv_unlock(b->s);
+	if (rc) {
+		senv_forget_dbis(b->s);
+		goto fail;
+	}
+	rc = mdb_txn_commit(b->mt);
+	b->mt = NULL;
+	if (!rc)
+		rc = mdb_env_sync(meta_env(b->s->meta), 1);
+	if (!rc)
+		journal_consume(b->s->jnl, b->fr.tail, b->st.accounted);
+	return rc;
+fail:
+	batch_abort(b);
+	return rc;
+}
+
+static int same_val(const MDB_val *a, const void *p, size_t n)
+{
+	return a->mv_size == n && (!n || !memcmp(a->mv_data, p, n));
+}
+
+/* One remote element against the local one. */
+static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap_kv *kv,
+		    const struct merge_args *a)
+{
+	MDB_val key = { kv->klen, (void *)kv->key }, val = { kv->vlen, (void *)kv->val };
+	struct merge_side local = { 0 }, remote = { 0 };
+	struct meta_elem old, e = { 0 };
+	MDB_val hv = { 0, NULL };
+	unsigned create;
+	struct dctx *c;
+	int rc, live, deleted = !!(kv->flags & SNAP_KV_DELETED);
+
+	if (kv->ts > hlc_wall_ns() + a->max_future_ns &&
+	    kv->ts > journal_load(&journal_header(b->s->jnl)->clock) + a->max_future_ns) {
+		b->s->stats.elems_refused++;
+		return 0;
+	}
+	/* A missing DBI is created with the remote's flags, for tombstones
+	 * too: they are part of the DBI's state (and of its digest). */
+	create = MDB_CREATE | (unsigned)(d->flags & MERGE_DBI_FLAGS);
+	rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
+	if (rc == MDB_NOTFOUND)
+		return 0; /* not synced here */
+	if (rc)
+		return rc;
+	if (c->created)
+		b->wrote = 1; /* the new DBI takes a txn id even if nothing else does */
+	if (!!c->h.dupsort != !!(d->flags & MDB_DUPSORT))
+		return 0; /* the DBIs disagree on DUPSORT: cannot merge */
+	rc = meta_elem_get(b->mt, &c->h, &key, c->h.dupsort ? &val : NULL, &old);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	local.exists = rc == 0;
+	local.ts = old.ts;
+	local.deleted = local.exists && (old.flags & META_DELETED);
+	rc = elem_host_get(&b->ds, c, &key, c->h.dupsort ? &val : NULL, &hv, &live);
+	if (rc)
+		return rc;
+	if (deleted && !local.exists && !live && kv->ts < a->tombstone_cutoff_ns) {
+		b->s->stats.tombstones_ignored++;
+		return 0; /* it would only be swept again (sweep.h) */
+	}
+	if (c->h.dupsort) {
+		local.val = val.mv_data;
+		local.vlen = val.mv_size;
+	} else {
+		local.val = hv.mv_data;
+		local.vlen = hv.mv_size;
+	}
+	remote.ts = kv->ts;
+	remote.deleted = deleted;
+	remote.val = kv->val;
+	remote.vlen = kv->vlen;
+	if (!merge_remote_wins(&local, &remote))
+		return 0;
+	if (deleted && live) {
+		rc = mdb_del(b->w, c->host, &key, c->h.dupsort ? &val : NULL);
+		b->wrote = 1;
+	} else if (!deleted && !(live && (c->h.dupsort || same_val(&hv, kv->val, kv->vlen)))) {
+		rc = mdb_put(b->w, c->host, &key, &val, c->h.dupsort ? MDB_NODUPDATA : 0);
+		b->wrote = 1;
+	}
+	if (rc == MDB_NOTFOUND || rc == MDB_KEYEXIST)
+		rc = 0;
+	if (rc)
+		return rc;
+	e.ts = kv->ts;
+	e.flags = deleted ? META_DELETED : 0;
+	if (!deleted && !c->h.dupsort)
+		meta_hash(kv->val, kv->vlen, e.hash);
+	rc = meta_elem_put(b->mt, &c->h, &c->d, &key, c->h.dupsort ? &val : NULL,
+			   local.exists ? &old : NULL, &e, 0);
+	if (rc)
+		return rc;
+	c->dirty = 1;
+	/* A remote write that wins replaces any local change not sent yet. */
+	rc = mdb_del(b->mt, c->h.changed, &key, c->h.dupsort ? &val : NULL);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (kv->ts > b->max_ts)
+		b->max_ts = kv->ts;
+	b->s->stats.elems_merged++;
+	return rc;
+}
+
+int merge_apply(struct senv *s, int fd, const struct merge_args *a)
+{
+	struct snap_reader *r = NULL;
+	struct snap_event ev;
+	struct snap_dbi cur = { 0 };
+	struct batch b = { .s = s };
+	char *name = NULL, tf[64] = "";
+	int rc = rewind_fd(fd), open = 0;
+
+	if (s->readonly)
+		return EROFS;
+	if (!rc)
+		rc = snap_reader_new(&r, snap_read_fd_source, &fd);
+	while (!rc && (rc = snap_reader_next(r, &ev)) == 0) {
+		if (!open) {
+			rc = batch_begin(&b);
+			if (rc)
+				break;
+			open = 1;
+		}
+		if (ev.type == SNAP_EV_END) {
+			rc = batch_commit(&b, a->instance, a->progress);
+			open = 0;
+			break;
+		}
+		if (ev.type == SNAP_EV_DBI) {
+			char *nn = ev.dbi.name_len ? realloc(name, ev.dbi.name_len) : name;
+
+			if (ev.dbi.name_len && !nn) {
+				rc = ENOMEM;
+				break;
+			}
+			name = nn;
+			if (ev.dbi.name_len)
+				memcpy(name, ev.dbi.name, ev.dbi.name_len);
+			cur = ev.dbi;
+			cur.name = name;
+			snprintf(tf, sizeof(tf), "%s", ev.dbi.transform ? ev.dbi.transform : "");
+			cur.transform = tf;
+			continue;
+		}
+		if (ev.type != SNAP_EV_KV)
+			continue;
+		rc = apply_kv(&b, &cur, &ev.kv, a);
+		if (!rc && ++b.n >= MERGE_BATCH) {
+			rc = batch_commit(&b, a->instance, NULL);
+			open = 0;
+		}
+	}
+	if (open)
+		batch_abort(&b);
+	snap_reader_free(r);
+	free(name);
+	if (rc == MDB_MAP_FULL)
+		log_msg(MDBTAP_LOG_ERROR, "%s: %s does not fit in the host's map: it waits until the "
+			"host's map grows or data is deleted", s->path, a->name);
+	else if (rc)
+		log_msg(MDBTAP_LOG_ERROR, "%s: applying %s: %s", s->path, a->name, err_str(rc));
+	else
+		s->stats.objects_in++;
+	return rc;
+}

@@ -1,0 +1,235 @@
+/* receive.c: see receive.h. */
+#include "receive.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clean.h"
+#include "hlc.h"
+#include "log.h"
+#include "merge.h"
+#include "objname.h"
+#include "store.h"
+#include "sweep.h"
+
+struct obj {
+	char *name;
+	struct objname on;
+};
+
+struct listing {
+	const struct receive_args *a;
+	struct obj *v;              /* the other instances' objects */
+	size_t n, cap;
+	struct clean_obj *own;      /* ours (names owned) */
+	size_t nown, capown;
+};
+
+/* Make room for one more element of size sz in *v (n used, *cap room). */
+static int grow(void *v, size_t n, size_t *cap, size_t sz)
+{
+	void **pv = v, *nv;
+	size_t c = *cap ? 2 * *cap : 64;
+
+	if (n < *cap)
+		return 0;
+	nv = realloc(*pv, c * sz);
+	if (!nv)
+		return ENOMEM;
+	*pv = nv;
+	*cap = c;
+	return 0;
+}
+
+static int collect(void *ctx, const char *name, uint64_t size)
+{
+	struct listing *l = ctx;
+	struct objname on;
+	char *dup;
+
+	if (objname_parse(name, &on) != 0 || strcmp(on.db, l->a->db) != 0)
+		return 0; /* foreign, or another env's */
+	if (!(dup = strdup(name)))
+		return ENOMEM;
+	if (!strcmp(on.instance, l->a->self)) {
+		if (grow(&l->own, l->nown, &l->capown, sizeof(*l->own))) {
+			free(dup);
+			return ENOMEM;
+		}
+		l->own[l->nown++] = (struct clean_obj){ dup, on, size };
+		return 0;
+	}
+	if (grow(&l->v, l->n, &l->cap, sizeof(*l->v))) {
+		free(dup);
+		return ENOMEM;
+	}
+	l->v[l->n++] = (struct obj){ dup, on };
+	return 0;
+}
+
+static int by_instance_then_time(const void *pa, const void *pb)
+{
+	const struct obj *a = pa, *b = pb;
+	int c = strcmp(a->on.instance, b->on.instance);
+
+	if (c)
+		return c;
+	return a->on.ts_ns < b->on.ts_ns ? -1 : a->on.ts_ns > b->on.ts_ns;
+}
+
+/* Download, verify and apply one object; advance *p on success. */
+static int apply_obj(struct senv *s, struct store *store, const struct receive_args *a,
+		     const struct obj *o, struct meta_remote *p)
+{
+	struct meta_remote next = { o->on.generation, o->on.to_txnid, o->on.ts_ns };
+	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
+				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns) };
+	char err[256];
+	int fd = senv_tmpfile(s), rc;
+
+	if (fd < 0)
+		return errno;
+	rc = store_get(store, o->name, fd);
+	if (rc == ENOENT) {
+		close(fd);
+		return rc; /* deleted since the listing: the next pass sees */
+	}
+	if (rc)
+		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
+	if (!rc && merge_verify(s, fd, err, sizeof(err)) != 0) {
+		log_msg(MDBTAP_LOG_ERROR, "%s: object %s is not applied: %s", s->path, o->name, err);
+		s->stats.objects_bad++;
+		senv_mark_bad(s, o->name);
+		close(fd);
+		return EINVAL;
+	}
+	if (!rc)
+		rc = merge_apply(s, fd, &ma);
+	close(fd);
+	if (!rc) {
+		*p = next;
+		log_msg(MDBTAP_LOG_DEBUG, "%s: applied %s", s->path, o->name);
+	}
+	return rc;
+}
+
+/* With a tombstone retention R, a running instance makes a full snapshot
+ * at least every R/2 (config.c). One whose newest object is older has
+ * stopped, and its objects may still hold elements deleted since, whose
+ * tombstones may be swept already: loading them would bring those back.
+ * Whatever it wrote reached the others' full snapshots meanwhile. */
+static int stale(const struct receive_args *a, const struct obj *newest)
+{
+	uint64_t now = hlc_wall_ns();
+
+	return a->tombstone_retention_ns && now > newest->on.ts_ns &&
+	       now - newest->on.ts_ns > a->tombstone_retention_ns / 2;
+}
+
+/* Apply what one instance's objects v[0..n) offer past progress p. */
+static int follow(struct senv *s, struct store *store, const struct receive_args *a,
+		  const struct obj *v, size_t n, struct meta_remote *p, int have,
+		  unsigned *applied)
+{
+	uint64_t gen = v[n - 1].on.generation;
+	int rc;
+
+	if (have && p->generation != gen) {
+		log_msg(MDBTAP_LOG_INFO, "%s: instance %s started a new chain", s->path, v[0].on.instance);
+		have = 0;
+	}
+	for (;;) {
+		const struct obj *next = NULL, *full = NULL;
+		int more = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct objname *on = &v[i].on;
+
+			if (on->generation != gen || (have && on->ts_ns <= p->name_ns) ||
+			    senv_is_bad(s, v[i].name))
+				continue;
+			if (have && on->to_txnid <= p->to)
+				continue; /* nothing new in it */
+			more = 1;
+			if (on->full)
+				full = &v[i]; /* the newest wins */
+			else if (have && !next && on->from_txnid <= p->to)
+				next = &v[i];
+		}
+		if (!more)
+			return 0;
+		if (!next && !full) {
+			log_msg(MDBTAP_LOG_DEBUG, "%s: instance %s: a gap and no full snapshot after it yet",
+				s->path, v[0].on.instance);
+			return 0;
+		}
+		rc = apply_obj(s, store, a, next ? next : full, p);
+		if (rc == EINVAL)
+			continue; /* bad: skipped from now on; look again */
+		if (rc == ENOENT)
+			return 0; /* deleted since the listing: the next pass sees */
+		if (rc)
+			return rc;
+		have = 1;
+		(*applied)++;
+	}
+}
+
+int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
+		 struct receive_out *out)
+{
+	struct listing l = { a, NULL, 0, 0, NULL, 0, 0 };
+	unsigned *applied = &out->applied;
+	char prefix[128];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(prefix, sizeof(prefix), "%s__", a->db);
+	rc = store_list(store, prefix, collect, &l);
+	if (rc) {
+		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
+		goto out;
+	}
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), by_instance_then_time);
+	for (size_t i = 0, j; i < l.n; i = j) {
+		struct meta_remote p = { 0 };
+		MDB_txn *txn;
+		int have;
+
+		for (j = i + 1; j < l.n && !strcmp(l.v[j].on.instance, l.v[i].on.instance); j++)
+			;
+		if (stale(a, &l.v[j - 1])) {
+			log_msg(MDBTAP_LOG_DEBUG, "%s: instance %s has uploaded nothing for more than half "
+				"the tombstone retention: its objects are not loaded", s->path,
+				l.v[i].on.instance);
+			continue;
+		}
+		rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
+		if (rc)
+			goto out;
+		rc = meta_remote_get(txn, s->meta, l.v[i].on.instance, &p);
+		mdb_txn_abort(txn);
+		if (rc && rc != MDB_NOTFOUND)
+			goto out;
+		have = rc == 0;
+		rc = follow(s, store, a, l.v + i, j - i, &p, have, applied);
+		if (rc == EROFS || rc == MDB_MAP_FULL)
+			rc = 0; /* said in the log; the other instances may still fit */
+		if (rc)
+			goto out;
+	}
+	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->keep_ns,
+				 &out->want);
+out:
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i].name);
+	free(l.v);
+	for (size_t i = 0; i < l.nown; i++)
+		free((char *)l.own[i].name);
+	free(l.own);
+	return rc;
+}

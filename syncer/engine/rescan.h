@@ -1,0 +1,24 @@
+/* rescan.h: find what changed in the host without the journal's help, by
+ * comparing every element with its metadata (value digests). Used to
+ * adopt an env (ts 0: existing data loses to any real write, as Lightning
+ * Stream advises) and to recover from txn ids nobody accounted for. */
+#ifndef MDBTAP_RESCAN_H
+#define MDBTAP_RESCAN_H
+
+#include "elem.h"
+
+/* Stamp every element of DBI (name, len) that differs from its metadata
+ * with ts; how: STAMP_* flags (STAMP_IF_CHANGED is implied). */
+int rescan_dbi(struct dset *ds, const char *name, size_t len, uint64_t ts, unsigned how,
+	       uint64_t *stamped);
+
+/* Only the elements the metadata holds as live and the host no longer
+ * has: they were deleted at ts (a DBI emptied or deleted). */
+int rescan_deleted(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
+		   uint64_t *stamped);
+
+/* The same for every synced DBI, the host's and those only the metadata
+ * still knows (deleted from the host). */
+int rescan_all(struct dset *ds, uint64_t ts, unsigned how, uint64_t *stamped);
+
+#endif

@@ -1,0 +1,310 @@
+/* senv.c: see senv.h. */
+#define _GNU_SOURCE /* O_TMPFILE */
+#include "senv.h"
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "env.h"
+
+#define SENV_MAX_DBS 1024
+#define SENV_NEW_MAP_SIZE (1ull << 30)
+
+static int env_has_data(const char *dir)
+{
+	char p[4200];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	return stat(p, &st) == 0;
+}
+
+int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
+	      char *err, size_t errlen)
+{
+	struct journal_open_opts jo = { 0 };
+	struct env_where w;
+	struct stat st;
+	unsigned flags = MDB_NOTLS;
+	MDB_envinfo info;
+	int rc, dead, fresh = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->lockfd = -1;
+	if (strlen(path) >= sizeof(s->path)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return ENAMETOOLONG;
+	}
+	strcpy(s->path, path);
+	rc = env_where(path, &w);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", path, err_str(rc));
+		return rc;
+	}
+	s->nosubdir = w.nosubdir;
+	s->nolock = w.nolock;
+	snprintf(s->companion, sizeof(s->companion), "%s", w.companion);
+	if (!readonly && !s->nosubdir && s->nolock && !env_has_data(path)) {
+		/* An empty directory: the env is new (an instance joining before
+		 * its program ever ran). Create it, with LMDB's lock file. */
+		s->nolock = 0;
+		fresh = 1;
+	}
+	s->readonly = readonly;
+	flags |= (s->nosubdir ? MDB_NOSUBDIR : 0) | (s->nolock ? MDB_NOLOCK : 0) |
+		 (s->readonly ? MDB_RDONLY : 0);
+	if (s->nolock) {
+		char data[4200];
+
+		snprintf(data, sizeof(data), "%s%s", path, s->nosubdir ? "" : "/data.mdb");
+		s->lockfd = open(data, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (s->lockfd < 0) {
+			rc = errno;
+			snprintf(err, errlen, "%s: %s", data, err_str(rc));
+			return rc;
+		}
+	}
+	rc = mdb_env_create(&s->host);
+	if (!rc)
+		rc = mdb_env_set_maxdbs(s->host, SENV_MAX_DBS);
+	/* No map size set: LMDB takes the host's from the file, and the
+	 * syncer never grows the host's map (DESIGN.md). A new env gets room
+	 * to receive; its program may set its own size when it opens it. */
+	if (!rc && fresh)
+		rc = mdb_env_set_mapsize(s->host, SENV_NEW_MAP_SIZE);
+	/* Opening reads the meta pages: under the host's lock too. */
+	if (!rc && !(rc = senv_lock(s, 0))) {
+		rc = mdb_env_open(s->host, path, flags, 0644);
+		senv_unlock(s);
+	}
+	if (!rc && !s->nolock)
+		rc = mdb_reader_check(s->host, &dead); /* a killed syncer's slot */
+	if (!rc)
+		rc = mdb_env_info(s->host, &info);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", path, err_str(rc));
+		goto fail;
+	}
+	jo.writable = !readonly;
+	jo.create = !readonly;
+	jo.mode = stat(path, &st) == 0 ? (st.st_mode & 0666) : 0644;
+	jo.base_txnid = info.me_last_txnid;
+	rc = journal_open(s->companion, &jo, &s->jnl);
+	if (rc && !(readonly && rc == ENOENT)) {
+		snprintf(err, errlen, "%s: journal: %s", s->companion, err_str(rc));
+		goto fail;
+	}
+	rc = meta_open(s->companion, &s->meta);
+	if (rc) {
+		snprintf(err, errlen, "%s/meta: %s", s->companion, err_str(rc));
+		goto fail;
+	}
+	return 0;
+fail:
+	senv_close(s);
+	return rc;
+}
+
+/* A whole-file lock of type (or F_UNLCK), without waiting. */
+static int fcntl_lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+	while (fcntl(fd, F_SETLK, &fl) != 0) {
+		if (errno != EINTR)
+			return errno;
+	}
+	return 0;
+}
+
+int senv_lock(struct senv *s, int exclusive)
+{
+	struct timespec pause = { 0, 1000000 };
+	uint64_t waited_ms = 0;
+	int rc;
+
+	if (s->lockfd < 0)
+		return 0;
+	/* Polled rather than F_SETLKW: a stuck host must not stop the
+	 * syncer for good. */
+	while ((rc = fcntl_lock(s->lockfd, exclusive ? F_WRLCK : F_RDLCK)) == EAGAIN ||
+	       rc == EACCES) {
+		if (waited_ms >= SENV_LOCK_WAIT_MS)
+			return ETIMEDOUT;
+		nanosleep(&pause, NULL);
+		waited_ms += (uint64_t)pause.tv_nsec / 1000000;
+		if (pause.tv_nsec < 50000000)
+			pause.tv_nsec *= 2;
+	}
+	return rc;
+}
+
+void senv_unlock(struct senv *s)
+{
+	if (s->lockfd >= 0)
+		fcntl_lock(s->lockfd, F_UNLCK);
+}
+
+void senv_mark_bad(struct senv *s, const char *name)
+{
+	char **nb = realloc(s->bad, (s->nbad + 1) * sizeof(*nb));
+	char *copy = strdup(name);
+
+	if (!nb || !copy) {
+		free(copy);
+		if (nb)
+			s->bad = nb;
+		return; /* it is fetched again next time: no harm */
+	}
+	s->bad = nb;
+	s->bad[s->nbad++] = copy;
+}
+
+int senv_is_bad(const struct senv *s, const char *name)
+{
+	for (size_t i = 0; i < s->nbad; i++)
+		if (!strcmp(s->bad[i], name))
+			return 1;
+	return 0;
+}
+
+void senv_forget_dbis(struct senv *s)
+{
+	for (size_t i = 0; i < s->ndbis; i++)
+		free(s->dbis[i].name);
+	free(s->dbis);
+	s->dbis = NULL;
+	s->ndbis = 0;
+}
+
+void senv_close(struct senv *s)
+{
+	for (size_t i = 0; i < s->nbad; i++)
+		free(s->bad[i]);
+	free(s->bad);
+	s->bad = NULL;
+	s->nbad = 0;
+	senv_forget_dbis(s);
+	meta_close(s->meta);
+	s->meta = NULL;
+	journal_close(s->jnl);
+	s->jnl = NULL;
+	if (s->host)
+		mdb_env_close(s->host);
+	s->host = NULL;
+	if (s->lockfd >= 0)
+		close(s->lockfd);
+	s->lockfd = -1;
+}
+
+int senv_selected(const struct senv *s, const char *name, size_t len)
+{
+	return !s->cfg || cfg_dbi_selected(s->cfg, name, len);
+}
+
+uint64_t senv_last_txnid(struct senv *s)
+{
+	MDB_envinfo info;
+
+	return mdb_env_info(s->host, &info) ? 0 : info.me_last_txnid;
+}
+
+static struct senv_dbi *find_dbi(struct senv *s, const char *name, size_t len)
+{
+	for (size_t i = 0; i < s->ndbis; i++)
+		if (s->dbis[i].len == len && (!len || !memcmp(s->dbis[i].name, name, len)))
+			return &s->dbis[i];
+	return NULL;
+}
+
+int senv_host_dbi(struct senv *s, MDB_txn *txn, const char *name, size_t len,
+		  unsigned create_flags, MDB_dbi *dbi)
+{
+	struct senv_dbi *d = find_dbi(s, name, len), *nd;
+	char *cname = NULL;
+	int rc;
+
+	if (d && !create_flags) {
+		*dbi = d->dbi;
+		return 0;
+	}
+	if (len) {
+		cname = malloc(len + 1);
+		if (!cname)
+			return ENOMEM;
+		memcpy(cname, name, len);
+		cname[len] = 0;
+	}
+	rc = mdb_dbi_open(txn, cname, create_flags, dbi);
+	if (rc || d) {
+		free(cname);
+		return rc;
+	}
+	nd = realloc(s->dbis, (s->ndbis + 1) * sizeof(*nd));
+	if (!nd) {
+		free(cname);
+		return ENOMEM;
+	}
+	s->dbis = nd;
+	s->dbis[s->ndbis++] = (struct senv_dbi){ cname, len, *dbi };
+	return 0;
+}
+
+int senv_is_dbi_record(struct senv *s, MDB_txn *txn, const MDB_val *key, const MDB_val *val)
+{
+	MDB_dbi dbi;
+
+	/* A DBI record holds an MDB_db (48 bytes) and its key is the name,
+	 * with no NUL. Only LMDB can tell for sure: opening it succeeds only
+	 * for a DBI record (MDB_INCOMPATIBLE for data). */
+	if (val->mv_size != 48 || !key->mv_size || memchr(key->mv_data, 0, key->mv_size))
+		return 0;
+	return senv_host_dbi(s, txn, key->mv_data, key->mv_size, 0, &dbi) == 0;
+}
+
+int senv_each_host_dbi(struct senv *s, MDB_txn *txn, senv_dbi_fn fn, void *ctx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = fn(ctx, NULL, 0);
+
+	if (rc)
+		return rc;
+	rc = mdb_cursor_open(txn, 1 /* the unnamed DBI */, &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (senv_is_dbi_record(s, txn, &k, &v)) {
+			rc = fn(ctx, k.mv_data, k.mv_size);
+			if (rc)
+				break;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int senv_tmpfile(const struct senv *s)
+{
+	char path[4300];
+	int fd = open(s->companion, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* A file system without O_TMPFILE: a named file, unlinked at once. */
+	snprintf(path, sizeof(path), "%s/.tmp.XXXXXX", s->companion);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}

@@ -1,0 +1,114 @@
+/* senv.h: one synced env as the syncer holds it: the host's LMDB env
+ * (opened by the syncer with the host's flags), its journal, its
+ * metadata, and the host DBIs opened so far.
+ *
+ * Functions return 0 or an LMDB, errno or MDBTAP_E_* code.
+ */
+#ifndef MDBTAP_SENV_H
+#define MDBTAP_SENV_H
+
+#include <lmdb.h>
+#include <stdint.h>
+
+#include "journal.h"
+#include "meta.h"
+
+struct cfg_env;
+
+/* A host DBI the syncer has opened. */
+struct senv_dbi {
+	char *name;        /* owned; NULL for the unnamed DBI */
+	size_t len;        /* 0 for the unnamed DBI */
+	MDB_dbi dbi;
+};
+
+/* Counters, for logs and the CLI. */
+struct senv_stats {
+	uint64_t records;          /* journal records folded */
+	uint64_t rescans;          /* rescans done */
+	uint64_t objects_out;      /* objects uploaded */
+	uint64_t objects_in;       /* objects applied */
+	uint64_t objects_bad;      /* objects refused: corrupt, truncated, unknown */
+	uint64_t elems_merged;     /* remote elements that won */
+	uint64_t elems_refused;    /* remote elements too far in the future */
+	uint64_t tombstones_swept; /* tombstones forgotten after the retention */
+	uint64_t tombstones_ignored; /* remote tombstones of unknown elements older
+					than the retention (sweep.h) */
+};
+
+struct senv {
+	const struct cfg_env *cfg;   /* not owned */
+	char path[4096];             /* the host env */
+	char companion[4200];        /* its companion directory */
+	int nosubdir, nolock;
+	int readonly;                /* opened for reading only */
+	int lockfd;                  /* MDB_NOLOCK hosts: the data file, for fcntl
+					locks (senv_lock); else -1 */
+	MDB_env *host;
+	struct journal *jnl;
+	struct meta *meta;
+	struct senv_dbi *dbis;
+	size_t ndbis;
+	struct senv_stats stats;
+	uint64_t pending_pos;        /* the PENDING record the fold waits for */
+	uint64_t pending_since;      /* since when (wall ns) */
+	char **bad;                  /* objects that failed to verify */
+	size_t nbad;
+};
+
+/* Open the host env at path (as the host does: MDB_NOSUBDIR, MDB_NOLOCK),
+ * its journal (created if the host never ran with the tap) and its
+ * metadata. cfg may be NULL (CLI readers: every DBI selected). On error,
+ * err says what failed. */
+int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
+	      char *err, size_t errlen);
+void senv_close(struct senv *s);
+
+/* Hosts that open their env with MDB_NOLOCK (postfix) protect every txn,
+ * from start to end, with a whole-file fcntl lock on the data file:
+ * shared to read, exclusive to write (lmdb_table(5)). The syncer follows
+ * the same protocol around each of its host txns: senv_lock before the
+ * txn begins, senv_unlock after it ends. For other hosts (LMDB's own lock
+ * file) both do nothing. Waits up to SENV_LOCK_WAIT_MS for the host to let
+ * go; then ETIMEDOUT. */
+#define SENV_LOCK_WAIT_MS 60000
+int senv_lock(struct senv *s, int exclusive);
+void senv_unlock(struct senv *s);
+
+/* Whether the DBI (len 0: unnamed) is synced under the config. */
+int senv_selected(const struct senv *s, const char *name, size_t len);
+
+/* The host DBI named (name, len). create_flags: 0 to open an existing
+ * DBI only (MDB_NOTFOUND if missing), else MDB_CREATE | flags, in a write
+ * txn. The handle stays valid for the env's life once txn commits (read
+ * txns too: commit them, do not abort them). */
+int senv_host_dbi(struct senv *s, MDB_txn *txn, const char *name, size_t len,
+		  unsigned create_flags, MDB_dbi *dbi);
+
+/* Forget the cached host DBI handles: after a txn that may have opened
+ * some was aborted (LMDB closes those). Reopening is cheap. */
+void senv_forget_dbis(struct senv *s);
+
+/* Call fn for the unnamed DBI and then every named DBI of the host, in
+ * name order. */
+typedef int (*senv_dbi_fn)(void *ctx, const char *name, size_t len);
+int senv_each_host_dbi(struct senv *s, MDB_txn *txn, senv_dbi_fn fn, void *ctx);
+
+/* Whether an entry of the unnamed DBI is a named DBI's record rather
+ * than data. */
+int senv_is_dbi_record(struct senv *s, MDB_txn *txn, const MDB_val *key, const MDB_val *val);
+
+/* Remember an object that failed to verify, so that it is not fetched
+ * again; senv_is_bad tells. */
+void senv_mark_bad(struct senv *s, const char *name);
+int senv_is_bad(const struct senv *s, const char *name);
+
+/* An anonymous read-write file in the companion directory (objects on
+ * their way out or in), gone when closed, even after a kill. -1 and
+ * errno on failure. */
+int senv_tmpfile(const struct senv *s);
+
+/* The host's last committed txn id. */
+uint64_t senv_last_txnid(struct senv *s);
+
+#endif

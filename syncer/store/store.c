@@ -1,0 +1,218 @@
+/* store.c: the store interface: URL dispatch, name checks and request
+ * counting, in front of the backends' ops. */
+#include "store.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static int name_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int store_valid_name(const char *name)
+{
+	size_t i;
+
+	if (!name || !name[0] || name[0] == '.')
+		return 0;
+	for (i = 0; name[i]; i++)
+		if (i >= STORE_NAME_MAX || !name_char((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
+
+/* A prefix is the start of some valid name, or empty. */
+static int valid_prefix(const char *prefix)
+{
+	return !prefix[0] || store_valid_name(prefix);
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The path of a file URL's path part, %XX decoded, into a new string. */
+static int file_url_path(const char *p, char **out, char *err, size_t errlen)
+{
+	size_t n = strlen(p), i, j = 0;
+	char *path;
+
+	if (strpbrk(p, "?#")) {
+		err_setf(err, errlen, "file URL with '?' or '#': write them as %%3F and %%23");
+		return EINVAL;
+	}
+	path = malloc(n + 1);
+	if (!path)
+		return ENOMEM;
+	for (i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (p[i] != '%') {
+			path[j++] = p[i];
+			continue;
+		}
+		hi = i + 2 < n ? hexval((unsigned char)p[i + 1]) : -1;
+		lo = hi >= 0 ? hexval((unsigned char)p[i + 2]) : -1;
+		if (lo < 0 || (hi == 0 && lo == 0)) {
+			free(path);
+			err_setf(err, errlen, "file URL with a bad %% escape");
+			return EINVAL;
+		}
+		path[j++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	path[j] = 0;
+	*out = path;
+	return 0;
+}
+
+int store_open(const char *url, const struct store_opt *opts, size_t nopts,
+	       struct store **out, char *err, size_t errlen)
+{
+	static const char file_pfx[] = "file://";
+	char *path = NULL;
+	const char *p;
+	int rc;
+
+	err_setf(err, errlen, "ok");
+	*out = NULL;
+	if (!url || !url[0]) {
+		err_setf(err, errlen, "empty store URL");
+		return EINVAL;
+	}
+	if (!strncmp(url, "s3://", 5))
+		return store_s3_open(url, opts, nopts, out, err, errlen);
+	if (nopts) {
+		err_setf(err, errlen, "store_options are for S3 stores; '%s' is a directory", url);
+		return EINVAL;
+	}
+	if (url[0] == '/')
+		return store_dir_open(url, out, err, errlen);
+	if (strncmp(url, file_pfx, sizeof(file_pfx) - 1)) {
+		err_setf(err, errlen, "store URL '%s': expected file:///DIR, an absolute "
+			"path or s3://BUCKET/PREFIX", url);
+		return EINVAL;
+	}
+	p = url + sizeof(file_pfx) - 1;
+	if (!strncmp(p, "localhost/", 10))
+		p += 9;
+	if (p[0] != '/') {
+		err_setf(err, errlen, "store URL '%s': a file URL names an absolute path "
+			"on this host: file:///DIR", url);
+		return EINVAL;
+	}
+	rc = file_url_path(p, &path, err, errlen);
+	if (rc)
+		return rc;
+	rc = store_dir_open(path, out, err, errlen);
+	free(path);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+/* Count a request; on failure make sure store_error says something. A
+ * get or delete of a missing object is an answer, not an error. */
+static int count(struct store *s, uint64_t *kind, const char *what, const char *name, int rc)
+{
+	(*kind)++;
+	if (rc && !(rc == ENOENT && (kind == &s->stats.get || kind == &s->stats.del)))
+		s->stats.errors++;
+	if (rc && !s->error[0])
+		snprintf(s->error, sizeof(s->error), "%s '%s' in %s: %s", what, name, s->url,
+			 err_str(rc));
+	return rc;
+}
+
+int store_put(struct store *s, const char *name, int fd)
+{
+	if (!s || !store_valid_name(name) || fd < 0)
+		return EINVAL;
+	s->error[0] = 0;
+	return count(s, &s->stats.put, "PUT", name, s->ops->put(s, name, fd));
+}
+
+int store_get(struct store *s, const char *name, int fd)
+{
+	if (!s || !store_valid_name(name) || fd < 0)
+		return EINVAL;
+	s->error[0] = 0;
+	return count(s, &s->stats.get, "GET", name, s->ops->get(s, name, fd));
+}
+
+/* Tells a stop asked by the caller's fn from a failure of the listing. */
+struct list_wrap {
+	store_list_fn fn;
+	void *ctx;
+	int stopped;
+};
+
+static int list_cb(void *ctx, const char *name, uint64_t size)
+{
+	struct list_wrap *w = ctx;
+	int rc = w->fn(w->ctx, name, size);
+
+	if (rc)
+		w->stopped = 1;
+	return rc;
+}
+
+int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx)
+{
+	struct list_wrap w = { fn, ctx, 0 };
+	int rc;
+
+	if (!prefix)
+		prefix = "";
+	if (!s || !fn || !valid_prefix(prefix))
+		return EINVAL;
+	s->error[0] = 0;
+	rc = s->ops->list(s, prefix, list_cb, &w);
+	if (w.stopped) {
+		s->stats.list++;
+		return rc;
+	}
+	return count(s, &s->stats.list, "LIST", prefix, rc);
+}
+
+int store_del(struct store *s, const char *name)
+{
+	if (!s || !store_valid_name(name))
+		return EINVAL;
+	s->error[0] = 0;
+	return count(s, &s->stats.del, "DELETE", name, s->ops->del(s, name));
+}
+
+const char *store_error(const struct store *s)
+{
+	return s->error;
+}
+
+const char *store_url(const struct store *s)
+{
+	return s->url;
+}
+
+const struct store_stats *store_stats(const struct store *s)
+{
+	return &s->stats;
+}

@@ -1,0 +1,715 @@
+/* store_s3.c: the S3 store. Each object is the key PREFIX/NAME in one
+ * bucket, read and written with libcurl, which also signs each request
+ * with AWS Signature V4 (CURLOPT_AWS_SIGV4).
+ *
+ * libcurl 7.88 signs what it is given, with two gaps we fill here: it
+ * does not sort the query string (so every query below is written in
+ * sorted order, each value %-encoded), and it neither sends nor computes
+ * x-amz-content-sha256 for an upload read from a callback (so we hash the
+ * body and send the header; S3 then checks the body against it).
+ *
+ * Every request is retried with exponential backoff and jitter on what
+ * may pass: connection failures, timeouts, bodies cut short, HTTP 5xx,
+ * 429 and S3's SlowDown / RequestTimeout. Other answers (403, 404, ...)
+ * fail at once with what S3 said in store_error. One curl handle per
+ * store keeps its connections open between requests.
+ *
+ * Errors: EACCES (401, 403), ENOENT (a missing object or bucket),
+ * ETIMEDOUT, ECONNREFUSED, EPROTO (an answer we cannot read), EFBIG
+ * (over 5 GiB: a single PUT's limit), EIO (the rest, after the retries).
+ */
+#define _GNU_SOURCE /* asprintf */
+#include "store.h"
+#include "err.h"
+#include "hlc.h"
+#include "s3conf.h"
+#include "s3imds.h"
+#include "s3xml.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define PUT_MAX (5ull << 30)             /* S3's limit for one PUT */
+#define BODY_MAX (16u << 20)             /* an answer we keep in memory */
+#define ERR_BODY_MAX (64u << 10)         /* an error answer: the start is enough */
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_CAP_MS 10000
+
+struct s3_store {
+	struct store base;       /* first: a struct store * is a struct s3_store * */
+	struct s3conf c;
+	CURL *curl;
+	char *base_url;          /* scheme://host[/bucket] or scheme://bucket.host */
+	char *sigv4;             /* "aws:amz:REGION:s3" */
+	uint64_t rng;
+	int creds_failing;       /* re-reading the credentials files fails */
+	int creds_logged;        /* instance_profile: said once where they come from */
+	uint64_t creds_expire_ns; /* instance_profile: when they expire */
+	uint64_t creds_retry_ns; /* and, after a failed fetch, when to try again */
+};
+
+/* Instance-role credentials are renewed this long before they expire
+ * (the service has new ones ready five minutes before). */
+#define IMDS_EARLY_NS (4ull * 60 * 1000000000ull)
+#define IMDS_RETRY_NS (5ull * 1000000000ull)   /* after a failed fetch */
+
+/* A growing in-memory body. */
+struct buf {
+	char *p;
+	size_t n, cap, max;
+};
+
+/* One request and what came back. */
+struct req {
+	const char *method;      /* GET, PUT, DELETE */
+	const char *verb;        /* for messages: the method, or LIST */
+	const char *name;        /* for messages: the object or prefix */
+	char *url;               /* owned */
+	int in_fd;               /* PUT: the body, from offset 0 */
+	uint64_t in_size, in_off;
+	char sha[65];            /* the body's SHA-256, hex */
+	int out_fd;              /* GET: 2xx bodies go here, else to body */
+	off_t out_start;
+	uint64_t got;            /* bytes written to out_fd */
+	int write_err;           /* errno of a failed write to out_fd */
+	struct buf body;
+	long status;
+};
+
+static struct s3_store *s3(struct store *s)
+{
+	return (struct s3_store *)s;
+}
+
+static int buf_add(struct buf *b, const char *p, size_t n)
+{
+	if (b->n + n > b->max)
+		return EFBIG;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *q = NULL;
+
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		q = realloc(b->p, cap);
+		if (!q)
+			return ENOMEM;
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->p[b->n] = 0;
+	return 0;
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
+{
+	struct req *r = ctx;
+	size_t n = size * nmemb;
+
+	if (r->out_fd >= 0 && r->status / 100 == 2) {
+		for (size_t done = 0; done < n;) {
+			ssize_t w = write(r->out_fd, p + done, n - done);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				r->write_err = errno;
+				return 0;
+			}
+			done += (size_t)w;
+		}
+		r->got += n;
+		return n;
+	}
+	if (r->status / 100 != 2 && r->body.n + n > r->body.max)
+		return n; /* the start of an error answer says enough */
+	return buf_add(&r->body, p, n) ? 0 : n;
+}
+
+/* The status line comes before any body: note it for on_body. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ctx)
+{
+	struct req *r = ctx;
+	size_t n = size * nmemb;
+	int code;
+
+	if (n > 9 && !strncmp(p, "HTTP/", 5) && sscanf(p, "HTTP/%*s %3d", &code) == 1 &&
+	    code >= 200)
+		r->status = code; /* the last status line counts: skips "100 Continue" */
+	return n;
+}
+
+static size_t on_read(char *p, size_t size, size_t nmemb, void *ctx)
+{
+	struct req *r = ctx;
+	size_t want = size * nmemb;
+	ssize_t got;
+
+	if (r->in_off >= r->in_size)
+		return 0;
+	if (want > r->in_size - r->in_off)
+		want = (size_t)(r->in_size - r->in_off);
+	do
+		got = pread(r->in_fd, p, want, (off_t)r->in_off);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0)
+		return CURL_READFUNC_ABORT; /* the file shrank or failed: not a whole object */
+	r->in_off += (uint64_t)got;
+	return (size_t)got;
+}
+
+static int on_seek(void *ctx, curl_off_t off, int origin)
+{
+	struct req *r = ctx;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->in_size)
+		return CURL_SEEKFUNC_FAIL;
+	r->in_off = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+/* ---- one attempt ---- */
+
+static long ms(uint64_t ns)
+{
+	return (long)(ns / 1000000 ? ns / 1000000 : 1);
+}
+
+static CURLcode attempt(struct s3_store *s, struct req *r, struct curl_slist *hdrs)
+{
+	CURL *h = s->curl;
+	CURLcode cc;
+
+	curl_easy_reset(h); /* keeps the connections and caches */
+	curl_easy_setopt(h, CURLOPT_URL, r->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(s->c.connect_timeout_ns));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(s->c.timeout_ns));
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(s->c.low_speed_time_ns / 1000000000));
+	curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 200L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, (long)s->c.tls_verify);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, s->c.tls_verify ? 2L : 0L);
+	if (s->c.ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, s->c.ca_file);
+	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+	curl_easy_setopt(h, CURLOPT_USERNAME, s->c.access_key);
+	curl_easy_setopt(h, CURLOPT_PASSWORD, s->c.secret_key);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	if (!strcmp(r->method, "PUT")) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->in_size);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, r);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
+	} else if (!strcmp(r->method, "DELETE")) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+	}
+	r->status = 0;
+	r->in_off = 0;
+	r->got = 0;
+	r->write_err = 0;
+	r->body.n = 0;
+	cc = curl_easy_perform(h);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	return cc;
+}
+
+static int transient_curl(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int transient_status(long status, const char *code)
+{
+	return status >= 500 || status == 429 || !strcmp(code, "SlowDown") ||
+	       !strcmp(code, "RequestTimeout");
+}
+
+static int errno_of(CURLcode cc, long status, const char *code)
+{
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		return ETIMEDOUT;
+	if (cc == CURLE_COULDNT_CONNECT)
+		return ECONNREFUSED;
+	if (cc != CURLE_OK)
+		return EIO;
+	if (status == 401 || status == 403)
+		return EACCES;
+	if (status == 404 || !strcmp(code, "NoSuchKey") || !strcmp(code, "NoSuchBucket"))
+		return ENOENT;
+	return EIO;
+}
+
+/* A random pause before attempt n (1, 2, ...): half of the capped
+ * exponential step plus a random part of the other half, so that
+ * instances that failed together do not retry together. */
+static void backoff(struct s3_store *s, unsigned n)
+{
+	uint64_t step = BACKOFF_BASE_MS << (n < 8 ? n - 1 : 7), wait;
+	struct timespec ts;
+
+	if (step > BACKOFF_CAP_MS)
+		step = BACKOFF_CAP_MS;
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 7;
+	s->rng ^= s->rng << 17;
+	wait = step / 2 + s->rng % (step / 2 + 1);
+	ts.tv_sec = (time_t)(wait / 1000);
+	ts.tv_nsec = (long)(wait % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* The instance role's credentials, fetched when missing or about to
+ * expire; if that fails, the ones held go on being used while valid. */
+static void instance_credentials(struct s3_store *s)
+{
+	struct s3imds_creds cr;
+	char err[512];
+	uint64_t now = hlc_wall_ns();
+	int rc;
+
+	if ((s->c.access_key && now + IMDS_EARLY_NS < s->creds_expire_ns) ||
+	    now < s->creds_retry_ns)
+		return;
+	rc = s3imds_fetch(s->c.imds_endpoint, &cr, err, sizeof(err));
+	if (rc) {
+		s->creds_retry_ns = now + IMDS_RETRY_NS;
+		if (!s->creds_failing)
+			log_msg(MDBTAP_LOG_WARN, "%s: %s%s", s->base.url, err, s->c.access_key &&
+				now < s->creds_expire_ns ? "; the credentials held are used until "
+				"they expire" : "");
+		s->creds_failing = 1;
+		return;
+	}
+	free(s->c.access_key);
+	s3conf_wipe_free(s->c.secret_key);
+	s3conf_wipe_free(s->c.session_token);
+	s->c.access_key = cr.access_key;
+	s->c.secret_key = cr.secret_key;
+	s->c.session_token = cr.session_token;
+	s->creds_expire_ns = cr.expires_ns;
+	if (s->creds_failing || !s->creds_logged)
+		log_msg(MDBTAP_LOG_INFO, "%s: credentials of the instance's role, valid for %.0f min",
+			s->base.url, cr.expires_ns > now ? (double)(cr.expires_ns - now) / 60e9 : 0.0);
+	s->creds_failing = 0;
+	s->creds_logged = 1;
+}
+
+/* Rotated credentials files are read again before the next request; if
+ * that fails (a file half-written, gone), the old ones go on being used,
+ * and the log says so once. */
+static void reload_credentials(struct s3_store *s)
+{
+	char err[512];
+	int changed, rc;
+
+	if (s->c.instance_profile) {
+		instance_credentials(s);
+		return;
+	}
+	rc = s3conf_reload(&s->c, &changed, err, sizeof(err));
+	if (rc && !s->creds_failing)
+		log_msg(MDBTAP_LOG_WARN, "%s: %s; the credentials read before are still used",
+			s->base.url, err);
+	else if (!rc && (changed || s->creds_failing))
+		log_msg(MDBTAP_LOG_INFO, "%s: credentials read again from their files", s->base.url);
+	s->creds_failing = rc != 0;
+}
+
+/* Run r with retries. 2xx: 0. Otherwise an errno value, and the reason
+ * in s->base.error. */
+static int perform(struct s3_store *s, struct req *r)
+{
+	struct curl_slist *hdrs = NULL, *h;
+	char line[128], code[64] = "", msg[256] = "";
+	CURLcode cc = CURLE_OK;
+	unsigned n;
+
+	reload_credentials(s);
+	if (!s->c.access_key || !s->c.secret_key) {
+		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: no credentials yet "
+			 "(see the log)", r->verb, s->base.url, r->name);
+		return EACCES;
+	}
+
+	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha[0] ? r->sha : EMPTY_SHA256);
+	hdrs = curl_slist_append(NULL, line);
+	if (hdrs && s->c.session_token) {
+		size_t len = strlen(s->c.session_token) + 32;
+		char *t = malloc(len);
+
+		h = NULL;
+		if (t) {
+			snprintf(t, len, "x-amz-security-token: %s", s->c.session_token);
+			h = curl_slist_append(hdrs, t);
+			memset(t, 0, len);
+			free(t);
+		}
+		if (!h) {
+			curl_slist_free_all(hdrs);
+			hdrs = NULL;
+		}
+	}
+	if (!hdrs)
+		return ENOMEM;
+	for (n = 0;; n++) {
+		if (n)
+			backoff(s, n);
+		if (r->out_fd >= 0 && (ftruncate(r->out_fd, r->out_start) ||
+				       lseek(r->out_fd, r->out_start, SEEK_SET) < 0)) {
+			cc = CURLE_WRITE_ERROR;
+			r->write_err = errno;
+			break;
+		}
+		cc = attempt(s, r, hdrs);
+		code[0] = msg[0] = 0;
+		if (cc == CURLE_OK && r->status / 100 != 2)
+			s3xml_error(r->body.p, r->body.n, code, sizeof(code), msg, sizeof(msg));
+		if (cc == CURLE_OK && r->status / 100 == 2)
+			break;
+		if (n >= s->c.retries ||
+		    !(cc == CURLE_OK ? transient_status(r->status, code) : transient_curl(cc)))
+			break;
+		s->base.stats.retries++;
+	}
+	curl_slist_free_all(hdrs);
+	if (cc == CURLE_OK && r->status / 100 == 2)
+		return 0;
+	if (r->out_fd >= 0 && ftruncate(r->out_fd, r->out_start) == 0)
+		lseek(r->out_fd, r->out_start, SEEK_SET);
+	if (cc == CURLE_WRITE_ERROR && r->write_err) {
+		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: writing it here: %s",
+			 r->verb, s->base.url, r->name, err_str(r->write_err));
+		return r->write_err;
+	}
+	if (cc != CURLE_OK)
+		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: %s (%u attempts)",
+			 r->verb, s->base.url, r->name, curl_easy_strerror(cc), n + 1);
+	else
+		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: HTTP %ld%s%s%s%s%s",
+			 r->verb, s->base.url, r->name, r->status, code[0] ? " " : "", code,
+			 msg[0] ? ": " : "", msg,
+			 transient_status(r->status, code) ? " (after retries)" : "");
+	return errno_of(cc, r->status, code);
+}
+
+/* The URL of key PREFIX/name (name "" and query q: a bucket request). */
+static int make_url(struct s3_store *s, struct req *r, const char *name, const char *q)
+{
+	size_t len = strlen(s->c.prefix) + strlen(name) + 1;
+	char *key = malloc(len), *enc;
+	int n;
+
+	if (!key)
+		return ENOMEM;
+	snprintf(key, len, "%s%s", q ? "" : s->c.prefix, name);
+	enc = s3conf_uri_encode(key, 1);
+	free(key);
+	if (!enc)
+		return ENOMEM;
+	n = asprintf(&r->url, "%s/%s%s%s", s->base_url, enc, q ? "?" : "", q ? q : "");
+	free(enc);
+	if (n < 0) {
+		r->url = NULL;
+		return ENOMEM;
+	}
+	return 0;
+}
+
+static void req_init(struct req *r, const char *method, const char *name)
+{
+	memset(r, 0, sizeof(*r));
+	r->method = r->verb = method;
+	r->name = name;
+	r->in_fd = -1;
+	r->out_fd = -1;
+	r->body.max = ERR_BODY_MAX;
+}
+
+static void req_free(struct req *r)
+{
+	free(r->url);
+	free(r->body.p);
+}
+
+/* ---- the operations ---- */
+
+static int sha256_fd(int fd, uint64_t size, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[32], buf[65536];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t off = 0;
+	int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : ENOMEM;
+
+	while (!rc && off < size) {
+		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			rc = got < 0 ? errno : EIO;
+		else if (!EVP_DigestUpdate(ctx, buf, (size_t)got))
+			rc = EIO;
+		else
+			off += (uint64_t)got;
+	}
+	if (!rc && !EVP_DigestFinal_ex(ctx, md, NULL))
+		rc = EIO;
+	EVP_MD_CTX_free(ctx);
+	for (int i = 0; !rc && i < 32; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = 0;
+	return rc;
+}
+
+static int s3_put(struct store *st, const char *name, int fd)
+{
+	struct s3_store *s = s3(st);
+	struct req r;
+	struct stat sb;
+	int rc;
+
+	if (fstat(fd, &sb))
+		return errno;
+	if (!S_ISREG(sb.st_mode))
+		return ESPIPE;
+	if ((uint64_t)sb.st_size > PUT_MAX)
+		return EFBIG;
+	req_init(&r, "PUT", name);
+	r.in_fd = fd;
+	r.in_size = (uint64_t)sb.st_size;
+	rc = sha256_fd(fd, r.in_size, r.sha);
+	if (!rc)
+		rc = make_url(s, &r, name, NULL);
+	if (!rc)
+		rc = perform(s, &r);
+	if (!rc)
+		s->base.stats.bytes_out += r.in_size;
+	req_free(&r);
+	return rc;
+}
+
+static int s3_get(struct store *st, const char *name, int fd)
+{
+	struct s3_store *s = s3(st);
+	struct req r;
+	int rc;
+
+	req_init(&r, "GET", name);
+	r.out_fd = fd;
+	r.out_start = lseek(fd, 0, SEEK_CUR);
+	if (r.out_start < 0)
+		return errno;
+	rc = make_url(s, &r, name, NULL);
+	if (!rc)
+		rc = perform(s, &r);
+	if (!rc)
+		s->base.stats.bytes_in += r.got;
+	req_free(&r);
+	return rc;
+}
+
+static int s3_del(struct store *st, const char *name)
+{
+	struct s3_store *s = s3(st);
+	struct req r;
+	int rc;
+
+	req_init(&r, "DELETE", name);
+	rc = make_url(s, &r, name, NULL);
+	if (!rc)
+		rc = perform(s, &r);
+	req_free(&r);
+	return rc == ENOENT ? 0 : rc;
+}
+
+/* Names under our prefix that are object names go to the caller. */
+struct list_ctx {
+	const char *prefix;
+	size_t plen;
+	store_list_fn fn;
+	void *ctx;
+};
+
+static int list_key(void *ctx, const char *key, uint64_t size)
+{
+	struct list_ctx *l = ctx;
+
+	if (strncmp(key, l->prefix, l->plen) || !store_valid_name(key + l->plen))
+		return 0; /* not ours: "dir/x", foreign files */
+	return l->fn(l->ctx, key + l->plen, size);
+}
+
+/* ListObjectsV2 with its parameters in sorted order, as SigV4 signs
+ * them (libcurl 7.88 does not sort). */
+static int list_query(struct s3_store *s, const char *prefix, const char *token, char **out)
+{
+	size_t len = strlen(s->c.prefix) + strlen(prefix) + 1;
+	char *full = malloc(len), *ep, *et = NULL;
+	int n = -1;
+
+	if (!full)
+		return ENOMEM;
+	snprintf(full, len, "%s%s", s->c.prefix, prefix);
+	ep = s3conf_uri_encode(full, 0);
+	if (token)
+		et = s3conf_uri_encode(token, 0);
+	if (ep && (et || !token))
+		n = asprintf(out, "%s%s%sencoding-type=url&list-type=2&max-keys=%u&prefix=%s",
+			     et ? "continuation-token=" : "", et ? et : "", et ? "&" : "",
+			     s->c.page_size, ep);
+	free(full);
+	free(ep);
+	free(et);
+	if (n < 0) {
+		*out = NULL;
+		return ENOMEM;
+	}
+	return 0;
+}
+
+static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void *ctx)
+{
+	struct s3_store *s = s3(st);
+	struct list_ctx l = { s->c.prefix, strlen(s->c.prefix), fn, ctx };
+	char *token = NULL;
+	uint64_t pages = 0;
+	int rc;
+
+	do {
+		struct s3xml_page pg;
+		struct req r;
+		char *q = NULL;
+
+		req_init(&r, "GET", prefix);
+		r.verb = "LIST";
+		r.body.max = BODY_MAX;
+		rc = list_query(s, prefix, token, &q);
+		if (!rc)
+			rc = make_url(s, &r, "", q);
+		free(q);
+		if (!rc)
+			rc = perform(s, &r);
+		pages++;
+		free(token);
+		token = NULL;
+		if (!rc) {
+			rc = s3xml_list_page(r.body.p, r.body.n, &pg, list_key, &l);
+			if (rc == EPROTO)
+				snprintf(s->base.error, sizeof(s->base.error),
+					 "LIST %s%s: the answer is not a ListObjectsV2 page",
+					 s->base.url, prefix);
+			token = pg.next_token;
+		}
+		req_free(&r);
+	} while (!rc && token);
+	free(token);
+	s->base.stats.list += pages - 1; /* store.c counts the first */
+	return rc;
+}
+
+static void s3_close(struct store *st)
+{
+	struct s3_store *s = s3(st);
+
+	curl_easy_cleanup(s->curl);
+	s3conf_free(&s->c);
+	free(s->base_url);
+	free(s->sigv4);
+	free(s->base.url);
+	free(s);
+}
+
+static const struct store_ops s3_ops = { s3_put, s3_get, s3_list, s3_del, s3_close };
+
+int store_s3_open(const char *url, const struct store_opt *opts, size_t nopts,
+		  struct store **out, char *err, size_t errlen)
+{
+	static int curl_ready;
+	struct s3_store *s = calloc(1, sizeof(*s));
+	const char *scheme;
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return ENOMEM;
+	rc = s3conf_parse(&s->c, url, opts, nopts, err, errlen);
+	if (!rc && !curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+			err_setf(err, errlen, "libcurl cannot start");
+			rc = EIO;
+		}
+		curl_ready = !rc;
+	}
+	scheme = s->c.https ? "https" : "http";
+	if (!rc && (s->c.path_style
+		    ? asprintf(&s->base_url, "%s://%s/%s", scheme, s->c.host, s->c.bucket)
+		    : asprintf(&s->base_url, "%s://%s.%s", scheme, s->c.bucket, s->c.host)) < 0) {
+		s->base_url = NULL;
+		rc = ENOMEM;
+	}
+	if (!rc && asprintf(&s->sigv4, "aws:amz:%s:s3", s->c.region) < 0) {
+		s->sigv4 = NULL;
+		rc = ENOMEM;
+	}
+	if (!rc && !(s->base.url = strdup(s->c.display)))
+		rc = ENOMEM;
+	if (!rc && !(s->curl = curl_easy_init())) {
+		err_setf(err, errlen, "libcurl cannot make a handle");
+		rc = ENOMEM;
+	}
+	if (!rc && getrandom(&s->rng, sizeof(s->rng), 0) != sizeof(s->rng))
+		s->rng = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	s->rng |= 1; /* xorshift never leaves 0 */
+	if (rc) {
+		s->base.ops = &s3_ops;
+		s3_close(&s->base);
+		return rc;
+	}
+	s->base.ops = &s3_ops;
+	*out = &s->base;
+	return 0;
+}
