@@ -31,7 +31,7 @@
  * record is written just before the host's commit), so appends never race.
  * A writer never overwrites [tail, head): when a record does not fit, it is
  * dropped and `dropped` is incremented; the syncer then sees an
- * unaccounted txn id and rescans (DESIGN invariant 2).
+ * unaccounted txn id and rescans (docs/DESIGN.md §2).
  *
  * @section record A record
  * struct mdbtap_record, then `nnames` names, then `nops` ops, then zero

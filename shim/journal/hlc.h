@@ -1,4 +1,4 @@
-/* hlc.h: the hybrid logical clock (DESIGN invariant 4).
+/* hlc.h: the hybrid logical clock (docs/DESIGN.md §4, §20).
  *
  * A timestamp is nanoseconds since the epoch, max(wall clock, last + 1,
  * newest merged remote + 1). The clock's state (`last`) lives in the

@@ -11,7 +11,7 @@
 
 /* Enough for any sane host (PowerDNS opens one env per shard plus one);
  * an env beyond this is not tracked, which the syncer sees as unaccounted
- * txn ids (DESIGN invariant 2). */
+ * txn ids (docs/DESIGN.md §2). */
 #define TAP_MAX_ENVS 256
 
 static struct tap_env *envs[TAP_MAX_ENVS]; /* atomic pointers */

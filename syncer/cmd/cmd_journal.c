@@ -1,6 +1,6 @@
 /* cmd_journal.c: `mdbtap journal ENV_PATH`, the journal as the tap wrote
  * it, and the txn ids of the env that no record accounts for (writes the
- * tap could not see, DESIGN invariant 2). Read-only: it changes nothing. */
+ * tap could not see, docs/DESIGN.md §2). Read-only: it changes nothing. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
 #include "store.h"
 
 /* A full snapshot reads the host in read txns of this many elements each
- * (DESIGN.md "Keep read transactions short"). */
+ * (docs/DESIGN.md §21, §24.3). */
 #define EXPORT_ELEMS_PER_TXN 10000
 
 struct export_ctx {

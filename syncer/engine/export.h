@@ -1,6 +1,6 @@
 /* export.h: write one object (a delta of the elements changed since the
  * last object, or a full snapshot) from the metadata and the host's
- * values, and upload it (DESIGN.md "Objects in the store"). */
+ * values, and upload it (docs/DESIGN.md §18). */
 #ifndef MDBTAP_EXPORT_H
 #define MDBTAP_EXPORT_H
 

@@ -1,4 +1,4 @@
-/* fold.h: fold the journal into the metadata (DESIGN.md invariants 1, 2).
+/* fold.h: fold the journal into the metadata (docs/DESIGN.md §1, §2, §16).
  *
  * Every record of a committed local txn stamps the elements it names
  * with its timestamp (reading their state from the host); the syncer's

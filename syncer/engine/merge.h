@@ -1,4 +1,4 @@
-/* merge.h: last writer wins (DESIGN.md invariant 5), and applying a
+/* merge.h: last writer wins (docs/DESIGN.md §5, §19), and applying a
  * remote object to the host through the real LMDB API. */
 #ifndef MDBTAP_MERGE_H
 #define MDBTAP_MERGE_H

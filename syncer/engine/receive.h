@@ -1,5 +1,5 @@
 /* receive.h: find the other instances' objects in the store and apply
- * each instance's chain in order (DESIGN.md "Objects in the store"):
+ * each instance's chain in order (docs/DESIGN.md §18.4):
  * after the last object applied, the next deltas; for an instance that is
  * new, changed chain, or left a gap, its newest full snapshot first. */
 #ifndef MDBTAP_RECEIVE_H

@@ -77,7 +77,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	if (!rc)
 		rc = mdb_env_set_maxdbs(s->host, SENV_MAX_DBS);
 	/* No map size set: LMDB takes the host's from the file, and the
-	 * syncer never grows the host's map (DESIGN.md). A new env gets room
+	 * syncer never grows the host's map (docs/DESIGN.md §21). A new env gets room
 	 * to receive; its program may set its own size when it opens it. */
 	if (!rc && fresh)
 		rc = mdb_env_set_mapsize(s->host, SENV_NEW_MAP_SIZE);

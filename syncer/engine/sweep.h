@@ -1,4 +1,4 @@
-/* sweep.h: forgetting old tombstones (DESIGN.md invariant 5: deletes
+/* sweep.h: forgetting old tombstones (docs/DESIGN.md §5, §19: deletes
  * "live until it is safe to forget them").
  *
  * With a tombstone_retention R, a tombstone older than R is removed from

@@ -158,8 +158,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (rc)
 		goto out;
 	/* The object is whole in its file: let go of the host's snapshot and
-	 * lock before the upload, which may take long (DESIGN.md "Keep read
-	 * transactions short"). */
+	 * lock before the upload, which may take long (docs/DESIGN.md
+	 * §21). */
 	mdb_txn_commit(host); /* a read txn: keeps the DBI handles it opened */
 	host = NULL;
 	senv_unlock(s);

@@ -2,7 +2,7 @@
 
 The tests run real, unmodified programs twice on a fresh env: once plain and
 once with the tap preloaded ($MDBTAP_PRELOAD, set by ctest), compare what the
-programs printed and returned (DESIGN invariant 3), and compare the journal the
+programs printed and returned (docs/DESIGN.md §3), and compare the journal the
 tap left with the exact writes the programs made (invariants 1 and 2).
 """
 import json

@@ -5,7 +5,7 @@ The workload below (this file run with --workload) exercises every write path
 py-lmdb has. It runs twice on a fresh env, plain and with the tap preloaded:
 stdout, stderr, exit code and the data (mdb_dump) must be identical, and the
 tap's journal must hold exactly one record per committed write txn with exactly
-the elements the workload wrote (DESIGN invariants 1-3).
+the elements the workload wrote (docs/DESIGN.md §1-§3).
 """
 import os
 import sys
@@ -164,7 +164,7 @@ def workload_failed_only(root):
 
 def main_failed_only():
     """Every txn id the host commits is accounted for, even that of a txn
-    whose only calls failed (DESIGN invariant 2; a false alarm otherwise)."""
+    whose only calls failed (docs/DESIGN.md §2; a false alarm otherwise)."""
     import apputil as A
 
     tmp = A.fresh_tmp()

@@ -1,5 +1,5 @@
 #!/bin/bash
-# apps_unseen_writer: writers the tap cannot see are noticed (DESIGN invariant 2).
+# apps_unseen_writer: writers the tap cannot see are noticed (docs/DESIGN.md §2).
 #
 # A python3-lmdb writer runs with the tap; between its runs, lmdb-utils'
 # mdb_load (LMDB linked statically: no mdb_* call reaches the tap) and the

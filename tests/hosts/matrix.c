@@ -1,6 +1,6 @@
 /* matrix.c: the write-path matrix. Run with the tap preloaded: every LMDB
  * write call and flag, each case on a fresh env, each checked against the
- * exact journal records it must leave (DESIGN invariant 1) and against the
+ * exact journal records it must leave (docs/DESIGN.md §1) and against the
  * env's txn ids (every committed id has exactly one record, invariant 2).
  *
  * Prints one line per case and ends with "N passed, N failed".

@@ -1,7 +1,7 @@
 /* host_errors.c: an LMDB program that walks error paths and prints every
  * return code, errno and the data it ends up with. The harness runs it with
- * and without the tap: the output must be byte-identical (DESIGN
- * invariant 3). It never prints paths, pids or addresses.
+ * and without the tap: the output must be byte-identical
+ * (docs/DESIGN.md §3). It never prints paths, pids or addresses.
  *
  *   host_errors ROOT
  *

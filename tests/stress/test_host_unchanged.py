@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""stress_host_unchanged: the tap changes nothing the host can see (DESIGN
-invariant 3), and journals exactly what succeeded (invariants 1 and 2).
+"""stress_host_unchanged: the tap changes nothing the host can see
+(docs/DESIGN.md §3), and journals exactly what succeeded (invariants 1 and 2).
 
     test_host_unchanged.py HOST_ERRORS
 

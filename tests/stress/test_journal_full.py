@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """stress_journal_full: a journal nobody consumes, and transactions too big
-to list (DESIGN invariants 2 and 3).
+to list (docs/DESIGN.md §2, §3).
 
     test_journal_full.py STRESS_HOST
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """stress_sigkill: a preloaded writer SIGKILLed at random moments, again and
-again, on the same env (DESIGN invariants 1, 2 and 7).
+again, on the same env (docs/DESIGN.md §1, §2, §7).
 
     test_sigkill.py SIGKILL_WRITER
 
@@ -21,7 +21,7 @@ At the end:
 Then a kill during the journal's creation: a journal file of the right size
 whose header was never written (what a kill after the file was sized and
 before its magic was written leaves). The next preloaded writer must journal
-its txns again (DESIGN invariant 7), so `--check` passes.
+its txns again (docs/DESIGN.md §7), so `--check` passes.
 
 STRESS_SEED picks the random sequence (printed, to replay a failure);
 STRESS_KILLS the number of kills (default 60).

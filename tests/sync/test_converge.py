@@ -1,6 +1,6 @@
 """Convergence of several instances through a directory store, or an S3
 store when $MDBTAP_TEST_STORE_URL names one (tests/s3/with_s3.py sets it)
-(DESIGN.md invariants 1, 2, 4, 5, 9): python3-lmdb writers with the tap,
+(docs/DESIGN.md §1, §2, §4, §5, §9): python3-lmdb writers with the tap,
 `mdbtap sync --once` runs interleaved at random, then quiet. Checks equal digests, equal
 contents (read with python3-lmdb without the tap and by mdb_dump, an
 independent reader), and contents equal to a last-writer-wins model built
