@@ -1,6 +1,7 @@
 /* config.c: the syncer's configuration, from a YAML file (libyaml's
  * document API) and from the flags of `mdbtap sync`. */
 #include "config.h"
+#include "buf.h"
 #include "err.h"
 #include "log.h"
 
@@ -248,28 +249,6 @@ static int check_text(const char *file, const char *t, size_t n, char *err, size
 			line++;
 		i += len;
 	}
-	return 0;
-}
-
-struct buf {
-	char *p;
-	size_t n, cap;
-};
-
-static int buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = (b->n + n + 1) * 2;
-		char *p = realloc(b->p, cap);
-
-		if (!p)
-			return ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = 0;
 	return 0;
 }
 
@@ -645,7 +624,7 @@ static int yaml_fail(struct loader *l, yaml_parser_t *p)
 static int expand_doc(struct loader *l)
 {
 	for (yaml_node_t *n = l->doc.nodes.start; n < l->doc.nodes.top; n++) {
-		struct buf b = { NULL, 0, 0 };
+		struct buf b = { 0 };
 		int rc;
 
 		if (n->type != YAML_SCALAR_NODE ||
@@ -655,13 +634,13 @@ static int expand_doc(struct loader *l)
 				 (const char *)n->data.scalar.value, n->data.scalar.length,
 				 &b, l->err, l->errlen);
 		if (rc) {
-			free(b.p);
+			buf_free(&b);
 			return rc;
 		}
 		/* libyaml allocates with malloc and frees with free. */
 		free(n->data.scalar.value);
 		n->data.scalar.value = (yaml_char_t *)b.p;
-		n->data.scalar.length = b.n;
+		n->data.scalar.length = b.len;
 	}
 	return 0;
 }
