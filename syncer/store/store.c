@@ -129,7 +129,8 @@ int store_get(struct store *s, const char *name, int fd)
 	return count(s, &s->stats.get, "GET", name, s->ops->get(s, name, fd));
 }
 
-/* Tells a stop asked by the caller's fn from a failure of the listing. */
+/* Passes on object names only, and tells a stop asked by the caller's fn
+ * from a failure of the listing. */
 struct list_wrap {
 	store_list_fn fn;
 	void *ctx;
@@ -139,8 +140,11 @@ struct list_wrap {
 static int list_cb(void *ctx, const char *name, uint64_t size)
 {
 	struct list_wrap *w = ctx;
-	int rc = w->fn(w->ctx, name, size);
+	int rc;
 
+	if (!store_valid_name(name))
+		return 0; /* not an object: "dir/x", foreign files */
+	rc = w->fn(w->ctx, name, size);
 	if (rc)
 		w->stopped = 1;
 	return rc;

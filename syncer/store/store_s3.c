@@ -539,10 +539,10 @@ static int s3_del(struct store *st, const char *name)
 	return rc == ENOENT ? 0 : rc;
 }
 
-/* Names under our prefix that are object names go to the caller. */
+/* Keys under our prefix go to the caller without it; store.c passes on
+ * only those that are object names. */
 struct list_ctx {
 	const char *prefix;
-	size_t plen;
 	store_list_fn fn;
 	void *ctx;
 };
@@ -550,10 +550,9 @@ struct list_ctx {
 static int list_key(void *ctx, const char *key, uint64_t size)
 {
 	struct list_ctx *l = ctx;
+	size_t plen = strlen(l->prefix);
 
-	if (strncmp(key, l->prefix, l->plen) || !store_valid_name(key + l->plen))
-		return 0; /* not ours: "dir/x", foreign files */
-	return l->fn(l->ctx, key + l->plen, size);
+	return strncmp(key, l->prefix, plen) ? 0 : l->fn(l->ctx, key + plen, size);
 }
 
 /* ListObjectsV2 with its parameters in sorted order, as SigV4 signs
@@ -587,7 +586,7 @@ static int list_query(struct s3_store *s, const char *prefix, const char *token,
 static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void *ctx)
 {
 	struct s3_store *s = s3(st);
-	struct list_ctx l = { s->c.prefix, strlen(s->c.prefix), fn, ctx };
+	struct list_ctx l = { s->c.prefix, fn, ctx };
 	char *token = NULL;
 	uint64_t pages = 0;
 	int rc;
