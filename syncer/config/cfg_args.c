@@ -3,6 +3,7 @@
 #include "config.h"
 #include "cfg_impl.h"
 #include "err.h"
+#include "opt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -228,29 +229,30 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 int cfg_parse_args(struct cfg *c, int argc, char **argv, char *err, size_t errlen)
 {
 	struct flags f;
-	int opt, rc = 0;
+	int opt, rc = 0, help = 0;
 
 	memset(&f, 0, sizeof(f));
 	err_setf(err, errlen, "ok");
 	optind = 0;     /* glibc: start afresh, even after an earlier parse */
 	opterr = 0;     /* library code: the messages go to err */
-	while (!rc && (opt = getopt_long(argc, argv, "+:c:h", long_opts, NULL)) != -1) {
+	/* Read every option, so that -h counts wherever it is; the first
+	 * error is the one reported. */
+	while ((opt = getopt_long(argc, argv, ":c:h", long_opts, NULL)) != -1) {
 		if (opt == 'h') {
-			rc = CFG_HELP;
-		} else if (opt == '?') {
-			if (optopt && optopt < 256)
-				err_setf(err, errlen, "unknown option '-%c'", optopt);
-			else if (optopt)
-				err_setf(err, errlen, "option '%s' takes no value", argv[optind - 1]);
-			else
-				err_setf(err, errlen, "unknown option '%s'", argv[optind - 1]);
-			rc = EINVAL;
-		} else if (opt == ':') {
-			err_setf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+			help = 1;
+		} else if (rc) {
+			continue;
+		} else if (opt == '?' || opt == ':') {
+			opt_error(err, errlen, opt, argv);
 			rc = EINVAL;
 		} else {
 			rc = take_opt(&f, opt, optarg, err, errlen);
 		}
+	}
+	if (help) {
+		free(f.include);
+		free(f.exclude);
+		return CFG_HELP;
 	}
 	if (!rc && optind < argc) {
 		err_setf(err, errlen, "unexpected argument '%s'", argv[optind]);
