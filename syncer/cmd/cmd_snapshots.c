@@ -234,7 +234,7 @@ int cmd_snapshots(int argc, char **argv)
 	while (cli_next(&cl, argc, argv, "", opts) != -1)
 		now = 1;
 	sub = optind < argc ? argv[optind] : "";
-	if (!cl.help && optind < argc && operands(sub, &min, &max))
+	if (!cl.help && !cl.bad[0] && optind < argc && operands(sub, &min, &max))
 		return cli_bad(&cl, "unknown subcommand '%s' (list, show, dump, retire)", sub);
 	rc = cli_done(&cl, argc, min, max);
 	if (rc != CLI_GO)
