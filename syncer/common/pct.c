@@ -32,7 +32,7 @@ static int decode(const char *s, size_t n, unsigned rules, char **out)
 			int hi = i + 2 < n ? pct_hexval((unsigned char)s[i + 1]) : -1;
 			int lo = hi >= 0 ? pct_hexval((unsigned char)s[i + 2]) : -1;
 
-			if (lo < 0 || (hi | lo) == 0)
+			if (lo < 0)
 				goto bad;
 			c = hi << 4 | lo;
 			i += 2;
