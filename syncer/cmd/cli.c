@@ -10,8 +10,8 @@ void cli_begin(struct cli *cl, const char *name)
 {
 	memset(cl, 0, sizeof(*cl));
 	cl->cmd = commands_find(name);
-	optind = 0;   /* glibc: start afresh */
-	opterr = 0;   /* the messages are ours */
+	optind = 0; /* glibc: start afresh */
+	opterr = 0; /* the messages are ours */
 }
 
 int cli_next(struct cli *cl, int argc, char **argv, const char *shortopts,

@@ -12,8 +12,9 @@ void opt_error(char *err, size_t errlen, int ret, char *const *argv)
 
 	/* a short option may stand in a group ("-jx"): name it by optopt */
 	if (strncmp(arg, "--", 2))
-		err_setf(err, errlen, ret == ':' ? "option '-%c' needs a value" :
-			 "unknown option '-%c'", optopt);
+		err_setf(err, errlen,
+			 ret == ':' ? "option '-%c' needs a value" : "unknown option '-%c'",
+			 optopt);
 	else if (ret == ':')
 		err_setf(err, errlen, "option '%.*s' needs a value", len, arg);
 	else if (optopt)

@@ -34,7 +34,7 @@ START_TEST(buf_max_is_a_bound)
 
 	ck_assert_int_eq(buf_add(&b, "0123456789", 10), 0);
 	ck_assert_int_eq(buf_add(&b, "a", 1), EFBIG);
-	ck_assert_uint_eq(b.len, 10);    /* unchanged on error */
+	ck_assert_uint_eq(b.len, 10); /* unchanged on error */
 	ck_assert_str_eq((char *)b.p, "0123456789");
 	ck_assert_int_eq(buf_reserve(&b, (size_t)-1), EFBIG);
 	buf_free(&b);
@@ -43,21 +43,21 @@ END_TEST
 
 static const struct pct_case {
 	int (*fn)(const char *, size_t, char **);
-	const char *name, *in, *out;   /* out NULL: refused (EINVAL) */
+	const char *name, *in, *out; /* out NULL: refused (EINVAL) */
 } pct_cases[] = {
 	{ pct_decode_path, "path", "/a%20b/c+d", "/a b/c+d" },
 	{ pct_decode_path, "path", "%2f%2F", "//" },
-	{ pct_decode_path, "path", "a%0ab", "a\nb" },       /* controls are a path's */
-	{ pct_decode_path, "path", "a%00b", NULL },          /* never a NUL */
+	{ pct_decode_path, "path", "a%0ab", "a\nb" }, /* controls are a path's */
+	{ pct_decode_path, "path", "a%00b", NULL },   /* never a NUL */
 	{ pct_decode_path, "path", "a%2", NULL },
 	{ pct_decode_path, "path", "a%g0", NULL },
 	{ pct_decode_path, "path", "%", NULL },
 	{ pct_decode_text, "text", "k%3Dv+w", "k=v+w" },
-	{ pct_decode_text, "text", "a%0ab", NULL },          /* no controls in text */
+	{ pct_decode_text, "text", "a%0ab", NULL }, /* no controls in text */
 	{ pct_decode_text, "text", "a\tb", NULL },
 	{ pct_decode_text, "text", "a%7fb", NULL },
 	{ pct_decode_text, "text", "%C3%A9", "\xc3\xa9" },
-	{ pct_decode_form, "form", "a+b%2Bc", "a b+c" },     /* '+' is a space */
+	{ pct_decode_form, "form", "a+b%2Bc", "a b+c" }, /* '+' is a space */
 	{ pct_decode_form, "form", "a%0ab", "a\nb" },
 	{ pct_decode_form, "form", "a%00", NULL },
 };
@@ -85,7 +85,7 @@ START_TEST(pct_decodes_only_n_bytes)
 	ck_assert_int_eq(pct_decode_text("ab%41cd", 5, &out), 0);
 	ck_assert_str_eq(out, "abA");
 	free(out);
-	ck_assert_int_eq(pct_decode_text("ab%41", 4, &out), EINVAL);   /* "%4" */
+	ck_assert_int_eq(pct_decode_text("ab%41", 4, &out), EINVAL); /* "%4" */
 	ck_assert_int_eq(pct_hexval('F'), 15);
 	ck_assert_int_eq(pct_hexval('a'), 10);
 	ck_assert_int_eq(pct_hexval('g'), -1);

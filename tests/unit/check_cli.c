@@ -14,12 +14,12 @@
 #include <unistd.h>
 
 #define OUT_MAX 65536
-#define EXIT_USAGE 2   /* MDBTAP_EXIT_USAGE */
+#define EXIT_USAGE 2 /* MDBTAP_EXIT_USAGE */
 
 static const char *bin;
 
 struct result {
-	int status;             /* exit code, or 128 + signal */
+	int status; /* exit code, or 128 + signal */
 	char out[OUT_MAX], err[OUT_MAX];
 };
 
@@ -115,8 +115,8 @@ START_TEST(help_is_one_text)
 		ck_assert_msg(!strncmp(r->out, first, strlen(first)), "help %s starts '%.40s'",
 			      name, r->out);
 		/* the second line is the summary the list shows */
-		snprintf(second, sizeof(second), "\n%c%s.\n", toupper((unsigned char)summaries[i][0]),
-			 summaries[i] + 1);
+		snprintf(second, sizeof(second), "\n%c%s.\n",
+			 toupper((unsigned char)summaries[i][0]), summaries[i] + 1);
 		ck_assert_msg(strstr(r->out, second) != NULL, "help %s lacks its summary", name);
 		snprintf(help, sizeof(help), "%s", r->out);
 		r = RUN(name, "--help");
@@ -135,7 +135,7 @@ START_TEST(help_anywhere_wins)
 		ck_assert_msg(r->status == 0 && !strncmp(r->out, "usage: ", 7),
 			      "mdbtap %s --no-such-option -h: exit %d", names[i], r->status);
 		if (!strcmp(names[i], "run"))
-			continue;   /* its options end at COMMAND */
+			continue; /* its options end at COMMAND */
 		r = RUN(names[i], "operand", "-h");
 		ck_assert_msg(r->status == 0 && !strncmp(r->out, "usage: ", 7),
 			      "mdbtap %s operand -h: exit %d", names[i], r->status);
