@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "err.h"
 #include "elem.h"
@@ -174,39 +175,28 @@ static int run(const char *cmd, const char *path, int json)
 	return rc ? MDBTAP_EXIT_FAIL : MDBTAP_EXIT_OK;
 }
 
-static int one_path(const char *cmd, int argc, char **argv, const char *help, int json)
+/* digest and dump take one ENV_PATH and no option of their own. */
+static int one_path(const char *cmd, int argc, char **argv, int json)
 {
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(help, stdout);
-		return MDBTAP_EXIT_OK;
-	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fputs(help, stderr);
-		return MDBTAP_EXIT_USAGE;
-	}
-	return run(cmd, argv[1], json);
+	static const struct option opts[] = { CLI_OPTS_END };
+	struct cli cl;
+	int rc;
+
+	cli_begin(&cl, cmd);
+	while (cli_next(&cl, argc, argv, "", opts) != -1)
+		;
+	rc = cli_done(&cl, argc, 1, 1);
+	if (rc != CLI_GO)
+		return rc;
+	return run(cmd, argv[optind], json);
 }
 
 int cmd_digest(int argc, char **argv)
 {
-	return one_path("digest", argc, argv,
-		"usage: mdbtap digest ENV_PATH\n"
-		"\n"
-		"Print one line per synced DBI: its name ('-' for the unnamed DBI) and a\n"
-		"digest of its elements: keys, values, timestamps, tombstones. The digest\n"
-		"does not depend on the order of writes: two instances that have seen the\n"
-		"same writes print the same lines; a DBI without elements is not listed.\n"
-		"Reads the host's data and the syncer's metadata; changes nothing.\n", 0);
+	return one_path("digest", argc, argv, 0);
 }
 
 int cmd_dump(int argc, char **argv)
 {
-	return one_path("dump", argc, argv,
-		"usage: mdbtap dump ENV_PATH\n"
-		"\n"
-		"Print every element the syncer knows in the env, live or deleted, as JSON\n"
-		"Lines: {\"dbi\": NAME or null for the unnamed DBI, \"key\": HEX, \"value\": HEX\n"
-		"or null, \"ts\": NANOSECONDS, \"deleted\": BOOL}; \"unfolded\": true marks an\n"
-		"element the host changed since the syncer last read its journal. Changes\n"
-		"nothing.\n", 1);
+	return one_path("dump", argc, argv, 1);
 }

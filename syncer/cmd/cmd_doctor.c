@@ -12,26 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "err.h"
 #include "elfinfo.h"
 #include "env.h"
 #include "tapfind.h"
-
-static const char help_text[] =
-	"usage: mdbtap doctor COMMAND | PID | ENV_PATH\n"
-	"\n"
-	"Say whether the tap can see a program's LMDB writes, and why not:\n"
-	"  COMMAND   a program (found in PATH) or script: setuid, static linking,\n"
-	"            LMDB compiled in or bundled (pip wheels), dynamic liblmdb,\n"
-	"            run-time loading, PHP's RTLD_DEEPBIND\n"
-	"  PID       a running program: the same for its executable, whether the\n"
-	"            tap and liblmdb are loaded in it, and the envs it has mapped\n"
-	"  ENV_PATH  an env: its layout, MDB_NOLOCK (and the lock protocol the\n"
-	"            syncer then follows), whether the tap has journaled it,\n"
-	"            readers in other PID namespaces (containers)\n"
-	"Exit 0 when the tap can see the writes (or it is likely), 1 when it\n"
-	"cannot, 2 on bad arguments.\n";
 
 static int verdict_no;
 
@@ -344,22 +330,28 @@ int cmd_doctor(int argc, char **argv)
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		fputs(help_text, stdout);
-		return MDBTAP_EXIT_OK;
-	}
-	if (argc != 2 || !argv[1][0]) {
-		fputs(help_text, stderr);
-		return MDBTAP_EXIT_USAGE;
-	}
-	if (all_digits(argv[1]))
-		check_pid(argv[1]);
-	else if (stat(argv[1], &st) == 0 && (S_ISDIR(st.st_mode) || is_lmdb_file(argv[1])))
-		check_env(argv[1]);
-	else if (which(argv[1], path, sizeof(path)) == 0)
+	static const struct option opts[] = { CLI_OPTS_END };
+	const char *what;
+	struct cli cl;
+	int rc;
+
+	cli_begin(&cl, "doctor");
+	while (cli_next(&cl, argc, argv, "", opts) != -1)
+		;
+	rc = cli_done(&cl, argc, 1, 1);
+	if (rc != CLI_GO)
+		return rc;
+	what = argv[optind];
+	if (!what[0])
+		return cli_bad(&cl, "empty operand");
+	if (all_digits(what))
+		check_pid(what);
+	else if (stat(what, &st) == 0 && (S_ISDIR(st.st_mode) || is_lmdb_file(what)))
+		check_env(what);
+	else if (which(what, path, sizeof(path)) == 0)
 		check_program(path, 0);
 	else
-		say("no:", "%s: no such program, process or env", argv[1]);
+		say("no:", "%s: no such program, process or env", what);
 	printf("verdict: %s\n", verdict_no ? "the tap cannot see (all of) its writes" :
 	       "the tap can see its writes");
 	return verdict_no ? MDBTAP_EXIT_FAIL : MDBTAP_EXIT_OK;

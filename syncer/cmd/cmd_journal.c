@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "err.h"
 #include "env.h"
@@ -270,25 +271,16 @@ static int account(struct summary *s, const struct journal_entry *e)
 	}
 }
 
-static void help(FILE *f)
-{
-	fprintf(f,
-		"usage: mdbtap journal [--json] [--check] ENV_PATH\n"
-		"\n"
-		"Print the journal of the env at ENV_PATH (a directory env, or the file of\n"
-		"an MDB_NOSUBDIR env): one line per record, oldest first, with its txn id,\n"
-		"timestamp (UTC), state, and each op with its DBI ('-' is the unnamed DBI)\n"
-		"and key (and value, for DUPSORT DBIs). Then a summary, including the txn\n"
-		"ids of the env that no committed record accounts for: writes the tap did\n"
-		"not see. Opens the env read-only and changes nothing.\n"
-		"\n"
-		"  --json   JSON Lines: one object per record (keys and values in hex),\n"
-		"           then one {\"summary\": ...} object\n"
-		"  --check  exit 3 if any txn id is unaccounted\n");
-}
-
 int cmd_journal(int argc, char **argv)
 {
+	enum { OPT_JSON = 256, OPT_CHECK };
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		CLI_OPTS_END,
+	};
+	struct cli cl;
+	int opt;
 	struct journal_open_opts jo = { 0 };
 	struct summary s = { 0 };
 	struct env_where where;
@@ -300,25 +292,17 @@ int cmd_journal(int argc, char **argv)
 	uint64_t pos, missing;
 	int rc, ret = MDBTAP_EXIT_FAIL;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
+	cli_begin(&cl, "journal");
+	while ((opt = cli_next(&cl, argc, argv, "", opts)) != -1) {
+		if (opt == OPT_JSON)
 			o.json = 1;
-		} else if (!strcmp(argv[i], "--check")) {
+		else
 			o.check = 1;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			help(stdout);
-			return MDBTAP_EXIT_OK;
-		} else if (argv[i][0] == '-' || o.env) {
-			help(stderr);
-			return MDBTAP_EXIT_USAGE;
-		} else {
-			o.env = argv[i];
-		}
 	}
-	if (!o.env) {
-		help(stderr);
-		return MDBTAP_EXIT_USAGE;
-	}
+	rc = cli_done(&cl, argc, 1, 1);
+	if (rc != CLI_GO)
+		return rc;
+	o.env = argv[optind];
 	rc = env_where(o.env, &where);
 	if (rc) {
 		fprintf(stderr, "mdbtap journal: %s: %s\n", o.env, err_str(rc));

@@ -12,34 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "err.h"
 #include "tapfind.h"
-
-static const char help_text[] =
-	"usage: mdbtap run [--tap PATH | --deepbind] [--tap-log FILE]\n"
-	"                  [--sync SYNC-OPTIONS...] -- COMMAND [ARGS...]\n"
-	"\n"
-	"Run COMMAND with the tap preloaded (added to LD_PRELOAD), so that its LMDB\n"
-	"writes are journaled. Exit with its status.\n"
-	"\n"
-	"  --tap PATH      the tap to preload (default: the one installed with\n"
-	"                  this mdbtap, or next to it in a build tree)\n"
-	"  --deepbind      the tap's RTLD_DEEPBIND variant, for programs that load\n"
-	"                  liblmdb's users with RTLD_DEEPBIND (PHP's dba, Samba's\n"
-	"                  ldb); chosen by itself for php* commands.\n"
-	"                  `mdbtap doctor COMMAND` says which a program needs\n"
-	"  --tap-log FILE  the tap's diagnostics (MDBTAP_LOG)\n"
-	"  --sync ...      everything up to -- is given to `mdbtap sync`, which\n"
-	"                  runs while COMMAND does: started once each --env PATH\n"
-	"                  it names exists (COMMAND may create it), stopped with\n"
-	"                  SIGTERM when COMMAND exits. Give it --log-file, or it\n"
-	"                  logs to this stderr.\n"
-	"\n"
-	"SIGTERM, SIGINT and SIGHUP are passed on to COMMAND.\n"
-	"\n"
-	"Example: mdbtap run --sync --env /var/lib/powerdns/pdns.lmdb --store\n"
-	"         file:///srv/mdbtap --exclude pdns -- pdns_server --daemon=no\n";
 
 #define ENV_WAIT_MS 60000   /* how long the syncer waits for its envs to appear */
 
@@ -132,38 +108,47 @@ static pid_t start_syncer(char **sync, int nsync, pid_t program, int *program_st
 
 int cmd_run(int argc, char **argv)
 {
+	enum { OPT_TAP = 256, OPT_TAP_LOG, OPT_DEEPBIND, OPT_SYNC };
+	static const struct option opts[] = {
+		{ "tap", required_argument, NULL, OPT_TAP },
+		{ "tap-log", required_argument, NULL, OPT_TAP_LOG },
+		{ "deepbind", no_argument, NULL, OPT_DEEPBIND },
+		{ "sync", no_argument, NULL, OPT_SYNC },
+		CLI_OPTS_END,
+	};
+	struct cli cl;
+	int opt;
 	char tap[PATH_MAX];
 	const char *tap_opt = NULL, *tap_log = NULL;
 	char **sync = NULL, **cmd = NULL;
-	int deepbind = 0, nsync = 0, status = 0, done = 0, i, rc;
+	int deepbind = 0, nsync = 0, status = 0, done = 0, rc;
 	struct sigaction sa;
 	pid_t syncer = 0;
 
-	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(help_text, stdout);
-			return MDBTAP_EXIT_OK;
-		} else if (!strcmp(argv[i], "--tap") && i + 1 < argc) {
-			tap_opt = argv[++i];
-		} else if (!strcmp(argv[i], "--tap-log") && i + 1 < argc) {
-			tap_log = argv[++i];
-		} else if (!strcmp(argv[i], "--deepbind")) {
+	/* '+': the options end at "--" (or at COMMAND, which needs "--") */
+	cli_begin(&cl, "run");
+	while ((opt = cli_next(&cl, argc, argv, "+", opts)) != -1) {
+		if (opt == OPT_TAP) {
+			tap_opt = optarg;
+		} else if (opt == OPT_TAP_LOG) {
+			tap_log = optarg;
+		} else if (opt == OPT_DEEPBIND) {
 			deepbind = 1;
-		} else if (!strcmp(argv[i], "--sync")) {
-			sync = argv + i + 1;
-			for (i++; i < argc && strcmp(argv[i], "--"); i++)
-				nsync++;
-			break;
 		} else {
-			fprintf(stderr, "mdbtap run: unknown option '%s'\n\n%s", argv[i], help_text);
-			return MDBTAP_EXIT_USAGE;
+			/* --sync: its options are the words up to "--" */
+			sync = argv + optind;
+			for (nsync = 0; optind < argc && strcmp(argv[optind], "--"); optind++)
+				nsync++;
 		}
 	}
-	if (i >= argc - 1 || (tap_opt && deepbind)) {
-		fputs(help_text, stderr);
-		return MDBTAP_EXIT_USAGE;
-	}
-	cmd = argv + i + 1;
+	rc = cli_done(&cl, argc, 1, INT_MAX);
+	if (rc != CLI_GO)
+		return rc;
+	if (strcmp(argv[optind - 1], "--"))
+		return cli_bad(&cl, "'--' must come before COMMAND");
+	if (tap_opt && deepbind)
+		return cli_bad(&cl, "--tap and --deepbind exclude each other");
+	cmd = argv + optind;
 	if (!deepbind && !tap_opt && !strncmp(tapfind_basename(cmd[0]), "php", 3))
 		deepbind = 1;
 	if (tap_opt) {

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "err.h"
 #include "hlc.h"
@@ -15,26 +16,6 @@
 #include "out.h"
 #include "snap.h"
 #include "store.h"
-
-static const char help_text[] =
-	"usage: mdbtap snapshots list STORE_URL [PREFIX]\n"
-	"       mdbtap snapshots show STORE_URL NAME\n"
-	"       mdbtap snapshots dump STORE_URL NAME\n"
-	"       mdbtap snapshots retire STORE_URL INSTANCE [--now]\n"
-	"\n"
-	"list: one line per object: its name, instance, kind (full or delta), txn\n"
-	"      range, time (UTC) and size; objects whose names are not mdbtap's are\n"
-	"      listed as 'foreign'.\n"
-	"show: an object's metadata and, per DBI, its entries and tombstones;\n"
-	"      checks the whole object (exit 1 if it is corrupt or truncated).\n"
-	"dump: an object's entries as JSON Lines: {\"dbi\", \"key\", \"value\", \"ts\",\n"
-	"      \"deleted\"}, keys and values in hex.\n"
-	"retire: delete every object of an instance gone for good (a running\n"
-	"      instance deletes only its own old objects). Refused while its newest\n"
-	"      object is less than a day old, unless --now: the others may not have\n"
-	"      loaded its last changes yet.\n"
-	"STORE_URL: as for `mdbtap sync --store` (S3 credentials from the AWS_*\n"
-	"variables). Only retire changes anything.\n";
 
 #define RETIRE_MIN_AGE_NS (86400ull * 1000000000ull)
 
@@ -221,37 +202,60 @@ out:
 	return rc;
 }
 
+/* The subcommand's operands after SUB STORE_URL: how many, at least and
+ * at most. */
+static int operands(const char *sub, int *min, int *max)
+{
+	static const struct { const char *sub; int min, max; } subs[] = {
+		{ "list", 0, 1 }, { "show", 1, 1 }, { "dump", 1, 1 }, { "retire", 1, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(sub, subs[i].sub)) {
+			*min = subs[i].min + 2;
+			*max = subs[i].max + 2;
+			return 0;
+		}
+	return EINVAL;
+}
+
 int cmd_snapshots(int argc, char **argv)
 {
+	enum { OPT_NOW = 256 };
+	static const struct option opts[] = { { "now", no_argument, NULL, OPT_NOW }, CLI_OPTS_END };
 	struct store *st;
+	struct cli cl;
 	FILE *tf;
 	char err[512];
-	int rc, fd, want = argc == 4 || (argc == 3 && !strcmp(argv[1], "list"));
-	int retiring = argc >= 4 && !strcmp(argv[1], "retire");
-	int now = retiring && argc == 5 && !strcmp(argv[4], "--now");
+	const char *sub, *arg;
+	int rc, fd, now = 0, min = 2, max = 3;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(help_text, stdout);
-		return MDBTAP_EXIT_OK;
-	}
-	if (retiring ? argc > 5 || (argc == 5 && !now) || !argv[3][0]
-		     : !want || (strcmp(argv[1], "list") && strcmp(argv[1], "show") &&
-				 strcmp(argv[1], "dump"))) {
-		fputs(help_text, stderr);
-		return MDBTAP_EXIT_USAGE;
-	}
-	rc = store_open(argv[2], NULL, 0, &st, err, sizeof(err));
+	cli_begin(&cl, "snapshots");
+	while (cli_next(&cl, argc, argv, "", opts) != -1)
+		now = 1;
+	sub = optind < argc ? argv[optind] : "";
+	if (!cl.help && !cl.bad[0] && optind < argc && operands(sub, &min, &max))
+		return cli_bad(&cl, "unknown subcommand '%s' (list, show, dump, retire)", sub);
+	rc = cli_done(&cl, argc, min, max);
+	if (rc != CLI_GO)
+		return rc;
+	if (now && strcmp(sub, "retire"))
+		return cli_bad(&cl, "--now goes with retire only");
+	arg = optind + 2 < argc ? argv[optind + 2] : "";
+	if (!strcmp(sub, "retire") && !arg[0])
+		return cli_bad(&cl, "retire: empty INSTANCE");
+	rc = store_open(argv[optind + 1], NULL, 0, &st, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "mdbtap snapshots: %s\n", err);
 		return MDBTAP_EXIT_FAIL;
 	}
-	if (retiring) {
-		rc = retire(st, argv[3], now);
+	if (!strcmp(sub, "retire")) {
+		rc = retire(st, arg, now);
 		store_close(st);
 		return rc ? MDBTAP_EXIT_FAIL : MDBTAP_EXIT_OK;
 	}
-	if (!strcmp(argv[1], "list")) {
-		rc = store_list(st, argc == 4 ? argv[3] : "", list_one, NULL);
+	if (!strcmp(sub, "list")) {
+		rc = store_list(st, arg, list_one, NULL);
 		if (rc)
 			fprintf(stderr, "mdbtap snapshots: %s\n", store_error(st));
 		store_close(st);
@@ -261,12 +265,12 @@ int cmd_snapshots(int argc, char **argv)
 	fd = tf ? fileno(tf) : -1;
 	if (fd < 0)
 		fprintf(stderr, "mdbtap snapshots: a temp file: %s\n", err_str(rc = errno));
-	else if ((rc = store_get(st, argv[3], fd)) != 0)
+	else if ((rc = store_get(st, arg, fd)) != 0)
 		fprintf(stderr, "mdbtap snapshots: %s\n", store_error(st));
 	else if (lseek(fd, 0, SEEK_SET) != 0)
 		fprintf(stderr, "mdbtap snapshots: a temp file: %s\n", err_str(rc = errno));
-	else if ((rc = read_object(fd, !strcmp(argv[1], "dump"))) != 0)
-		fprintf(stderr, "mdbtap snapshots: %s: %s\n", argv[3], err_str(rc));
+	else if ((rc = read_object(fd, !strcmp(sub, "dump"))) != 0)
+		fprintf(stderr, "mdbtap snapshots: %s: %s\n", arg, err_str(rc));
 	if (tf)
 		fclose(tf);
 	store_close(st);

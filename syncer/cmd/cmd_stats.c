@@ -6,22 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "err.h"
 #include "env.h"
 #include "hlc.h"
 #include "out.h"
 #include "statfile.h"
-
-static const char help_text[] =
-	"usage: mdbtap stats [--json] ENV_PATH\n"
-	"\n"
-	"Print the counters the env's syncer published after its last cycle:\n"
-	"requests to the store by type (PUT, GET, LIST, DELETE), failed requests,\n"
-	"retries, bytes, objects and elements in and out, rescans, tombstones\n"
-	"swept. They count from the syncer's start. --json prints one JSON\n"
-	"object instead of a table.\n"
-	"Exit 1 if no syncer ever ran for the env.\n";
 
 static void table(const char *path, const struct statfile_data *d, int alive)
 {
@@ -80,17 +71,17 @@ int cmd_stats(int argc, char **argv)
 	struct env_where w;
 	struct statfile_data d;
 	const char *path;
-	int as_json = argc == 3 && !strcmp(argv[1], "--json"), rc, alive;
+	static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, CLI_OPTS_END };
+	int as_json = 0, rc, alive;
+	struct cli cl;
 
-	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		fputs(help_text, stdout);
-		return MDBTAP_EXIT_OK;
-	}
-	if (argc != 2 + as_json || argv[argc - 1][0] == '-') {
-		fputs(help_text, stderr);
-		return MDBTAP_EXIT_USAGE;
-	}
-	path = argv[argc - 1];
+	cli_begin(&cl, "stats");
+	while (cli_next(&cl, argc, argv, "", opts) != -1)
+		as_json = 1;
+	rc = cli_done(&cl, argc, 1, 1);
+	if (rc != CLI_GO)
+		return rc;
+	path = argv[optind];
 	rc = env_where(path, &w);
 	if (!rc)
 		rc = statfile_read(w.companion, &d);

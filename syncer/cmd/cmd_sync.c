@@ -72,17 +72,14 @@ int cmd_sync(int argc, char **argv)
 	cfg_init(&c);
 	rc = cfg_parse_args(&c, argc, argv, err, sizeof(err));
 	if (rc == CFG_HELP) {
-		printf("usage: mdbtap sync [OPTIONS]\n\n"
-		       "Keep LMDB envs written by programs running with the tap in sync with\n"
-		       "other instances through a store.\n\n");
-		cfg_usage(stdout);
+		commands_help(stdout, commands_find("sync"));
 		cfg_free(&c);
 		return MDBTAP_EXIT_OK;
 	}
 	if (!rc)
 		rc = cfg_check(&c, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "mdbtap sync: %s\n", err);
+		fprintf(stderr, "mdbtap sync: %s\nTry 'mdbtap help sync'.\n", err);
 		cfg_free(&c);
 		return MDBTAP_EXIT_USAGE;
 	}

@@ -11,33 +11,12 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "buf.h"
 #include "mdbtap.h"
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 /* ---- encoding into a growable buffer ---- */
-
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static int buf_reserve(struct buf *b, size_t more)
-{
-	size_t cap = b->cap ? b->cap : 256;
-	uint8_t *np;
-
-	if (b->len + more <= b->cap)
-		return 0;
-	while (cap < b->len + more)
-		cap *= 2;
-	np = realloc(b->p, cap);
-	if (!np)
-		return ENOMEM;
-	b->p = np;
-	b->cap = cap;
-	return 0;
-}
 
 static size_t varint_enc(uint8_t *out, uint64_t v)
 {
@@ -99,13 +78,7 @@ static int put_bytes(struct buf *b, unsigned field, const void *p, size_t n)
 	rc = put_tag(b, field, WT_LEN);
 	if (!rc)
 		rc = put_varint(b, n);
-	if (!rc)
-		rc = buf_reserve(b, n);
-	if (rc)
-		return rc;
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
+	return rc ? rc : buf_add(b, p, n);
 }
 
 static int put_str(struct buf *b, unsigned field, const char *s)
@@ -208,14 +181,12 @@ int snap_writer_new(struct snap_writer **out, const struct snap_meta *m, int lev
 	/* Snapshot: formatVersion(1), compatVersion(4), meta(2), then DBIs. */
 	if (put_uint(&w->msg, 1, SNAP_FORMAT_VERSION) || put_uint(&w->msg, 4, SNAP_COMPAT_VERSION) ||
 	    put_tag(&w->msg, 2, WT_LEN) || put_varint(&w->msg, meta.len) ||
-	    buf_reserve(&w->msg, meta.len))
+	    buf_add(&w->msg, meta.p, meta.len))
 		goto out;
-	memcpy(w->msg.p + w->msg.len, meta.p, meta.len);
-	w->msg.len += meta.len;
 	rc = zpush(w, w->msg.p, w->msg.len, ZSTD_e_continue);
 	w->msg.len = 0;
 out:
-	free(meta.p);
+	buf_free(&meta);
 	return rc;
 }
 
@@ -292,9 +263,9 @@ void snap_writer_free(struct snap_writer *w)
 		return;
 	ZSTD_freeCStream(w->z);
 	free(w->out);
-	free(w->head.p);
-	free(w->chunk.p);
-	free(w->msg.p);
+	buf_free(&w->head);
+	buf_free(&w->chunk);
+	buf_free(&w->msg);
 	free(w);
 }
 
@@ -362,8 +333,8 @@ void snap_reader_free(struct snap_reader *r)
 	ZSTD_freeDStream(r->z);
 	free(r->in);
 	free(r->out);
-	free(r->meta.p);
-	free(r->dbi.p);
+	buf_free(&r->meta);
+	buf_free(&r->dbi);
 	for (int i = 0; i < 4; i++)
 		free(r->mstr[i]);
 	free(r->transform);

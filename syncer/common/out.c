@@ -2,10 +2,10 @@
  * characters or invalid UTF-8. */
 #include "out.h"
 
-void out_quoted(FILE *f, const void *p, size_t n)
+/* "..." with \" and \\, printable ASCII as is, any other byte as C's
+ * \xHH or, for JSON, \u00HH. */
+static void quoted(FILE *f, const unsigned char *s, size_t n, int json)
 {
-	const unsigned char *s = p;
-
 	fputc('"', f);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '"' || s[i] == '\\')
@@ -13,9 +13,14 @@ void out_quoted(FILE *f, const void *p, size_t n)
 		else if (s[i] >= 0x20 && s[i] < 0x7f)
 			fputc(s[i], f);
 		else
-			fprintf(f, "\\x%02x", s[i]);
+			fprintf(f, json ? "\\u%04x" : "\\x%02x", s[i]);
 	}
 	fputc('"', f);
+}
+
+void out_quoted(FILE *f, const void *p, size_t n)
+{
+	quoted(f, p, n, 0);
 }
 
 void out_hex(FILE *f, const void *p, size_t n)
@@ -28,16 +33,5 @@ void out_hex(FILE *f, const void *p, size_t n)
 
 void out_json_str(FILE *f, const void *p, size_t n)
 {
-	const unsigned char *s = p;
-
-	fputc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			fprintf(f, "\\%c", s[i]);
-		else if (s[i] >= 0x20 && s[i] < 0x7f)
-			fputc(s[i], f);
-		else
-			fprintf(f, "\\u%04x", s[i]);
-	}
-	fputc('"', f);
+	quoted(f, p, n, 1);
 }

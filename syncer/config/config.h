@@ -35,6 +35,9 @@
  * Functions return 0 or a positive errno value (EINVAL: bad input, with
  * a message in err), except cfg_parse_args's CFG_HELP. err may be NULL
  * when errlen is 0. Nothing here prints, except cfg_usage.
+ *
+ * The files: config.c (this struct, its checks), cfg_file.c, cfg_text.c
+ * and cfg_yaml.c (a file), cfg_args.c (flags); cfg_impl.h between them.
  */
 #ifndef MDBTAP_CONFIG_H
 #define MDBTAP_CONFIG_H
@@ -120,11 +123,12 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
  *   --full-interval DUR      its full snapshot period
  *   --poll-interval DUR, --keep-interval DUR
  *   --instance NAME, --once, --log-file FILE
- *   -h, --help               returns CFG_HELP; the caller prints cfg_usage
- * With --config, only --instance, --once and --log-file may be given too
+ *   -h, --help               returns CFG_HELP wherever it is, even after
+ *                            a bad option; the caller prints cfg_usage
+ * With --config, only --instance, --once, --full-now and --log-file may be given too
  * (they override the file). Options are read in any order; positional
- * arguments are refused. Uses getopt_long (resets optind). Does not run
- * cfg_check. */
+ * arguments are refused. Uses getopt_long (resets optind, may permute
+ * argv). Does not run cfg_check. */
 int cfg_parse_args(struct cfg *c, int argc, char **argv, char *err, size_t errlen);
 
 /* Whether c can run: an instance name; at least one env; env names valid

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "dur.h"
 #include "log.h"
+#include "pct.h"
 #include "store.h"
 
 #include <ctype.h>
@@ -23,30 +24,29 @@ enum opt_kind { O_STR, O_SECRET, O_BOOL, O_DUR, O_UINT };
 struct opt_def {
 	const char *name;
 	enum opt_kind kind;
-	size_t off;            /* into struct s3conf, or (size_t)-1 for the files */
-	int not_in_url;
+	size_t off;            /* into struct s3conf */
 	uint64_t max;          /* O_UINT: largest value */
 };
 
 #define AT(f) offsetof(struct s3conf, f)
 static const struct opt_def defs[] = {
-	{ "endpoint", O_STR, AT(endpoint), 0, 0 },
-	{ "region", O_STR, AT(region), 0, 0 },
-	{ "force_path_style", O_BOOL, AT(path_style), 0, 0 },
-	{ "access_key", O_STR, AT(access_key), 0, 0 },
-	{ "secret_key", O_SECRET, AT(secret_key), 1, 0 },
-	{ "session_token", O_SECRET, AT(session_token), 1, 0 },
-	{ "access_key_file", O_STR, AT(cred_file[0]), 0, 0 },
-	{ "secret_key_file", O_STR, AT(cred_file[1]), 0, 0 },
-	{ "session_token_file", O_STR, AT(cred_file[2]), 0, 0 },
-	{ "ca_file", O_STR, AT(ca_file), 0, 0 },
-	{ "tls_verify", O_BOOL, AT(tls_verify), 0, 0 },
-	{ "instance_profile", O_BOOL, AT(instance_profile), 0, 0 },
-	{ "connect_timeout", O_DUR, AT(connect_timeout_ns), 0, 0 },
-	{ "timeout", O_DUR, AT(timeout_ns), 0, 0 },
-	{ "low_speed_time", O_DUR, AT(low_speed_time_ns), 0, 0 },
-	{ "retries", O_UINT, AT(retries), 0, 100 },
-	{ "page_size", O_UINT, AT(page_size), 0, 1000 },
+	{ "endpoint", O_STR, AT(endpoint), 0 },
+	{ "region", O_STR, AT(region), 0 },
+	{ "force_path_style", O_BOOL, AT(path_style), 0 },
+	{ "access_key", O_STR, AT(access_key), 0 },
+	{ "secret_key", O_SECRET, AT(secret_key), 0 },
+	{ "session_token", O_SECRET, AT(session_token), 0 },
+	{ "access_key_file", O_STR, AT(cred_file[0]), 0 },
+	{ "secret_key_file", O_STR, AT(cred_file[1]), 0 },
+	{ "session_token_file", O_STR, AT(cred_file[2]), 0 },
+	{ "ca_file", O_STR, AT(ca_file), 0 },
+	{ "tls_verify", O_BOOL, AT(tls_verify), 0 },
+	{ "instance_profile", O_BOOL, AT(instance_profile), 0 },
+	{ "connect_timeout", O_DUR, AT(connect_timeout_ns), 0 },
+	{ "timeout", O_DUR, AT(timeout_ns), 0 },
+	{ "low_speed_time", O_DUR, AT(low_speed_time_ns), 0 },
+	{ "retries", O_UINT, AT(retries), 100 },
+	{ "page_size", O_UINT, AT(page_size), 1000 },
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
@@ -111,48 +111,6 @@ char *s3conf_uri_encode(const char *src, int keep_slash)
 	return out;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decode %XX in s[0..n) into a new string. NUL bytes and control
- * characters are refused: no key or option needs them. */
-static int decode(const char *s, size_t n, char **out)
-{
-	char *d = malloc(n + 1);
-	size_t j = 0;
-
-	if (!d)
-		return ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-
-		if (c == '%') {
-			int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
-
-			if (lo < 0) {
-				free(d);
-				return EINVAL;
-			}
-			c = hi << 4 | lo;
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f) {
-			free(d);
-			return EINVAL;
-		}
-		d[j++] = (char)c;
-	}
-	d[j] = 0;
-	*out = d;
-	return 0;
-}
-
 static int parse_bool(const char *v, int *out)
 {
 	static const char *const yes[] = { "true", "yes", "1" }, *const no[] = { "false", "no", "0" };
@@ -178,14 +136,18 @@ static int set_opt(struct s3conf *c, struct seen *sn, const char *key, const cha
 		if (!strcmp(defs[i].name, key))
 			d = &defs[i];
 	if (!d) {
-		err_setf(err, errlen, "unknown S3 store option '%s' (known: endpoint, region, "
-		     "force_path_style, access_key, secret_key, session_token, access_key_file, "
-		     "secret_key_file, ca_file, tls_verify, connect_timeout, timeout, "
-		     "low_speed_time, retries, page_size)", key);
+		char known[512];
+		size_t n = 0;
+
+		/* the list from the table, so that it names every option */
+		for (i = 0; i < NDEFS && n < sizeof(known); i++)
+			n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s", i ? ", " : "",
+					      defs[i].name);
+		err_setf(err, errlen, "unknown S3 store option '%s' (known: %s)", key, known);
 		return EINVAL;
 	}
 	i = (size_t)(d - defs);
-	if (d->not_in_url && in_url) {
+	if (d->kind == O_SECRET && in_url) {
 		err_setf(err, errlen, "S3 store option '%s' is a secret and cannot be in the URL: "
 		     "put it in the config file's store_options, a file or the environment", key);
 		return EINVAL;
@@ -254,9 +216,9 @@ static int parse_query(struct s3conf *c, struct seen *sn, const char *q, char *e
 			err_setf(err, errlen, "S3 store URL: '%.*s' is not OPTION=VALUE", (int)n, q);
 			return EINVAL;
 		}
-		rc = decode(q, (size_t)(eq - q), &key);
+		rc = pct_decode_text(q, (size_t)(eq - q), &key);
 		if (!rc)
-			rc = decode(eq + 1, n - (size_t)(eq - q) - 1, &v);
+			rc = pct_decode_text(eq + 1, n - (size_t)(eq - q) - 1, &v);
 		if (rc == EINVAL)
 			err_setf(err, errlen, "S3 store URL: bad %% escape or control character in "
 			     "'%.*s'", (int)(eq - q), q);
@@ -306,7 +268,7 @@ static int parse_url(struct s3conf *c, struct seen *sn, const char *url, char *e
 	if (*p == '/')
 		p++;
 	plen = q ? (size_t)(q - p) : strlen(p);
-	rc = decode(p, plen, &prefix);
+	rc = pct_decode_text(p, plen, &prefix);
 	if (rc == EINVAL)
 		err_setf(err, errlen, "S3 store URL: bad %% escape or control character in the prefix");
 	if (rc)

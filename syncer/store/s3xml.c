@@ -1,5 +1,6 @@
 /* s3xml.c: ListObjectsV2 pages and error documents, through libxml2. */
 #include "s3xml.h"
+#include "pct.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -41,37 +42,6 @@ static char *child_text(const xmlNode *n, const char *name)
 	return NULL;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Decode a key sent with encoding-type=url, in place ('+' is a space). */
-static int url_decode(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (*s == '+') {
-			*o++ = ' ';
-		} else if (*s == '%') {
-			int hi = hexval((unsigned char)s[1]), lo = hi < 0 ? -1 : hexval((unsigned char)s[2]);
-
-			if (lo < 0 || (hi | lo) == 0)
-				return EPROTO;
-			*o++ = (char)(hi << 4 | lo);
-			s += 2;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = 0;
-	return 0;
-}
-
 static int parse_size(const char *s, uint64_t *out)
 {
 	char *end;
@@ -85,14 +55,19 @@ static int parse_size(const char *s, uint64_t *out)
 
 static int one_key(const xmlNode *c, int encoded, s3xml_key_fn fn, void *ctx)
 {
-	char *key = child_text(c, "Key"), *size = child_text(c, "Size");
+	char *key = child_text(c, "Key"), *size = child_text(c, "Size"), *plain = NULL;
 	uint64_t n = 0;
 	int rc = key ? parse_size(size, &n) : EPROTO;
 
-	if (!rc && encoded)
-		rc = url_decode(key);
+	/* a key sent with encoding-type=url: '+' is a space */
+	if (!rc && encoded) {
+		rc = pct_decode_form(key, strlen(key), &plain);
+		if (rc == EINVAL)
+			rc = EPROTO;
+	}
 	if (!rc)
-		rc = fn(ctx, key, n);
+		rc = fn(ctx, plain ? plain : key, n);
+	free(plain);
 	xmlFree(key);
 	xmlFree(size);
 	return rc;

@@ -3,6 +3,7 @@
 #include "store.h"
 #include "err.h"
 #include "log.h"
+#include "pct.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -35,50 +36,19 @@ static int valid_prefix(const char *prefix)
 	return !prefix[0] || store_valid_name(prefix);
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The path of a file URL's path part, %XX decoded, into a new string. */
 static int file_url_path(const char *p, char **out, char *err, size_t errlen)
 {
-	size_t n = strlen(p), i, j = 0;
-	char *path;
+	int rc;
 
 	if (strpbrk(p, "?#")) {
 		err_setf(err, errlen, "file URL with '?' or '#': write them as %%3F and %%23");
 		return EINVAL;
 	}
-	path = malloc(n + 1);
-	if (!path)
-		return ENOMEM;
-	for (i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (p[i] != '%') {
-			path[j++] = p[i];
-			continue;
-		}
-		hi = i + 2 < n ? hexval((unsigned char)p[i + 1]) : -1;
-		lo = hi >= 0 ? hexval((unsigned char)p[i + 2]) : -1;
-		if (lo < 0 || (hi == 0 && lo == 0)) {
-			free(path);
-			err_setf(err, errlen, "file URL with a bad %% escape");
-			return EINVAL;
-		}
-		path[j++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	path[j] = 0;
-	*out = path;
-	return 0;
+	rc = pct_decode_path(p, strlen(p), out);
+	if (rc == EINVAL)
+		err_setf(err, errlen, "file URL with a bad %% escape");
+	return rc;
 }
 
 int store_open(const char *url, const struct store_opt *opts, size_t nopts,
@@ -159,7 +129,8 @@ int store_get(struct store *s, const char *name, int fd)
 	return count(s, &s->stats.get, "GET", name, s->ops->get(s, name, fd));
 }
 
-/* Tells a stop asked by the caller's fn from a failure of the listing. */
+/* Passes on object names only, and tells a stop asked by the caller's fn
+ * from a failure of the listing. */
 struct list_wrap {
 	store_list_fn fn;
 	void *ctx;
@@ -169,8 +140,11 @@ struct list_wrap {
 static int list_cb(void *ctx, const char *name, uint64_t size)
 {
 	struct list_wrap *w = ctx;
-	int rc = w->fn(w->ctx, name, size);
+	int rc;
 
+	if (!store_valid_name(name))
+		return 0; /* not an object: "dir/x", foreign files */
+	rc = w->fn(w->ctx, name, size);
 	if (rc)
 		w->stopped = 1;
 	return rc;

@@ -41,7 +41,8 @@ typedef int (*store_list_fn)(void *ctx, const char *name, uint64_t size);
 struct store;
 
 /* What a backend implements. Names and prefixes are valid when these are
- * called (store.c checks them and counts the requests). */
+ * called (store.c checks them and counts the requests); list may pass
+ * any name, store.c passes on only valid ones. */
 struct store_ops {
 	int (*put)(struct store *s, const char *name, int fd);
 	int (*get)(struct store *s, const char *name, int fd);

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE /* asprintf */
 #include "store.h"
+#include "buf.h"
 #include "err.h"
 #include "hlc.h"
 #include "s3conf.h"
@@ -64,12 +65,6 @@ struct s3_store {
 #define IMDS_EARLY_NS (4ull * 60 * 1000000000ull)
 #define IMDS_RETRY_NS (5ull * 1000000000ull)   /* after a failed fetch */
 
-/* A growing in-memory body. */
-struct buf {
-	char *p;
-	size_t n, cap, max;
-};
-
 /* One request and what came back. */
 struct req {
 	const char *method;      /* GET, PUT, DELETE */
@@ -90,28 +85,6 @@ struct req {
 static struct s3_store *s3(struct store *s)
 {
 	return (struct s3_store *)s;
-}
-
-static int buf_add(struct buf *b, const char *p, size_t n)
-{
-	if (b->n + n > b->max)
-		return EFBIG;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *q = NULL;
-
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		q = realloc(b->p, cap);
-		if (!q)
-			return ENOMEM;
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, p, n);
-	b->n += n;
-	b->p[b->n] = 0;
-	return 0;
 }
 
 /* ---- curl callbacks ---- */
@@ -136,7 +109,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 		r->got += n;
 		return n;
 	}
-	if (r->status / 100 != 2 && r->body.n + n > r->body.max)
+	if (r->status / 100 != 2 && r->body.len + n > r->body.max)
 		return n; /* the start of an error answer says enough */
 	return buf_add(&r->body, p, n) ? 0 : n;
 }
@@ -231,7 +204,7 @@ static CURLcode attempt(struct s3_store *s, struct req *r, struct curl_slist *hd
 	r->in_off = 0;
 	r->got = 0;
 	r->write_err = 0;
-	r->body.n = 0;
+	r->body.len = 0;
 	cc = curl_easy_perform(h);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -403,7 +376,7 @@ static int perform(struct s3_store *s, struct req *r)
 		cc = attempt(s, r, hdrs);
 		code[0] = msg[0] = 0;
 		if (cc == CURLE_OK && r->status / 100 != 2)
-			s3xml_error(r->body.p, r->body.n, code, sizeof(code), msg, sizeof(msg));
+			s3xml_error((const char *)r->body.p, r->body.len, code, sizeof(code), msg, sizeof(msg));
 		if (cc == CURLE_OK && r->status / 100 == 2)
 			break;
 		if (n >= s->c.retries ||
@@ -468,7 +441,7 @@ static void req_init(struct req *r, const char *method, const char *name)
 static void req_free(struct req *r)
 {
 	free(r->url);
-	free(r->body.p);
+	buf_free(&r->body);
 }
 
 /* ---- the operations ---- */
@@ -566,10 +539,10 @@ static int s3_del(struct store *st, const char *name)
 	return rc == ENOENT ? 0 : rc;
 }
 
-/* Names under our prefix that are object names go to the caller. */
+/* Keys under our prefix go to the caller without it; store.c passes on
+ * only those that are object names. */
 struct list_ctx {
 	const char *prefix;
-	size_t plen;
 	store_list_fn fn;
 	void *ctx;
 };
@@ -577,10 +550,9 @@ struct list_ctx {
 static int list_key(void *ctx, const char *key, uint64_t size)
 {
 	struct list_ctx *l = ctx;
+	size_t plen = strlen(l->prefix);
 
-	if (strncmp(key, l->prefix, l->plen) || !store_valid_name(key + l->plen))
-		return 0; /* not ours: "dir/x", foreign files */
-	return l->fn(l->ctx, key + l->plen, size);
+	return strncmp(key, l->prefix, plen) ? 0 : l->fn(l->ctx, key + plen, size);
 }
 
 /* ListObjectsV2 with its parameters in sorted order, as SigV4 signs
@@ -614,7 +586,7 @@ static int list_query(struct s3_store *s, const char *prefix, const char *token,
 static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void *ctx)
 {
 	struct s3_store *s = s3(st);
-	struct list_ctx l = { s->c.prefix, strlen(s->c.prefix), fn, ctx };
+	struct list_ctx l = { s->c.prefix, fn, ctx };
 	char *token = NULL;
 	uint64_t pages = 0;
 	int rc;
@@ -637,7 +609,7 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 		free(token);
 		token = NULL;
 		if (!rc) {
-			rc = s3xml_list_page(r.body.p, r.body.n, &pg, list_key, &l);
+			rc = s3xml_list_page((const char *)r.body.p, r.body.len, &pg, list_key, &l);
 			if (rc == EPROTO)
 				snprintf(s->base.error, sizeof(s->base.error),
 					 "LIST %s%s: the answer is not a ListObjectsV2 page",

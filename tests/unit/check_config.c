@@ -340,6 +340,7 @@ START_TEST(flags_minimal_and_help)
 	char *a1[] = { "sync", "--env=/e", "--store=s3://bucket/p", NULL };
 	char *a2[] = { "sync", "-h", NULL };
 	char *a3[] = { "sync", "--env", "/e", "--help", "--bogus", NULL };
+	char *a4[] = { "sync", "--bogus", "stray", "-h", NULL };  /* -h anywhere */
 	struct cfg c;
 
 	ck_assert_msg(parse(&c, a1) == 0, "%s", err);
@@ -354,6 +355,8 @@ START_TEST(flags_minimal_and_help)
 	cfg_free(&c);
 	ck_assert_int_eq(parse(&c, a3), CFG_HELP);
 	cfg_free(&c);
+	ck_assert_int_eq(parse(&c, a4), CFG_HELP);
+	cfg_free(&c);
 }
 END_TEST
 
@@ -363,7 +366,7 @@ static const struct bad_args {
 } bad_args[] = {
 	{ { "--bogus" }, "unknown option '--bogus'" },
 	{ { "-x" }, "unknown option '-x'" },
-	{ { "--once=1" }, "option '--once=1' takes no value" },
+	{ { "--once=1" }, "option '--once' takes no value" },
 	{ { "--env" }, "option '--env' needs a value" },
 	{ { "-c" }, "option '-c' needs a value" },
 	{ { "--env", "/e", "extra" }, "unexpected argument 'extra'" },
