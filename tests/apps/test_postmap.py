@@ -17,9 +17,7 @@ import os
 import shutil
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import apputil as A  # noqa: E402
+import apputil as A
 
 POSTMAP = "/usr/sbin/postmap"
 SRC1 = ("alice@example.com OK\n"

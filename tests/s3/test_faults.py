@@ -9,19 +9,14 @@ never applied); nothing written was lost; both instances end up the same
 import json
 import os
 import subprocess
-import sys
 import time
 from urllib.parse import urlsplit
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "sync"))
-sys.path.insert(0, os.path.join(HERE, "..", "apps"))
-import apputil as A  # noqa: E402
-from fault_proxy import FaultProxy  # noqa: E402
-from test_converge import Instance, PY  # noqa: E402
+import apputil as A
+from fault_proxy import FaultProxy
+from synclib import Instance, PY
 
-WRITER = os.path.join(HERE, "..", "sync", "writer.py")
+WRITER = os.path.join(A.LIB, "writer.py")
 MODES = ("500", "503", "reset", "stall", "cut")
 
 

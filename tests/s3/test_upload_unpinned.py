@@ -9,17 +9,13 @@ go through and the objects arrive. Run through with_s3.py.
 import fcntl
 import os
 import subprocess
-import sys
 import time
 from urllib.parse import urlsplit
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "apps"))
-import apputil as A  # noqa: E402
-from fault_proxy import FaultProxy  # noqa: E402
+import apputil as A
+from fault_proxy import FaultProxy
 
-import lmdb  # noqa: E402
+import lmdb
 
 PY = "/usr/bin/python3"
 WRITE = """

@@ -5,12 +5,9 @@ program's exit status comes back; signals reach the program.
 import os
 import signal
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "apps"))
-import apputil as A  # noqa: E402
+import apputil as A
 
 PY = "/usr/bin/python3"
 PROGRAM = r'''

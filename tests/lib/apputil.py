@@ -1,4 +1,4 @@
-"""apputil.py: helpers shared by the tests/apps scripts (stdlib only).
+"""apputil.py: helpers shared by the test scripts (stdlib only).
 
 The tests run real, unmodified programs twice on a fresh env: once plain and
 once with the tap preloaded ($MDBTAP_PRELOAD, set by ctest), compare what the
@@ -16,6 +16,7 @@ PRELOAD = os.environ.get("MDBTAP_PRELOAD", "")
 PRELOAD_DEEPBIND = os.environ.get("MDBTAP_PRELOAD_DEEPBIND", "")
 MDBTAP = os.environ.get("MDBTAP_BIN", "")
 TMP = os.environ.get("MDBTAP_TEST_TMP", "")
+LIB = os.path.dirname(os.path.abspath(__file__))  # tests/lib: writer.py and the helpers
 
 # What the tap reads from the environment; the tests control all of it.
 _TAP_VARS = ("LD_PRELOAD", "MDBTAP_DISABLE", "MDBTAP_LOG", "MDBTAP_JOURNAL_SIZE",
