@@ -148,6 +148,19 @@ def journal(path):
     return recs, summary or {}
 
 
+def digest(path, timeout=60):
+    """`mdbtap digest PATH`. An error or an empty answer is a failure, and
+    gives a text no other env's digest equals: two envs whose digests both
+    failed must not compare equal."""
+    p = subprocess.run([MDBTAP, "digest", path], capture_output=True, text=True,
+                       timeout=timeout)
+    if p.returncode or not p.stdout.strip():
+        fail("digest %s: exit code %d, printed %r: %s" % (path, p.returncode, p.stdout,
+                                                          p.stderr[-500:]))
+        return "<no digest of %s>" % path
+    return p.stdout
+
+
 def journal_check(path):
     """rc and text of `mdbtap journal --check PATH`."""
     r = run([MDBTAP, "journal", "--check", path])

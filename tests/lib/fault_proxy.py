@@ -44,7 +44,14 @@ class FaultProxy(Proxy):
             if mode == "none" or (self.methods and handler.command not in self.methods) \
                     or self.rng.random() >= self.rate:
                 return False
+        if mode == "cut":
+            # an empty answer (a PUT's) cannot be cut: no fault then
+            if handler.forward(body, cut=True):
+                self.count(mode)
+                self.mark(mode)
+            return True
         self.count(mode)
+        self.mark(mode)
         if mode == "500":
             handler.answer(500, s3_error("InternalError", "injected"))
         elif mode == "503":
@@ -58,8 +65,6 @@ class FaultProxy(Proxy):
         elif mode == "stall":
             self.stopping.wait(self.stall_seconds)
             handler.close_connection = True
-        elif mode == "cut":
-            handler.forward(body, cut=True)
         return True
 
     def stop(self):

@@ -8,6 +8,7 @@ the S3 store $MDBTAP_TEST_STORE_URL names (tests/s3/with_s3.py sets it).
 import json
 import os
 import subprocess
+import time
 
 import apputil as A
 
@@ -32,11 +33,16 @@ class Instance:
         self.extra = {}  # environment for its writer and its syncer
 
     def write(self, ops):
-        """One txn; returns (ts, what it did)."""
+        """One txn; returns (ts, what it did), and sets self.window to the
+        wall-clock interval, measured here, in which the txn committed. The
+        txn's journal timestamp must lie in it (unless the test moved the
+        tap's clock)."""
         env = dict(os.environ, LD_PRELOAD=A.PRELOAD, **self.extra)
+        t0 = time.time_ns()
         p = subprocess.run([PY, os.path.join(HERE, "writer.py"), self.env],
                            input=json.dumps(ops), env=env, capture_output=True, text=True,
                            timeout=60)
+        self.window = (t0, time.time_ns())
         if p.returncode:
             A.fail("writer on %s: %s" % (self.name, p.stderr))
             return None, []
@@ -49,7 +55,12 @@ class Instance:
                            r["entries"] + r["events"]):
             A.fail("%s: unexpected records for one txn: %r" % (self.name, recs))
             return None, done
-        return recs[-1]["ts"], done
+        ts = recs[-1]["ts"]
+        if "MDBTAP_TEST_CLOCK_OFFSET_NS" not in self.extra:
+            A.check(self.window[0] <= ts <= self.window[1],
+                    "%s: the txn's timestamp %d is outside the time it ran [%d, %d]" % (
+                        self.name, ts, *self.window))
+        return ts, done
 
     def new_records(self):
         """Committed local records not read before (read before the syncer
@@ -78,8 +89,7 @@ class Instance:
         return p
 
     def digest(self):
-        return subprocess.run([A.MDBTAP, "digest", self.env], capture_output=True, text=True,
-                              timeout=60).stdout
+        return A.digest(self.env)
 
     def contents(self):
         code = r'''
@@ -112,20 +122,26 @@ print(json.dumps(out, sort_keys=True))
 
 
 class Model:
-    """Last writer wins per element: higher ts, then the lower value, a
-    delete counting as empty."""
+    """Last writer wins per element, in the order the txns ran: each txn
+    comes with its commit window (Instance.window, the wall clock read by
+    the test before and after its writer), and a txn whose window starts
+    after another's ended is the later one. The tests write one txn at a
+    time, so windows never overlap; the product's own timestamps play no
+    part, so a clock that stamps out of order is caught."""
 
     def __init__(self):
         self.el = {}
 
-    def apply(self, ts, done):
+    def apply(self, window, done):
         last = {}
         for dbi, key, val, deleted in done:  # within a txn, the last op counts
             ident = (dbi, key, val) if dbi == "d" else (dbi, key)
-            last[ident] = (ts, "" if deleted else val, deleted)
+            last[ident] = (window, "" if deleted else val, deleted)
         for ident, new in last.items():
             old = self.el.get(ident)
-            if old is None or new[0] > old[0] or (new[0] == old[0] and new[1] < old[1]):
+            if old is not None and not (new[0][0] > old[0][1] or new[0][1] < old[0][0]):
+                A.fail("txns with overlapping windows %r and %r: no order" % (old[0], new[0]))
+            if old is None or new[0][0] > old[0][1]:
                 self.el[ident] = new
 
     def expected(self):

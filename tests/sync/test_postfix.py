@@ -56,8 +56,7 @@ class Table:
         A.check(not os.path.exists(self.path + "-lock"), "a lock file next to " + self.path)
 
     def digest(self):
-        return subprocess.run([A.MDBTAP, "digest", self.path], capture_output=True,
-                              text=True, timeout=60).stdout
+        return A.digest(self.path)
 
 
 def both(a, b, store):
