@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 
 import apputil as A
 
@@ -70,8 +69,11 @@ def main():
     A.eq(A.digest(b), A.digest(a), "b has what the program wrote on a")
 
     # SIGTERM to mdbtap run reaches the program
-    q = subprocess.Popen([A.MDBTAP, "run", "--", "sleep", "30"], env=env)
-    time.sleep(0.5)
+    # (once the program runs, mdbtap run has its handlers: it sets them
+    # before it starts the program)
+    q = subprocess.Popen([A.MDBTAP, "run", "--", "/bin/sh", "-c", "echo ready; exec sleep 30"],
+                         env=env, stdout=subprocess.PIPE, text=True)
+    A.eq(q.stdout.readline().strip(), "ready", "the program started")
     q.send_signal(signal.SIGTERM)
     A.eq(q.wait(timeout=10), 128 + signal.SIGTERM, "the program got SIGTERM")
     r = subprocess.run([A.MDBTAP, "run", "--", "/nonexistent/program"], env=env,
