@@ -305,7 +305,10 @@ def sweep():
     element, a tombstone of an element an instance never had is not taken
     in, and the objects of an instance stopped for over half the retention
     are not loaded."""
-    retention = 5
+    # long enough that the random phase and a quiesce fit in it on a
+    # loaded machine: with 5 s, deletes came back (swept before the other
+    # instance had them) and the young tombstone was gone before checked
+    retention = 20
     SYNC_FLAGS.extend(["--tombstone-retention", "%ds" % retention, "--full-interval", "2s"])
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
