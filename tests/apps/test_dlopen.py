@@ -17,9 +17,7 @@ Every run's output must equal the same run's without the tap.
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import apputil as A  # noqa: E402
+import apputil as A
 
 put = lambda db, k, v=None: ("put", db, k, v)
 dele = lambda db, k, v=None: ("del", db, k, v)

@@ -16,9 +16,7 @@ commands must be in the journal; `mdbtap journal --check` must pass.
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import apputil as A  # noqa: E402
+import apputil as A
 
 PDNSUTIL = "/usr/bin/pdnsutil"
 TSIG_SECRET = "kp4/24gyYsEzbuTVJRUMoqGFmN3LYgVDzJ/3oRSP7ys="

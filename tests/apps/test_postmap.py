@@ -17,9 +17,7 @@ import os
 import shutil
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import apputil as A  # noqa: E402
+import apputil as A
 
 POSTMAP = "/usr/sbin/postmap"
 SRC1 = ("alice@example.com OK\n"
@@ -182,10 +180,10 @@ def main():
 
 
 def main_perms():
-    """postmap runs with umask 033. The tap's companion directory must stay
-    searchable wherever it is readable (the tap's own rule: "directories need
-    x wherever the file has r"), or other users who may read the table
-    cannot reach its journal."""
+    """postmap runs with umask 033. The tap's companion directory must be
+    readable and searchable, and its journal readable, by whoever may read
+    the table (the tap's own rule: "directories need x wherever the file has
+    r"), or other users who may read the table cannot reach its journal."""
     import stat
     tmp = A.fresh_tmp()
     d = os.path.join(tmp, "pf")
@@ -200,10 +198,23 @@ def main_perms():
     dmode = stat.S_IMODE(os.stat(table + "-mdbtap").st_mode)
     jmode = stat.S_IMODE(os.stat(table + "-mdbtap/journal").st_mode)
     print("table %o, companion directory %o, journal %o" % (tmode, dmode, jmode))
+    # whoever may read the table must reach and read its journal: the
+    # table's read bits decide, not the directory's (a directory made
+    # unreadable must fail here, not skip the check)
+    A.check(tmode & 0o044, "postmap made the table %o: readable by group or others" % tmode)
     for who, rbit, xbit in (("group", 0o040, 0o010), ("others", 0o004, 0o001)):
-        if dmode & rbit:
-            A.check(dmode & xbit, "companion directory mode %o: readable but not searchable by %s"
-                    % (dmode, who))
+        if tmode & rbit:
+            A.check(dmode & rbit and dmode & xbit,
+                    "companion directory mode %o: not readable and searchable by %s, who "
+                    "may read the table (%o)" % (dmode, who, tmode))
+            A.check(jmode & rbit, "journal mode %o: not readable by %s, who may read the "
+                    "table (%o)" % (jmode, who, tmode))
+    # and nobody may write them who may not write the table
+    for who, wbit in (("group", 0o020), ("others", 0o002)):
+        if not tmode & wbit:
+            A.check(not dmode & wbit and not jmode & wbit,
+                    "companion directory %o or journal %o writable by %s, who may not write "
+                    "the table (%o)" % (dmode, jmode, who, tmode))
     A.finish()
 
 

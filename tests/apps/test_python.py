@@ -10,8 +10,6 @@ the elements the workload wrote (docs/DESIGN.md §1-§3).
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 BIG1 = bytes(range(256)) * 800          # 200 KiB: overflow pages
 BIG2 = b"\xff\x00" * 150000             # 300 KiB

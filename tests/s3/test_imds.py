@@ -8,16 +8,12 @@ the log. Run through with_s3.py.
 """
 import os
 import subprocess
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "apps"))
-import apputil as A  # noqa: E402
-from fake_imds import FakeIMDS  # noqa: E402
+import apputil as A
+from fake_imds import FakeIMDS
 
 PY = "/usr/bin/python3"
-WRITER = os.path.join(HERE, "..", "sync", "writer.py")
+WRITER = os.path.join(A.LIB, "writer.py")
 
 
 def write(env, key):

@@ -8,12 +8,8 @@ failed upload. Run through with_s3.py --allow-refused N.
 """
 import os
 import subprocess
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "apps"))
-import apputil as A  # noqa: E402
+import apputil as A
 
 PY = "/usr/bin/python3"
 
@@ -28,7 +24,7 @@ def main():
     root = A.fresh_tmp()
     env, log = os.path.join(root, "env"), os.path.join(root, "sync.log")
     os.makedirs(env)
-    p = subprocess.run([PY, os.path.join(HERE, "..", "sync", "writer.py"), env,
+    p = subprocess.run([PY, os.path.join(A.LIB, "writer.py"), env,
                         '[["put", null, "k", "v"]]'], capture_output=True, text=True,
                        env=dict(os.environ, LD_PRELOAD=A.PRELOAD), timeout=60)
     A.eq(p.returncode, 0, "writer: " + p.stderr)

@@ -15,9 +15,8 @@ import shutil
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s3server import S3Server, ACCESS_KEY, SECRET_KEY  # noqa: E402
-from sigv4_proxy import SigV4Proxy  # noqa: E402
+from s3server import S3Server, ACCESS_KEY, SECRET_KEY
+from sigv4_proxy import SigV4Proxy
 
 PREFIX = "mdbtap%20t+%25~%C3%A9"   # "mdbtap t+%~é"
 

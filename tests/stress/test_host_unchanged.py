@@ -29,8 +29,7 @@ import shutil
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import stresslib as S  # noqa: E402
+import stresslib as S
 
 S.need_env()
 HOST = sys.argv[1]

@@ -20,8 +20,7 @@ import os
 import random
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import stresslib as S  # noqa: E402
+import stresslib as S
 
 S.need_env()
 HOST = sys.argv[1]

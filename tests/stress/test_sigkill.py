@@ -34,8 +34,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import stresslib as S  # noqa: E402
+import stresslib as S
 
 S.need_env()
 WRITER = sys.argv[1]

@@ -13,12 +13,9 @@ lock file ever appears next to a table; digests end equal.
 import fcntl
 import os
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "apps"))
-import apputil as A  # noqa: E402
+import apputil as A
 
 POSTMAP = "/usr/sbin/postmap"
 
@@ -59,8 +56,7 @@ class Table:
         A.check(not os.path.exists(self.path + "-lock"), "a lock file next to " + self.path)
 
     def digest(self):
-        return subprocess.run([A.MDBTAP, "digest", self.path], capture_output=True,
-                              text=True, timeout=60).stdout
+        return A.digest(self.path)
 
 
 def both(a, b, store):

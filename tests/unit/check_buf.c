@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "unit.h"
 #include "pct.h"
 
 START_TEST(buf_grows_and_stays_a_string)
@@ -92,8 +93,6 @@ START_TEST(pct_decodes_only_n_bytes)
 }
 END_TEST
 
-Suite *buf_suite(void);
-
 Suite *buf_suite(void)
 {
 	Suite *s = suite_create("buf");
@@ -107,13 +106,3 @@ Suite *buf_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(buf_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}

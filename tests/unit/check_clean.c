@@ -9,6 +9,7 @@
 
 #include "clean.h"
 #include "store.h"
+#include "unit.h"
 
 #define S 1000000000ull
 #define MIN (60 * S)
@@ -21,13 +22,9 @@ static size_t n;
 
 static void setup(void)
 {
-	const char *base = getenv("MDBTAP_TEST_TMP");
-	char dir[4096], cmd[4200], err[256];
+	char dir[4096], err[256];
 
-	snprintf(dir, sizeof(dir), "%s/%ld", base ? base : "/tmp/mdbtap-check-clean",
-		 (long)getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(testlib_fresh_dir(dir, sizeof(dir), "/tmp/mdbtap-check-clean"), 0);
 	ck_assert_msg(store_open(dir, NULL, 0, &st, err, sizeof(err)) == 0, "%s", err);
 	n = 0;
 }
@@ -167,12 +164,10 @@ START_TEST(full_when_idle_for_keep)
 }
 END_TEST
 
-int main(void)
+Suite *clean_suite(void)
 {
 	Suite *s = suite_create("clean");
 	TCase *tc = tcase_create("clean");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, nothing_before_a_full);
@@ -181,9 +176,5 @@ int main(void)
 	tcase_add_test(tc, full_when_deltas_weigh_as_much);
 	tcase_add_test(tc, full_when_idle_for_keep);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

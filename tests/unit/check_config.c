@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "unit.h"
 
 #define S DUR_NS_PER_SEC
 #define MS 1000000ull
@@ -19,13 +20,7 @@ static char err[512];
 
 static void setup(void)
 {
-	const char *base = getenv("MDBTAP_TEST_TMP");
-	char cmd[8400];
-
-	snprintf(dir, sizeof(dir), "%s/%ld", base ? base : "/tmp/mdbtap-check-config",
-		 (long)getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(testlib_fresh_dir(dir, sizeof(dir), "/tmp/mdbtap-check-config"), 0);
 	err[0] = 0;
 }
 
@@ -669,12 +664,10 @@ START_TEST(usage_names_every_option)
 }
 END_TEST
 
-int main(void)
+Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, defaults);
@@ -693,9 +686,5 @@ int main(void)
 	tcase_add_test(tc, dbi_selection);
 	tcase_add_test(tc, usage_names_every_option);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

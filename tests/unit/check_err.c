@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "unit.h"
 #include "mdbtap.h"
 
 /* The codes the project defines, range by range (err.h). */
@@ -80,8 +81,6 @@ START_TEST(outside_the_ranges_is_unknown)
 }
 END_TEST
 
-Suite *err_suite(void);
-
 Suite *err_suite(void)
 {
 	Suite *s = suite_create("err");
@@ -95,13 +94,3 @@ Suite *err_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(err_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}

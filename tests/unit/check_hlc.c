@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "hlc.h"
+#include "unit.h"
 
 START_TEST(next_follows_wall_clock)
 {
@@ -66,12 +67,10 @@ START_TEST(wall_offset_applies)
 }
 END_TEST
 
-int main(void)
+Suite *hlc_suite(void)
 {
 	Suite *s = suite_create("hlc");
 	TCase *tc = tcase_create("rules");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, next_follows_wall_clock);
 	tcase_add_test(tc, next_never_goes_back);
@@ -80,10 +79,5 @@ int main(void)
 	tcase_add_test(tc, wall_offset_for_tests);
 	tcase_add_test(tc, wall_offset_applies);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK); /* the offset is read once per process */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

@@ -10,19 +10,14 @@
 
 #include "journal.h"
 #include "record.h"
+#include "unit.h"
 
 static char dir[4096];
 
 /* A fresh companion directory per test (each test runs in its own child). */
 static void setup(void)
 {
-	const char *base = getenv("MDBTAP_TEST_TMP");
-	char cmd[8400];
-
-	snprintf(dir, sizeof(dir), "%s/%ld", base ? base : "/tmp/mdbtap-check-journal",
-		 (long)getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(testlib_fresh_dir(dir, sizeof(dir), "/tmp/mdbtap-check-journal"), 0);
 }
 
 static struct journal *open_new(uint64_t capacity, uint64_t base)
@@ -302,12 +297,10 @@ START_TEST(companion_dir_names)
 }
 END_TEST
 
-int main(void)
+Suite *journal_suite(void)
 {
 	Suite *s = suite_create("journal");
 	TCase *tc = tcase_create("ring");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, create_append_read);
@@ -322,9 +315,5 @@ int main(void)
 	tcase_add_test(tc, clock_is_monotonic_and_observes);
 	tcase_add_test(tc, companion_dir_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

@@ -5,6 +5,7 @@
 
 #include "merge.h"
 #include "sweep.h"
+#include "unit.h"
 
 static struct merge_side live(uint64_t ts, const char *v)
 {
@@ -118,12 +119,10 @@ START_TEST(both_sides_agree)
 }
 END_TEST
 
-int main(void)
+Suite *merge_suite(void)
 {
 	Suite *s = suite_create("merge");
 	TCase *tc = tcase_create("lww");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, unknown_local_always_loses);
 	tcase_add_test(tc, newer_wins_whatever_the_values);
@@ -132,9 +131,5 @@ int main(void)
 	tcase_add_test(tc, both_sides_agree);
 	tcase_add_test(tc, sweep_cutoffs);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

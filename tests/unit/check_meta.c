@@ -6,19 +6,14 @@
 #include <unistd.h>
 
 #include "meta.h"
+#include "unit.h"
 
 static char dir[4096];
 static struct meta *m;
 
 static void setup(void)
 {
-	const char *base = getenv("MDBTAP_TEST_TMP");
-	char cmd[8400];
-
-	snprintf(dir, sizeof(dir), "%s/%ld", base ? base : "/tmp/mdbtap-check-meta",
-		 (long)getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(testlib_fresh_dir(dir, sizeof(dir), "/tmp/mdbtap-check-meta"), 0);
 	ck_assert_int_eq(meta_open(dir, &m), 0);
 }
 
@@ -215,12 +210,10 @@ START_TEST(state_and_remote_progress_persist)
 }
 END_TEST
 
-int main(void)
+Suite *meta_suite(void)
 {
 	Suite *s = suite_create("meta");
 	TCase *tc = tcase_create("meta");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, digest_ignores_order);
@@ -230,9 +223,5 @@ int main(void)
 	tcase_add_test(tc, forget_undoes_put);
 	tcase_add_test(tc, forget_undoes_put_dupsort);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "objname.h"
+#include "unit.h"
 
 static struct objname full(uint64_t ts)
 {
@@ -118,21 +119,15 @@ START_TEST(format_refuses_bad_fields)
 }
 END_TEST
 
-int main(void)
+Suite *objname_suite(void)
 {
 	Suite *s = suite_create("objname");
 	TCase *tc = tcase_create("objname");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, names_sort_by_time);
 	tcase_add_test(tc, malformed_names_are_refused);
 	tcase_add_test(tc, format_refuses_bad_fields);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

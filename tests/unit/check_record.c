@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "record.h"
+#include "unit.h"
 
 /* A body with names {NULL, "db"} and three ops. */
 static size_t build(uint8_t *buf)
@@ -150,12 +151,10 @@ START_TEST(op_names)
 }
 END_TEST
 
-int main(void)
+Suite *record_suite(void)
 {
 	Suite *s = suite_create("record");
 	TCase *tc = tcase_create("codec");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, every_truncation_is_corrupt);
@@ -164,9 +163,5 @@ int main(void)
 	tcase_add_test(tc, many_names);
 	tcase_add_test(tc, op_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

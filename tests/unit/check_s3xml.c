@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "s3xml.h"
+#include "unit.h"
 
 struct keys {
 	char buf[2048];
@@ -142,12 +143,10 @@ START_TEST(errors)
 }
 END_TEST
 
-int main(void)
+Suite *s3xml_suite(void)
 {
 	Suite *s = suite_create("s3xml");
 	TCase *tc = tcase_create("s3xml");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, raw_keys);
 	tcase_add_test(tc, encoded_keys_and_token);
@@ -155,9 +154,5 @@ int main(void)
 	tcase_add_test(tc, refused);
 	tcase_add_test(tc, errors);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

@@ -9,6 +9,7 @@
 #include <zstd.h>
 
 #include "snap.h"
+#include "unit.h"
 
 /* A growable in-memory object. */
 struct mem {
@@ -378,12 +379,10 @@ START_TEST(malformed_protobuf)
 }
 END_TEST
 
-int main(void)
+Suite *snap_suite(void)
 {
 	Suite *s = suite_create("snap");
 	TCase *tc = tcase_create("snap");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, round_trip);
@@ -395,9 +394,5 @@ int main(void)
 	tcase_add_test(tc, unknown_fields_are_skipped);
 	tcase_add_test(tc, malformed_protobuf);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

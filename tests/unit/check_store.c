@@ -17,6 +17,7 @@
 
 #include "s3conf.h"
 #include "store.h"
+#include "unit.h"
 
 /* The same contract is run on the directory store and, when
  * MDBTAP_TEST_STORE_URL names one (s3://BUCKET/PREFIX?OPTIONS), on an S3
@@ -34,14 +35,8 @@ static const char *s3_base(void)
 
 static void setup(void)
 {
-	const char *base = getenv("MDBTAP_TEST_TMP");
-	char cmd[8400];
-
-	snprintf(dir, sizeof(dir), "%s/%ld", base ? base : "/tmp/mdbtap-check-store",
-		 (long)getpid());
+	ck_assert_int_eq(testlib_fresh_dir(dir, sizeof(dir), "/tmp/mdbtap-check-store"), 0);
 	snprintf(sdir, sizeof(sdir), "%s/a/b/store", dir);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-	ck_assert_int_eq(system(cmd), 0);
 	if (s3_base()) {
 		const char *b = s3_base(), *q = strchr(b, '?');
 		int n = q ? (int)(q - b) : (int)strlen(b);
@@ -903,12 +898,10 @@ START_TEST(s3_refusals)
 }
 END_TEST
 
-int main(void)
+Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create(s3_base() ? "s3" : "dir");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 120);
@@ -933,9 +926,5 @@ int main(void)
 		tcase_add_test(tc, bad_urls);
 	}
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }

@@ -8,6 +8,7 @@ behind it still checks them).
     with FaultProxy(upstream_port) as f:
         f.set("cut", rate=0.5, methods={"GET"}); ...; f.set("none")
         f.injected  # faults made, by mode
+        f.stalling(text)  # the stalls in progress of paths with text in them
 CLI: fault_proxy.py LISTEN_PORT UPSTREAM_PORT MODE [RATE]
 """
 import random
@@ -27,11 +28,17 @@ class FaultProxy(Proxy):
         self.rng = random.Random(seed)
         self.mode, self.rate, self.methods = "none", 1.0, None
         self.stall_seconds = 30
+        self.stalls = {}  # the stalls in progress: a serial number -> the request's path
+        self.serial = 0
         self.stopping = threading.Event()
 
     @property
     def injected(self):
         return {m: self.counts.get(m, 0) for m in MODES[1:]}
+
+    def stalling(self, text):
+        with self.lock:
+            return {k for k, path in self.stalls.items() if text in path}
 
     def set(self, mode, rate=1.0, methods=None):
         assert mode in MODES, mode
@@ -44,7 +51,14 @@ class FaultProxy(Proxy):
             if mode == "none" or (self.methods and handler.command not in self.methods) \
                     or self.rng.random() >= self.rate:
                 return False
+        if mode == "cut":
+            # an empty answer (a PUT's) cannot be cut: no fault then
+            if handler.forward(body, cut=True):
+                self.count(mode)
+                self.mark(mode)
+            return True
         self.count(mode)
+        self.mark(mode)
         if mode == "500":
             handler.answer(500, s3_error("InternalError", "injected"))
         elif mode == "503":
@@ -56,10 +70,16 @@ class FaultProxy(Proxy):
             handler.close_connection = True
             handler.connection.close()
         elif mode == "stall":
-            self.stopping.wait(self.stall_seconds)
+            with self.lock:
+                self.serial += 1
+                me = self.serial
+                self.stalls[me] = handler.path
+            try:
+                self.stopping.wait(self.stall_seconds)
+            finally:
+                with self.lock:
+                    del self.stalls[me]
             handler.close_connection = True
-        elif mode == "cut":
-            handler.forward(body, cut=True)
         return True
 
     def stop(self):

@@ -1,4 +1,4 @@
-"""apputil.py: helpers shared by the tests/apps scripts (stdlib only).
+"""apputil.py: helpers shared by the test scripts (stdlib only).
 
 The tests run real, unmodified programs twice on a fresh env: once plain and
 once with the tap preloaded ($MDBTAP_PRELOAD, set by ctest), compare what the
@@ -16,6 +16,7 @@ PRELOAD = os.environ.get("MDBTAP_PRELOAD", "")
 PRELOAD_DEEPBIND = os.environ.get("MDBTAP_PRELOAD_DEEPBIND", "")
 MDBTAP = os.environ.get("MDBTAP_BIN", "")
 TMP = os.environ.get("MDBTAP_TEST_TMP", "")
+LIB = os.path.dirname(os.path.abspath(__file__))  # tests/lib: writer.py and the helpers
 
 # What the tap reads from the environment; the tests control all of it.
 _TAP_VARS = ("LD_PRELOAD", "MDBTAP_DISABLE", "MDBTAP_LOG", "MDBTAP_JOURNAL_SIZE",
@@ -145,6 +146,19 @@ def journal(path):
             recs.append(o)
     check(summary is not None, "no summary line from mdbtap journal --json %s" % path)
     return recs, summary or {}
+
+
+def digest(path, timeout=60):
+    """`mdbtap digest PATH`. An error or an empty answer is a failure, and
+    gives a text no other env's digest equals: two envs whose digests both
+    failed must not compare equal."""
+    p = subprocess.run([MDBTAP, "digest", path], capture_output=True, text=True,
+                       timeout=timeout)
+    if p.returncode or not p.stdout.strip():
+        fail("digest %s: exit code %d, printed %r: %s" % (path, p.returncode, p.stdout,
+                                                          p.stderr[-500:]))
+        return "<no digest of %s>" % path
+    return p.stdout
 
 
 def journal_check(path):

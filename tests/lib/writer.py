@@ -1,7 +1,8 @@
 """writer.py ENV [OPS_JSON]: one write transaction of a python3-lmdb program
 (run with the tap preloaded). OPS_JSON is a list of [op, dbi, key, value]:
 op put/del (cput/cdel: through a cursor) on the unnamed DBI (dbi null) or
-"n"; dput/ddel on the DUPSORT DBI "d" (cdel too); drop empties "d". Prints, as JSON, what the txn did to each
+"n"; dput/ddel on the DUPSORT DBI "d" (cdel too); drop empties "d"; nest
+puts in a child txn 40 levels deep (deeper than the tap follows). Prints, as JSON, what the txn did to each
 element: [dbi, key, value or null (plain), deleted] with DUPSORT elements as
 [dbi, key, value, deleted]; a drop lists every element it deleted."""
 import json
@@ -38,6 +39,14 @@ with env.begin(write=True) as txn:
                 cur = c.value().decode()
                 c.delete()
                 done.append([dbi, key, cur if dbi == "d" else None, True])
+        elif op == "nest":
+            chain = [txn]
+            for _ in range(40):
+                chain.append(env.begin(write=True, parent=chain[-1]))
+            chain[-1].put(k, val.encode(), db=db)
+            for t in reversed(chain[1:]):
+                t.commit()
+            done.append([dbi, key, val, False])
         elif op == "drop":
             for k2, v2 in txn.cursor(db=db):
                 done.append([dbi, k2.decode(), v2.decode(), True])

@@ -39,7 +39,7 @@ def wait_listening(port, proc, seconds):
 
 def s3rver_js():
     path = os.environ.get("MDBTAP_S3RVER") or os.path.join(
-        HERE, "node_modules", "s3rver", "bin", "s3rver.js")
+        HERE, "..", "s3", "node_modules", "s3rver", "bin", "s3rver.js")
     if not os.path.exists(path):
         raise RuntimeError("s3rver is not installed: run tools/install-deps")
     return path
