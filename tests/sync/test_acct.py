@@ -23,6 +23,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -145,11 +146,93 @@ def pending_export():
     C.same_everywhere([a, b])
 
 
+def concurrent(seed):
+    """Three instances, each with `mdbtap sync` running and writers one
+    after the other: with the tap, stopped between LMDB's commit and the
+    tap's mark for a moment, killed before LMDB's commit, and without the
+    tap. The writers of different instances run at the same time. Then:
+    equal everywhere; every write without the tap (keys of their own) is
+    everywhere and no killed writer's; and for each key whose last write
+    began after every other write of it had ended (commit windows measured
+    here, outside the product), that write's value won."""
+    rng = random.Random(int(seed))
+    root = A.fresh_tmp()
+    store, insts = setup(root, ("a", "b", "c"))
+    daemons = [subprocess.Popen(i.sync_argv(store, "--poll-interval", "700ms", "--log-file",
+                                            os.path.join(root, i.name + ".log")),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for i in insts]
+    writes, unseen, dead = [], [], []
+    lock = threading.Lock()
+
+    def writer(inst, wrng, n_writes):
+        for n in range(n_writes):
+            key, val = "k%d" % wrng.randint(0, 9), "%s-%d" % (inst.name, n)
+            r = wrng.random()
+            t0 = time.time_ns()
+            if r < 0.12:
+                u = "u-%s-%d" % (inst.name, n)
+                rc, _, err = write_c(inst, [u + "=1"], tap=False)
+                A.eq(rc, 0, "writer without the tap: " + err)
+                with lock:
+                    unseen.append(u)
+            elif r < 0.2:
+                d = "dead-%s-%d" % (inst.name, n)
+                p, _ = start_c(inst, [d + "=1"], "1:before:KILL")
+                p.communicate(timeout=30)
+                A.eq(p.returncode, -signal.SIGKILL, "writer killed before its commit")
+                with lock:
+                    dead.append(d)
+            elif r < 0.35:
+                p, _ = start_c(inst, ["%s=%s" % (key, val)], "1:after:STOP")
+                wait_stopped(p)
+                time.sleep(wrng.uniform(0, 0.5))
+                p.send_signal(signal.SIGCONT)
+                _, err = p.communicate(timeout=30)
+                A.eq(p.returncode, 0, "writer stopped after its commit: " + err)
+                with lock:
+                    writes.append((key, val, t0, time.time_ns()))
+            else:
+                rc, _, err = write_c(inst, ["%s=%s" % (key, val)])
+                A.eq(rc, 0, "writer with the tap: " + err)
+                with lock:
+                    writes.append((key, val, t0, time.time_ns()))
+            time.sleep(wrng.uniform(0, 0.05))
+
+    threads = [threading.Thread(target=writer, args=(i, random.Random(rng.random()), 30))
+               for i in insts]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for d in daemons:
+            d.send_signal(signal.SIGTERM)
+        for d, i in zip(daemons, insts):
+            _, err = d.communicate(timeout=120)
+            A.eq(d.returncode, 0, "mdbtap sync on %s after SIGTERM: %s" % (i.name, err[-500:]))
+    A.check(C.quiesce(insts, store), "digests still differ after quiescing")
+    C.same_everywhere(insts)
+    got = plain(insts[0])
+    A.eq(sorted(u for u in unseen if got.get(u) != "1"), [], "writes without the tap missing")
+    A.eq(sorted(d for d in dead if d in got), [], "writes of killed writers present")
+    decided = 0
+    for key in sorted({w[0] for w in writes}):
+        ws = [w for w in writes if w[0] == key]
+        last = max(ws, key=lambda w: w[2])
+        if all(last[2] > w[3] for w in ws if w is not last):
+            decided += 1
+            A.eq(got.get(key), last[1], "%s: its last write (begun after every other ended)" % key)
+    print("writes %d (%d decided keys), without the tap %d, killed %d"
+          % (len(writes), decided, len(unseen), len(dead)))
+
+
 def main():
     global WRITER, PROBE
     WRITER, PROBE = sys.argv[1], sys.argv[2]
     modes = {"--dead-then-unseen": dead_then_unseen, "--rescan-mid-fold": rescan_mid_fold,
-             "--pending-export": pending_export}
+             "--pending-export": pending_export, "--concurrent": concurrent}
     modes[sys.argv[3]](*sys.argv[4:])
     A.finish()
 
