@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "out.h"
 #include "record.h"
+#include "vec.h"
 
 struct opts {
 	const char *env;
@@ -30,15 +31,8 @@ struct ids {
 
 static int ids_add(struct ids *s, uint64_t id)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		uint64_t *nv = realloc(s->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return ENOMEM;
-		s->v = nv;
-		s->cap = cap;
-	}
+	if (vec_grow(&s->v, s->n, &s->cap, sizeof(*s->v)))
+		return ENOMEM;
 	s->v[s->n++] = id;
 	return 0;
 }

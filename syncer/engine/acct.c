@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vec.h"
+
 void acct_init(struct acct *a, uint64_t from, uint64_t upto)
 {
 	memset(a, 0, sizeof(*a));
@@ -20,22 +22,6 @@ void acct_free(struct acct *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* Room for one more item of size sz in *v (n used, *cap room). */
-static int grow(void *v, size_t n, size_t *cap, size_t sz)
-{
-	void **pv = v, *nv;
-	size_t c = *cap ? 2 * *cap : 16;
-
-	if (n < *cap)
-		return 0;
-	nv = realloc(*pv, c * sz);
-	if (!nv)
-		return ENOMEM;
-	*pv = nv;
-	*cap = c;
-	return 0;
-}
-
 static int add_gap(struct acct *a, uint64_t first, uint64_t last)
 {
 	struct acct_range *g = a->ngaps ? &a->gaps[a->ngaps - 1] : NULL;
@@ -47,7 +33,7 @@ static int add_gap(struct acct *a, uint64_t first, uint64_t last)
 			g->last = last;
 		return 0;
 	}
-	if (grow(&a->gaps, a->ngaps, &a->capgaps, sizeof(*a->gaps)))
+	if (vec_grow(&a->gaps, a->ngaps, &a->capgaps, sizeof(*a->gaps)))
 		return ENOMEM;
 	a->gaps[a->ngaps++] = (struct acct_range){ first, last };
 	return 0;
@@ -75,7 +61,7 @@ static int claim(struct acct *a, const struct journal_entry *e, enum acct_kind *
 		*kind = ACCT_COMMITTED;
 		return 0;
 	case MDBTAP_STATE_PENDING:
-		if (grow(&a->doubt, a->ndoubt, &a->capdoubt, sizeof(*a->doubt)))
+		if (vec_grow(&a->doubt, a->ndoubt, &a->capdoubt, sizeof(*a->doubt)))
 			return ENOMEM;
 		a->doubt[a->ndoubt++] = (struct acct_doubt){ e->hdr.txnid, e->pos, e->hdr.pid,
 							     e->hdr.flags };

@@ -16,9 +16,45 @@
  * writer alive before the fold stops waiting and treats it as in doubt. */
 #define FOLD_PENDING_PATIENCE_NS (10ull * 1000000000ull)
 
-/* DUPSORT: every value the key had (all that the metadata knows). */
-static int stamp_key_values(struct dset *ds, struct dctx *c, const MDB_val *key, uint64_t ts,
-			    unsigned how, uint64_t *stamped)
+/* What an in-doubt record's ops show of its commit (bits). */
+#define SHOW_YES 1u   /* an element it names changed, and nothing newer explains it */
+#define SHOW_NO 2u    /* one it names did not change, or an op nothing can show */
+
+/* Whether the element (key[, dupval]) shows a write at ts: the host
+ * differs from its metadata. An element whose metadata is as new as ts
+ * or newer (a later record, a merge) shows nothing either way. */
+static int elem_shows(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+		      uint64_t ts, unsigned *show)
+{
+	struct meta_elem old;
+	uint8_t hash[16] = { 0 };
+	MDB_val v;
+	int rc = meta_elem_get(ds->mt, &c->h, key, dupval, &old), have, live, same;
+
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	have = rc == 0;
+	if (have && old.ts >= ts)
+		return 0;
+	rc = elem_host_get(ds, c, key, dupval, &v, &live);
+	if (rc)
+		return rc;
+	if (live && !c->h.dupsort)
+		meta_hash(v.mv_data, v.mv_size, hash);
+	if (!have)
+		same = !live;
+	else if (old.flags & META_DELETED)
+		same = !live;
+	else
+		same = live && !memcmp(old.hash, hash, sizeof(hash));
+	*show |= same ? SHOW_NO : SHOW_YES;
+	return 0;
+}
+
+/* DUPSORT: every value the key had (all that the metadata knows): stamp
+ * each (show NULL), or add what each shows of a write at ts to *show. */
+static int each_key_value(struct dset *ds, struct dctx *c, const MDB_val *key, uint64_t ts,
+			  unsigned how, uint64_t *stamped, unsigned *show)
 {
 	MDB_cursor *cur;
 	MDB_val k = *key, v;
@@ -28,7 +64,8 @@ static int stamp_key_values(struct dset *ds, struct dctx *c, const MDB_val *key,
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
-		rc = elem_stamp(ds, c, &k, &v, ts, how, stamped);
+		rc = show ? elem_shows(ds, c, &k, &v, ts, show) :
+			    elem_stamp(ds, c, &k, &v, ts, how, stamped);
 		if (rc)
 			break;
 	}
@@ -51,12 +88,12 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t ts, uns
 	case MDBTAP_OP_PUT:
 	case MDBTAP_OP_DEL:
 		if (c->h.dupsort && !(op->flags & MDBTAP_OPF_VALUE))
-			return stamp_key_values(ds, c, &key, ts, how, &res->stamped);
+			return each_key_value(ds, c, &key, ts, how, &res->stamped, NULL);
 		return elem_stamp(ds, c, &key, c->h.dupsort ? &val : NULL, ts, how, &res->stamped);
 	case MDBTAP_OP_DELALL:
 		if (!c->h.dupsort)
 			return elem_stamp(ds, c, &key, NULL, ts, how, &res->stamped);
-		return stamp_key_values(ds, c, &key, ts, how, &res->stamped);
+		return each_key_value(ds, c, &key, ts, how, &res->stamped, NULL);
 	case MDBTAP_OP_DELETE_DBI:
 		if (!c->host_exists && c->d.exists) {
 			c->d.exists = 0; /* its elements become tombstones below */
@@ -122,61 +159,6 @@ static int rescan_gap(struct dset *ds, uint64_t from, uint64_t to, struct fold_r
 	return rescan_now(ds, res);
 }
 
-/* What an in-doubt record's ops show of its commit (bits). */
-#define SHOW_YES 1u   /* an element it names changed, and nothing newer explains it */
-#define SHOW_NO 2u    /* one it names did not change, or an op nothing can show */
-
-/* Whether the element (key[, dupval]) shows a write at ts: the host
- * differs from its metadata. An element whose metadata is as new as ts
- * or newer (a later record, a merge) shows nothing either way. */
-static int elem_shows(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
-		      uint64_t ts, unsigned *show)
-{
-	struct meta_elem old;
-	uint8_t hash[16] = { 0 };
-	MDB_val v;
-	int rc = meta_elem_get(ds->mt, &c->h, key, dupval, &old), have, live, same;
-
-	if (rc && rc != MDB_NOTFOUND)
-		return rc;
-	have = rc == 0;
-	if (have && old.ts >= ts)
-		return 0;
-	rc = elem_host_get(ds, c, key, dupval, &v, &live);
-	if (rc)
-		return rc;
-	if (live && !c->h.dupsort)
-		meta_hash(v.mv_data, v.mv_size, hash);
-	if (!have)
-		same = !live;
-	else if (old.flags & META_DELETED)
-		same = !live;
-	else
-		same = live && !memcmp(old.hash, hash, sizeof(hash));
-	*show |= same ? SHOW_NO : SHOW_YES;
-	return 0;
-}
-
-/* DUPSORT: the values of key the metadata knows. */
-static int key_values_show(struct dset *ds, struct dctx *c, const MDB_val *key, uint64_t ts,
-			   unsigned *show)
-{
-	MDB_cursor *cur;
-	MDB_val k = *key, v;
-	int rc = mdb_cursor_open(ds->mt, c->h.vals, &cur);
-
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
-		rc = elem_shows(ds, c, &k, &v, ts, show);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 /* Whether the changes of e (a PENDING record whose writer is gone) are
  * in the host: then its txn committed and accounts for its id (DESIGN.md
  * invariant 1: trust only a changed value digest). Call it after every
@@ -209,7 +191,7 @@ static int record_shows(struct dset *ds, const struct journal_entry *e, int *sho
 		case MDBTAP_OP_DELALL:
 			if (c->h.dupsort && (op.type == MDBTAP_OP_DELALL ||
 					     !(op.flags & MDBTAP_OPF_VALUE)))
-				rc = key_values_show(ds, c, &key, e->hdr.ts, &show);
+				rc = each_key_value(ds, c, &key, e->hdr.ts, 0, NULL, &show);
 			else
 				rc = elem_shows(ds, c, &key, c->h.dupsort ? &val : NULL, e->hdr.ts,
 						&show);
