@@ -63,8 +63,7 @@ static int claim(struct acct *a, const struct journal_entry *e, enum acct_kind *
 	case MDBTAP_STATE_PENDING:
 		if (vec_grow(&a->doubt, a->ndoubt, &a->capdoubt, sizeof(*a->doubt)))
 			return ENOMEM;
-		a->doubt[a->ndoubt++] = (struct acct_doubt){ e->hdr.txnid, e->pos, e->hdr.pid,
-							     e->hdr.flags };
+		a->doubt[a->ndoubt++] = (struct acct_doubt){ e->hdr.txnid, e->pos, e->hdr.pid };
 		*kind = ACCT_PENDING;
 		return 0;
 	default:

@@ -42,7 +42,7 @@ struct acct_range {
 /* A PENDING record that is the last of its id: where it is in the ring. */
 struct acct_doubt {
 	uint64_t txnid, pos;
-	uint32_t pid, flags;  /* the record's pid and MDBTAP_REC_* flags */
+	uint32_t pid;         /* the writer's */
 };
 
 struct acct {
