@@ -24,7 +24,6 @@ struct export_ctx {
 	MDB_txn **host, *mt;
 	struct snap_writer *w;
 	int full;
-	int forget;               /* forget the changed sets once written */
 	uint64_t elems;
 	struct dset *ds;          /* of the DBI being written */
 	struct snap_dbi sd;       /* its header, written before its first element */
@@ -123,7 +122,7 @@ static int export_dbi(void *ctx, const char *name, size_t len, const struct meta
 				   c->h.dupsort ? SNAP_TRANSFORM_DUPSORT : "" };
 	x->dbi_started = 0;
 	rc = elem_each(&ds, c, !x->full, emit, x);
-	if (!rc && x->forget)
+	if (!rc)
 		rc = mdb_drop(x->mt, c->h.changed, 0); /* exported: forget (in mt) */
 	elem_set_flush(&ds, 1);
 	return rc;
@@ -198,18 +197,15 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
-	/* Receivers that keep up skip an object whose range ends where they
-	 * stand: changes it carries are sent again, in the next object whose
-	 * range is new (the fold marked them past what it accounted for,
-	 * while it waits for a writer's mark). */
-	x.forget = to > st->exported;
 	if (!x.full) {
 		rc = meta_dbi_each(mt, s->meta, changed_any, &x);
 		if (rc < 0 || rc > 1)
 			return rc;
-		if (rc == 0 || !x.forget)
+		if (rc == 0)
 			return 0;
-		if (a->full_if_changed)
+		/* Changes without a new txn id: only a new chain's (the fold
+		 * marks nothing past what it accounts for): a full one says it all. */
+		if (a->full_if_changed || to <= st->exported)
 			x.full = 1;
 	}
 	o->made_ns = hlc_wall_ns();

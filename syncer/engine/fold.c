@@ -272,6 +272,45 @@ static int wait_for_mark(struct dset *ds, const struct journal_entry *e, uint64_
 	return now - ds->s->pending_since < FOLD_PENDING_PATIENCE_NS;
 }
 
+/* The first id that needs a rescan or an in-doubt check; 0: none. */
+static uint64_t first_problem(const struct acct *a)
+{
+	uint64_t first = a->ngaps ? a->gaps[0].first : 0;
+
+	if (a->ndoubt && (!first || a->doubt[0].txnid < first))
+		first = a->doubt[0].txnid;
+	return first;
+}
+
+/* Fold the COMMITTED records from pos on, up to the one at stop (or a
+ * record past upto), accounting ids in (from, upto] afresh: the records
+ * after the first gap or in-doubt id, once the fold knows it will not wait. */
+static int fold_from(struct dset *ds, struct journal_reader *rd, uint64_t pos, uint64_t stop,
+		     uint64_t from, uint64_t upto, struct fold_result *res)
+{
+	struct journal_entry e;
+	struct acct b;
+	int rc = 0;
+
+	acct_init(&b, from, upto);
+	while (pos != stop && journal_read(ds->s->jnl, pos, rd, &e) == 1) {
+		enum acct_kind kind;
+
+		rc = acct_add(&b, &e, &kind);
+		if (rc || kind == ACCT_AHEAD)
+			break;
+		if (kind == ACCT_COMMITTED) {
+			rc = fold_record(ds, &e, 0, res);
+			if (rc)
+				break;
+			res->records++;
+		}
+		pos = e.next;
+	}
+	acct_free(&b);
+	return rc;
+}
+
 int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_wait,
 		 struct fold_result *res)
 {
@@ -280,7 +319,7 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 	struct journal_reader rd = { 0 };
 	struct journal_entry e;
 	struct acct a;
-	uint64_t pos, start, done, unshown = 0;
+	uint64_t pos, done, unshown = 0, problem = 0, problem_pos = 0;
 	int rc = 0, retries = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -295,7 +334,7 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 		st->accounted = upto;
 		return rc;
 	}
-	start = pos = journal_load(&h->tail);
+	pos = journal_load(&h->tail);
 	done = upto;
 	acct_init(&a, st->accounted, upto);
 	for (;;) {
@@ -325,7 +364,10 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 			done = e.hdr.txnid - 1;
 			break;
 		}
-		if (kind == ACCT_COMMITTED) {
+		if (!problem && (problem = first_problem(&a)) != 0)
+			problem_pos = pos; /* from here on, fold once the fold knows
+					      it will not wait (below) */
+		if (kind == ACCT_COMMITTED && !problem) {
 			rc = fold_record(ds, &e, 0, res);
 			if (rc)
 				break;
@@ -335,19 +377,20 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 	}
 	if (!rc)
 		rc = acct_finish(&a, done);
-	if (!rc && res->waiting && (a.ngaps || a.ndoubt)) {
+	if (!rc && !problem && (problem = first_problem(&a)) != 0)
+		problem_pos = pos; /* ids after the last record, or before the one waited for */
+	if (!rc && problem && res->waiting) {
 		/* A rescan and an in-doubt check read the host snapshot, which
 		 * holds the txn waited for and those after it, not folded yet:
-		 * both wait for them. Account up to the first id they need; the
-		 * records after it are folded again (no change) next time. */
-		uint64_t first = a.ngaps ? a.gaps[0].first : UINT64_MAX;
-
-		if (a.ndoubt && a.doubt[0].txnid < first)
-			first = a.doubt[0].txnid;
-		done = first - 1;
-		pos = start;
-	} else if (!rc) {
-		rc = fold_doubts(ds, &rd, &a, res, &unshown);
+		 * both wait for them, and so does every record after the first
+		 * id they need, so that nothing is folded (and exported) past
+		 * what is accounted for. */
+		done = problem - 1;
+		pos = problem_pos;
+	} else if (!rc && problem) {
+		rc = fold_from(ds, &rd, problem_pos, pos, problem - 1, done, res);
+		if (!rc)
+			rc = fold_doubts(ds, &rd, &a, res, &unshown);
 		if (!rc && a.ngaps)
 			log_msg(MDBTAP_LOG_WARN, "%s: txn ids %llu-%llu%s: no journal record (a writer "
 				"without the tap, or a lost journal): rescan", ds->s->path,

@@ -29,8 +29,8 @@ struct fold_result {
  * id the host txn of ds sees) into ds's meta txn, and advance
  * st->accounted: to upto, or, while a live writer's record at or below
  * upto is PENDING (res->waiting), to the id before it (or before the first
- * id that needs a rescan or an in-doubt check, which wait too). Objects
- * are labelled with st->accounted, never more. The caller commits the meta
+ * id that needs a rescan or an in-doubt check, which wait too). Nothing is
+ * folded past st->accounted, and objects are labelled with it, never more. The caller commits the meta
  * txn, then calls journal_consume(tail, st->accounted). no_wait: the
  * caller holds the host's writer lock (a merge), so a PENDING record at or
  * below upto is not waited for but folded in doubt. */
