@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acct.h"
 #include "cli.h"
 #include "commands.h"
 #include "err.h"
@@ -15,6 +16,7 @@
 #include "journal.h"
 #include "out.h"
 #include "record.h"
+#include "vec.h"
 
 struct opts {
 	const char *env;
@@ -22,6 +24,7 @@ struct opts {
 	int check;
 };
 
+/* A growable list of txn ids. */
 struct ids {
 	uint64_t *v;
 	size_t n, cap;
@@ -29,24 +32,10 @@ struct ids {
 
 static int ids_add(struct ids *s, uint64_t id)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		uint64_t *nv = realloc(s->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return ENOMEM;
-		s->v = nv;
-		s->cap = cap;
-	}
+	if (vec_grow(&s->v, s->n, &s->cap, sizeof(*s->v)))
+		return ENOMEM;
 	s->v[s->n++] = id;
 	return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static const char *state_name(unsigned s)
@@ -173,46 +162,54 @@ static void print_json(const struct journal_entry *e, struct record_iter *it)
 struct summary {
 	uint64_t last_txnid, accounted, tail, head, dropped;
 	size_t committed, aborted, pending, corrupt;
-	struct ids ok, doubt, ahead;
+	struct acct acct;  /* which ids the records account for (acct.h) */
+	struct ids ahead;
 };
 
-/* Print the ranges of ids in (from, to] missing from sorted ids. Returns
- * how many ids are missing. */
-static uint64_t print_gaps(const struct ids *ok, uint64_t from, uint64_t to, int json)
+struct gap_print {
+	int json, first;
+	uint64_t missing;
+};
+
+static int print_range(void *ctx, uint64_t first, uint64_t last)
 {
-	uint64_t next = from + 1, missing = 0;
-	size_t i = 0;
-	int first = 1;
+	struct gap_print *g = ctx;
 
-	while (next <= to) {
-		while (i < ok->n && ok->v[i] < next)
-			i++;
-		if (i < ok->n && ok->v[i] == next) {
-			next++;
-			continue;
-		}
-		uint64_t end = i < ok->n && ok->v[i] <= to ? ok->v[i] - 1 : to;
+	if (g->json)
+		printf("%s[%" PRIu64 ",%" PRIu64 "]", g->first ? "" : ",", first, last);
+	else if (first == last)
+		printf("%s%" PRIu64, g->first ? " " : ", ", first);
+	else
+		printf("%s%" PRIu64 "-%" PRIu64, g->first ? " " : ", ", first, last);
+	g->first = 0;
+	g->missing += last - first + 1;
+	return 0;
+}
 
-		if (json)
-			printf("%s[%" PRIu64 ",%" PRIu64 "]", first ? "" : ",", next, end);
-		else if (end == next)
-			printf("%s%" PRIu64, first ? " " : ", ", next);
-		else
-			printf("%s%" PRIu64 "-%" PRIu64, first ? " " : ", ", next, end);
-		first = 0;
-		missing += end - next + 1;
-		next = end + 1;
-	}
-	if (!json && first)
+/* The ids no committed record accounts for (gaps and ids in doubt, which
+ * only the syncer can settle, by their changes). Returns how many. */
+static uint64_t print_unaccounted(const struct acct *a, int json)
+{
+	struct gap_print g = { json, 1, 0 };
+
+	acct_each_unaccounted(a, print_range, &g);
+	if (!json && g.first)
 		printf(" none");
-	return missing;
+	return g.missing;
+}
+
+static void print_doubt(const struct acct *a, int json)
+{
+	for (size_t i = 0; i < a->ndoubt; i++)
+		printf("%s%" PRIu64, i ? (json ? "," : ", ") : (json ? "" : " "), a->doubt[i].txnid);
+	if (!json && !a->ndoubt)
+		printf(" none");
 }
 
 static void print_ids(const struct ids *s, int json)
 {
 	for (size_t i = 0; i < s->n; i++)
-		printf(json ? "%s%" PRIu64 : "%s%" PRIu64, i ? (json ? "," : ", ") : (json ? "" : " "),
-		       s->v[i]);
+		printf("%s%" PRIu64, i ? (json ? "," : ", ") : (json ? "" : " "), s->v[i]);
 	if (!json && !s->n)
 		printf(" none");
 }
@@ -221,16 +218,15 @@ static uint64_t print_summary(struct summary *s, int json)
 {
 	uint64_t missing;
 
-	qsort(s->ok.v, s->ok.n, sizeof(uint64_t), cmp_u64);
 	if (json) {
 		printf("{\"summary\":{\"env_last_txnid\":%" PRIu64 ",\"accounted_txnid\":%" PRIu64
 		       ",\"tail\":%" PRIu64 ",\"head\":%" PRIu64 ",\"committed\":%zu,\"aborted\":%zu,"
 		       "\"pending\":%zu,\"dropped\":%" PRIu64 ",\"corrupt\":%zu,\"unaccounted\":[",
 		       s->last_txnid, s->accounted, s->tail, s->head, s->committed, s->aborted,
 		       s->pending, s->dropped, s->corrupt);
-		missing = print_gaps(&s->ok, s->accounted, s->last_txnid, 1);
+		missing = print_unaccounted(&s->acct, 1);
 		printf("],\"in_doubt\":[");
-		print_ids(&s->doubt, 1);
+		print_doubt(&s->acct, 1);
 		printf("],\"ahead_of_env\":[");
 		print_ids(&s->ahead, 1);
 		printf("]}}\n");
@@ -242,9 +238,9 @@ static uint64_t print_summary(struct summary *s, int json)
 	       " dropped (journal full); %zu corrupt\n",
 	       s->committed, s->aborted, s->pending, s->dropped, s->corrupt);
 	printf("# unaccounted txn ids:");
-	missing = print_gaps(&s->ok, s->accounted, s->last_txnid, 0);
+	missing = print_unaccounted(&s->acct, 0);
 	printf("\n# in doubt (pending):");
-	print_ids(&s->doubt, 0);
+	print_doubt(&s->acct, 0);
 	printf("\n");
 	if (s->ahead.n) {
 		printf("# ahead of the env (restored from a copy?):");
@@ -256,15 +252,18 @@ static uint64_t print_summary(struct summary *s, int json)
 
 static int account(struct summary *s, const struct journal_entry *e)
 {
+	enum acct_kind kind;
+	int rc = acct_add(&s->acct, e, &kind);
+
+	if (rc)
+		return rc;
 	switch (e->state) {
 	case MDBTAP_STATE_COMMITTED:
 		s->committed++;
-		if (e->hdr.txnid > s->last_txnid)
-			return ids_add(&s->ahead, e->hdr.txnid);
-		return ids_add(&s->ok, e->hdr.txnid);
+		return kind == ACCT_AHEAD ? ids_add(&s->ahead, e->hdr.txnid) : 0;
 	case MDBTAP_STATE_PENDING:
 		s->pending++;
-		return ids_add(&s->doubt, e->hdr.txnid);
+		return 0;
 	default:
 		s->aborted++;
 		return 0;
@@ -321,6 +320,7 @@ int cmd_journal(int argc, char **argv)
 		goto out;
 	}
 	s.accounted = journal_load(&journal_header(j)->accounted_txnid);
+	acct_init(&s.acct, s.accounted, s.last_txnid);
 	s.dropped = journal_load(&journal_header(j)->dropped);
 	s.head = journal_load(&journal_header(j)->head);
 	pos = s.tail = journal_load(&journal_header(j)->tail);
@@ -362,13 +362,16 @@ int cmd_journal(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (acct_finish(&s.acct, s.last_txnid)) {
+		fprintf(stderr, "mdbtap journal: out of memory\n");
+		goto out;
+	}
 	missing = print_summary(&s, o.json);
 	fflush(stdout);
 	ret = o.check && (missing || s.corrupt) ? MDBTAP_EXIT_UNACCOUNTED : MDBTAP_EXIT_OK;
 out:
 	journal_reader_free(&rd);
-	free(s.ok.v);
-	free(s.doubt.v);
+	acct_free(&s.acct);
 	free(s.ahead.v);
 	journal_close(j);
 	return ret;

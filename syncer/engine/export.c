@@ -34,7 +34,8 @@ struct export_ctx {
 
 /* A full snapshot moves on to a newer host read txn every so often, so
  * that the host's old pages are not pinned for the whole export. It stays
- * labelled with the txn it started from: an element the host changed
+ * labelled with what the fold accounted for (at most the txn it started
+ * from): an element the host changed
  * since then may go out with its new value and old timestamp, or not at
  * all, and the next delta, which starts from that label, carries it with
  * its own. (A MDB_NOLOCK host gets its lock back in between.) */
@@ -187,6 +188,11 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 	struct objname on;
 	struct snap_meta sm;
 	char gen[24];
+	/* The label claims what the fold accounted for, never more: a txn
+	 * the host snapshot holds but the fold has not folded yet (its record
+	 * still PENDING) goes out with the next object, whose range must
+	 * still be new to receivers that keep up (they skip ranges they have). */
+	uint64_t to = st->accounted < a->upto ? st->accounted : a->upto;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -197,8 +203,10 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 			return rc;
 		if (rc == 0)
 			return 0;
-		if (a->full_if_changed || a->upto <= st->exported)
-			x.full = 1; /* changes without a new txn id: a full one says it all */
+		/* Changes without a new txn id: only a new chain's (the fold
+		 * marks nothing past what it accounts for): a full one says it all. */
+		if (a->full_if_changed || to <= st->exported)
+			x.full = 1;
 	}
 	o->made_ns = hlc_wall_ns();
 	memset(&on, 0, sizeof(on));
@@ -208,7 +216,7 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 	on.generation = st->generation;
 	on.full = x.full;
 	on.from_txnid = x.full ? 0 : st->exported;
-	on.to_txnid = a->upto;
+	on.to_txnid = to;
 	rc = objname_format(&on, o->name, sizeof(o->name));
 	if (rc)
 		return rc;
@@ -218,7 +226,7 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 	sm.instance = a->instance;
 	sm.hostname = a->hostname;
 	sm.database = a->db;
-	sm.txnid = (int64_t)a->upto;
+	sm.txnid = (int64_t)to;
 	sm.from_txnid = (int64_t)on.from_txnid;
 	sm.ts_ns = on.ts_ns;
 	o->fd = senv_tmpfile(s);
@@ -241,7 +249,7 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 		return rc;
 	}
 	o->ts_ns = on.ts_ns;
-	o->upto = a->upto;
+	o->upto = to;
 	o->full = x.full;
 	o->elems = x.elems;
 	o->host_txns = x.txns;

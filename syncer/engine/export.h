@@ -13,7 +13,8 @@ struct export_args {
 	const char *db;          /* the env's name in the store */
 	const char *instance;    /* this instance */
 	const char *hostname;
-	uint64_t upto;           /* the host txn id host sees */
+	uint64_t upto;           /* the host txn id host sees; the object is
+				    labelled with no more than st->accounted */
 	int full;                /* a full snapshot rather than a delta */
 	int full_if_changed;     /* if anything changed, a full snapshot */
 };

@@ -3,9 +3,10 @@
 #include "err.h"
 
 #include <errno.h>
-#include <signal.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "acct.h"
 #include "hlc.h"
 #include "log.h"
 #include "record.h"
@@ -15,14 +16,45 @@
  * writer alive before the fold stops waiting and treats it as in doubt. */
 #define FOLD_PENDING_PATIENCE_NS (10ull * 1000000000ull)
 
-static int pid_alive(uint32_t pid)
+/* What an in-doubt record's ops show of its commit (bits). */
+#define SHOW_YES 1u   /* an element it names changed, and nothing newer explains it */
+#define SHOW_NO 2u    /* one it names did not change, or an op nothing can show */
+
+/* Whether the element (key[, dupval]) shows a write at ts: the host
+ * differs from its metadata. An element whose metadata is as new as ts
+ * or newer (a later record, a merge) shows nothing either way. */
+static int elem_shows(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+		      uint64_t ts, unsigned *show)
 {
-	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	struct meta_elem old;
+	uint8_t hash[16] = { 0 };
+	MDB_val v;
+	int rc = meta_elem_get(ds->mt, &c->h, key, dupval, &old), have, live, same;
+
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	have = rc == 0;
+	if (have && old.ts >= ts)
+		return 0;
+	rc = elem_host_get(ds, c, key, dupval, &v, &live);
+	if (rc)
+		return rc;
+	if (live && !c->h.dupsort)
+		meta_hash(v.mv_data, v.mv_size, hash);
+	if (!have)
+		same = !live;
+	else if (old.flags & META_DELETED)
+		same = !live;
+	else
+		same = live && !memcmp(old.hash, hash, sizeof(hash));
+	*show |= same ? SHOW_NO : SHOW_YES;
+	return 0;
 }
 
-/* DUPSORT: every value the key had (all that the metadata knows). */
-static int stamp_key_values(struct dset *ds, struct dctx *c, const MDB_val *key, uint64_t ts,
-			    unsigned how, uint64_t *stamped)
+/* DUPSORT: every value the key had (all that the metadata knows): stamp
+ * each (show NULL), or add what each shows of a write at ts to *show. */
+static int each_key_value(struct dset *ds, struct dctx *c, const MDB_val *key, uint64_t ts,
+			  unsigned how, uint64_t *stamped, unsigned *show)
 {
 	MDB_cursor *cur;
 	MDB_val k = *key, v;
@@ -32,7 +64,8 @@ static int stamp_key_values(struct dset *ds, struct dctx *c, const MDB_val *key,
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
-		rc = elem_stamp(ds, c, &k, &v, ts, how, stamped);
+		rc = show ? elem_shows(ds, c, &k, &v, ts, show) :
+			    elem_stamp(ds, c, &k, &v, ts, how, stamped);
 		if (rc)
 			break;
 	}
@@ -55,12 +88,12 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t ts, uns
 	case MDBTAP_OP_PUT:
 	case MDBTAP_OP_DEL:
 		if (c->h.dupsort && !(op->flags & MDBTAP_OPF_VALUE))
-			return stamp_key_values(ds, c, &key, ts, how, &res->stamped);
+			return each_key_value(ds, c, &key, ts, how, &res->stamped, NULL);
 		return elem_stamp(ds, c, &key, c->h.dupsort ? &val : NULL, ts, how, &res->stamped);
 	case MDBTAP_OP_DELALL:
 		if (!c->h.dupsort)
 			return elem_stamp(ds, c, &key, NULL, ts, how, &res->stamped);
-		return stamp_key_values(ds, c, &key, ts, how, &res->stamped);
+		return each_key_value(ds, c, &key, ts, how, &res->stamped, NULL);
 	case MDBTAP_OP_DELETE_DBI:
 		if (!c->host_exists && c->d.exists) {
 			c->d.exists = 0; /* its elements become tombstones below */
@@ -108,14 +141,174 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
 	return rc;
 }
 
+/* A rescan for txn ids no record accounts for: it runs once every record
+ * up to the host snapshot is folded, so that it stamps, with its own time,
+ * only what no record explains (issue 9, bug 8). */
+static int rescan_now(struct dset *ds, struct fold_result *res)
+{
+	res->rescanned = 1;
+	ds->s->stats.rescans++;
+	return rescan_all(ds, journal_clock_next(ds->s->jnl), STAMP_MARK, &res->stamped);
+}
+
 static int rescan_gap(struct dset *ds, uint64_t from, uint64_t to, struct fold_result *res)
 {
 	log_msg(MDBTAP_LOG_WARN, "%s: txn ids %llu-%llu: no journal record (a writer without the "
 		"tap, or a lost journal): rescan", ds->s->path, (unsigned long long)from,
 		(unsigned long long)to);
-	res->rescanned = 1;
-	ds->s->stats.rescans++;
-	return rescan_all(ds, journal_clock_next(ds->s->jnl), STAMP_MARK, &res->stamped);
+	return rescan_now(ds, res);
+}
+
+/* Whether the changes of e (a PENDING record whose writer is gone) are
+ * in the host: then its txn committed and accounts for its id (DESIGN.md
+ * invariant 1: trust only a changed value digest). Call it after every
+ * other record up to the snapshot is folded, before folding e. */
+static int record_shows(struct dset *ds, const struct journal_entry *e, int *shown)
+{
+	struct record_iter it;
+	struct record_op op;
+	unsigned show = 0;
+	int rc;
+
+	*shown = 0;
+	if (e->hdr.flags & MDBTAP_REC_LOSSY)
+		return 0;
+	rc = record_iter_init(&it, e->body, e->hdr.body_len, e->hdr.nnames, e->hdr.nops);
+	while (!rc && (rc = record_iter_next(&it, &op)) == 1) {
+		MDB_val key = { op.klen, (void *)op.key }, val = { op.vlen, (void *)op.val };
+		struct dctx *c;
+
+		rc = elem_set_get(ds, op.name, op.name_len, 0, &c);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0; /* not synced: says nothing */
+			continue;
+		}
+		if (rc)
+			return rc;
+		switch (op.type) {
+		case MDBTAP_OP_PUT:
+		case MDBTAP_OP_DEL:
+		case MDBTAP_OP_DELALL:
+			if (c->h.dupsort && (op.type == MDBTAP_OP_DELALL ||
+					     !(op.flags & MDBTAP_OPF_VALUE)))
+				rc = each_key_value(ds, c, &key, e->hdr.ts, 0, NULL, &show);
+			else
+				rc = elem_shows(ds, c, &key, c->h.dupsort ? &val : NULL, e->hdr.ts,
+						&show);
+			break;
+		case MDBTAP_OP_CREATE:
+			break;
+		default:
+			show |= SHOW_NO; /* a DBI-wide op: no element shows it */
+			break;
+		}
+	}
+	if (rc == MDBTAP_E_CORRUPT)
+		return 0;
+	if (rc < 0 || rc > 1)
+		return rc;
+	*shown = show == SHOW_YES;
+	return 0;
+}
+
+/* The PENDING records that are the last of their ids, once every other
+ * record up to the snapshot is folded. *unshown: ids to rescan for. */
+static int fold_doubts(struct dset *ds, struct journal_reader *rd, const struct acct *a,
+		       struct fold_result *res, uint64_t *unshown)
+{
+	struct journal_entry e;
+	int rc = 0, shown;
+
+	for (size_t i = 0; i < a->ndoubt && !rc; i++) {
+		const struct acct_doubt *d = &a->doubt[i];
+
+		rc = journal_read(ds->s->jnl, d->pos, rd, &e);
+		if (rc != 1 || e.pad || e.hdr.txnid != d->txnid) {
+			rc = 0; /* cannot be: the ring holds it until we consume it */
+			(*unshown)++;
+			continue;
+		}
+		rc = 0;
+		if (e.state == MDBTAP_STATE_ABORTED) { /* marked meanwhile */
+			(*unshown)++;
+			continue;
+		}
+		res->records++;
+		if (e.state == MDBTAP_STATE_COMMITTED) {
+			rc = fold_record(ds, &e, 0, res);
+			continue;
+		}
+		if (e.hdr.flags & MDBTAP_REC_SYNCER)
+			continue; /* a syncer died in its merge: a rescan would echo the
+				     merged elements as local writes (invariant 6); the
+				     object is applied again instead */
+		rc = record_shows(ds, &e, &shown);
+		if (!rc)
+			rc = fold_record(ds, &e, 1, res);
+		if (rc || shown)
+			continue;
+		log_msg(MDBTAP_LOG_WARN, "%s: txn %llu: its writer (pid %u) left its record pending "
+			"and its changes do not show: the txn may not have committed, and another "
+			"writer may have taken its id: rescan", ds->s->path,
+			(unsigned long long)d->txnid, d->pid);
+		(*unshown)++;
+	}
+	return rc;
+}
+
+/* Whether the fold waits for the PENDING record e at pos: its writer is
+ * alive and between LMDB's commit and its mark, which takes microseconds;
+ * after FOLD_PENDING_PATIENCE_NS (a stopped writer) it is folded in doubt. */
+static int wait_for_mark(struct dset *ds, const struct journal_entry *e, uint64_t pos)
+{
+	uint64_t now = hlc_wall_ns();
+
+	if (!acct_writer_alive(e->hdr.pid))
+		return 0;
+	if (ds->s->pending_pos != pos) {
+		ds->s->pending_pos = pos;
+		ds->s->pending_since = now;
+	}
+	return now - ds->s->pending_since < FOLD_PENDING_PATIENCE_NS;
+}
+
+/* The first id that needs a rescan or an in-doubt check; 0: none. */
+static uint64_t first_problem(const struct acct *a)
+{
+	uint64_t first = a->ngaps ? a->gaps[0].first : 0;
+
+	if (a->ndoubt && (!first || a->doubt[0].txnid < first))
+		first = a->doubt[0].txnid;
+	return first;
+}
+
+/* Fold the COMMITTED records from pos on, up to the one at stop (or a
+ * record past upto), accounting ids in (from, upto] afresh: the records
+ * after the first gap or in-doubt id, once the fold knows it will not wait. */
+static int fold_from(struct dset *ds, struct journal_reader *rd, uint64_t pos, uint64_t stop,
+		     uint64_t from, uint64_t upto, struct fold_result *res)
+{
+	struct journal_entry e;
+	struct acct b;
+	int rc = 0;
+
+	acct_init(&b, from, upto);
+	while (pos != stop && journal_read(ds->s->jnl, pos, rd, &e) == 1) {
+		enum acct_kind kind;
+
+		rc = acct_add(&b, &e, &kind);
+		if (rc || kind == ACCT_AHEAD)
+			break;
+		if (kind == ACCT_COMMITTED) {
+			rc = fold_record(ds, &e, 0, res);
+			if (rc)
+				break;
+			res->records++;
+		}
+		pos = e.next;
+	}
+	acct_free(&b);
+	return rc;
 }
 
 int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_wait,
@@ -125,7 +318,8 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 	struct mdbtap_journal_header *h = journal_header(j);
 	struct journal_reader rd = { 0 };
 	struct journal_entry e;
-	uint64_t pos, expected, done;
+	struct acct a;
+	uint64_t pos, done, unshown = 0, problem = 0, problem_pos = 0;
 	int rc = 0, retries = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -141,10 +335,10 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 		return rc;
 	}
 	pos = journal_load(&h->tail);
-	expected = st->accounted + 1;
 	done = upto;
+	acct_init(&a, st->accounted, upto);
 	for (;;) {
-		int in_doubt = 0;
+		enum acct_kind kind;
 
 		rc = journal_read(j, pos, &rd, &e);
 		if (rc == 0)
@@ -155,61 +349,58 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 		}
 		if (rc != 1) {
 			/* Nothing after a broken record can be trusted to be
-			 * whole: drop the rest; the gap check rescans. */
+			 * whole: drop the rest; its ids are unaccounted. */
 			log_msg(MDBTAP_LOG_WARN, "%s: journal record at %llu: %s: skipping the rest",
 				ds->s->path, (unsigned long long)pos, err_str(rc));
 			pos = journal_load(&h->head);
 			rc = 0;
 			break;
 		}
-		if (e.pad) {
-			pos = e.next;
-			continue;
-		}
-		if (e.hdr.txnid > upto) {
-			rc = 0; /* after the snapshot we read: the next fold's */
+		rc = acct_add(&a, &e, &kind);
+		if (rc || kind == ACCT_AHEAD)
+			break; /* after the snapshot we read: the next fold's */
+		if (kind == ACCT_PENDING && !no_wait && wait_for_mark(ds, &e, pos)) {
+			res->waiting = 1;
+			done = e.hdr.txnid - 1;
 			break;
 		}
-		if (e.hdr.txnid <= st->accounted || e.state == MDBTAP_STATE_ABORTED) {
-			pos = e.next;
-			continue;
-		}
-		if (e.state == MDBTAP_STATE_PENDING) {
-			/* The txn is committed (the host txn sees it) unless a
-			 * later record reuses its id; the writer marks it in a
-			 * moment, unless it died. */
-			uint64_t now = hlc_wall_ns();
-
-			if (!no_wait && pid_alive(e.hdr.pid) &&
-			    (ds->s->pending_pos != pos || now - ds->s->pending_since <
-							   FOLD_PENDING_PATIENCE_NS)) {
-				if (ds->s->pending_pos != pos) {
-					ds->s->pending_pos = pos;
-					ds->s->pending_since = now;
-				}
-				res->waiting = 1;
-				done = e.hdr.txnid - 1;
-				rc = 0;
-				break;
-			}
-			in_doubt = 1;
-		}
-		rc = fold_record(ds, &e, in_doubt, res);
-		if (rc)
-			break;
-		res->records++;
-		if (e.hdr.txnid >= expected) {
-			if (e.hdr.txnid > expected)
-				rc = rescan_gap(ds, expected, e.hdr.txnid - 1, res);
+		if (!problem && (problem = first_problem(&a)) != 0)
+			problem_pos = pos; /* from here on, fold once the fold knows
+					      it will not wait (below) */
+		if (kind == ACCT_COMMITTED && !problem) {
+			rc = fold_record(ds, &e, 0, res);
 			if (rc)
 				break;
-			expected = e.hdr.txnid + 1;
+			res->records++;
 		}
 		pos = e.next;
 	}
+	if (!rc)
+		rc = acct_finish(&a, done);
+	if (!rc && !problem && (problem = first_problem(&a)) != 0)
+		problem_pos = pos; /* ids after the last record, or before the one waited for */
+	if (!rc && problem && res->waiting) {
+		/* A rescan and an in-doubt check read the host snapshot, which
+		 * holds the txn waited for and those after it, not folded yet:
+		 * both wait for them, and so does every record after the first
+		 * id they need, so that nothing is folded (and exported) past
+		 * what is accounted for. */
+		done = problem - 1;
+		pos = problem_pos;
+	} else if (!rc && problem) {
+		rc = fold_from(ds, &rd, problem_pos, pos, problem - 1, done, res);
+		if (!rc)
+			rc = fold_doubts(ds, &rd, &a, res, &unshown);
+		if (!rc && a.ngaps)
+			log_msg(MDBTAP_LOG_WARN, "%s: txn ids %llu-%llu%s: no journal record (a writer "
+				"without the tap, or a lost journal): rescan", ds->s->path,
+				(unsigned long long)a.gaps[0].first,
+				(unsigned long long)a.gaps[0].last, a.ngaps > 1 ? " and more" : "");
+		if (!rc && (a.ngaps || unshown))
+			rc = rescan_now(ds, res);
+	}
 	journal_reader_free(&rd);
-	if (!rc && expected <= done)
-		rc = rescan_gap(ds, expected, done, res);
+	acct_free(&a);
 	if (rc)
 		return rc;
 	ds->s->stats.records += res->records;
