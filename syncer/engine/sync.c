@@ -36,8 +36,9 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 		senv_close(&e->s);
 		return rc;
 	}
+	store_set_file_mode(e->store, e->s.trust.mode);
 	e->started_ns = hlc_wall_ns();
-	rc = statfile_open(e->s.companion, &e->stats);
+	rc = statfile_open(e->s.companion, &e->s.trust, &e->stats);
 	if (rc) /* only `mdbtap stats` misses it */
 		log_msg(MDBTAP_LOG_WARN, "%s: %s/%s: %s: `mdbtap stats` will not see this syncer",
 			e->s.path, e->s.companion, STATFILE_NAME, err_str(rc));

@@ -56,6 +56,8 @@ struct store {
 	char *url;                  /* owned; for logs, never holds secrets */
 	struct store_stats stats;
 	char error[512];            /* the last failure, for logs; no secrets */
+	unsigned file_mode;         /* objects a directory store makes: no more
+				       readable than the env's data (0: 0644) */
 };
 
 /* Open the store at url:
@@ -75,6 +77,11 @@ int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 
 /* Close and free; NULL is fine. */
 void store_close(struct store *s);
+
+/* The mode of the objects a directory store creates from now on (less the
+ * umask): the env's data file's, so that the store is no more readable
+ * than the data. S3 ignores it. */
+void store_set_file_mode(struct store *s, unsigned mode);
 
 /* Store fd's content, from offset 0 to its end, as the object name,
  * replacing any object of that name. fd must be seekable (ESPIPE

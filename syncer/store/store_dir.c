@@ -200,7 +200,8 @@ static int create_tmp(struct dir_store *d, const char *name, char *tmp, size_t c
 		int fd;
 
 		tmp_name(tmp, cap, name);
-		fd = openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			    d->base.file_mode ? d->base.file_mode : 0644);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
