@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "jdir.h"
+#include "quarantine.h"
 #include "env.h"
 
 #define SENV_MAX_DBS 1024
@@ -103,7 +104,10 @@ static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info,
 		snprintf(err, errlen, "%s: journal: %s", s->companion, refusal(rc));
 		return rc;
 	}
-	return open_meta(s, err, errlen);
+	rc = open_meta(s, err, errlen);
+	if (!rc && (rc = quarantine_load(s)) != 0)
+		snprintf(err, errlen, "%s/%s: %s", s->companion, QUARANTINE_FILE, refusal(rc));
+	return rc;
 }
 
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,

@@ -81,6 +81,11 @@ static int file_url_path(const char *p, char **out, char *err, size_t errlen)
 	return 0;
 }
 
+void store_set_max_get(struct store *s, uint64_t max)
+{
+	s->max_get = max;
+}
+
 void store_set_file_mode(struct store *s, unsigned mode)
 {
 	s->file_mode = mode & 0644; /* objects are never written again */

@@ -56,6 +56,7 @@ struct store {
 	char *url;                  /* owned; for logs, never holds secrets */
 	struct store_stats stats;
 	char error[512];            /* the last failure, for logs; no secrets */
+	uint64_t max_get;           /* store_get's bound on an object (0: none) */
 	unsigned file_mode;         /* objects a directory store makes: no more
 				       readable than the env's data (0: 0644) */
 };
@@ -77,6 +78,11 @@ int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 
 /* Close and free; NULL is fine. */
 void store_close(struct store *s);
+
+/* Bound what store_get takes of one object: a larger object fails with
+ * EFBIG while it streams, before more than max bytes reach the fd (a
+ * directory store checks the size first). 0: no bound. */
+void store_set_max_get(struct store *s, uint64_t max);
 
 /* The mode of the objects a directory store creates from now on (less the
  * umask): the env's data file's, so that the store is no more readable

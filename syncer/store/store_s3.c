@@ -82,6 +82,7 @@ struct req {
 	int out_fd;              /* GET: 2xx bodies go here, else to body */
 	off_t out_start;
 	uint64_t got;            /* bytes written to out_fd */
+	uint64_t max_got;        /* GET: more fails with EFBIG (0: no bound) */
 	int write_err;           /* errno of a failed write to out_fd */
 	struct buf body;
 	long status;
@@ -122,6 +123,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 	size_t n = size * nmemb;
 
 	if (r->out_fd >= 0 && r->status / 100 == 2) {
+		if (r->max_got && r->got + n > r->max_got) {
+			r->write_err = EFBIG; /* stop while it streams */
+			return 0;
+		}
 		for (size_t done = 0; done < n;) {
 			ssize_t w = write(r->out_fd, p + done, n - done);
 
@@ -540,6 +545,7 @@ static int s3_get(struct store *st, const char *name, int fd)
 
 	req_init(&r, "GET", name);
 	r.out_fd = fd;
+	r.max_got = st->max_get;
 	r.out_start = lseek(fd, 0, SEEK_CUR);
 	if (r.out_start < 0)
 		return errno;
