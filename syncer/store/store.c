@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,18 @@ static int file_url_path(const char *p, char **out, char *err, size_t errlen)
 	path[j] = 0;
 	*out = path;
 	return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+void store_interrupt(void)
+{
+	interrupted = 1;
+}
+
+int store_interrupted(void)
+{
+	return interrupted;
 }
 
 void store_set_max_get(struct store *s, uint64_t max)

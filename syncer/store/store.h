@@ -122,6 +122,14 @@ const char *store_error(const struct store *s);
 /* Requests made so far. Valid until store_close. */
 const struct store_stats *store_stats(const struct store *s);
 
+/* Make every request in progress, and every later one, of every store in
+ * this process fail soon (within about a second) with EINTR, without
+ * retries: for a SIGTERM handler (async-signal-safe). */
+void store_interrupt(void);
+
+/* Whether store_interrupt was called. */
+int store_interrupted(void);
+
 /* 1 if name is a valid object name ([A-Za-z0-9._-], 1..255 bytes, not
  * starting with '.'), else 0. */
 int store_valid_name(const char *name);
