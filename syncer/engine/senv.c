@@ -3,6 +3,7 @@
 #include "senv.h"
 #include "err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -80,6 +81,33 @@ static int open_meta(struct senv *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* A journal is made under a temporary name (jdir_create_tmp) and linked
+ * once whole: a writer killed meanwhile leaves the temporary file. Remove
+ * those older than an hour (a live writer takes milliseconds). */
+static void remove_stale_tmp(const struct senv *s)
+{
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	if (jdir_open(s->companion, &s->trust, 0, &dfd) != 0)
+		return;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (!strncmp(de->d_name, ".tmp.", 5) &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_mtime + 3600 < time(NULL))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* The companion directory, its journal and the syncer's metadata, under
  * the rules of jdir.h: no wider than the env's data file, the env owner's. */
 static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info, char *err,
@@ -104,6 +132,8 @@ static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info,
 		snprintf(err, errlen, "%s: journal: %s", s->companion, refusal(rc));
 		return rc;
 	}
+	if (!readonly)
+		remove_stale_tmp(s);
 	rc = open_meta(s, err, errlen);
 	if (!rc && (rc = quarantine_load(s)) != 0)
 		snprintf(err, errlen, "%s/%s: %s", s->companion, QUARANTINE_FILE, refusal(rc));

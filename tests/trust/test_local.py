@@ -85,7 +85,14 @@ def main():
     e = user_dir(os.path.join(root, "narrow"))
     store = user_dir(os.path.join(root, "store"))
     write(NOBODY, e, "0600", "022")
+    stale = os.path.join(e, "mdbtap", ".tmp.999999.0")  # a killed writer's half journal
+    with open(stale, "wb") as f:
+        f.truncate(65536)
+    os.chown(stale, NOBODY, NOBODY)
+    os.chmod(stale, 0o600)
+    os.utime(stale, (1, 1))
     r = sync_once(NOBODY, e, store)
+    A.check(not os.path.exists(stale), "the syncer removed a stale temporary journal")
     A.eq(r.returncode, 0, "a sync of the 0600 env: " + r.stderr)
     comp = os.path.join(e, "mdbtap")
     A.eq(mode_of(comp) & 0o077, 0, "companion dir of a 0600 env: %o" % mode_of(comp))
