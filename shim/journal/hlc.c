@@ -1,4 +1,5 @@
 /* hlc.c: the wall clock side of the hybrid logical clock. */
+#define _GNU_SOURCE /* secure_getenv */
 #include "hlc.h"
 
 #include <stdlib.h>
@@ -12,7 +13,7 @@ static int64_t offset_ns(void)
 	static int loaded;
 
 	if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) {
-		const char *s = getenv("MDBTAP_TEST_CLOCK_OFFSET_NS");
+		const char *s = secure_getenv("MDBTAP_TEST_CLOCK_OFFSET_NS");
 
 		__atomic_store_n(&offset, s && *s ? strtoll(s, NULL, 10) : 0,
 				 __ATOMIC_RELAXED);

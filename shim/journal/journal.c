@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "hlc.h"
+#include "jdir.h"
 
 struct journal {
 	int fd;
@@ -75,21 +75,11 @@ static int init_file(int fd, const struct journal_open_opts *o)
 	return 0;
 }
 
-/* init_file() writes the magic last, so a file whose magic is still all
- * zero bytes (or that is shorter than it) was left by a process killed
- * while creating it: nobody can have mapped it (check_header refuses it),
- * and it may be created again. Any other content is someone else's file,
- * or another version: keep it. */
-static int never_whole(int fd)
-{
-	static const char zero[8];
-	char magic[8] = { 0 };
-	ssize_t n = pread(fd, magic, 8, 0);
-
-	return n >= 0 && memcmp(magic, zero, 8) == 0; /* short reads leave zeros */
-}
-
-static int check_header(const struct mdbtap_journal_header *h, off_t file_size)
+/* Whether a header read from a file of file_size bytes may be mapped and
+ * written into: every field the writers index the mapping with is in
+ * bounds and aligned (a file swapped in by someone else must not make a
+ * host write outside its mapping). */
+int journal_check_header(const struct mdbtap_journal_header *h, uint64_t file_size)
 {
 	if (memcmp(h->magic, MDBTAP_JOURNAL_MAGIC, 8) != 0)
 		return MDBTAP_E_FORMAT;
@@ -97,32 +87,59 @@ static int check_header(const struct mdbtap_journal_header *h, off_t file_size)
 		return MDBTAP_E_VERSION;
 	if (h->header_size != MDBTAP_JOURNAL_HEADER_SIZE || h->capacity % 8 ||
 	    h->capacity < MDBTAP_JOURNAL_MIN_CAPACITY || h->capacity > (1ull << 30) ||
-	    (uint64_t)file_size < MDBTAP_JOURNAL_HEADER_SIZE + h->capacity)
+	    file_size < MDBTAP_JOURNAL_HEADER_SIZE + h->capacity)
 		return MDBTAP_E_CORRUPT;
+	if (h->head % 8 || h->tail % 8 || h->tail > h->head || h->head - h->tail > h->capacity)
+		return MDBTAP_E_CORRUPT;
+	return 0;
+}
+
+/* A new journal: made whole under a temporary name, then linked to its
+ * name, which never replaces anything. So the name only ever points at a
+ * whole journal, and only a file this process just created is ever
+ * initialised (anything else at the name is validated, never rewritten). */
+static int create_file(int dfd, const struct jdir_trust *t, const struct journal_open_opts *o,
+		       int *fdp)
+{
+	char tmp[64];
+	int fd, rc;
+
+	rc = jdir_create_tmp(dfd, t, tmp, sizeof(tmp), &fd);
+	if (rc)
+		return rc;
+	rc = init_file(fd, o);
+	if (rc) {
+		(void)unlinkat(dfd, tmp, 0);
+		close(fd);
+		return rc;
+	}
+	rc = jdir_link(dfd, tmp, MDBTAP_JOURNAL_FILE);
+	if (rc == EEXIST) { /* another process made it meanwhile: use theirs */
+		close(fd);
+		return jdir_openat(dfd, MDBTAP_JOURNAL_FILE, O_RDWR, t, fdp);
+	}
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	*fdp = fd;
 	return 0;
 }
 
 static int open_file(const char *dir, const struct journal_open_opts *o, int *fdp)
 {
-	char path[4096];
-	int flags = (o->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+	struct jdir_trust t;
+	int dfd, rc;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE) >= sizeof(path))
-		return ENAMETOOLONG;
-	if (o->create) {
-		/* Directories need x wherever the file has r. The host's
-		 * umask may strip x and keep r (postmap runs with 033):
-		 * set the mode we chose once the directory is ours. */
-		mode_t dmode = o->mode | ((o->mode & 0444) >> 2) | 0700;
-
-		if (mkdir(dir, dmode) == 0)
-			(void)chmod(dir, dmode);
-		else if (errno != EEXIST)
-			return errno;
-		flags |= O_CREAT;
-	}
-	*fdp = open(path, flags, o->mode ? o->mode : 0644);
-	return *fdp < 0 ? errno : 0;
+	jdir_trust_of(o->env_data, o->mode, &t);
+	rc = jdir_open(dir, &t, o->create && o->writable, &dfd);
+	if (rc)
+		return rc;
+	rc = jdir_openat(dfd, MDBTAP_JOURNAL_FILE, o->writable ? O_RDWR : O_RDONLY, &t, fdp);
+	if (rc == ENOENT && o->create && o->writable)
+		rc = create_file(dfd, &t, o, fdp);
+	close(dfd);
+	return rc;
 }
 
 int journal_open(const char *dir, const struct journal_open_opts *o, struct journal **out)
@@ -137,35 +154,21 @@ int journal_open(const char *dir, const struct journal_open_opts *o, struct jour
 	rc = open_file(dir, o, &fd);
 	if (rc)
 		return rc;
-	/* The lock only orders creation against other openers. */
-	if (flock(fd, o->create ? LOCK_EX : LOCK_SH) != 0) {
+	if (fstat(fd, &st) != 0) {
 		rc = errno;
 		goto out_close;
 	}
-	if (fstat(fd, &st) != 0) {
-		rc = errno;
-		goto out_unlock;
-	}
-	if (o->create && o->writable && (st.st_size == 0 || never_whole(fd))) {
-		rc = init_file(fd, o);
-		if (rc)
-			goto out_unlock;
-		if (fstat(fd, &st) != 0) {
-			rc = errno;
-			goto out_unlock;
-		}
-	}
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
 		rc = MDBTAP_E_FORMAT;
-		goto out_unlock;
+		goto out_close;
 	}
-	rc = check_header(&h, st.st_size);
+	rc = journal_check_header(&h, (uint64_t)st.st_size);
 	if (rc)
-		goto out_unlock;
+		goto out_close;
 	j = calloc(1, sizeof(*j));
 	if (!j) {
 		rc = ENOMEM;
-		goto out_unlock;
+		goto out_close;
 	}
 	j->map_len = MDBTAP_JOURNAL_HEADER_SIZE + h.capacity;
 	map = mmap(NULL, j->map_len, PROT_READ | (o->writable ? PROT_WRITE : 0),
@@ -173,9 +176,8 @@ int journal_open(const char *dir, const struct journal_open_opts *o, struct jour
 	if (map == MAP_FAILED) {
 		rc = errno;
 		free(j);
-		goto out_unlock;
+		goto out_close;
 	}
-	flock(fd, LOCK_UN);
 	j->fd = fd;
 	j->hdr = map;
 	j->ring = (uint8_t *)map + MDBTAP_JOURNAL_HEADER_SIZE;
@@ -183,8 +185,6 @@ int journal_open(const char *dir, const struct journal_open_opts *o, struct jour
 	*out = j;
 	return 0;
 
-out_unlock:
-	flock(fd, LOCK_UN);
 out_close:
 	close(fd);
 	return rc;

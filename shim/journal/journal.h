@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "mdbtap.h"
@@ -23,14 +24,25 @@ int journal_companion_dir(const char *env_path, int nosubdir, char *buf, size_t 
 struct journal_open_opts {
 	int writable;          /* map read-write (tap, syncer) or read-only */
 	int create;            /* create the directory and file if missing */
-	mode_t mode;           /* file mode when creating (the env's mode) */
+	mode_t mode;           /* file mode when creating, if env_data is NULL */
+	const struct stat *env_data; /* the env's data file (jdir_env_stat): the
+				companion's owner and widest mode (jdir.h);
+				NULL: ours and mode */
 	uint64_t capacity;     /* ring size when creating; 0 = the default */
 	uint64_t base_txnid;   /* the env's last txn id, when creating */
 };
 
-/* Open (and maybe create) the journal in companion directory dir.
- * On success *out owns an fd and a mapping; release with journal_close. */
+/* Open (and maybe create) the journal in companion directory dir, under
+ * the rules of jdir.h (EPERM: refused by them). A journal that exists is
+ * never rewritten: one whose header does not validate is refused
+ * (MDBTAP_E_FORMAT, _VERSION or _CORRUPT). On success *out owns an fd and
+ * a mapping; release with journal_close. */
 int journal_open(const char *dir, const struct journal_open_opts *opts, struct journal **out);
+
+/* 0 if a header read from a file of file_size bytes may be mapped and
+ * written into (magic, version, capacity against the size, alignment and
+ * bounds of head and tail), else an MDBTAP_E_* code. */
+int journal_check_header(const struct mdbtap_journal_header *h, uint64_t file_size);
 
 /* Unmap and close; NULL is fine. */
 void journal_close(struct journal *j);

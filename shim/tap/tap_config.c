@@ -1,4 +1,10 @@
-/* tap_config.c: MDBTAP_* variables and the optional log file. */
+/* tap_config.c: MDBTAP_* variables and the optional log file.
+ *
+ * A setuid or otherwise secure-execution process (AT_SECURE) takes
+ * nothing from its environment, which its less privileged caller set:
+ * secure_getenv() returns NULL there, so the defaults apply and nothing
+ * is logged. */
+#define _GNU_SOURCE /* secure_getenv */
 #include "tap_config.h"
 
 #include <errno.h>
@@ -46,13 +52,13 @@ static void load_config(void)
 	const char *s;
 	uint64_t n;
 
-	s = getenv("MDBTAP_DISABLE");
+	s = secure_getenv("MDBTAP_DISABLE");
 	config.disabled = s && *s && strcmp(s, "0") != 0;
 	config.journal_size = MDBTAP_JOURNAL_DEFAULT_CAPACITY;
-	if (tap_parse_size(getenv("MDBTAP_JOURNAL_SIZE"), &n) == 0)
+	if (tap_parse_size(secure_getenv("MDBTAP_JOURNAL_SIZE"), &n) == 0)
 		config.journal_size = n;
 	config.txn_limit = TAP_DEFAULT_TXN_LIMIT;
-	if (tap_parse_size(getenv("MDBTAP_TXN_LIMIT"), &n) == 0 && n >= 4096)
+	if (tap_parse_size(secure_getenv("MDBTAP_TXN_LIMIT"), &n) == 0 && n >= 4096)
 		config.txn_limit = (size_t)n;
 }
 
@@ -67,7 +73,7 @@ const struct tap_config *tap_config(void)
 
 void tap_log(const char *fmt, ...)
 {
-	const char *path = getenv("MDBTAP_LOG");
+	const char *path = secure_getenv("MDBTAP_LOG");
 	char line[1024];
 	va_list ap;
 	int saved = errno, fd, n;
@@ -82,7 +88,9 @@ void tap_log(const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	/* Never through a symlink: the host may be root in a directory
+	 * others can write. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
 	if (fd >= 0) {
 		ssize_t w = write(fd, line, (size_t)n);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jdir.h"
 #include "journal.h"
 #include "record.h"
 #include "tap_config.h"
@@ -132,6 +133,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 	char dir[4096];
 	MDB_envinfo info;
 	struct journal *j;
+	struct stat data;
 	int rc, saved, jrc;
 
 	if (!tap_resolve())
@@ -144,11 +146,12 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 	if (rc == 0 && real_mdb_env_get_flags(env, &eflags) == 0 && !(eflags & MDB_RDONLY) &&
 	    real_mdb_env_get_path(env, &epath) == 0 && epath &&
 	    journal_companion_dir(epath, eflags & MDB_NOSUBDIR, dir, sizeof(dir)) == 0 &&
-	    real_mdb_env_info(env, &info) == 0) {
+	    real_mdb_env_info(env, &info) == 0 &&
+	    jdir_env_stat(epath, eflags & MDB_NOSUBDIR, &data) == 0) {
 		struct journal_open_opts o = {
 			.writable = 1,
 			.create = 1,
-			.mode = mode & 0666,
+			.env_data = &data, /* the companion is no wider than the data */
 			.capacity = tap_config()->journal_size,
 			.base_txnid = info.me_last_txnid,
 		};

@@ -21,10 +21,21 @@
 
 static volatile sig_atomic_t child_pid;
 
-static void forward(int sig)
+/* Pass a signal on to the program, unless the terminal sent it (Ctrl-C):
+ * the terminal signals its whole foreground process group, the program
+ * too, and a second copy would make it think Ctrl-C was pressed twice. */
+static void forward(int sig, siginfo_t *si, void *uc)
 {
-	if (child_pid > 0)
+	(void)uc;
+	if (child_pid > 0 && !(si && si->si_code == SI_KERNEL))
 		kill(child_pid, sig);
+}
+
+/* Whether the loader can preload path: LD_PRELOAD splits on spaces and
+ * colons, and a path with either would be silently dropped. */
+static int preloadable(const char *path)
+{
+	return !strpbrk(path, " :\t\n");
 }
 
 /* LD_PRELOAD with what the environment had, then the tap: what is there
@@ -62,6 +73,10 @@ static pid_t spawn(char **argv, int exec_self)
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		/* The syncer in a process group of its own: a Ctrl-C meant for
+		 * the program does not stop it; mdbtap run stops it after. */
+		if (exec_self)
+			(void)setpgid(0, 0);
 		if (exec_self)
 			execv("/proc/self/exe", argv);
 		else
@@ -162,12 +177,18 @@ int cmd_run(int argc, char **argv)
 			tap_opt ? err_str(rc) : tap);
 		return MDBTAP_EXIT_FAIL;
 	}
+	if (!preloadable(tap)) {
+		fprintf(stderr, "mdbtap run: the tap %s: LD_PRELOAD cannot hold a path with a space "
+			"or a colon: copy or link it to a path without\n", tap);
+		return tap_opt ? MDBTAP_EXIT_USAGE : MDBTAP_EXIT_FAIL;
+	}
 	if ((rc = set_preload(tap)) != 0 || (tap_log && setenv("MDBTAP_LOG", tap_log, 1))) {
 		fprintf(stderr, "mdbtap run: %s\n", err_str(rc ? rc : errno));
 		return MDBTAP_EXIT_FAIL;
 	}
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = forward;
+	sa.sa_sigaction = forward;
+	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

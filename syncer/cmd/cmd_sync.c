@@ -20,6 +20,7 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stopping = 1;
+	store_interrupt(); /* a request in progress ends within a second */
 }
 
 static void sleep_ns(uint64_t ns)

@@ -289,7 +289,16 @@ struct snap_reader {
 	char *mstr[4];           /* Meta's strings, NUL-terminated */
 	char *transform;
 	int ended;
+	uint64_t expanded;       /* bytes decompressed so far */
 };
+
+/* The bound on what one object decompresses to (snap_set_max_expanded). */
+static uint64_t max_expanded = SNAP_DEFAULT_MAX_EXPANDED;
+
+void snap_set_max_expanded(uint64_t max)
+{
+	__atomic_store_n(&max_expanded, max ? max : SNAP_DEFAULT_MAX_EXPANDED, __ATOMIC_RELAXED);
+}
 
 int snap_read_fd_source(void *fdp, void *buf, size_t cap, size_t *got)
 {
@@ -383,6 +392,11 @@ static int more_output(struct snap_reader *r)
 		if (ret == 0)
 			r->frame_done = 1; /* whole frame, checksum verified, flushed */
 		if (out.pos) {
+			/* Stop at the bound: a small object must not expand
+			 * without end. */
+			r->expanded += out.pos;
+			if (r->expanded > __atomic_load_n(&max_expanded, __ATOMIC_RELAXED))
+				return EFBIG;
 			r->out_len = out.pos;
 			r->out_pos = 0;
 			return 0;

@@ -93,6 +93,12 @@ struct snap_event {
 	struct snap_kv kv;
 };
 
+/* Every reader stops with EFBIG once an object has decompressed to more
+ * than this many bytes (0: back to the default). The syncer sets it from
+ * its config (max_object_expanded) before reading. */
+#define SNAP_DEFAULT_MAX_EXPANDED (16ull << 30)
+void snap_set_max_expanded(uint64_t max);
+
 struct snap_reader;
 int snap_reader_new(struct snap_reader **out, snap_source_fn src, void *ctx);
 /* The next event, or an error code (then stop). SNAP_EV_END comes only

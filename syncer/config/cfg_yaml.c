@@ -97,6 +97,33 @@ static int duration(struct loader *l, const yaml_node_t *n, const char *what, ui
 	return 0;
 }
 
+/* A byte count: digits, then maybe K, M or G (powers of 1024); >= 1K. */
+static int byte_size(struct loader *l, const yaml_node_t *n, const char *what, uint64_t *out)
+{
+	const char *v;
+	char *end;
+	unsigned long long x;
+	int rc = scalar(l, n, what, &v), shift = 0;
+
+	if (rc)
+		return rc;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (errno || end == v || *end || !(v[0] >= '0' && v[0] <= '9') || x > (~0ull >> shift) ||
+	    (x << shift) < 1024)
+		return lerr(l, n, "%s '%s' is not a size of at least 1K (e.g. 64M, 2G)", what, v);
+	*out = (uint64_t)x << shift;
+	return 0;
+}
+
 static int mapping(struct loader *l, const yaml_node_t *n, const char *what)
 {
 	if (n->type != YAML_MAPPING_NODE)
@@ -281,6 +308,10 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		return duration(l, v, "keep_interval", &c->keep_ns);
 	if (!strcmp(key, "tombstone_retention"))
 		return duration(l, v, "tombstone_retention", &c->tombstone_retention_ns);
+	if (!strcmp(key, "max_object_size"))
+		return byte_size(l, v, "max_object_size", &c->max_object_size);
+	if (!strcmp(key, "max_object_expanded"))
+		return byte_size(l, v, "max_object_expanded", &c->max_object_expanded);
 	if (!strcmp(key, "log_file")) {
 		rc = scalar(l, v, "log_file", &s);
 		return rc ? rc : cfg_set_path(&c->log_file, l->dir, s);
@@ -292,7 +323,8 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		return rc ? rc : each_pair(l, v, "envs", env_entry, NULL);
 	}
 	return lerr(l, k, "unknown key '%s' (known: instance, poll_interval, max_future, "
-		    "keep_interval, tombstone_retention, log_file, envs)", key);
+		    "keep_interval, tombstone_retention, max_object_size, max_object_expanded, "
+		    "log_file, envs)", key);
 }
 
 static int yaml_fail(struct loader *l, yaml_parser_t *p)

@@ -45,6 +45,8 @@ void cfg_init(struct cfg *c)
 	c->poll_interval_ns = CFG_DEFAULT_POLL;
 	c->max_future_ns = CFG_DEFAULT_MAX_FUTURE;
 	c->keep_ns = CFG_DEFAULT_KEEP;
+	c->max_object_size = CFG_DEFAULT_MAX_OBJECT;
+	c->max_object_expanded = CFG_DEFAULT_MAX_EXPANDED;
 	c->tombstone_retention_ns = 0;
 }
 

@@ -7,6 +7,8 @@
  *   max_future: 1h
  *   keep_interval: 10m
  *   tombstone_retention: 0
+ *   max_object_size: 1G            # remote objects: larger ones are
+ *   max_object_expanded: 16G       # quarantined (K, M, G suffixes)
  *   log_file: /var/log/mdbtap.log
  *   envs:
  *     main:
@@ -58,6 +60,8 @@
 #define CFG_DEFAULT_POLL (1 * CFG_NS_PER_SEC)
 #define CFG_DEFAULT_MAX_FUTURE (3600 * CFG_NS_PER_SEC)
 #define CFG_DEFAULT_FULL_INTERVAL (4 * 3600 * CFG_NS_PER_SEC)
+#define CFG_DEFAULT_MAX_OBJECT (1ull << 30)
+#define CFG_DEFAULT_MAX_EXPANDED (16ull << 30)
 #define CFG_DEFAULT_KEEP (10 * 60 * CFG_NS_PER_SEC)
 #define CFG_MIN_POLL (10 * 1000000ull)                 /* 10 ms */
 #define CFG_MAX_POLL (3600 * CFG_NS_PER_SEC)            /* 1 h */
@@ -94,6 +98,9 @@ struct cfg {
 	uint64_t tombstone_retention_ns; /* tombstones older than this are
 					    forgotten (sweep.h); default 0 =
 					    kept for ever; else 1 s..3660 d */
+	uint64_t max_object_size;      /* a remote object larger than this (as
+					  stored) is quarantined unread; 1 GiB */
+	uint64_t max_object_expanded;  /* ... or decompressing to more; 16 GiB */
 	char *log_file;                /* default NULL = stderr; absolute */
 	int once;                      /* --once */
 	int full_now;                  /* --full-now: a full snapshot first */

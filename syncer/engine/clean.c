@@ -4,8 +4,17 @@
 #include "log.h"
 #include "store.h"
 
+/* A name dated further ahead than our clock can be (the wall clock plus
+ * max_future, which bounds what the merge lets the clock observe) was not
+ * made by us: planted, it would pass for our newest full snapshot and
+ * have our real objects deleted. */
+static int future(const struct clean_obj *o, uint64_t now_ns, uint64_t max_future_ns)
+{
+	return o->on.ts_ns > now_ns && o->on.ts_ns - now_ns > max_future_ns;
+}
+
 unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,
-		   uint64_t now_ns, uint64_t keep_ns, enum clean_want *want)
+		   uint64_t now_ns, uint64_t max_future_ns, uint64_t keep_ns, enum clean_want *want)
 {
 	const struct clean_obj *full = NULL;
 	uint64_t newest = 0, delta_bytes = 0;
@@ -13,6 +22,8 @@ unsigned clean_own(struct store *store, const char *env, const struct clean_obj 
 
 	*want = CLEAN_DELTA;
 	for (size_t i = 0; i < n; i++) {
+		if (future(&v[i], now_ns, max_future_ns))
+			continue;
 		if (v[i].on.full && (!full || v[i].on.ts_ns > full->on.ts_ns))
 			full = &v[i];
 		if (v[i].on.ts_ns > newest)
@@ -21,6 +32,8 @@ unsigned clean_own(struct store *store, const char *env, const struct clean_obj 
 	if (!full)
 		return 0; /* never uploaded one: the next export is one anyway */
 	for (size_t i = 0; i < n; i++) {
+		if (future(&v[i], now_ns, max_future_ns))
+			continue; /* neither kept count of nor deleted */
 		if (v[i].on.ts_ns > full->on.ts_ns) {
 			deltas++;
 			delta_bytes += v[i].size;

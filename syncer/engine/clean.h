@@ -41,10 +41,12 @@ struct clean_obj {
 };
 
 /* Delete own objects v[0..n) (any order) that are older than the newest
- * full snapshot among them and than now - keep_ns. Deletion failures are
+ * full snapshot among them and than now - keep_ns. Names dated more than
+ * max_future_ns after now are not ours to trust: ignored, never deleted
+ * and never taken for the newest. Deletion failures are
  * logged (env names the env) and left for the next pass. Returns how many
  * were deleted; *want says what the next export should be (see above). */
 unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,
-		   uint64_t now_ns, uint64_t keep_ns, enum clean_want *want);
+		   uint64_t now_ns, uint64_t max_future_ns, uint64_t keep_ns, enum clean_want *want);
 
 #endif

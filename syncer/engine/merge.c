@@ -242,8 +242,10 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	struct dctx *c;
 	int rc, live, deleted = !!(kv->flags & SNAP_KV_DELETED);
 
-	if (kv->ts > hlc_wall_ns() + a->max_future_ns &&
-	    kv->ts > journal_load(&journal_header(b->s->jnl)->clock) + a->max_future_ns) {
+	/* Against the wall clock only: the journal's clock has observed
+	 * accepted remote timestamps, and a bound that followed it would let
+	 * each object push the next one further ahead. */
+	if (kv->ts > hlc_wall_ns() + a->max_future_ns) {
 		b->s->stats.elems_refused++;
 		return 0;
 	}

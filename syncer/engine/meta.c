@@ -46,14 +46,21 @@ static int open_fixed(struct meta *m)
 int meta_open(const char *dir, struct meta **out)
 {
 	char path[4200];
-	struct meta *m;
-	int rc;
 
 	*out = NULL;
 	if ((size_t)snprintf(path, sizeof(path), "%s/meta", dir) >= sizeof(path))
 		return ENAMETOOLONG;
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		return errno;
+	return meta_open_path(path, out);
+}
+
+int meta_open_path(const char *path, struct meta **out)
+{
+	struct meta *m;
+	int rc;
+
+	*out = NULL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return ENOMEM;

@@ -73,6 +73,9 @@ struct meta_handles {
 /* Open (creating if needed) the meta env in the companion directory dir.
  * *out is owned by the caller; release with meta_close. */
 int meta_open(const char *dir, struct meta **out);
+
+/* The same, for a meta directory that exists (path: the directory). */
+int meta_open_path(const char *path, struct meta **out);
 void meta_close(struct meta *m);
 MDB_env *meta_env(struct meta *m);
 

@@ -8,16 +8,19 @@
 #include <unistd.h>
 
 #include "clean.h"
+#include "err.h"
 #include "hlc.h"
 #include "log.h"
 #include "merge.h"
 #include "objname.h"
+#include "quarantine.h"
 #include "store.h"
 #include "sweep.h"
 
 struct obj {
 	char *name;
 	struct objname on;
+	uint64_t size;              /* as listed */
 };
 
 struct listing {
@@ -66,7 +69,7 @@ static int collect(void *ctx, const char *name, uint64_t size)
 		free(dup);
 		return ENOMEM;
 	}
-	l->v[l->n++] = (struct obj){ dup, on };
+	l->v[l->n++] = (struct obj){ dup, on, size };
 	return 0;
 }
 
@@ -80,6 +83,37 @@ static int by_instance_then_time(const void *pa, const void *pb)
 	return a->on.ts_ns < b->on.ts_ns ? -1 : a->on.ts_ns > b->on.ts_ns;
 }
 
+/* Bounds and quarantine (quarantine.h) around fetching and applying o:
+ * before the fetch, an object listed larger than the bound is refused
+ * unread. Returns 0 to go on, or EINVAL (quarantined: skip it). */
+static int bound_before_fetch(struct senv *s, const struct receive_args *a, const struct obj *o)
+{
+	char why[128];
+
+	if (!a->max_object_size || o->size <= a->max_object_size)
+		return 0;
+	snprintf(why, sizeof(why), "%llu bytes, more than max_object_size (%llu)",
+		 (unsigned long long)o->size, (unsigned long long)a->max_object_size);
+	quarantine_add(s, o->name, why);
+	return EINVAL;
+}
+
+/* After a fetch (rc: store_get's) or an apply (merge_apply's) failed:
+ * the object's own fault is quarantined for good (EINVAL: skip it), the
+ * rest is returned as it is, to be retried. */
+static int quarantine_fault(struct senv *s, const struct obj *o, int rc, int fetched)
+{
+	if (rc == EFBIG) {
+		quarantine_add(s, o->name, fetched ? "it decompresses to more than "
+				"max_object_expanded" : "larger than max_object_size");
+		return EINVAL;
+	}
+	if (!fetched || !quarantine_is_object_fault(rc))
+		return rc;
+	quarantine_add(s, o->name, err_str(rc));
+	return EINVAL;
+}
+
 /* Download, verify and apply one object; advance *p on success. */
 static int apply_obj(struct senv *s, struct store *store, const struct receive_args *a,
 		     const struct obj *o, struct meta_remote *p)
@@ -88,26 +122,33 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
 				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns) };
 	char err[256];
-	int fd = senv_tmpfile(s), rc;
+	int fd, rc;
 
-	if (fd < 0)
+	if ((rc = bound_before_fetch(s, a, o)))
+		return rc;
+	if ((fd = senv_tmpfile(s)) < 0)
 		return errno;
 	rc = store_get(store, o->name, fd);
 	if (rc == ENOENT) {
 		close(fd);
 		return rc; /* deleted since the listing: the next pass sees */
 	}
+	if (rc == EFBIG) {
+		close(fd);
+		return quarantine_fault(s, o, rc, 0);
+	}
 	if (rc)
 		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
 	if (!rc && merge_verify(s, fd, err, sizeof(err)) != 0) {
-		log_msg(MDBTAP_LOG_ERROR, "%s: object %s is not applied: %s", s->path, o->name, err);
-		s->stats.objects_bad++;
-		senv_mark_bad(s, o->name);
+		quarantine_add(s, o->name, err);
 		close(fd);
 		return EINVAL;
 	}
-	if (!rc)
+	if (!rc) {
 		rc = merge_apply(s, fd, &ma);
+		if (rc)
+			rc = quarantine_fault(s, o, rc, 1);
+	}
 	close(fd);
 	if (!rc) {
 		*p = next;
@@ -222,7 +263,7 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
-	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->keep_ns,
+	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->max_future_ns, a->keep_ns,
 				 &out->want);
 out:
 	for (size_t i = 0; i < l.n; i++)

@@ -19,6 +19,8 @@ struct receive_args {
 	uint64_t keep_ns;            /* our superseded objects are kept this long
 					(clean.h) */
 	uint64_t tombstone_retention_ns; /* 0: tombstones kept for ever (sweep.h) */
+	uint64_t max_object_size;    /* larger listed objects are quarantined
+					unread (0: no bound) */
 };
 
 struct receive_out {
@@ -29,7 +31,8 @@ struct receive_out {
 
 /* One pass: list, download, verify, apply, then clean our own objects
  * (clean.h) with what the same listing showed. Objects that fail to
- * verify are logged and skipped from then on (senv_mark_bad). Returns 0
+ * verify or apply, or exceed the size bounds, are quarantined for good
+ * (quarantine.h). Returns 0
  * unless listing or the env failed. */
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
 		 struct receive_out *out);

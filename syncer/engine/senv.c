@@ -3,6 +3,7 @@
 #include "senv.h"
 #include "err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jdir.h"
+#include "quarantine.h"
 #include "env.h"
 
 #define SENV_MAX_DBS 1024
@@ -27,12 +30,120 @@ static int env_has_data(const char *dir)
 	return stat(p, &st) == 0;
 }
 
+/* Why jdir refused a companion entry, for the operator. */
+static const char *refusal(int rc)
+{
+	return rc == EPERM ? "not used: a symlink, a special file, owned by another user or "
+			     "writable by others"
+			   : err_str(rc);
+}
+
+/* The meta env lives in a subdirectory only this process's user can
+ * write, opened through its fd: whoever else can write the companion
+ * directory (the env's owner, when the syncer is root) cannot swap it for
+ * a symlink between our check and LMDB's open. */
+static int open_meta(struct senv *s, char *err, size_t errlen)
+{
+	char p[64];
+	int dfd, mfd, rc;
+
+	rc = jdir_open(s->companion, &s->trust, 0, &dfd);
+	if (!rc) {
+		rc = jdir_private_subdir(dfd, "meta", &mfd);
+		close(dfd);
+	}
+	if (rc) {
+		snprintf(err, errlen, "%s/meta: %s", s->companion, refusal(rc));
+		return rc;
+	}
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", mfd);
+	if (faccessat(mfd, "data.mdb", F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    faccessat(mfd, "lock.mdb", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* they are in our private directory: ours unless planted
+		 * before it was; LMDB would follow a symlink */
+		struct stat st;
+		const char *names[] = { "data.mdb", "lock.mdb" };
+
+		for (int i = 0; i < 2; i++)
+			if (fstatat(mfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()))
+				rc = EPERM;
+	}
+	if (access(p, F_OK) != 0) /* no /proc: the path, checked just now */
+		snprintf(p, sizeof(p), "%s", "");
+	if (!rc && *p)
+		rc = meta_open_path(p, &s->meta);
+	else if (!rc)
+		rc = meta_open(s->companion, &s->meta);
+	close(mfd);
+	if (rc)
+		snprintf(err, errlen, "%s/meta: %s", s->companion, refusal(rc));
+	return rc;
+}
+
+/* A journal is made under a temporary name (jdir_create_tmp) and linked
+ * once whole: a writer killed meanwhile leaves the temporary file. Remove
+ * those older than an hour (a live writer takes milliseconds). */
+static void remove_stale_tmp(const struct senv *s)
+{
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	if (jdir_open(s->companion, &s->trust, 0, &dfd) != 0)
+		return;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (!strncmp(de->d_name, ".tmp.", 5) &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_mtime + 3600 < time(NULL))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* The companion directory, its journal and the syncer's metadata, under
+ * the rules of jdir.h: no wider than the env's data file, the env owner's. */
+static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info, char *err,
+			  size_t errlen)
+{
+	struct journal_open_opts jo = { 0 };
+	struct stat data;
+	int rc;
+
+	rc = jdir_env_stat(s->path, s->nosubdir, &data);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", s->path, err_str(rc));
+		return rc;
+	}
+	jdir_trust_of(&data, 0, &s->trust);
+	jo.writable = !readonly;
+	jo.create = !readonly;
+	jo.env_data = &data;
+	jo.base_txnid = info->me_last_txnid;
+	rc = journal_open(s->companion, &jo, &s->jnl);
+	if (rc && !(readonly && rc == ENOENT)) {
+		snprintf(err, errlen, "%s: journal: %s", s->companion, refusal(rc));
+		return rc;
+	}
+	if (!readonly)
+		remove_stale_tmp(s);
+	rc = open_meta(s, err, errlen);
+	if (!rc && (rc = quarantine_load(s)) != 0)
+		snprintf(err, errlen, "%s/%s: %s", s->companion, QUARANTINE_FILE, refusal(rc));
+	return rc;
+}
+
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
 	      char *err, size_t errlen)
 {
-	struct journal_open_opts jo = { 0 };
 	struct env_where w;
-	struct stat st;
 	unsigned flags = MDB_NOTLS;
 	MDB_envinfo info;
 	int rc, dead, fresh = 0;
@@ -94,20 +205,9 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		snprintf(err, errlen, "%s: %s", path, err_str(rc));
 		goto fail;
 	}
-	jo.writable = !readonly;
-	jo.create = !readonly;
-	jo.mode = stat(path, &st) == 0 ? (st.st_mode & 0666) : 0644;
-	jo.base_txnid = info.me_last_txnid;
-	rc = journal_open(s->companion, &jo, &s->jnl);
-	if (rc && !(readonly && rc == ENOENT)) {
-		snprintf(err, errlen, "%s: journal: %s", s->companion, err_str(rc));
+	rc = open_companion(s, readonly, &info, err, errlen);
+	if (rc)
 		goto fail;
-	}
-	rc = meta_open(s->companion, &s->meta);
-	if (rc) {
-		snprintf(err, errlen, "%s/meta: %s", s->companion, err_str(rc));
-		goto fail;
-	}
 	return 0;
 fail:
 	senv_close(s);
@@ -296,15 +396,16 @@ int senv_each_host_dbi(struct senv *s, MDB_txn *txn, senv_dbi_fn fn, void *ctx)
 
 int senv_tmpfile(const struct senv *s)
 {
-	char path[4300];
-	int fd = open(s->companion, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int dfd, fd = -1, rc;
 
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-		return fd;
-	/* A file system without O_TMPFILE: a named file, unlinked at once. */
-	snprintf(path, sizeof(path), "%s/.tmp.XXXXXX", s->companion);
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(path);
+	rc = jdir_open(s->companion, &s->trust, 0, &dfd);
+	if (!rc) {
+		rc = jdir_create_tmp(dfd, &s->trust, NULL, 0, &fd);
+		close(dfd);
+	}
+	if (rc) {
+		errno = rc;
+		return -1;
+	}
 	return fd;
 }

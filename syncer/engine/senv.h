@@ -10,6 +10,7 @@
 #include <lmdb.h>
 #include <stdint.h>
 
+#include "jdir.h"
 #include "journal.h"
 #include "meta.h"
 
@@ -40,6 +41,7 @@ struct senv {
 	const struct cfg_env *cfg;   /* not owned */
 	char path[4096];             /* the host env */
 	char companion[4200];        /* its companion directory */
+	struct jdir_trust trust;     /* its owner and widest mode (jdir.h) */
 	int nosubdir, nolock;
 	int readonly;                /* opened for reading only */
 	int lockfd;                  /* MDB_NOLOCK hosts: the data file, for fcntl

@@ -30,18 +30,22 @@ static void path_of(char *p, size_t n, const char *companion)
 	snprintf(p, n, "%s/%s", companion, STATFILE_NAME);
 }
 
-int statfile_open(const char *companion, struct statfile **out)
+int statfile_open(const char *companion, const struct jdir_trust *t, struct statfile **out)
 {
-	char path[PATH_MAX];
 	struct statfile *f = calloc(1, sizeof(*f));
-	int fd, rc = 0;
+	int dfd, fd = -1, rc;
 
 	*out = NULL;
 	if (!f)
 		return ENOMEM;
-	path_of(path, sizeof(path), companion);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || ftruncate(fd, sizeof(struct layout)))
+	/* Checked like every file of the companion dir (jdir.h): it is
+	 * truncated and written, never through a link. */
+	rc = jdir_open(companion, t, 0, &dfd);
+	if (!rc) {
+		rc = jdir_openat(dfd, STATFILE_NAME, O_RDWR | O_CREAT, t, &fd);
+		close(dfd);
+	}
+	if (!rc && ftruncate(fd, sizeof(struct layout)))
 		rc = errno;
 	if (!rc) {
 		f->map = mmap(NULL, sizeof(struct layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jdir.h"
+
 #include "senv.h"
 #include "store.h"
 
@@ -34,7 +36,7 @@ struct statfile;
 
 /* Create or reuse the file in companion dir and map it; a syncer calls
  * this once per env. Returns 0 or an errno value. */
-int statfile_open(const char *companion, struct statfile **out);
+int statfile_open(const char *companion, const struct jdir_trust *t, struct statfile **out);
 
 /* Publish d. */
 void statfile_update(struct statfile *f, const struct statfile_data *d);

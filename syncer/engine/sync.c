@@ -36,8 +36,9 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 		senv_close(&e->s);
 		return rc;
 	}
+	store_set_file_mode(e->store, e->s.trust.mode);
 	e->started_ns = hlc_wall_ns();
-	rc = statfile_open(e->s.companion, &e->stats);
+	rc = statfile_open(e->s.companion, &e->s.trust, &e->stats);
 	if (rc) /* only `mdbtap stats` misses it */
 		log_msg(MDBTAP_LOG_WARN, "%s: %s/%s: %s: `mdbtap stats` will not see this syncer",
 			e->s.path, e->s.companion, STATFILE_NAME, err_str(rc));
@@ -242,13 +243,15 @@ static int sweep_step(struct sync_env *e, const struct cfg *c)
 int sync_cycle(struct sync_env *e, const struct cfg *c)
 {
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
-				   c->tombstone_retention_ns };
+				   c->tombstone_retention_ns, c->max_object_size };
 	struct receive_out ro;
 	int rc = sweep_step(e, c), rc2; /* first: a full snapshot now leaves them out */
 
 	if (!rc)
 		rc = local_step(e, c);
 
+	store_set_max_get(e->store, c->max_object_size);
+	snap_set_max_expanded(c->max_object_expanded);
 	rc2 = receive_once(&e->s, e->store, &ra, &ro);
 	if (ro.want == CLEAN_FULL_NEXT)
 		e->compact = 1;

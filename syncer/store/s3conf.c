@@ -213,7 +213,9 @@ static int parse_query(struct s3conf *c, struct seen *sn, const char *q, char *e
 		int rc;
 
 		if (!eq) {
-			err_setf(err, errlen, "S3 store URL: '%.*s' is not OPTION=VALUE", (int)n, q);
+			/* not echoed: it may be a secret typed without its key */
+			err_setf(err, errlen, "S3 store URL: an option (%zu bytes) is not OPTION=VALUE",
+				 n);
 			return EINVAL;
 		}
 		rc = pct_decode_text(q, (size_t)(eq - q), &key);
@@ -241,6 +243,21 @@ static int bucket_ok(const char *b, size_t n)
 		if (!isalnum((unsigned char)b[i]) && !strchr(".-_", b[i]))
 			return 0;
 	return 1;
+}
+
+/* Whether a decoded prefix has a segment "." or "..". */
+static int dot_segment(const char *p)
+{
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return 1;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return 0;
 }
 
 static int parse_url(struct s3conf *c, struct seen *sn, const char *url, char *err,
@@ -273,6 +290,12 @@ static int parse_url(struct s3conf *c, struct seen *sn, const char *url, char *e
 		err_setf(err, errlen, "S3 store URL: bad %% escape or control character in the prefix");
 	if (rc)
 		return rc;
+	if (dot_segment(prefix)) {
+		free(prefix);
+		err_setf(err, errlen, "S3 store URL: the prefix has a '.' or '..' segment (URLs "
+			 "resolve them: it would name other keys, or another bucket)");
+		return EINVAL;
+	}
 	plen = strlen(prefix);
 	c->prefix = malloc(plen + 2);
 	if (!c->prefix) {

@@ -107,13 +107,23 @@ static int parse_expiration(const char *s, uint64_t *ns)
 	return 0;
 }
 
+/* Whether s is fit for an HTTP header or a credential: visible ASCII
+ * only. An answer with CR or LF would add headers to every request. */
+static int header_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
 static int take_string(json_object *o, const char *key, char **out)
 {
 	json_object *v;
 	const char *s;
 
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string) ||
-	    !(s = json_object_get_string(v)) || !s[0])
+	    !(s = json_object_get_string(v)) || !s[0] || !header_safe(s))
 		return EINVAL;
 	*out = strdup(s);
 	return *out ? 0 : ENOMEM;
@@ -164,7 +174,7 @@ int s3imds_fetch(const char *endpoint, struct s3imds_creds *out, char *err, size
 	}
 	if (!rc && !(token = trimmed_line(b->p)))
 		rc = EPROTO;
-	if (!rc && strlen(token) > 900)
+	if (!rc && (strlen(token) > 900 || !header_safe(token)))
 		rc = EPROTO;
 	if (!rc) {
 		snprintf(hdr, sizeof(hdr), "X-aws-ec2-metadata-token: %s", token);

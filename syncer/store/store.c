@@ -6,6 +6,7 @@
 #include "pct.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,28 @@ static int file_url_path(const char *p, char **out, char *err, size_t errlen)
 	if (rc == EINVAL)
 		err_setf(err, errlen, "file URL with a bad %% escape");
 	return rc;
+}
+
+static volatile sig_atomic_t interrupted;
+
+void store_interrupt(void)
+{
+	interrupted = 1;
+}
+
+int store_interrupted(void)
+{
+	return interrupted;
+}
+
+void store_set_max_get(struct store *s, uint64_t max)
+{
+	s->max_get = max;
+}
+
+void store_set_file_mode(struct store *s, unsigned mode)
+{
+	s->file_mode = mode & 0644; /* objects are never written again */
 }
 
 int store_open(const char *url, const struct store_opt *opts, size_t nopts,

@@ -57,6 +57,9 @@ struct store {
 	char *url;                  /* owned; for logs, never holds secrets */
 	struct store_stats stats;
 	char error[512];            /* the last failure, for logs; no secrets */
+	uint64_t max_get;           /* store_get's bound on an object (0: none) */
+	unsigned file_mode;         /* objects a directory store makes: no more
+				       readable than the env's data (0: 0644) */
 };
 
 /* Open the store at url:
@@ -76,6 +79,16 @@ int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 
 /* Close and free; NULL is fine. */
 void store_close(struct store *s);
+
+/* Bound what store_get takes of one object: a larger object fails with
+ * EFBIG while it streams, before more than max bytes reach the fd (a
+ * directory store checks the size first). 0: no bound. */
+void store_set_max_get(struct store *s, uint64_t max);
+
+/* The mode of the objects a directory store creates from now on (less the
+ * umask): the env's data file's, so that the store is no more readable
+ * than the data. S3 ignores it. */
+void store_set_file_mode(struct store *s, unsigned mode);
 
 /* Store fd's content, from offset 0 to its end, as the object name,
  * replacing any object of that name. fd must be seekable (ESPIPE
@@ -109,6 +122,14 @@ const char *store_error(const struct store *s);
 
 /* Requests made so far. Valid until store_close. */
 const struct store_stats *store_stats(const struct store *s);
+
+/* Make every request in progress, and every later one, of every store in
+ * this process fail soon (within about a second) with EINTR, without
+ * retries: for a SIGTERM handler (async-signal-safe). */
+void store_interrupt(void);
+
+/* Whether store_interrupt was called. */
+int store_interrupted(void);
 
 /* 1 if name is a valid object name ([A-Za-z0-9._-], 1..255 bytes, not
  * starting with '.'), else 0. */

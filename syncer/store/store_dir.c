@@ -200,7 +200,8 @@ static int create_tmp(struct dir_store *d, const char *name, char *tmp, size_t c
 		int fd;
 
 		tmp_name(tmp, cap, name);
-		fd = openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = openat(d->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			    d->base.file_mode ? d->base.file_mode : 0644);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -256,7 +257,7 @@ static off_t get_start(int fd)
 	return at >= st.st_size ? at : -1;
 }
 
-static int copy_all(int in, int out, uint64_t *total)
+static int copy_all(int in, int out, uint64_t max, uint64_t *total)
 {
 	char *buf = malloc(CHUNK);
 	int rc = 0;
@@ -273,6 +274,10 @@ static int copy_all(int in, int out, uint64_t *total)
 		}
 		if (r == 0)
 			break;
+		if (max && *total + (uint64_t)r > max) {
+			rc = EFBIG;
+			break;
+		}
 		rc = write_all(out, buf, (size_t)r);
 		if (rc)
 			break;
@@ -304,8 +309,12 @@ static int dir_get(struct store *s, const char *name, int fd)
 		close(in);
 		return ENOENT;
 	}
+	if (s->max_get && (uint64_t)st.st_size > s->max_get) {
+		close(in); /* not a byte of it spooled */
+		return EFBIG;
+	}
 	start = get_start(fd);
-	rc = copy_all(in, fd, &total);
+	rc = copy_all(in, fd, s->max_get, &total);
 	close(in);
 	/* Our puts never change a file in place; something else did. */
 	if (!rc && total != (uint64_t)st.st_size)

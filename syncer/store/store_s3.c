@@ -77,10 +77,28 @@ struct req {
 	int out_fd;              /* GET: 2xx bodies go here, else to body */
 	off_t out_start;
 	uint64_t got;            /* bytes written to out_fd */
+	uint64_t max_got;        /* GET: more fails with EFBIG (0: no bound) */
 	int write_err;           /* errno of a failed write to out_fd */
 	struct buf body;
 	long status;
+	uint64_t deadline_ms;    /* monotonic: the whole request, retries too */
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Called by curl at least once a second: a SIGTERM (store_interrupt)
+ * ends the transfer at once, even one that trickles a byte at a time. */
+static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)ctx, (void)dt, (void)dn, (void)ut, (void)un;
+	return store_interrupted();
+}
 
 static struct s3_store *s3(struct store *s)
 {
@@ -95,6 +113,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 	size_t n = size * nmemb;
 
 	if (r->out_fd >= 0 && r->status / 100 == 2) {
+		if (r->max_got && r->got + n > r->max_got) {
+			r->write_err = EFBIG; /* stop while it streams */
+			return 0;
+		}
 		for (size_t done = 0; done < n;) {
 			ssize_t w = write(r->out_fd, p + done, n - done);
 
@@ -174,7 +196,14 @@ static CURLcode attempt(struct s3_store *s, struct req *r, struct curl_slist *hd
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms(s->c.connect_timeout_ns));
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms(s->c.timeout_ns));
+	{
+		/* What is left of the request's total deadline. */
+		uint64_t now = mono_ms(), left = r->deadline_ms > now ? r->deadline_ms - now : 1;
+
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
+	}
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(s->c.low_speed_time_ns / 1000000000));
 	curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 200L);
@@ -267,7 +296,7 @@ static void backoff(struct s3_store *s, unsigned n)
 	wait = step / 2 + s->rng % (step / 2 + 1);
 	ts.tv_sec = (time_t)(wait / 1000);
 	ts.tv_nsec = (long)(wait % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) && errno == EINTR)
+	while (nanosleep(&ts, &ts) && errno == EINTR && !store_interrupted())
 		;
 }
 
@@ -364,9 +393,14 @@ static int perform(struct s3_store *s, struct req *r)
 	}
 	if (!hdrs)
 		return ENOMEM;
+	r->deadline_ms = mono_ms() + ms(s->c.timeout_ns);
 	for (n = 0;; n++) {
 		if (n)
 			backoff(s, n);
+		if (store_interrupted() || (n && mono_ms() >= r->deadline_ms)) {
+			cc = store_interrupted() ? CURLE_ABORTED_BY_CALLBACK : CURLE_OPERATION_TIMEDOUT;
+			break;
+		}
 		if (r->out_fd >= 0 && (ftruncate(r->out_fd, r->out_start) ||
 				       lseek(r->out_fd, r->out_start, SEEK_SET) < 0)) {
 			cc = CURLE_WRITE_ERROR;
@@ -393,6 +427,11 @@ static int perform(struct s3_store *s, struct req *r)
 		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: writing it here: %s",
 			 r->verb, s->base.url, r->name, err_str(r->write_err));
 		return r->write_err;
+	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: interrupted",
+			 r->verb, s->base.url, r->name);
+		return EINTR;
 	}
 	if (cc != CURLE_OK)
 		snprintf(s->base.error, sizeof(s->base.error), "%s %s%s: %s (%u attempts)",
@@ -513,6 +552,7 @@ static int s3_get(struct store *st, const char *name, int fd)
 
 	req_init(&r, "GET", name);
 	r.out_fd = fd;
+	r.max_got = st->max_get;
 	r.out_start = lseek(fd, 0, SEEK_CUR);
 	if (r.out_start < 0)
 		return errno;
@@ -545,12 +585,26 @@ struct list_ctx {
 	const char *prefix;
 	store_list_fn fn;
 	void *ctx;
+	char last[1100];         /* the previous key: keys only ever ascend */
+	int have_last, out_of_order;
 };
+
+/* A listing must end: S3 lists keys in ascending order, so a key that
+ * does not come after the one before means the server is going round
+ * (a repeated continuation token, or a cycle of them). */
+#define LIST_MAX_PAGES 100000
 
 static int list_key(void *ctx, const char *key, uint64_t size)
 {
 	struct list_ctx *l = ctx;
 	size_t plen = strlen(l->prefix);
+
+	if (l->have_last && strcmp(key, l->last) <= 0) {
+		l->out_of_order = 1;
+		return EPROTO;
+	}
+	snprintf(l->last, sizeof(l->last), "%s", key);
+	l->have_last = 1;
 
 	return strncmp(key, l->prefix, plen) ? 0 : l->fn(l->ctx, key + plen, size);
 }
@@ -586,13 +640,13 @@ static int list_query(struct s3_store *s, const char *prefix, const char *token,
 static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void *ctx)
 {
 	struct s3_store *s = s3(st);
-	struct list_ctx l = { s->c.prefix, fn, ctx };
-	char *token = NULL;
+	struct list_ctx l = { s->c.prefix, fn, ctx, "", 0, 0 };
+	char *token = NULL; /* the continuation token to send */
 	uint64_t pages = 0;
 	int rc;
 
 	do {
-		struct s3xml_page pg;
+		struct s3xml_page pg = { 0 };
 		struct req r;
 		char *q = NULL;
 
@@ -606,17 +660,26 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 		if (!rc)
 			rc = perform(s, &r);
 		pages++;
-		free(token);
-		token = NULL;
 		if (!rc) {
 			rc = s3xml_list_page((const char *)r.body.p, r.body.len, &pg, list_key, &l);
 			if (rc == EPROTO)
 				snprintf(s->base.error, sizeof(s->base.error),
-					 "LIST %s%s: the answer is not a ListObjectsV2 page",
-					 s->base.url, prefix);
-			token = pg.next_token;
+					 "LIST %s%s: %s", s->base.url, prefix, l.out_of_order
+					 ? "the server lists keys again (a repeated continuation token?)"
+					 : "the answer is not a ListObjectsV2 page");
 		}
 		req_free(&r);
+		if (!rc && pg.next_token &&
+		    ((token && !strcmp(token, pg.next_token)) || pages >= LIST_MAX_PAGES)) {
+			snprintf(s->base.error, sizeof(s->base.error), "LIST %s%s: %s", s->base.url,
+				 prefix, pages >= LIST_MAX_PAGES ? "more pages than a listing may have"
+				 : "the continuation token repeats");
+			rc = EPROTO;
+		}
+		free(token);
+		token = rc ? NULL : pg.next_token;
+		if (rc)
+			free(pg.next_token);
 	} while (!rc && token);
 	free(token);
 	s->base.stats.list += pages - 1; /* store.c counts the first */

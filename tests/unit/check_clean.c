@@ -14,6 +14,7 @@
 #define S 1000000000ull
 #define MIN (60 * S)
 #define T0 (1700000000ull * S)
+#define HOUR (60 * MIN)
 
 static struct store *st;
 static struct clean_obj v[600];
@@ -88,7 +89,7 @@ START_TEST(nothing_before_a_full)
 
 	add(0, T0, 2, 100);
 	add(0, T0 + S, 3, 100);
-	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 60 * MIN, 0, &want), 0);
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 60 * MIN, HOUR, 0, &want), 0);
 	ck_assert_int_eq(want, CLEAN_DELTA);   /* the next export is a full one anyway */
 	ck_assert_int_eq(left(), 2);
 }
@@ -104,17 +105,31 @@ START_TEST(superseded_objects_go_after_keep)
 	add(1, T0 + 3 * S, 3, 10000);    /* 3: the newest full */
 	add(0, T0 + 4 * S, 4, 100);      /* 4: a delta after it */
 	/* within keep: nothing goes */
-	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 5 * MIN, 10 * MIN, &want), 0);
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 5 * MIN, HOUR, 10 * MIN, &want), 0);
 	ck_assert_int_eq(want, CLEAN_DELTA);
 	ck_assert_int_eq(left(), 5);
 	/* past keep: what came before the newest full goes, it and after stay */
-	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 3 * S + 10 * MIN + 1, 10 * MIN, &want),
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 3 * S + 10 * MIN + 1, HOUR, 10 * MIN, &want),
 			  3);
 	ck_assert(!exists(0) && !exists(1) && !exists(2));
 	ck_assert(exists(3) && exists(4));
 	/* a second pass finds nothing more (deletes of missing names are fine) */
-	ck_assert_uint_eq(clean_own(st, "env", v + 3, 2, T0 + 3 * S + 10 * MIN + 1, 10 * MIN,
+	ck_assert_uint_eq(clean_own(st, "env", v + 3, 2, T0 + 3 * S + 10 * MIN + 1, HOUR, 10 * MIN,
 				    &want), 0);
+}
+END_TEST
+
+/* A full snapshot planted under our name, dated a year ahead, must not
+ * pass for our newest one: our real objects stay. */
+START_TEST(future_names_never_drive_the_cleaner)
+{
+	enum clean_want want;
+
+	add(1, T0, 1, 10000);                    /* 0: our full */
+	add(0, T0 + S, 2, 100);                  /* 1: a delta after it */
+	add(1, T0 + 365ull * 24 * HOUR, 9, 10);  /* 2: planted */
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 2 * HOUR, HOUR, 10 * MIN, &want), 0);
+	ck_assert(exists(0) && exists(1) && exists(2));
 }
 END_TEST
 
@@ -125,10 +140,10 @@ START_TEST(full_when_deltas_are_many)
 	add(1, T0, 1, 1u << 30);
 	for (uint64_t i = 0; i < CLEAN_MAX_DELTAS - 1; i++)
 		add(0, T0 + (i + 1) * S / 1000, i + 2, 100);
-	clean_own(st, "env", v, n, T0 + S, 10 * MIN, &want);
+	clean_own(st, "env", v, n, T0 + S, HOUR, 10 * MIN, &want);
 	ck_assert_int_eq(want, CLEAN_DELTA);
 	add(0, T0 + S / 2, CLEAN_MAX_DELTAS + 1, 100);
-	clean_own(st, "env", v, n, T0 + S, 10 * MIN, &want);
+	clean_own(st, "env", v, n, T0 + S, HOUR, 10 * MIN, &want);
 	ck_assert_int_eq(want, CLEAN_FULL_NEXT);
 }
 END_TEST
@@ -139,10 +154,10 @@ START_TEST(full_when_deltas_weigh_as_much)
 
 	add(1, T0, 1, 1000);
 	add(0, T0 + S, 2, 600);
-	clean_own(st, "env", v, n, T0 + 2 * S, 10 * MIN, &want);
+	clean_own(st, "env", v, n, T0 + 2 * S, HOUR, 10 * MIN, &want);
 	ck_assert_int_eq(want, CLEAN_DELTA);
 	add(0, T0 + 2 * S, 3, 400);
-	clean_own(st, "env", v, n, T0 + 3 * S, 10 * MIN, &want);
+	clean_own(st, "env", v, n, T0 + 3 * S, HOUR, 10 * MIN, &want);
 	ck_assert_int_eq(want, CLEAN_FULL_NEXT);
 }
 END_TEST
@@ -153,12 +168,12 @@ START_TEST(full_when_idle_for_keep)
 
 	add(1, T0, 1, 1000);
 	add(0, T0 + S, 2, 10);
-	clean_own(st, "env", v, n, T0 + S + 10 * MIN - 1, 10 * MIN, &want);
+	clean_own(st, "env", v, n, T0 + S + 10 * MIN - 1, HOUR, 10 * MIN, &want);
 	ck_assert_int_eq(want, CLEAN_DELTA);
-	clean_own(st, "env", v, n, T0 + S + 10 * MIN, 10 * MIN, &want);
+	clean_own(st, "env", v, n, T0 + S + 10 * MIN, HOUR, 10 * MIN, &want);
 	ck_assert_int_eq(want, CLEAN_FULL_NOW);
 	/* a clock behind the objects' times deletes nothing and asks nothing */
-	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 - MIN, 0, &want), 0);
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 - MIN, HOUR, 0, &want), 0);
 	ck_assert_int_eq(want, CLEAN_DELTA);
 	ck_assert_int_eq(left(), 2);
 }
@@ -172,6 +187,7 @@ Suite *clean_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, nothing_before_a_full);
 	tcase_add_test(tc, superseded_objects_go_after_keep);
+	tcase_add_test(tc, future_names_never_drive_the_cleaner);
 	tcase_add_test(tc, full_when_deltas_are_many);
 	tcase_add_test(tc, full_when_deltas_weigh_as_much);
 	tcase_add_test(tc, full_when_idle_for_keep);

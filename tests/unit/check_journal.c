@@ -1,6 +1,7 @@
 /* check_journal.c: the journal ring file (shim/journal.c). */
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,13 +223,14 @@ START_TEST(foreign_file_refused)
 }
 END_TEST
 
-/* A kill during creation leaves a file without its magic (written last):
- * the next opener creates the journal again. */
-START_TEST(half_created_file_is_created_again)
+/* A file at the journal's name whose first bytes are zero (an env's
+ * data.mdb begins so) is someone else's: never rewritten. A journal is
+ * linked to its name only once whole, so no half-made one is ever there. */
+START_TEST(zero_magic_file_never_rewritten)
 {
 	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644, .base_txnid = 7 };
 	struct journal *j = NULL;
-	char path[4200], zeros[MDBTAP_JOURNAL_HEADER_SIZE] = { 0 };
+	char path[4200], zeros[MDBTAP_JOURNAL_HEADER_SIZE] = { 0 }, back[sizeof(zeros)];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE);
@@ -236,16 +238,89 @@ START_TEST(half_created_file_is_created_again)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
 	close(fd);
-	ck_assert_int_eq(journal_open(dir, &o, &j), 0);
-	ck_assert_mem_eq(journal_header(j)->magic, MDBTAP_JOURNAL_MAGIC, 8);
-	ck_assert_uint_eq(journal_header(j)->base_txnid, 7);
-	journal_close(j);
-	/* ...but only a writer that may create it does. */
-	fd = open(path, O_TRUNC | O_WRONLY);
-	ck_assert_int_eq(write(fd, zeros, 100), 100);
-	close(fd);
-	o.create = 0;
 	ck_assert_int_eq(journal_open(dir, &o, &j), MDBTAP_E_FORMAT);
+	ck_assert_ptr_null(j);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_eq(read(fd, back, sizeof(back)), (ssize_t)sizeof(back));
+	close(fd);
+	ck_assert_mem_eq(back, zeros, sizeof(zeros));
+}
+END_TEST
+
+/* Every open in the companion dir refuses symlinks and files with other
+ * links: a journal name pointing at another env's data file (here: a file
+ * of zeros) leaves that file as it was. */
+START_TEST(symlink_and_hardlink_refused)
+{
+	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644 };
+	struct journal *j = NULL;
+	char path[4200], victim[4200], zeros[8192] = { 0 }, back[sizeof(zeros)];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE);
+	snprintf(victim, sizeof(victim), "%s.victim", dir);
+	fd = open(victim, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+	ck_assert_int_eq(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	close(fd);
+	ck_assert_int_eq(symlink(victim, path), 0);
+	ck_assert_int_eq(journal_open(dir, &o, &j), EPERM);
+	unlink(path);
+	ck_assert_int_eq(link(victim, path), 0);
+	ck_assert_int_eq(journal_open(dir, &o, &j), EPERM);
+	unlink(path);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_int_eq(journal_open(dir, &o, &j), EPERM);
+	unlink(path);
+	fd = open(victim, O_RDONLY);
+	ck_assert_int_eq(read(fd, back, sizeof(back)), (ssize_t)sizeof(back));
+	close(fd);
+	ck_assert_mem_eq(back, zeros, sizeof(zeros));
+	unlink(victim);
+	/* the companion dir itself as a symlink */
+	ck_assert_int_eq(journal_open(dir, &o, &j), 0);
+	journal_close(j);
+	snprintf(victim, sizeof(victim), "%s.link", dir);
+	unlink(victim);
+	ck_assert_int_eq(symlink(dir, victim), 0);
+	ck_assert_int_eq(journal_open(victim, &o, &j), EPERM);
+	unlink(victim);
+}
+END_TEST
+
+/* A header whose head or tail is misaligned or out of bounds is never
+ * mapped for writing (a writer would index the mapping with them). */
+START_TEST(bad_head_tail_refused)
+{
+	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644 };
+	struct mdbtap_journal_header *h;
+	struct journal *j = open_new(0, 0);
+	uint64_t cap;
+	struct { uint64_t head, tail; } bad[] = { { 3, 0 }, { 8, 5 }, { 8, 16 }, { 0, 0 } };
+
+	cap = journal_header(j)->capacity;
+	journal_close(j);
+	bad[3].head = cap + 8;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(journal_open(dir, &o, &j), 0);
+		h = journal_header(j);
+		h->head = bad[i].head;
+		h->tail = bad[i].tail;
+		journal_close(j);
+		ck_assert_int_eq(journal_open(dir, &o, &j), MDBTAP_E_CORRUPT);
+		/* repair for the next round, through a plain write */
+		{
+			char path[4200];
+			uint64_t z[2] = { 0, 0 };
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE);
+			fd = open(path, O_WRONLY);
+			ck_assert_int_eq(pwrite(fd, z, sizeof(z),
+						offsetof(struct mdbtap_journal_header, head)),
+					 (ssize_t)sizeof(z));
+			close(fd);
+		}
+	}
 }
 END_TEST
 
@@ -309,7 +384,9 @@ Suite *journal_suite(void)
 	tcase_add_test(tc, stale_finish_is_ignored);
 	tcase_add_test(tc, corrupt_record_detected);
 	tcase_add_test(tc, foreign_file_refused);
-	tcase_add_test(tc, half_created_file_is_created_again);
+	tcase_add_test(tc, zero_magic_file_never_rewritten);
+	tcase_add_test(tc, symlink_and_hardlink_refused);
+	tcase_add_test(tc, bad_head_tail_refused);
 	tcase_add_test(tc, newer_version_refused);
 	tcase_add_test(tc, missing_journal);
 	tcase_add_test(tc, clock_is_monotonic_and_observes);

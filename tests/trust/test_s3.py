@@ -1,0 +1,171 @@
+"""trust_s3: a hostile S3 endpoint and instance-metadata service (README
+"Security"), served on 127.0.0.1 by this script:
+
+- a listing whose continuation token repeats fails the cycle (no loop);
+- SIGTERM ends a syncer within a few seconds in the middle of a request
+  that trickles a byte every 0.9 s, and `mdbtap run --sync` returns when
+  its program exits;
+- a session token with CR/LF from the metadata service never becomes a
+  header;
+- a prefix with a '..' segment is refused; a malformed URL option is not
+  echoed.
+"""
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+import apputil as A  # noqa: E402
+
+PY = "/usr/bin/python3"
+LOOP_PAGE = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
+             b'<IsTruncated>true</IsTruncated><NextContinuationToken>same</NextContinuationToken>'
+             b'<Contents><Key>p/main__x__20260101-000000-000000000__G0000000000000001__F1.pb.zst'
+             b'</Key><Size>10</Size></Contents></ListBucketResult>')
+EMPTY = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
+         b'<IsTruncated>false</IsTruncated></ListBucketResult>')
+
+
+class State:
+    mode = "loop"
+    lists = 0
+    trickling = 0
+    headers = []
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def answer(self, body, code=200):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        State.headers.append(str(self.headers))
+        n = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(n)
+        if self.path.startswith("/latest/api/token"):
+            return self.answer(b"imds-token")
+        self.answer(b"")
+
+    def do_GET(self):
+        State.headers.append(str(self.headers))
+        if self.path.startswith("/latest/meta-data/iam/security-credentials/role"):
+            return self.answer(b'{"Code":"Success","AccessKeyId":"AKIDEXAMPLE",'
+                               b'"SecretAccessKey":"secret","Token":"tok\\r\\nX-Evil: 1",'
+                               b'"Expiration":"2099-01-01T00:00:00Z"}')
+        if self.path.startswith("/latest/meta-data/iam/security-credentials/"):
+            return self.answer(b"role")
+        if "list-type=2" in self.path:
+            State.lists += 1
+            if State.mode == "loop":
+                return self.answer(LOOP_PAGE)
+            if State.mode == "trickle":
+                State.trickling += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                try:
+                    for _ in range(400):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.9)
+                except OSError:
+                    pass
+                return
+            return self.answer(EMPTY)
+        self.answer(b"", 404)
+
+
+def main():
+    root = A.fresh_tmp()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    ep = "http://127.0.0.1:%d" % srv.server_address[1]
+    url = "s3://bucket/p?endpoint=%s&region=us-east-1&force_path_style=true&retries=0" % ep
+    env = os.path.join(root, "env")
+    os.makedirs(env)
+    r = A.run([PY, "-c", "import lmdb,sys; e=lmdb.open(sys.argv[1]); t=e.begin(write=True); "
+               "t.put(b'k',b'v'); t.commit()", env])
+    A.eq(r.rc, 0, "make the env")
+    creds = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+    base = A.base_env(creds)
+
+    def sync_argv(store_url, *extra):
+        return [A.MDBTAP, "sync", "--env", env, "--store", store_url, "--instance", "me"] + \
+            list(extra)
+
+    # 1. a listing that goes round
+    State.mode = "loop"
+    try:
+        p = subprocess.run(sync_argv(url, "--once"), env=base, capture_output=True, text=True,
+                           timeout=60)
+        A.check(p.returncode != 0 and "repeat" in p.stderr,
+                "a repeating continuation token fails the cycle: %d %s"
+                % (p.returncode, p.stderr[-500:]))
+        A.check(State.lists < 10, "it stopped at once: %d pages" % State.lists)
+    except subprocess.TimeoutExpired:
+        A.fail("the syncer loops on a repeating continuation token")
+
+    # 2. SIGTERM in the middle of a trickling request
+    State.mode = "trickle"
+    State.trickling = 0
+    q = subprocess.Popen(sync_argv(url, "--poll-interval", "100ms"), env=base,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if A.wait_for("a trickling listing", lambda: State.trickling > 0, 60):
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        q.send_signal(signal.SIGTERM)
+        try:
+            q.wait(timeout=5)
+            A.check(time.monotonic() - t0 < 5, "the syncer ended within 5 s of SIGTERM")
+        except subprocess.TimeoutExpired:
+            A.fail("the syncer is still running 5 s after SIGTERM")
+    q.kill()
+    q.wait()
+    State.trickling = 0
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([A.MDBTAP, "run", "--sync", "--env", env, "--store", url,
+                            "--instance", "me", "--poll-interval", "100ms", "--", PY, "-c",
+                            "import time; time.sleep(3)"], env=base, capture_output=True,
+                           text=True, timeout=30)
+        A.eq(p.returncode, 0, "mdbtap run's status: " + p.stderr[-300:])
+        A.check(time.monotonic() - t0 < 12, "mdbtap run returned within seconds of its program: "
+                "%.1f s" % (time.monotonic() - t0))
+    except subprocess.TimeoutExpired:
+        A.fail("mdbtap run hangs after its program exited")
+
+    # 3. a session token with CR/LF from the metadata service
+    State.mode = "empty"
+    State.headers = []
+    imds = A.base_env({"AWS_EC2_METADATA_SERVICE_ENDPOINT": ep})
+    p = subprocess.run(sync_argv(url + "&instance_profile=true", "--once"), env=imds,
+                       capture_output=True, text=True, timeout=60)
+    A.check(not any("X-Evil" in h for h in State.headers),
+            "an IMDS token with CR/LF became a header: " + p.stderr[-300:])
+
+    # 4. dot segments in the prefix; a malformed option
+    p = subprocess.run(sync_argv("s3://bucket/a/../../other/x?endpoint=%s&region=us-east-1" % ep,
+                                 "--once"), env=base, capture_output=True, text=True, timeout=60)
+    A.check(p.returncode != 0 and "'..'" in p.stderr, "a '..' prefix is refused: " + p.stderr)
+    p = subprocess.run(sync_argv(url + "&SECRETVALUE123", "--once"), env=base,
+                       capture_output=True, text=True, timeout=60)
+    A.check(p.returncode != 0 and "SECRETVALUE123" not in p.stderr,
+            "a malformed option is refused without its text: " + p.stderr)
+    srv.shutdown()
+    A.finish()
+
+
+if __name__ == "__main__":
+    main()
