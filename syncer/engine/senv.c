@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,58 @@ static int env_has_data(const char *dir)
 	return stat(p, &st) == 0;
 }
 
+/* One syncer per env (DESIGN.md invariant 10): a flock on
+ * SENV_SYNCER_LOCK in the companion dir, held for the syncer's life (the
+ * kernel lets go when it dies, SIGKILL too), with the holder's PID in
+ * the file for the message. The dir must exist: when it does not, no
+ * syncer ever ran on the env. */
+static int take_syncer_lock(struct senv *s, char *err, size_t errlen)
+{
+	char p[4300], pid[32] = "";
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", s->companion, SENV_SYNCER_LOCK);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		int rc = errno;
+
+		snprintf(err, errlen, "%s: %s", p, err_str(rc));
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int rc = errno;
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		close(fd);
+		if (rc != EWOULDBLOCK) {
+			snprintf(err, errlen, "%s: %s", p, err_str(rc));
+			return rc;
+		}
+		snprintf(err, errlen, "%s: another syncer runs on this env (PID %s): "
+			 "one syncer per env", s->path, pid[0] ? pid : "unknown");
+		return EBUSY;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+		int rc = errno;
+
+		snprintf(err, errlen, "%s: %s", p, err_str(rc));
+		close(fd);
+		return rc;
+	}
+	s->syncfd = fd;
+	return 0;
+}
+
+static int dir_exists(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
 	      char *err, size_t errlen)
 {
@@ -40,6 +93,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
 	s->lockfd = -1;
+	s->syncfd = -1;
 	if (strlen(path) >= sizeof(s->path)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return ENAMETOOLONG;
@@ -60,6 +114,10 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		fresh = 1;
 	}
 	s->readonly = readonly;
+	/* Before anything is opened or created: a second syncer changes
+	 * nothing. */
+	if (!readonly && dir_exists(s->companion) && (rc = take_syncer_lock(s, err, errlen)))
+		goto fail;
 	flags |= (s->nosubdir ? MDB_NOSUBDIR : 0) | (s->nolock ? MDB_NOLOCK : 0) |
 		 (s->readonly ? MDB_RDONLY : 0);
 	if (s->nolock) {
@@ -103,6 +161,8 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		snprintf(err, errlen, "%s: journal: %s", s->companion, err_str(rc));
 		goto fail;
 	}
+	if (!readonly && s->syncfd < 0 && (rc = take_syncer_lock(s, err, errlen)))
+		goto fail;
 	rc = meta_open(s->companion, &s->meta);
 	if (rc) {
 		snprintf(err, errlen, "%s/meta: %s", s->companion, err_str(rc));
@@ -204,6 +264,9 @@ void senv_close(struct senv *s)
 	if (s->lockfd >= 0)
 		close(s->lockfd);
 	s->lockfd = -1;
+	if (s->syncfd >= 0)
+		close(s->syncfd); /* the syncer lock goes with it */
+	s->syncfd = -1;
 }
 
 int senv_selected(const struct senv *s, const char *name, size_t len)

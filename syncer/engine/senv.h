@@ -44,6 +44,8 @@ struct senv {
 	int readonly;                /* opened for reading only */
 	int lockfd;                  /* MDB_NOLOCK hosts: the data file, for fcntl
 					locks (senv_lock); else -1 */
+	int syncfd;                  /* writable opens: the syncer lock
+					(SENV_SYNCER_LOCK), else -1 */
 	MDB_env *host;
 	struct journal *jnl;
 	struct meta *meta;
@@ -56,10 +58,15 @@ struct senv {
 	size_t nbad;
 };
 
+/* The file in the companion dir whose flock a syncer holds for its life;
+ * it holds the syncer's PID. */
+#define SENV_SYNCER_LOCK "syncer.lock"
+
 /* Open the host env at path (as the host does: MDB_NOSUBDIR, MDB_NOLOCK),
  * its journal (created if the host never ran with the tap) and its
- * metadata. cfg may be NULL (CLI readers: every DBI selected). On error,
- * err says what failed. */
+ * metadata. cfg may be NULL (CLI readers: every DBI selected). A writable
+ * open takes the syncer lock first: EBUSY (err names the holder's PID)
+ * while another syncer runs on the env. On error, err says what failed. */
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
 	      char *err, size_t errlen);
 void senv_close(struct senv *s);
