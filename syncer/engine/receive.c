@@ -178,6 +178,60 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 	}
 }
 
+/* Our own objects of other chains (DESIGN.md invariants 10, 11). Those
+ * older than our chain are this env's past (before it was wiped or
+ * replaced): followed like a remote's chain, so that what only they hold
+ * comes back. One newer than our chain was written by another env using
+ * our instance name: RECEIVE_NAME_CLASH, this env stops. */
+static int follow_own_past(struct senv *s, struct store *store, const struct receive_args *a,
+			   const struct clean_obj *own, size_t nown, unsigned *applied)
+{
+	struct meta_state st;
+	struct meta_remote p = { 0 };
+	struct obj *v = NULL;
+	size_t n = 0, cap = 0;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn), have;
+
+	if (rc)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	if (!rc)
+		rc = meta_remote_get(txn, s->meta, a->self, &p);
+	mdb_txn_abort(txn);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	have = rc == 0;
+	rc = 0;
+	if (!st.generation || !st.chain_ns)
+		return 0; /* no chain of ours yet */
+	for (size_t i = 0; i < nown; i++) {
+		if (own[i].on.generation == st.generation)
+			continue;
+		if (own[i].on.ts_ns > st.chain_ns) {
+			log_msg(MDBTAP_LOG_ERROR, "%s: instance name '%s' is used by another env: its "
+				"object %s belongs to a chain this env did not start, newer than its own; "
+				"this env stops syncing (give each env its own --instance)",
+				s->path, a->self, own[i].name);
+			free(v);
+			return RECEIVE_NAME_CLASH;
+		}
+		if (grow(&v, n, &cap, sizeof(*v))) {
+			free(v);
+			return ENOMEM;
+		}
+		v[n++] = (struct obj){ (char *)own[i].name, own[i].on };
+	}
+	if (n) {
+		qsort(v, n, sizeof(*v), by_instance_then_time);
+		rc = follow(s, store, a, v, n, &p, have, applied);
+		if (rc == EROFS || rc == MDB_MAP_FULL)
+			rc = 0; /* said in the log */
+	}
+	free(v);
+	return rc;
+}
+
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
 		 struct receive_out *out)
 {
@@ -222,6 +276,9 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
+	rc = follow_own_past(s, store, a, l.own, l.nown, applied);
+	if (rc)
+		goto out;
 	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->keep_ns,
 				 &out->want);
 out:

@@ -274,6 +274,60 @@ int senv_selected(const struct senv *s, const char *name, size_t len)
 	return !s->cfg || cfg_dbi_selected(s->cfg, name, len);
 }
 
+static void data_file(const struct senv *s, char *p, size_t cap)
+{
+	snprintf(p, cap, "%s%s", s->path, s->nosubdir ? "" : "/data.mdb");
+}
+
+int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino)
+{
+	char p[4200];
+	struct stat st;
+
+	data_file(s, p, sizeof(p));
+	if (stat(p, &st) != 0)
+		return errno;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+/* LMDB's meta page (lmdb 0.9, mdb.c): a 16-byte page header, then
+ * MDB_meta: magic, version (4 each), address, mapsize (8 each), two
+ * MDB_db of 48 bytes, last page and txn id (8 each). The digest leaves
+ * out the map size and address, which a later commit may change. */
+#define SENV_META_DBS 40
+#define SENV_META_TXNID 144
+
+int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16])
+{
+	unsigned char page[SENV_META_TXNID + 8];
+	char p[4200];
+	MDB_stat ms;
+	int fd, rc = mdb_env_stat(s->host, &ms);
+
+	if (rc)
+		return rc;
+	data_file(s, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	rc = MDB_NOTFOUND;
+	for (int i = 0; i < 2 && rc == MDB_NOTFOUND; i++) {
+		uint64_t t;
+
+		if (pread(fd, page, sizeof(page), (off_t)i * ms.ms_psize) != (ssize_t)sizeof(page))
+			break;
+		memcpy(&t, page + SENV_META_TXNID, 8);
+		if (t == txnid) {
+			meta_hash(page + SENV_META_DBS, sizeof(page) - SENV_META_DBS, fp);
+			rc = 0;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
 uint64_t senv_last_txnid(struct senv *s)
 {
 	MDB_envinfo info;

@@ -32,6 +32,7 @@ struct senv_stats {
 	uint64_t elems_merged;     /* remote elements that won */
 	uint64_t elems_refused;    /* remote elements too far in the future */
 	uint64_t tombstones_swept; /* tombstones forgotten after the retention */
+	uint64_t readoptions;      /* the env found replaced and re-adopted */
 	uint64_t tombstones_ignored; /* remote tombstones of unknown elements older
 					than the retention (sweep.h) */
 };
@@ -114,6 +115,14 @@ int senv_is_bad(const struct senv *s, const char *name);
  * their way out or in), gone when closed, even after a kill. -1 and
  * errno on failure. */
 int senv_tmpfile(const struct senv *s);
+
+/* The host's data file's device and inode. */
+int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino);
+
+/* A digest of LMDB's meta page of txn id txnid in the host's data file
+ * (its DB roots, page counts and last page), while one of the file's two
+ * meta pages still holds that txn: else MDB_NOTFOUND. */
+int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16]);
 
 /* The host's last committed txn id. */
 uint64_t senv_last_txnid(struct senv *s);

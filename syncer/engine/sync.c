@@ -36,6 +36,8 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 		senv_close(&e->s);
 		return rc;
 	}
+	if (senv_file_id(&e->s, &e->dev, &e->ino))
+		e->dev = e->ino = 0;
 	e->started_ns = hlc_wall_ns();
 	rc = statfile_open(e->s.companion, &e->stats);
 	if (rc) /* only `mdbtap stats` misses it */
@@ -87,6 +89,109 @@ static int adopt(struct dset *ds, struct meta_state *st, uint64_t upto,
 	return fold_journal(ds, st, upto, 0, fr);
 }
 
+/* Whether the journal holds a committed record, written since the last
+ * look, whose txn id is not above an earlier committed one's: a writer
+ * of another file (a restored copy) reused txn ids. Updates st->jpos and
+ * st->jmax. */
+static int journal_reused(struct senv *s, struct meta_state *st)
+{
+	struct mdbtap_journal_header *h = journal_header(s->jnl);
+	struct journal_reader rd = { 0 };
+	struct journal_entry e;
+	uint64_t pos = journal_load(&h->tail), head = journal_load(&h->head);
+	int reused = 0, rc;
+
+	if (st->jpos > head) /* a new journal: start over */
+		st->jpos = st->jmax = 0;
+	if (st->jpos > pos)
+		pos = st->jpos;
+	while (!reused && (rc = journal_read(s->jnl, pos, &rd, &e)) == 1) {
+		if (!e.pad && e.state == MDBTAP_STATE_COMMITTED) {
+			if (st->jmax && e.hdr.txnid <= st->jmax)
+				reused = 1;
+			else
+				st->jmax = e.hdr.txnid;
+		}
+		pos = e.next;
+	}
+	st->jpos = pos;
+	journal_reader_free(&rd);
+	return reused;
+}
+
+/* Whether the file under the companion dir is no longer the one the
+ * metadata accounts for (DESIGN.md invariant 11); why, in *why. */
+static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why)
+{
+	uint64_t dev, ino;
+	uint8_t fp[16];
+
+	if (upto < st->accounted) {
+		*why = "its txn id went back";
+		return 1;
+	}
+	if (st->ino && !senv_file_id(s, &dev, &ino) && (dev != st->dev || ino != st->ino)) {
+		*why = "its data file is another file";
+		return 1;
+	}
+	/* The meta page of a txn is rewritten only two commits later: read
+	 * twice, so that a page being written is not taken for another. */
+	for (int i = 0; st->fp_txnid; i++) {
+		if (senv_meta_fp(s, st->fp_txnid, fp) || !memcmp(fp, st->fp, sizeof(fp)))
+			break;
+		if (i == 1) {
+			*why = "its data file holds another txn under the same id";
+			return 1;
+		}
+		usleep(10000);
+	}
+	if (journal_reused(s, st)) {
+		*why = "the journal shows its txn ids written again";
+		return 1;
+	}
+	return 0;
+}
+
+/* Take the env as new: forget all metadata (remote progress too, so that
+ * the fleet's full snapshots are loaded again) and adopt what the file
+ * holds at timestamp 0, so that nothing missing from it is a delete and
+ * nothing in it beats a real write. The journal's records belong to the
+ * old file: consumed unread. */
+static int readopt(struct dset *ds, MDB_txn *mt, struct meta_state *st, uint64_t upto,
+		   const char *why, struct fold_result *fr)
+{
+	struct senv *s = ds->s;
+	uint64_t n = 0;
+	int rc;
+
+	log_msg(MDBTAP_LOG_WARN, "%s: the env was replaced (%s): re-adopting it at timestamp 0 "
+		"as a new chain; nothing missing from it is deleted elsewhere", s->path, why);
+	rc = meta_reset(mt, s->meta);
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	memset(fr, 0, sizeof(*fr));
+	rc = rescan_all(ds, 0, 0, &n);
+	if (rc)
+		return rc;
+	st->adopted = 1;
+	st->generation = new_generation();
+	st->chain_ns = hlc_wall_ns();
+	st->accounted = st->exported = upto;
+	fr->tail = st->jpos = journal_load(&journal_header(s->jnl)->head);
+	s->stats.readoptions++;
+	log_msg(MDBTAP_LOG_INFO, "%s: re-adopted %llu elements", s->path, (unsigned long long)n);
+	return 0;
+}
+
+/* The env's identity as of txn upto, for replaced() next time. */
+static void take_identity(struct senv *s, struct meta_state *st, uint64_t upto)
+{
+	if (senv_file_id(s, &st->dev, &st->ino))
+		st->dev = st->ino = 0;
+	st->fp_txnid = senv_meta_fp(s, upto, st->fp) ? 0 : upto;
+}
+
 static const char *hostname(void)
 {
 	static char name[256];
@@ -109,6 +214,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	struct timespec t0, t1;
 	int rc, made = 0, adopted_now = 0, upload_rc = 0;
 	const char *phase = "opening txns"; /* for the log, when it fails */
+	const char *why = NULL;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -126,15 +232,20 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		goto out;
 	xa.upto = mdb_txn_id(host);
 	phase = "folding the journal";
-	elem_set_init(&ds, s, host, mt);
+	elem_set_init(&ds, s, host, mt); /* no metadata handle cached before a reset */
 	rc = meta_state_get(mt, s->meta, &st);
-	if (!rc && !st.adopted) {
+	if (!rc && st.adopted && replaced(s, &st, xa.upto, &why)) {
+		rc = readopt(&ds, mt, &st, xa.upto, why, &fr);
+		adopted_now = 1;
+	} else if (!rc && !st.adopted) {
 		rc = adopt(&ds, &st, xa.upto, &fr);
+		st.chain_ns = hlc_wall_ns();
 		adopted_now = 1;
 	} else if (!rc) {
 		rc = fold_journal(&ds, &st, xa.upto, 0, &fr);
 		if (!rc && fr.restarted) {
 			st.generation = new_generation();
+			st.chain_ns = hlc_wall_ns();
 			st.exported = xa.upto;
 			e->force_full = 1;
 		}
@@ -177,6 +288,9 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (rc)
 		goto out;
 	phase = "committing the metadata";
+	if (!st.chain_ns)
+		st.chain_ns = now; /* metadata of a version that did not keep it */
+	take_identity(s, &st, xa.upto);
 	rc = meta_state_put(mt, s->meta, &st);
 	if (!rc)
 		rc = mdb_txn_commit(mt);
@@ -239,17 +353,50 @@ static int sweep_step(struct sync_env *e, const struct cfg *c)
 	return rc;
 }
 
+/* A data file replaced while we run (mv, rm and restore): our map still
+ * shows the old file. Open the new one; local_step then re-adopts it. */
+static int reopen_if_replaced(struct sync_env *e)
+{
+	uint64_t dev, ino;
+	char err[1024];
+	int rc;
+
+	if (!e->ino || senv_file_id(&e->s, &dev, &ino) || (dev == e->dev && ino == e->ino))
+		return 0;
+	log_msg(MDBTAP_LOG_WARN, "%s: its data file was replaced: opening the new one",
+		e->s.path);
+	senv_close(&e->s);
+	rc = senv_open(&e->s, e->ce->path, e->ce, 0, err, sizeof(err));
+	if (rc) {
+		log_msg(MDBTAP_LOG_ERROR, "%s; this env stops syncing", err);
+		e->halted = 1;
+		return rc;
+	}
+	if (senv_file_id(&e->s, &e->dev, &e->ino))
+		e->dev = e->ino = 0;
+	return 0;
+}
+
 int sync_cycle(struct sync_env *e, const struct cfg *c)
 {
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns };
 	struct receive_out ro;
-	int rc = sweep_step(e, c), rc2; /* first: a full snapshot now leaves them out */
+	int rc, rc2;
 
+	rc = reopen_if_replaced(e);
+	if (rc)
+		return rc;
+	rc = sweep_step(e, c); /* first: a full snapshot now leaves them out */
 	if (!rc)
 		rc = local_step(e, c);
 
 	rc2 = receive_once(&e->s, e->store, &ra, &ro);
+	if (rc2 == RECEIVE_NAME_CLASH) {
+		e->halted = 1;
+		senv_close(&e->s);
+		return rc2;
+	}
 	if (ro.want == CLEAN_FULL_NEXT)
 		e->compact = 1;
 	if (!rc && !rc2 && ro.want == CLEAN_FULL_NOW) {

@@ -17,7 +17,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "apps"))
 sys.path.insert(0, HERE)
 import apputil as A  # noqa: E402
-from test_converge import Instance, Model, quiesce, same_everywhere, store_url  # noqa: E402
+from test_converge import Instance, Model, quiesce, store_url  # noqa: E402
+
+
+def same_everywhere(insts, model=None):
+    """Equal digests and contents (an empty DBI counts as none: instances
+    that never ran the writer have not created them)."""
+    digests = [i.digest() for i in insts]
+    A.eq(len(set(digests)), 1, "distinct digests: " + repr(digests))
+    contents = [{k: v for k, v in i.contents().items() if v} for i in insts]
+    for i, c in zip(insts[1:], contents[1:]):
+        A.eq(c, contents[0], "contents of %s vs %s" % (i.name, insts[0].name))
+    if model:
+        exp = {k: v for k, v in model.expected().items() if v}
+        A.eq(contents[0], exp, "contents vs the model")
 
 
 def kv(inst, dbi="-"):
@@ -65,8 +78,95 @@ def two_syncers():
     A.eq(kv(b).get("k"), "2", "b got a's write")
 
 
+def restored(how):
+    """A's env is restored from an mdb_copy taken earlier, put in place as
+    a new file ("new-file") or copied over the old one ("in-place"); A's
+    program then writes more txns than it had before. Nothing missing from
+    the copy is deleted anywhere, A's new writes leave, and A gets back
+    what the fleet holds."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    for k in ("k1", "k2", "k3"):
+        a.write([["put", None, k, "1"]])
+    a.sync(store)
+    b.sync(store)
+    backup = os.path.join(root, "backup")
+    os.makedirs(backup)
+    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a.write([["put", None, "k4", "1"]])
+    a.write([["del", None, "k1", ""]])
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    b.sync(store)
+    data = os.path.join(a.env, "data.mdb")
+    if how == "new-file":
+        os.unlink(data)
+        shutil.copyfile(os.path.join(backup, "data.mdb"), data)
+    else:
+        shutil.copyfile(os.path.join(backup, "data.mdb"), data)  # same inode
+    a.seen = A.env_last_txnid(a.env, False)  # the test's journal reader, not the syncer
+    for n in range(8):  # past the txn ids accounted for
+        a.write([["put", None, "new%d" % n, "a"]])
+    log = a.sync(store).stderr
+    A.check("replaced" in log, "the replacement is logged: " + log)
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    got = kv(b)
+    A.eq(got.get("k4"), "1", "k4 (missing from the copy) still on b")
+    A.eq(got.get("k2"), "2", "k2's later value kept")
+    A.check("k1" not in got, "k1's delete kept")
+    A.eq(sorted(k for k in got if k.startswith("new")), ["new%d" % n for n in range(8)],
+         "a's writes after the restore left")
+    same_everywhere([a, b])
+
+
+def wiped():
+    """A's env is deleted and started again empty under its name: it gets
+    back everything, its own old writes included (B's full snapshot was made
+    before it merged them)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    b.write([["put", None, "fromb", "1"]])
+    b.sync(store)
+    a.write([["put", None, "froma", "1"]])
+    a.write([["put", "n", "froma2", "1"]])
+    a.sync(store)
+    b.sync(store)
+    A.eq(kv(b).get("froma"), "1", "b merged a's write")
+    shutil.rmtree(a.env)
+    os.makedirs(a.env)
+    A.check(quiesce([a, b], store), "no convergence after the wipe")
+    A.eq(kv(a), {"froma": "1", "fromb": "1"}, "a got everything back")
+    A.eq(kv(a, "n"), {"froma2": "1"}, "a got its named DBI back")
+    same_everywhere([a, b])
+
+
+def name_clash():
+    """Two envs synced under one instance name: the one whose chain is older
+    stops with a clear error when it sees the other's objects."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a = Instance(root, "a")
+    a2 = Instance(root, "a2")
+    a2.name = "a"  # the same --instance
+    a.write([["put", None, "k", "1"]])
+    a.sync(store)
+    a2.write([["put", None, "k2", "1"]])
+    a2.sync(store)
+    p = subprocess.run(a.sync_argv(store, "--once"), capture_output=True, text=True, timeout=60)
+    A.check(p.returncode != 0, "a's syncer stops")
+    A.check("used by another env" in p.stderr, "the error says why: " + p.stderr)
+    p = subprocess.run(a.sync_argv(store, "--poll-interval", "50ms"), capture_output=True,
+                       text=True, timeout=60)
+    A.check(p.returncode != 0, "a long-running syncer exits too: " + p.stderr[-500:])
+
+
 def main():
-    modes = {"--two-syncers": two_syncers}
+    modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
+             "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
+             "--name-clash": name_clash}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
 
