@@ -33,6 +33,11 @@ int merge_remote_wins(const struct merge_side *local, const struct merge_side *r
 	c = n ? memcmp(remote->val, local->val, n) : 0;
 	if (c == 0)
 		c = rl < ll ? -1 : rl > ll ? 1 : 0;
+	/* The same bytes (a tombstone and a live empty value): the tombstone
+	 * wins on both sides, so that every pair has one winner everywhere
+	 * (DESIGN.md invariant 14; Lightning Stream keeps the local one). */
+	if (c == 0)
+		return remote->deleted && !local->deleted;
 	return c < 0;
 }
 

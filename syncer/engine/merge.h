@@ -21,7 +21,8 @@ struct merge_side {
 
 /* 1 if the remote element replaces the local one: a newer timestamp wins;
  * on equal timestamps the lower application value wins (Lightning
- * Stream's rule), so a delete (empty) wins a tie; 0 otherwise. */
+ * Stream's rule), so a delete (empty) wins a tie, against a live empty
+ * value too (one winner everywhere); 0 otherwise. */
 int merge_remote_wins(const struct merge_side *local, const struct merge_side *remote);
 
 /* Elements per host write txn: bounds how long the host waits for the

@@ -136,7 +136,9 @@ class Model:
             last[ident] = (ts, "" if deleted else val, deleted)
         for ident, new in last.items():
             old = self.el.get(ident)
-            if old is None or new[0] > old[0] or (new[0] == old[0] and new[1] < old[1]):
+            # equal ts: the lower value wins, a tombstone over a live empty one
+            if old is None or new[0] > old[0] or (new[0] == old[0] and (
+                    new[1] < old[1] or (new[1] == old[1] and new[2] and not old[2]))):
                 self.el[ident] = new
 
     def expected(self):
