@@ -129,18 +129,14 @@ static int stale(const struct receive_args *a, const struct obj *newest)
 	       now - newest->on.ts_ns > a->tombstone_retention_ns / 2;
 }
 
-/* Apply what one instance's objects v[0..n) offer past progress p. */
-static int follow(struct senv *s, struct store *store, const struct receive_args *a,
-		  const struct obj *v, size_t n, struct meta_remote *p, int have,
-		  unsigned *applied)
+/* Apply what the objects of chain gen among one instance's objects
+ * v[0..n) offer past progress p (have: p is in that chain). */
+static int follow_gen(struct senv *s, struct store *store, const struct receive_args *a,
+		      const struct obj *v, size_t n, uint64_t gen, struct meta_remote *p, int have,
+		      unsigned *applied)
 {
-	uint64_t gen = v[n - 1].on.generation;
 	int rc;
 
-	if (have && p->generation != gen) {
-		log_msg(MDBTAP_LOG_INFO, "%s: instance %s started a new chain", s->path, v[0].on.instance);
-		have = 0;
-	}
 	for (;;) {
 		const struct obj *next = NULL, *full = NULL;
 		int more = 0;
@@ -176,6 +172,27 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 		have = 1;
 		(*applied)++;
 	}
+}
+
+/* Apply what one instance's objects v[0..n) offer past progress p. When
+ * it started a new chain, what is left of the one followed so far comes
+ * first: its last deltas may hold writes that no full snapshot of the new
+ * chain carries (an env wiped or restored after exporting them). */
+static int follow(struct senv *s, struct store *store, const struct receive_args *a,
+		  const struct obj *v, size_t n, struct meta_remote *p, int have,
+		  unsigned *applied)
+{
+	uint64_t gen = v[n - 1].on.generation;
+	int rc;
+
+	if (have && p->generation != gen) {
+		rc = follow_gen(s, store, a, v, n, p->generation, p, 1, applied);
+		if (rc)
+			return rc;
+		log_msg(MDBTAP_LOG_INFO, "%s: instance %s started a new chain", s->path, v[0].on.instance);
+		have = 0;
+	}
+	return follow_gen(s, store, a, v, n, gen, p, have, applied);
 }
 
 /* Our own objects of other chains (DESIGN.md invariants 10, 11). Those
@@ -222,11 +239,27 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 		}
 		v[n++] = (struct obj){ (char *)own[i].name, own[i].on };
 	}
-	if (n) {
+	if (n)
 		qsort(v, n, sizeof(*v), by_instance_then_time);
-		rc = follow(s, store, a, v, n, &p, have, applied);
+	/* Every older chain, oldest first: a chain begun by an env wiped
+	 * twice holds in its full snapshots nothing of the chain before. */
+	for (size_t i = 0; !rc && i < n; i++) {
+		uint64_t gen = v[i].on.generation, last = 0;
+		int seen = 0;
+
+		for (size_t k = 0; k < i; k++)
+			seen |= v[k].on.generation == gen;
+		if (seen)
+			continue; /* done at its first object */
+		for (size_t k = i; k < n; k++)
+			if (v[k].on.generation == gen)
+				last = v[k].on.ts_ns;
+		if (have && gen != p.generation && last <= p.name_ns)
+			continue; /* followed before the one in progress */
+		rc = follow_gen(s, store, a, v, n, gen, &p, have && gen == p.generation, applied);
 		if (rc == EROFS || rc == MDB_MAP_FULL)
 			rc = 0; /* said in the log */
+		have = 1;
 	}
 	free(v);
 	return rc;
@@ -276,7 +309,8 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
-	rc = follow_own_past(s, store, a, l.own, l.nown, applied);
+	rc = follow_own_past(s, store, a, l.own, l.nown, &out->past);
+	*applied += out->past;
 	if (rc)
 		goto out;
 	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->keep_ns,

@@ -26,6 +26,8 @@ struct receive_out {
 	unsigned applied;            /* objects applied */
 	unsigned deleted;            /* our own objects deleted */
 	enum clean_want want;        /* what our next export should be */
+	unsigned past;               /* objects of our own older chains applied:
+					a full snapshot must carry them */
 };
 
 /* receive_once's code when another env writes objects under our instance

@@ -73,6 +73,28 @@ static int take_syncer_lock(struct senv *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* A file given as the env (MDB_NOSUBDIR) must be one already: LMDB
+ * would make an empty or special file into a new env (DESIGN.md: bad
+ * input changes nothing). */
+static int check_env_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		int rc = errno;
+
+		snprintf(err, errlen, "%s: %s", path, err_str(rc));
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		snprintf(err, errlen, "%s: not an LMDB env (%s): give the env's directory, or the "
+			 "data file of an env its program opened with MDB_NOSUBDIR", path,
+			 S_ISREG(st.st_mode) ? "an empty file" : "not a regular file");
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int dir_exists(const char *p)
 {
 	struct stat st;
@@ -106,6 +128,8 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	}
 	s->nosubdir = w.nosubdir;
 	s->nolock = w.nolock;
+	if (s->nosubdir && !readonly && (rc = check_env_file(path, err, errlen)))
+		return rc;
 	snprintf(s->companion, sizeof(s->companion), "%s", w.companion);
 	if (!readonly && !s->nosubdir && s->nolock && !env_has_data(path)) {
 		/* An empty directory: the env is new (an instance joining before

@@ -28,12 +28,15 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 
 	memset(e, 0, sizeof(*e));
 	e->ce = ce;
-	rc = senv_open(&e->s, ce->path, ce, 0, err, errlen);
+	/* The store first: bad input must be refused before the env's files
+	 * (data.mdb, lock.mdb, the journal) are created. */
+	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
 	if (rc)
 		return rc;
-	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
+	rc = senv_open(&e->s, ce->path, ce, 0, err, errlen);
 	if (rc) {
-		senv_close(&e->s);
+		store_close(e->store);
+		e->store = NULL;
 		return rc;
 	}
 	if (senv_file_id(&e->s, &e->dev, &e->ino))
@@ -399,6 +402,9 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 	}
 	if (ro.want == CLEAN_FULL_NEXT)
 		e->compact = 1;
+	if (ro.past) /* our own older chains' data: only a full snapshot of
+		      * ours can carry it to those who never followed them */
+		ro.want = CLEAN_FULL_NOW;
 	if (!rc && !rc2 && ro.want == CLEAN_FULL_NOW) {
 		/* Idle: a full snapshot now supersedes our deltas (clean.h); the
 		 * next listing lets them go. */

@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "apps"))
 sys.path.insert(0, HERE)
 import apputil as A  # noqa: E402
-from test_converge import Instance, Model, quiesce, store_url  # noqa: E402
+from test_converge import Instance, Model, quiesce, random_ops, store_url  # noqa: E402
 
 
 def same_everywhere(insts, model=None):
@@ -163,10 +163,139 @@ def name_clash():
     A.check(p.returncode != 0, "a long-running syncer exits too: " + p.stderr[-500:])
 
 
+def bad_input():
+    """A bad store URL on an empty env dir, and an empty regular file given
+    as the env, are refused before anything is created."""
+    root = A.fresh_tmp()
+    env = os.path.join(root, "empty")
+    os.makedirs(env)
+    p = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store", "bogus://nowhere",
+                        "--instance", "a"], capture_output=True, text=True, timeout=60)
+    A.check(p.returncode != 0, "a bad store URL is refused: " + p.stderr)
+    A.eq(os.listdir(env), [], "nothing created in the env dir")
+    f = os.path.join(root, "file.mdb")
+    open(f, "w").close()
+    before = sorted(os.listdir(root))
+    p = subprocess.run([A.MDBTAP, "sync", "--once", "--env", f, "--store",
+                        "file://" + os.path.join(root, "store"), "--instance", "a"],
+                       capture_output=True, text=True, timeout=60)
+    A.check(p.returncode != 0, "an empty file as the env is refused")
+    A.check("not an LMDB env" in p.stderr, "the refusal says why: " + p.stderr)
+    A.eq(os.path.getsize(f), 0, "the file is left empty")
+    A.eq(sorted(n for n in os.listdir(root) if n != "store"), before, "nothing created beside it")
+
+
+def lifecycle(seed, steps):
+    """Three instances write at random while their syncers are SIGKILLed,
+    a second syncer is started on a busy env, envs are restored from an
+    mdb_copy taken earlier (a new file or copied over the old one), wiped
+    and started again under their name, and written without the tap. What
+    each event means for the model: a kill, a refused second syncer, a
+    restore and a wipe change nothing (each env exported its writes first:
+    the fleet holds them); a write without the tap lands, at a time only
+    its syncer knows (its keys are written once, so any time will do).
+    After settling every instance equals the model and the digests agree."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    rng = random.Random(int(seed))
+    insts = [Instance(root, n) for n in ("a", "b", "c")]
+    backups = {}
+    model = Model()
+    counts = {}
+    unseen = [0]
+
+    def write(i):
+        ts, done = i.write(random_ops(rng))
+        if ts is not None:
+            model.apply(ts, done)
+
+    plain_sync = Instance.sync
+
+    def logged_sync(i, *args):  # every syncer's log kept, for a failure
+        p = plain_sync(i, *args)
+        with open(os.path.join(root, "log-" + i.name), "a") as f:
+            f.write(p.stderr)
+        return p
+    Instance.sync = logged_sync
+
+    def sync(i):
+        i.sync(store)
+
+    def sigkill(i):
+        p = subprocess.Popen(i.sync_argv(store, "--poll-interval", "50ms"),
+                             stderr=subprocess.DEVNULL)
+        time.sleep(rng.random() * 0.2)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        i.new_records()
+
+    def second_syncer(i):
+        p = subprocess.Popen(i.sync_argv(store, "--poll-interval", "50ms"),
+                             stderr=subprocess.DEVNULL)
+        try:
+            if A.wait_for("the syncer's lock", lambda: syncer_lock_pid(i) == str(p.pid)):
+                q = subprocess.run(i.sync_argv(store, "--once"), capture_output=True, text=True,
+                                   timeout=60)
+                A.check(q.returncode != 0 and str(p.pid) in q.stderr,
+                        "second syncer on %s refused: %s" % (i.name, q.stderr[-300:]))
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        i.new_records()
+
+    def backup(i):
+        if not os.path.exists(os.path.join(i.env, "data.mdb")):
+            return
+        d = os.path.join(root, "backup-" + i.name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        p = subprocess.run(["mdb_copy", i.env, d], capture_output=True, text=True)
+        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+        backups[i.name] = d
+
+    def restore(i):
+        if i.name not in backups:
+            return backup(i)
+        sync(i)  # its writes are in the store
+        data = os.path.join(i.env, "data.mdb")
+        if rng.random() < 0.5:
+            os.unlink(data)
+        shutil.copyfile(os.path.join(backups.pop(i.name), "data.mdb"), data)
+        i.seen = A.env_last_txnid(i.env, False)
+
+    def wipe(i):
+        sync(i)
+        shutil.rmtree(i.env)
+        os.makedirs(i.env)
+        backups.pop(i.name, None)
+        i.seen = 0
+
+    def untapped(i):
+        if not os.path.exists(os.path.join(i.env, "data.mdb")):
+            return
+        unseen[0] += 1
+        key, val = "u%d" % unseen[0], "by-%s" % i.name
+        p = subprocess.run(["mdb_load", "-T", i.env], input="%s\n%s\n" % (key, val), text=True,
+                           capture_output=True)
+        A.eq(p.returncode, 0, "mdb_load: " + p.stderr)
+        model.el[(None, key)] = (0, val, False)
+
+    events = [(write, 50), (sync, 20), (sigkill, 8), (second_syncer, 4), (backup, 5),
+              (restore, 4), (wipe, 3), (untapped, 6)]
+    for _ in range(int(steps)):
+        ev = rng.choices([e for e, _ in events], [w for _, w in events])[0]
+        counts[ev.__name__] = counts.get(ev.__name__, 0) + 1
+        ev(rng.choice(insts))
+    print("events:", counts, flush=True)
+    A.check(quiesce(insts, store), "digests still differ after settling")
+    same_everywhere(insts, model)
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
-             "--name-clash": name_clash}
+             "--name-clash": name_clash, "--bad-input": bad_input,
+             "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
 
