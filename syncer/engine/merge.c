@@ -235,6 +235,54 @@ static int same_val(const MDB_val *a, const void *p, size_t n)
 	return a->mv_size == n && (!n || !memcmp(a->mv_data, p, n));
 }
 
+/* Why a remote element does not fit the local DBI as it really is
+ * (DESIGN.md invariant 12: same-named DBIs may differ in flags between
+ * instances), or NULL. LMDB would take some of these and break: a
+ * DUPFIXED DBI reads every value at its fixed size, an INTEGERKEY DBI
+ * orders keys of mixed sizes wrongly. */
+static const char *misfit(struct batch *b, const struct dctx *c, const struct snap_dbi *d,
+			  const struct snap_kv *kv)
+{
+	unsigned f = c->flags;
+	int dup = !!(f & MDB_DUPSORT);
+	MDB_cursor *cur;
+	MDB_val k, v;
+	const char *why = NULL;
+
+	if (dup != !!(d->flags & MDB_DUPSORT))
+		return dup ? "a plain DBI's element for a DUPSORT DBI" :
+			     "a DUPSORT DBI's element for a plain DBI";
+	if ((f & MDB_INTEGERKEY) && kv->klen != sizeof(unsigned) && kv->klen != sizeof(size_t))
+		return "a key of a size INTEGERKEY does not take";
+	if (dup && (f & MDB_INTEGERDUP) && kv->vlen != sizeof(unsigned) &&
+	    kv->vlen != sizeof(size_t))
+		return "a value of a size INTEGERDUP does not take";
+	if (!(f & (MDB_INTEGERKEY | MDB_INTEGERDUP | MDB_DUPFIXED)) || !c->host_exists ||
+	    mdb_cursor_open(b->w, c->host, &cur))
+		return NULL;
+	/* Every key (INTEGERKEY) and every value (DUPFIXED, INTEGERDUP)
+	 * has one size: the first one's. */
+	if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0) {
+		if ((f & MDB_INTEGERKEY) && k.mv_size != kv->klen)
+			why = "a key of another size than this INTEGERKEY DBI's";
+		else if (dup && (f & (MDB_DUPFIXED | MDB_INTEGERDUP)) && v.mv_size != kv->vlen)
+			why = "a value of another size than this DUPFIXED DBI's";
+	}
+	mdb_cursor_close(cur);
+	return why;
+}
+
+/* Count and, once per DBI and instance, log a refused element. */
+static void refuse_misfit(struct batch *b, const struct snap_dbi *d, const char *instance,
+			  const char *why)
+{
+	if (senv_count_misfit(b->s, d->name, d->name_len, instance))
+		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%.*s': elements from instance '%s' do not fit "
+			"this DBI's flags (%s): refused (counted in `mdbtap stats`; logged once)",
+			b->s->path, d->name_len ? (int)d->name_len : 9,
+			d->name_len ? d->name : "(unnamed)", instance, why);
+}
+
 /* One remote element against the local one. */
 static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap_kv *kv,
 		    const struct merge_args *a)
@@ -245,6 +293,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	MDB_val hv = { 0, NULL };
 	unsigned create;
 	struct dctx *c;
+	const char *why;
 	int rc, live, deleted = !!(kv->flags & SNAP_KV_DELETED);
 
 	if (kv->ts > hlc_wall_ns() + a->max_future_ns &&
@@ -262,8 +311,10 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 		return rc;
 	if (c->created)
 		b->wrote = 1; /* the new DBI takes a txn id even if nothing else does */
-	if (!!c->h.dupsort != !!(d->flags & MDB_DUPSORT))
-		return 0; /* the DBIs disagree on DUPSORT: cannot merge */
+	if ((why = misfit(b, c, d, kv)) != NULL) {
+		refuse_misfit(b, d, a->instance, why);
+		return 0;
+	}
 	rc = meta_elem_get(b->mt, &c->h, &key, c->h.dupsort ? &val : NULL, &old);
 	if (rc && rc != MDB_NOTFOUND)
 		return rc;

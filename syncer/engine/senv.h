@@ -33,8 +33,19 @@ struct senv_stats {
 	uint64_t elems_refused;    /* remote elements too far in the future */
 	uint64_t tombstones_swept; /* tombstones forgotten after the retention */
 	uint64_t readoptions;      /* the env found replaced and re-adopted */
+	uint64_t elems_misfit;     /* remote elements that do not fit the local
+				      DBI's flags (senv_misfit) */
 	uint64_t tombstones_ignored; /* remote tombstones of unknown elements older
 					than the retention (sweep.h) */
+};
+
+/* Remote elements of one DBI from one instance refused because they do
+ * not fit the local DBI's real flags (DESIGN.md invariant 12). */
+struct senv_misfit {
+	char *dbi;                   /* owned; NULL for the unnamed DBI */
+	size_t len;
+	char *instance;              /* owned */
+	uint64_t n;
 };
 
 struct senv {
@@ -57,6 +68,8 @@ struct senv {
 	uint64_t pending_since;      /* since when (wall ns) */
 	char **bad;                  /* objects that failed to verify */
 	size_t nbad;
+	struct senv_misfit *misfits; /* per DBI and instance */
+	size_t nmisfits;
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;
@@ -110,6 +123,14 @@ int senv_is_dbi_record(struct senv *s, MDB_txn *txn, const MDB_val *key, const M
  * again; senv_is_bad tells. */
 void senv_mark_bad(struct senv *s, const char *name);
 int senv_is_bad(const struct senv *s, const char *name);
+
+/* Count one refused element of DBI (name, len) from instance. Returns 1
+ * the first time for that pair (the caller logs it once), else 0. */
+int senv_count_misfit(struct senv *s, const char *name, size_t len, const char *instance);
+
+/* The refusals as text for `mdbtap stats`: "DBI from INSTANCE: N; ...",
+ * cut to fit cap. */
+void senv_misfit_text(const struct senv *s, char *buf, size_t cap);
 
 /* An anonymous read-write file in the companion directory (objects on
  * their way out or in), gone when closed, even after a kill. -1 and

@@ -415,9 +415,10 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 	if (e->stats) {
 		struct statfile_data d = { (uint64_t)getpid(), e->started_ns, hlc_wall_ns(),
 					   e->cycles, c->poll_interval_ns, *store_stats(e->store),
-					   e->s.stats, "" };
+					   e->s.stats, "", "" };
 
 		snprintf(d.store_url, sizeof(d.store_url), "%s", store_url(e->store));
+		senv_misfit_text(&e->s, d.misfits, sizeof(d.misfits));
 		statfile_update(e->stats, &d);
 	}
 	return rc ? rc : rc2;

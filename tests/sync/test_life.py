@@ -5,10 +5,12 @@ runs them all at random against a model.
 
   test_life.py --MODE
 """
+import json
 import os
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -291,10 +293,80 @@ def lifecycle(seed, steps):
     same_everywhere(insts, model)
 
 
+def seed_env(path, code):
+    """Run python3-lmdb code (env in `env`) on path, without the tap."""
+    full = "import lmdb, struct\nenv = lmdb.open(%r, max_dbs=8, map_size=1 << 26)\n" % path + code
+    p = subprocess.run([sys.executable, "-c", full], capture_output=True, text=True, timeout=60)
+    A.eq(p.returncode, 0, "python3-lmdb: " + p.stderr)
+
+
+def flags_mismatch():
+    """Same-named DBIs with other flags on two instances: what does not fit
+    the local DBI (DUPSORT, INTEGERKEY and DUPFIXED sizes) is refused,
+    counted per DBI and instance, logged once with both names, shown by
+    `mdbtap stats`; what fits is merged."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    seed_env(a.env, """
+with env.begin(write=True) as t:
+    t.put(b"k", b"v", db=env.open_db(b"plain", txn=t))
+    t.put(struct.pack("=Q", 1), b"x", db=env.open_db(b"ik", txn=t, integerkey=True))
+    t.put(b"k", b"1234", db=env.open_db(b"fx", txn=t, dupsort=True, dupfixed=True))
+""")
+    seed_env(b.env, """
+with env.begin(write=True) as t:
+    t.put(b"k", b"w", db=env.open_db(b"plain", txn=t, dupsort=True))
+    ik = env.open_db(b"ik", txn=t)
+    t.put(b"ab", b"y", db=ik)
+    t.put(b"abc", b"y", db=ik)
+    t.put(struct.pack("=Q", 2), b"ok", db=ik)
+    fx = env.open_db(b"fx", txn=t, dupsort=True)
+    t.put(b"k", b"1", db=fx)
+    t.put(b"k", b"1234567", db=fx)
+    t.put(b"k", b"5678", db=fx)
+""")
+    a.sync(store)
+    b.sync(store)
+    log = a.sync(store).stderr  # the stats count what this syncer process did
+    for dbi in ("plain", "ik", "fx"):
+        lines = [ln for ln in log.splitlines() if "DBI '%s'" % dbi in ln and "do not fit" in ln]
+        A.eq(len(lines), 1, "refusals of DBI %s logged once: %s" % (dbi, log[-2000:]))
+        A.check(lines and "'b'" in lines[0], "the log names the instance: %r" % lines)
+    code = """
+import json, lmdb, struct, sys
+env = lmdb.open(sys.argv[1], max_dbs=8, readonly=True, lock=False)
+out = {}
+with env.begin() as t:
+    for n, kw in ((b"plain", {}), (b"ik", {"integerkey": True}),
+                  (b"fx", {"dupsort": True, "dupfixed": True})):
+        db = env.open_db(n, txn=t, create=False, **kw)
+        out[n.decode()] = sorted([k.hex(), v.hex()] for k, v in t.cursor(db=db))
+print(json.dumps(out, sort_keys=True))
+"""
+    p = subprocess.run([sys.executable, "-c", code, a.env], capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, 0, "reading a: " + p.stderr)
+    got = json.loads(p.stdout) if p.returncode == 0 else {}
+    A.eq(got.get("plain"), [[b"k".hex(), b"v".hex()]], "a's plain DBI untouched")
+    A.eq(got.get("ik"), sorted([[struct.pack("=Q", 1).hex(), b"x".hex()],
+                                [struct.pack("=Q", 2).hex(), b"ok".hex()]]),
+         "a's INTEGERKEY DBI: the 8-byte key merged, the 2- and 3-byte ones refused")
+    A.eq(got.get("fx"), sorted([[b"k".hex(), b"1234".hex()], [b"k".hex(), b"5678".hex()]]),
+         "a's DUPFIXED DBI: the 4-byte value merged, the others refused")
+    p = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True, text=True,
+                       timeout=60)
+    st = json.loads(p.stdout) if p.returncode == 0 else {}
+    A.check(st.get("elements_misfit", 0) >= 5, "stats count the refusals: %r" % st)
+    for dbi in ("plain", "ik", "fx"):
+        A.check("%s from b" % dbi in st.get("misfits", ""), "stats name %s and b: %r" % (dbi, st))
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
              "--name-clash": name_clash, "--bad-input": bad_input,
+             "--flags-mismatch": flags_mismatch,
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
