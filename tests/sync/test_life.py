@@ -360,6 +360,9 @@ print(json.dumps(out, sort_keys=True))
     A.check(st.get("elements_misfit", 0) >= 5, "stats count the refusals: %r" % st)
     for dbi in ("plain", "ik", "fx"):
         A.check("%s from b" % dbi in st.get("misfits", ""), "stats name %s and b: %r" % (dbi, st))
+    p = subprocess.run([A.MDBTAP, "doctor", a.env], capture_output=True, text=True, timeout=60)
+    A.check("do not fit" in p.stdout and "ik from b" in p.stdout,
+            "doctor shows the refusals: " + p.stdout[-1500:])
 
 
 def main():
