@@ -131,6 +131,7 @@ struct batch {
 	uint64_t max_ts;
 	size_t n;
 	int wrote;
+	uint64_t future;    /* elements of this object refused for max_future */
 };
 
 static void batch_abort(struct batch *b)
@@ -299,6 +300,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	if (kv->ts > hlc_wall_ns() + a->max_future_ns &&
 	    kv->ts > journal_load(&journal_header(b->s->jnl)->clock) + a->max_future_ns) {
 		b->s->stats.elems_refused++;
+		b->future++; /* the object is applied again later (merge_apply) */
 		return 0;
 	}
 	/* A missing DBI is created with the remote's flags, for tombstones
@@ -371,6 +373,14 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	return rc;
 }
 
+static int retry_later(struct senv *s, const struct merge_args *a, uint64_t n)
+{
+	log_msg(MDBTAP_LOG_WARN, "%s: %s: %llu elements are more than max_future ahead of our "
+		"clock: refused for now; the object is applied again until they are acceptable",
+		s->path, a->name, (unsigned long long)n);
+	return MERGE_RETRY;
+}
+
 int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 {
 	struct snap_reader *r = NULL;
@@ -392,8 +402,13 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 			open = 1;
 		}
 		if (ev.type == SNAP_EV_END) {
-			rc = batch_commit(&b, a->instance, a->progress);
+			/* With elements refused for max_future, the progress
+			 * stays before this object: it is applied again until
+			 * the clocks agree (re-applying changes nothing else). */
+			rc = batch_commit(&b, a->instance, b.future ? NULL : a->progress);
 			open = 0;
+			if (!rc && b.future)
+				rc = retry_later(s, a, b.future);
 			break;
 		}
 		if (ev.type == SNAP_EV_DBI) {
@@ -427,7 +442,7 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 	if (rc == MDB_MAP_FULL)
 		log_msg(MDBTAP_LOG_ERROR, "%s: %s does not fit in the host's map: it waits until the "
 			"host's map grows or data is deleted", s->path, a->name);
-	else if (rc)
+	else if (rc && rc != MERGE_RETRY)
 		log_msg(MDBTAP_LOG_ERROR, "%s: applying %s: %s", s->path, a->name, err_str(rc));
 	else
 		s->stats.objects_in++;

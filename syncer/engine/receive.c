@@ -167,6 +167,8 @@ static int follow_gen(struct senv *s, struct store *store, const struct receive_
 			continue; /* bad: skipped from now on; look again */
 		if (rc == ENOENT)
 			return 0; /* deleted since the listing: the next pass sees */
+		if (rc == MERGE_RETRY)
+			return 0; /* applied again next pass (merge.h) */
 		if (rc)
 			return rc;
 		have = 1;

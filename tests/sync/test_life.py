@@ -365,11 +365,45 @@ print(json.dumps(out, sort_keys=True))
             "doctor shows the refusals: " + p.stdout[-1500:])
 
 
+def future():
+    """An element stamped beyond max_future (the writer's clock 2 h ahead)
+    is refused, logged and counted, and applied once it is acceptable (here:
+    max_future raised to 3 h; in life, the clocks agree)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    b.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": str(2 * 3600 * 10**9)}
+    b.write([["put", None, "k", "ahead"]])
+    b.sync(store)
+
+    def sync_a(max_future):
+        conf = os.path.join(root, "a.yaml")
+        with open(conf, "w") as f:
+            f.write("instance: a\nmax_future: %s\nenvs:\n  main:\n    path: %s\n"
+                    "    store: %s\n" % (max_future, a.env, store_url(store)))
+        p = subprocess.run([A.MDBTAP, "sync", "--once", "--config", conf], capture_output=True,
+                           text=True, timeout=60)
+        A.eq(p.returncode, 0, "sync a: " + p.stderr[-1500:])
+        return p.stderr
+    log = sync_a("1h")
+    A.check("max_future" in log, "the refusal is logged: " + log[-1500:])
+    p = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True, text=True,
+                       timeout=60)
+    st = json.loads(p.stdout) if p.returncode == 0 else {}
+    A.eq(st.get("elements_refused"), 1, "the refusal is counted")
+    A.check("k" not in kv(a), "not applied while too far ahead")
+    sync_a("1h")
+    A.check("k" not in kv(a), "still refused")
+    sync_a("3h")
+    A.eq(kv(a).get("k"), "ahead", "applied once acceptable")
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
+             "--future": future,
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
