@@ -284,8 +284,13 @@ def lifecycle(seed, steps):
 
     events = [(write, 50), (sync, 20), (sigkill, 8), (second_syncer, 4), (backup, 5),
               (restore, 4), (wipe, 3), (untapped, 6)]
-    for _ in range(int(steps)):
-        ev = rng.choices([e for e, _ in events], [w for _, w in events])[0]
+    # every event at least once (a restore twice: its first takes the
+    # backup), then at random
+    fixed = [e for e, _ in events] + [restore]
+    rng.shuffle(fixed)
+    for k in range(int(steps)):
+        ev = fixed[k // 3] if k % 3 == 2 and k // 3 < len(fixed) else \
+            rng.choices([e for e, _ in events], [w for _, w in events])[0]
         counts[ev.__name__] = counts.get(ev.__name__, 0) + 1
         ev(rng.choice(insts))
     print("events:", counts, flush=True)
