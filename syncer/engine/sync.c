@@ -94,9 +94,12 @@ static int adopt(struct dset *ds, struct meta_state *st, uint64_t upto,
 
 /* Whether the journal holds a committed record, written since the last
  * look, whose txn id is not above an earlier committed one's: a writer
- * of another file (a restored copy) reused txn ids. Updates st->jpos and
- * st->jmax. */
-static int journal_reused(struct senv *s, struct meta_state *st)
+ * of another file (a restored copy) reused txn ids. *at: where the first
+ * such record is (the new file's records start there); *low: where the
+ * first committed record not above upto is (UINT64_MAX: none). Updates
+ * st->jpos and st->jmax. */
+static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, uint64_t *at,
+			  uint64_t *low)
 {
 	struct mdbtap_journal_header *h = journal_header(s->jnl);
 	struct journal_reader rd = { 0 };
@@ -108,12 +111,15 @@ static int journal_reused(struct senv *s, struct meta_state *st)
 		st->jpos = st->jmax = 0;
 	if (st->jpos > pos)
 		pos = st->jpos;
-	while (!reused && (rc = journal_read(s->jnl, pos, &rd, &e)) == 1) {
+	while ((rc = journal_read(s->jnl, pos, &rd, &e)) == 1) {
 		if (!e.pad && e.state == MDBTAP_STATE_COMMITTED) {
-			if (st->jmax && e.hdr.txnid <= st->jmax)
+			if (*low == UINT64_MAX && e.hdr.txnid <= upto)
+				*low = pos;
+			if (st->jmax && e.hdr.txnid <= st->jmax && !reused) {
 				reused = 1;
-			else
-				st->jmax = e.hdr.txnid;
+				*at = pos;
+			}
+			st->jmax = e.hdr.txnid;
 		}
 		pos = e.next;
 	}
@@ -123,13 +129,24 @@ static int journal_reused(struct senv *s, struct meta_state *st)
 }
 
 /* Whether the file under the companion dir is no longer the one the
- * metadata accounts for (DESIGN.md invariant 11); why, in *why. */
-static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why)
+ * metadata accounts for (DESIGN.md invariant 11); why, in *why. *newrecs:
+ * where the journal's records of the new file begin, when known, else
+ * UINT64_MAX. */
+static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,
+		    uint64_t *newrecs)
 {
-	uint64_t dev, ino;
+	uint64_t dev, ino, low = UINT64_MAX;
 	uint8_t fp[16];
+	int reused = journal_reused(s, st, upto, newrecs, &low);
 
+	if (!reused)
+		*newrecs = UINT64_MAX;
 	if (upto < st->accounted) {
+		/* Records written since the last look by the old file have
+		 * txn ids above the accounted one, so above upto: the first
+		 * one not above it is the new file's first. */
+		if (!reused)
+			*newrecs = low;
 		*why = "its txn id went back";
 		return 1;
 	}
@@ -148,7 +165,7 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 		}
 		usleep(10000);
 	}
-	if (journal_reused(s, st)) {
+	if (reused) {
 		*why = "the journal shows its txn ids written again";
 		return 1;
 	}
@@ -158,13 +175,17 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 /* Take the env as new: forget all metadata (remote progress too, so that
  * the fleet's full snapshots are loaded again) and adopt what the file
  * holds at timestamp 0, so that nothing missing from it is a delete and
- * nothing in it beats a real write. The journal's records belong to the
- * old file: consumed unread. */
+ * nothing in it beats a real write. The journal's records of the old file
+ * are consumed unread; those of the new one (from newrecs, when known)
+ * are folded, keeping their timestamps, as at a first adoption. */
 static int readopt(struct dset *ds, MDB_txn *mt, struct meta_state *st, uint64_t upto,
-		   const char *why, struct fold_result *fr)
+		   const char *why, uint64_t newrecs, struct fold_result *fr)
 {
 	struct senv *s = ds->s;
-	uint64_t n = 0;
+	struct mdbtap_journal_header *h = journal_header(s->jnl);
+	struct journal_reader rd = { 0 };
+	struct journal_entry e;
+	uint64_t n = 0, first = 0;
 	int rc;
 
 	log_msg(MDBTAP_LOG_WARN, "%s: the env was replaced (%s): re-adopting it at timestamp 0 "
@@ -181,10 +202,22 @@ static int readopt(struct dset *ds, MDB_txn *mt, struct meta_state *st, uint64_t
 	st->generation = new_generation();
 	st->chain_ns = hlc_wall_ns();
 	st->accounted = st->exported = upto;
-	fr->tail = st->jpos = journal_load(&journal_header(s->jnl)->head);
+	if (newrecs != UINT64_MAX && journal_read(s->jnl, newrecs, &rd, &e) == 1 &&
+	    e.hdr.txnid > 0 && e.hdr.txnid <= upto)
+		first = e.hdr.txnid;
+	journal_reader_free(&rd);
 	s->stats.readoptions++;
 	log_msg(MDBTAP_LOG_INFO, "%s: re-adopted %llu elements", s->path, (unsigned long long)n);
-	return 0;
+	if (!first) {
+		fr->tail = st->jpos = journal_load(&h->head);
+		return 0;
+	}
+	/* The old file's records go; the fold starts at the new file's. */
+	journal_consume(s->jnl, newrecs, first - 1);
+	st->accounted = first - 1;
+	rc = fold_journal(ds, st, upto, 0, fr);
+	st->jpos = journal_load(&h->head);
+	return rc;
 }
 
 /* The env's identity as of txn upto, for replaced() next time. */
@@ -218,6 +251,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	int rc, made = 0, adopted_now = 0, upload_rc = 0;
 	const char *phase = "opening txns"; /* for the log, when it fails */
 	const char *why = NULL;
+	uint64_t newrecs;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -237,8 +271,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	phase = "folding the journal";
 	elem_set_init(&ds, s, host, mt); /* no metadata handle cached before a reset */
 	rc = meta_state_get(mt, s->meta, &st);
-	if (!rc && st.adopted && replaced(s, &st, xa.upto, &why)) {
-		rc = readopt(&ds, mt, &st, xa.upto, why, &fr);
+	if (!rc && st.adopted && replaced(s, &st, xa.upto, &why, &newrecs)) {
+		rc = readopt(&ds, mt, &st, xa.upto, why, newrecs, &fr);
 		adopted_now = 1;
 	} else if (!rc && !st.adopted) {
 		rc = adopt(&ds, &st, xa.upto, &fr);
