@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* asprintf */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "err.h"
+#include "statfile.h"
 #include "elfinfo.h"
 #include "env.h"
 #include "tapfind.h"
@@ -226,6 +228,22 @@ static void check_pid_namespace(const char *pid)
 		    "container). " NS_WARNING, pid);
 }
 
+/* Remote elements the last syncer refused for not fitting a local DBI's
+ * flags (same-named DBIs created differently on two instances). */
+static void check_misfits(const struct env_where *w)
+{
+	struct statfile_data d;
+
+	if (statfile_read(w->companion, &d) != 0)
+		return;
+	if (d.env.elems_misfit)
+		say("no:", "the syncer refused %" PRIu64 " elements that do not fit this env's "
+		    "DBIs' flags (%.*s): the DBIs differ between instances", d.env.elems_misfit,
+		    (int)sizeof(d.misfits), d.misfits);
+	else
+		say("ok:", "the syncer refused no element for its DBIs' flags");
+}
+
 static void check_env(const char *path)
 {
 	struct env_where w;
@@ -249,6 +267,7 @@ static void check_env(const char *path)
 		    "ids nobody accounts for", jpath, path);
 	else
 		say("?", "no journal yet: no program has written to it with the tap");
+	check_misfits(&w);
 }
 
 static void check_pid(const char *pid)

@@ -35,8 +35,12 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 	printf("bytes     %" PRIu64 " out, %" PRIu64 " in\n", s->bytes_out, s->bytes_in);
 	printf("objects   %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " refused\n", e->objects_out,
 	       e->objects_in, e->objects_bad);
-	printf("elements  %" PRIu64 " merged, %" PRIu64 " refused (future)\n", e->elems_merged,
-	       e->elems_refused);
+	printf("elements  %" PRIu64 " merged, %" PRIu64 " refused (future), %" PRIu64
+	       " refused (DBI flags)\n", e->elems_merged, e->elems_refused, e->elems_misfit);
+	if (d->misfits[0])
+		printf("misfits   %.*s\n", (int)sizeof(d->misfits), d->misfits);
+	if (e->readoptions)
+		printf("env       found replaced and re-adopted %" PRIu64 " times\n", e->readoptions);
 	printf("journal   %" PRIu64 " records folded, %" PRIu64 " rescans\n", e->records, e->rescans);
 	printf("tombstones %" PRIu64 " swept, %" PRIu64 " old ones not taken in\n",
 	       e->tombstones_swept, e->tombstones_ignored);
@@ -58,12 +62,15 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"bytes_in\":%" PRIu64 ",\"objects_out\":%" PRIu64 ",\"objects_in\":%" PRIu64
 	       ",\"objects_refused\":%" PRIu64 ",\"elements_merged\":%" PRIu64
 	       ",\"elements_refused\":%" PRIu64 ",\"records\":%" PRIu64 ",\"rescans\":%" PRIu64
-	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64 "}\n",
+	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64
+	       ",\"elements_misfit\":%" PRIu64 ",\"readoptions\":%" PRIu64 ",\"misfits\":",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
-	       e->tombstones_ignored);
+	       e->tombstones_ignored, e->elems_misfit, e->readoptions);
+	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));
+	fputs("}\n", stdout);
 }
 
 int cmd_stats(int argc, char **argv)

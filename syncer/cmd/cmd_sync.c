@@ -65,7 +65,7 @@ int cmd_sync(int argc, char **argv)
 	struct sync_env *envs;
 	struct cfg c;
 	char err[512];
-	int rc, failed = 0, once, *opened;
+	int rc, failed = 0, once = 0, *opened;
 
 	/* Our own LMDB calls must never be journaled as the host's, even
 	 * if the tap was preloaded into us by accident. */
@@ -118,8 +118,15 @@ int cmd_sync(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	do {
+		size_t halted = 0;
+
 		failed = 0;
 		for (size_t i = 0; i < c.nenvs && !stopping; i++) {
+			if (envs[i].halted) {
+				halted++; /* said in the log when it stopped */
+				failed = 1;
+				continue;
+			}
 			if (!opened[i] && open_env(&envs[i], &c, i, &opened[i]))
 				failed = 1;
 			if (opened[i] && sync_cycle(&envs[i], &c))
@@ -127,6 +134,11 @@ int cmd_sync(int argc, char **argv)
 		}
 		if (c.once || stopping)
 			break;
+		if (halted == c.nenvs) {
+			log_msg(MDBTAP_LOG_ERROR, "every env has stopped syncing");
+			once = 1;
+			break;
+		}
 		sleep_ns(c.poll_interval_ns);
 	} while (!stopping);
 	for (size_t i = 0; i < c.nenvs; i++)
@@ -134,7 +146,7 @@ int cmd_sync(int argc, char **argv)
 			sync_close(&envs[i]);
 	free(opened);
 	free(envs);
-	once = c.once;
+	once |= c.once;
 	cfg_free(&c);
 	return once && failed ? MDBTAP_EXIT_FAIL : MDBTAP_EXIT_OK;
 }

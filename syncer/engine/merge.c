@@ -33,6 +33,11 @@ int merge_remote_wins(const struct merge_side *local, const struct merge_side *r
 	c = n ? memcmp(remote->val, local->val, n) : 0;
 	if (c == 0)
 		c = rl < ll ? -1 : rl > ll ? 1 : 0;
+	/* The same bytes (a tombstone and a live empty value): the tombstone
+	 * wins on both sides, so that every pair has one winner everywhere
+	 * (DESIGN.md invariant 14; Lightning Stream keeps the local one). */
+	if (c == 0)
+		return remote->deleted && !local->deleted;
 	return c < 0;
 }
 
@@ -126,6 +131,7 @@ struct batch {
 	uint64_t max_ts;
 	size_t n;
 	int wrote;
+	uint64_t future;    /* elements of this object refused for max_future */
 };
 
 static void batch_abort(struct batch *b)
@@ -230,6 +236,54 @@ static int same_val(const MDB_val *a, const void *p, size_t n)
 	return a->mv_size == n && (!n || !memcmp(a->mv_data, p, n));
 }
 
+/* Why a remote element does not fit the local DBI as it really is
+ * (DESIGN.md invariant 12: same-named DBIs may differ in flags between
+ * instances), or NULL. LMDB would take some of these and break: a
+ * DUPFIXED DBI reads every value at its fixed size, an INTEGERKEY DBI
+ * orders keys of mixed sizes wrongly. */
+static const char *misfit(struct batch *b, const struct dctx *c, const struct snap_dbi *d,
+			  const struct snap_kv *kv)
+{
+	unsigned f = c->flags;
+	int dup = !!(f & MDB_DUPSORT);
+	MDB_cursor *cur;
+	MDB_val k, v;
+	const char *why = NULL;
+
+	if (dup != !!(d->flags & MDB_DUPSORT))
+		return dup ? "a plain DBI's element for a DUPSORT DBI" :
+			     "a DUPSORT DBI's element for a plain DBI";
+	if ((f & MDB_INTEGERKEY) && kv->klen != sizeof(unsigned) && kv->klen != sizeof(size_t))
+		return "a key of a size INTEGERKEY does not take";
+	if (dup && (f & MDB_INTEGERDUP) && kv->vlen != sizeof(unsigned) &&
+	    kv->vlen != sizeof(size_t))
+		return "a value of a size INTEGERDUP does not take";
+	if (!(f & (MDB_INTEGERKEY | MDB_INTEGERDUP | MDB_DUPFIXED)) || !c->host_exists ||
+	    mdb_cursor_open(b->w, c->host, &cur))
+		return NULL;
+	/* Every key (INTEGERKEY) and every value (DUPFIXED, INTEGERDUP)
+	 * has one size: the first one's. */
+	if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0) {
+		if ((f & MDB_INTEGERKEY) && k.mv_size != kv->klen)
+			why = "a key of another size than this INTEGERKEY DBI's";
+		else if (dup && (f & (MDB_DUPFIXED | MDB_INTEGERDUP)) && v.mv_size != kv->vlen)
+			why = "a value of another size than this DUPFIXED DBI's";
+	}
+	mdb_cursor_close(cur);
+	return why;
+}
+
+/* Count and, once per DBI and instance, log a refused element. */
+static void refuse_misfit(struct batch *b, const struct snap_dbi *d, const char *instance,
+			  const char *why)
+{
+	if (senv_count_misfit(b->s, d->name, d->name_len, instance))
+		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%.*s': elements from instance '%s' do not fit "
+			"this DBI's flags (%s): refused (counted in `mdbtap stats`; logged once)",
+			b->s->path, d->name_len ? (int)d->name_len : 9,
+			d->name_len ? d->name : "(unnamed)", instance, why);
+}
+
 /* One remote element against the local one. */
 static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap_kv *kv,
 		    const struct merge_args *a)
@@ -240,6 +294,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	MDB_val hv = { 0, NULL };
 	unsigned create;
 	struct dctx *c;
+	const char *why;
 	int rc, live, deleted = !!(kv->flags & SNAP_KV_DELETED);
 
 	/* Against the wall clock only: the journal's clock has observed
@@ -247,6 +302,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	 * each object push the next one further ahead. */
 	if (kv->ts > hlc_wall_ns() + a->max_future_ns) {
 		b->s->stats.elems_refused++;
+		b->future++; /* the object is applied again later (merge_apply) */
 		return 0;
 	}
 	/* A missing DBI is created with the remote's flags, for tombstones
@@ -259,8 +315,10 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 		return rc;
 	if (c->created)
 		b->wrote = 1; /* the new DBI takes a txn id even if nothing else does */
-	if (!!c->h.dupsort != !!(d->flags & MDB_DUPSORT))
-		return 0; /* the DBIs disagree on DUPSORT: cannot merge */
+	if ((why = misfit(b, c, d, kv)) != NULL) {
+		refuse_misfit(b, d, a->instance, why);
+		return 0;
+	}
 	rc = meta_elem_get(b->mt, &c->h, &key, c->h.dupsort ? &val : NULL, &old);
 	if (rc && rc != MDB_NOTFOUND)
 		return rc;
@@ -317,6 +375,14 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	return rc;
 }
 
+static int retry_later(struct senv *s, const struct merge_args *a, uint64_t n)
+{
+	log_msg(MDBTAP_LOG_WARN, "%s: %s: %llu elements are more than max_future ahead of our "
+		"clock: refused for now; the object is applied again until they are acceptable",
+		s->path, a->name, (unsigned long long)n);
+	return MERGE_RETRY;
+}
+
 int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 {
 	struct snap_reader *r = NULL;
@@ -338,8 +404,13 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 			open = 1;
 		}
 		if (ev.type == SNAP_EV_END) {
-			rc = batch_commit(&b, a->instance, a->progress);
+			/* With elements refused for max_future, the progress
+			 * stays before this object: it is applied again until
+			 * the clocks agree (re-applying changes nothing else). */
+			rc = batch_commit(&b, a->instance, b.future ? NULL : a->progress);
 			open = 0;
+			if (!rc && b.future)
+				rc = retry_later(s, a, b.future);
 			break;
 		}
 		if (ev.type == SNAP_EV_DBI) {
@@ -373,7 +444,7 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 	if (rc == MDB_MAP_FULL)
 		log_msg(MDBTAP_LOG_ERROR, "%s: %s does not fit in the host's map: it waits until the "
 			"host's map grows or data is deleted", s->path, a->name);
-	else if (rc)
+	else if (rc && rc != MERGE_RETRY)
 		log_msg(MDBTAP_LOG_ERROR, "%s: applying %s: %s", s->path, a->name, err_str(rc));
 	else
 		s->stats.objects_in++;

@@ -3,6 +3,7 @@
 #ifndef MDBTAP_MERGE_H
 #define MDBTAP_MERGE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,18 @@ struct merge_side {
 
 /* 1 if the remote element replaces the local one: a newer timestamp wins;
  * on equal timestamps the lower application value wins (Lightning
- * Stream's rule), so a delete (empty) wins a tie; 0 otherwise. */
+ * Stream's rule), so a delete (empty) wins a tie, against a live empty
+ * value too (one winner everywhere); 0 otherwise. */
 int merge_remote_wins(const struct merge_side *local, const struct merge_side *remote);
 
 /* Elements per host write txn: bounds how long the host waits for the
  * writer lock. */
 #define MERGE_BATCH 10000
+
+/* merge_apply's code when elements were refused for max_future: the rest
+ * is applied but the progress is not advanced, so that the object is
+ * applied again later (logged and counted in elems_refused). */
+#define MERGE_RETRY EAGAIN
 
 struct merge_args {
 	const char *name;            /* the object's name, for logs */

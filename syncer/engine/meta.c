@@ -1,4 +1,5 @@
 /* meta.c: the syncer's per-element metadata, in a companion LMDB env. */
+#define _GNU_SOURCE /* strndup */
 #include "meta.h"
 
 #include <errno.h>
@@ -166,6 +167,53 @@ int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
 	int rc = remote_key(instance, key, sizeof(key), &len);
 
 	return rc ? rc : put_blob(txn, m->state, key, len, r, sizeof(*r));
+}
+
+int meta_reset(MDB_txn *txn, struct meta *m)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	MDB_dbi main, d;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = mdb_dbi_open(txn, NULL, 0, &main);
+
+	if (!rc)
+		rc = mdb_cursor_open(txn, main, &c);
+	if (rc)
+		return rc;
+	/* Names first: dropping a DBI deletes its record under the cursor. */
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char **nn = realloc(names, (n + 1) * sizeof(*nn));
+
+		if (!nn || !(nn[n] = strndup(k.mv_data, k.mv_size))) {
+			if (nn)
+				names = nn;
+			rc = ENOMEM;
+			break;
+		}
+		names = nn;
+		n++;
+	}
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (!strcmp(names[i], "dbis") || !strcmp(names[i], "state"))
+			continue;
+		rc = mdb_dbi_open(txn, names[i], 0, &d);
+		if (!rc)
+			rc = mdb_drop(txn, d, 1);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (!rc)
+		rc = mdb_drop(txn, m->dbis, 0);
+	if (!rc)
+		rc = mdb_drop(txn, m->state, 0);
+	return rc;
 }
 
 /* ---- DBIs ---- */

@@ -51,6 +51,18 @@ struct meta_state {
 	uint64_t last_full_ns;   /* when the last full snapshot was made */
 	uint64_t adopted;        /* 1 once the existing data was adopted */
 	uint64_t rescans;        /* rescans done, for the logs */
+	/* The env's identity (DESIGN.md invariant 11), as of the last local
+	 * step: the data file's device and inode, and a digest of LMDB's
+	 * meta page of txn fp_txnid (0: none taken). A copy put in place of
+	 * the file differs in one of them while that page is still there. */
+	uint64_t dev, ino;
+	uint64_t fp_txnid;
+	uint8_t fp[16];
+	uint64_t chain_ns;       /* wall ns when this chain (generation) began */
+	/* The journal as last looked at: every committed record before jpos
+	 * had a txn id of at most jmax. A committed record after it with a
+	 * txn id not above jmax was written by another env's writer. */
+	uint64_t jpos, jmax;
 };
 
 /* Progress of the objects of one remote instance. */
@@ -85,6 +97,11 @@ int meta_remote_get(MDB_txn *txn, struct meta *m, const char *instance,
 		    struct meta_remote *r);   /* MDB_NOTFOUND: never seen */
 int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
 		    const struct meta_remote *r);
+
+/* Forget everything: every DBI's metadata, the state and every remote's
+ * progress (an env re-adopted after its file was replaced). The caller
+ * commits. */
+int meta_reset(MDB_txn *txn, struct meta *m);
 
 /* The DBI named (name, len) (len 0: the unnamed DBI). meta_dbi_open
  * creates the meta DBIs when create is set and records host_flags; it

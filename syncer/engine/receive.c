@@ -170,18 +170,14 @@ static int stale(const struct receive_args *a, const struct obj *newest)
 	       now - newest->on.ts_ns > a->tombstone_retention_ns / 2;
 }
 
-/* Apply what one instance's objects v[0..n) offer past progress p. */
-static int follow(struct senv *s, struct store *store, const struct receive_args *a,
-		  const struct obj *v, size_t n, struct meta_remote *p, int have,
-		  unsigned *applied)
+/* Apply what the objects of chain gen among one instance's objects
+ * v[0..n) offer past progress p (have: p is in that chain). */
+static int follow_gen(struct senv *s, struct store *store, const struct receive_args *a,
+		      const struct obj *v, size_t n, uint64_t gen, struct meta_remote *p, int have,
+		      unsigned *applied)
 {
-	uint64_t gen = v[n - 1].on.generation;
 	int rc;
 
-	if (have && p->generation != gen) {
-		log_msg(MDBTAP_LOG_INFO, "%s: instance %s started a new chain", s->path, v[0].on.instance);
-		have = 0;
-	}
 	for (;;) {
 		const struct obj *next = NULL, *full = NULL;
 		int more = 0;
@@ -212,11 +208,104 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 			continue; /* bad: skipped from now on; look again */
 		if (rc == ENOENT)
 			return 0; /* deleted since the listing: the next pass sees */
+		if (rc == MERGE_RETRY)
+			return 0; /* applied again next pass (merge.h) */
 		if (rc)
 			return rc;
 		have = 1;
 		(*applied)++;
 	}
+}
+
+/* Apply what one instance's objects v[0..n) offer past progress p. When
+ * it started a new chain, what is left of the one followed so far comes
+ * first: its last deltas may hold writes that no full snapshot of the new
+ * chain carries (an env wiped or restored after exporting them). */
+static int follow(struct senv *s, struct store *store, const struct receive_args *a,
+		  const struct obj *v, size_t n, struct meta_remote *p, int have,
+		  unsigned *applied)
+{
+	uint64_t gen = v[n - 1].on.generation;
+	int rc;
+
+	if (have && p->generation != gen) {
+		rc = follow_gen(s, store, a, v, n, p->generation, p, 1, applied);
+		if (rc)
+			return rc;
+		log_msg(MDBTAP_LOG_INFO, "%s: instance %s started a new chain", s->path, v[0].on.instance);
+		have = 0;
+	}
+	return follow_gen(s, store, a, v, n, gen, p, have, applied);
+}
+
+/* Our own objects of other chains (DESIGN.md invariants 10, 11). Those
+ * older than our chain are this env's past (before it was wiped or
+ * replaced): followed like a remote's chain, so that what only they hold
+ * comes back. One newer than our chain was written by another env using
+ * our instance name: RECEIVE_NAME_CLASH, this env stops. */
+static int follow_own_past(struct senv *s, struct store *store, const struct receive_args *a,
+			   const struct clean_obj *own, size_t nown, unsigned *applied)
+{
+	struct meta_state st;
+	struct meta_remote p = { 0 };
+	struct obj *v = NULL;
+	size_t n = 0, cap = 0;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn), have;
+
+	if (rc)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	if (!rc)
+		rc = meta_remote_get(txn, s->meta, a->self, &p);
+	mdb_txn_abort(txn);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	have = rc == 0;
+	rc = 0;
+	if (!st.generation || !st.chain_ns)
+		return 0; /* no chain of ours yet */
+	for (size_t i = 0; i < nown; i++) {
+		if (own[i].on.generation == st.generation)
+			continue;
+		if (own[i].on.ts_ns > st.chain_ns) {
+			log_msg(MDBTAP_LOG_ERROR, "%s: instance name '%s' is used by another env: its "
+				"object %s belongs to a chain this env did not start, newer than its own; "
+				"this env stops syncing (give each env its own --instance)",
+				s->path, a->self, own[i].name);
+			free(v);
+			return RECEIVE_NAME_CLASH;
+		}
+		if (grow(&v, n, &cap, sizeof(*v))) {
+			free(v);
+			return ENOMEM;
+		}
+		v[n++] = (struct obj){ (char *)own[i].name, own[i].on };
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), by_instance_then_time);
+	/* Every older chain, oldest first: a chain begun by an env wiped
+	 * twice holds in its full snapshots nothing of the chain before. */
+	for (size_t i = 0; !rc && i < n; i++) {
+		uint64_t gen = v[i].on.generation, last = 0;
+		int seen = 0;
+
+		for (size_t k = 0; k < i; k++)
+			seen |= v[k].on.generation == gen;
+		if (seen)
+			continue; /* done at its first object */
+		for (size_t k = i; k < n; k++)
+			if (v[k].on.generation == gen)
+				last = v[k].on.ts_ns;
+		if (have && gen != p.generation && last <= p.name_ns)
+			continue; /* followed before the one in progress */
+		rc = follow_gen(s, store, a, v, n, gen, &p, have && gen == p.generation, applied);
+		if (rc == EROFS || rc == MDB_MAP_FULL)
+			rc = 0; /* said in the log */
+		have = 1;
+	}
+	free(v);
+	return rc;
 }
 
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
@@ -263,6 +352,10 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
+	rc = follow_own_past(s, store, a, l.own, l.nown, &out->past);
+	*applied += out->past;
+	if (rc)
+		goto out;
 	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->max_future_ns, a->keep_ns,
 				 &out->want);
 out:

@@ -5,6 +5,7 @@
 #ifndef MDBTAP_RECEIVE_H
 #define MDBTAP_RECEIVE_H
 
+#include <errno.h>
 #include <stdint.h>
 
 #include "clean.h"
@@ -27,7 +28,13 @@ struct receive_out {
 	unsigned applied;            /* objects applied */
 	unsigned deleted;            /* our own objects deleted */
 	enum clean_want want;        /* what our next export should be */
+	unsigned past;               /* objects of our own older chains applied:
+					a full snapshot must carry them */
 };
+
+/* receive_once's code when another env writes objects under our instance
+ * name (DESIGN.md invariant 10): the env must stop syncing. */
+#define RECEIVE_NAME_CLASH EADDRINUSE
 
 /* One pass: list, download, verify, apply, then clean our own objects
  * (clean.h) with what the same listing showed. Objects that fail to

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,86 @@ static const char *refusal(int rc)
 	return rc == EPERM ? "not used: a symlink, a special file, owned by another user or "
 			     "writable by others"
 			   : err_str(rc);
+}
+
+/* One syncer per env (docs/DESIGN.md §10): a flock on
+ * SENV_SYNCER_LOCK in the companion dir, held for the syncer's life (the
+ * kernel lets go when it dies, SIGKILL too), with the holder's PID in
+ * the file for the message. The dir must exist: when it does not, no
+ * syncer ever ran on the env. */
+static int take_syncer_lock(struct senv *s, char *err, size_t errlen)
+{
+	char pid[32] = "";
+	struct stat data;
+	int dfd, fd, rc;
+
+	rc = jdir_env_stat(s->path, s->nosubdir, &data);
+	if (!rc) {
+		jdir_trust_of(&data, 0, &s->trust);
+		rc = jdir_open(s->companion, &s->trust, 0, &dfd);
+	}
+	if (!rc) {
+		rc = jdir_openat(dfd, SENV_SYNCER_LOCK, O_RDWR | O_CREAT, &s->trust, &fd);
+		close(dfd);
+	}
+	if (rc) {
+		snprintf(err, errlen, "%s/%s: %s", s->companion, SENV_SYNCER_LOCK, refusal(rc));
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		ssize_t n;
+
+		rc = errno;
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		close(fd);
+		if (rc != EWOULDBLOCK) {
+			snprintf(err, errlen, "%s/%s: %s", s->companion, SENV_SYNCER_LOCK, err_str(rc));
+			return rc;
+		}
+		snprintf(err, errlen, "%s: another syncer runs on this env (PID %s): "
+			 "one syncer per env", s->path, pid[0] ? pid : "unknown");
+		return EBUSY;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+		rc = errno;
+		snprintf(err, errlen, "%s/%s: %s", s->companion, SENV_SYNCER_LOCK, err_str(rc));
+		close(fd);
+		return rc;
+	}
+	s->syncfd = fd;
+	return 0;
+}
+
+/* A file given as the env (MDB_NOSUBDIR) must be one already: LMDB
+ * would make an empty or special file into a new env (docs/DESIGN.md §12: bad
+ * input changes nothing). */
+static int check_env_file(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		int rc = errno;
+
+		snprintf(err, errlen, "%s: %s", path, err_str(rc));
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		snprintf(err, errlen, "%s: not an LMDB env (%s): give the env's directory, or the "
+			 "data file of an env its program opened with MDB_NOSUBDIR", path,
+			 S_ISREG(st.st_mode) ? "an empty file" : "not a regular file");
+		return EINVAL;
+	}
+	return 0;
+}
+
+static int dir_exists(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* The meta env lives in a subdirectory only this process's user can
@@ -134,6 +215,10 @@ static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info,
 	}
 	if (!readonly)
 		remove_stale_tmp(s);
+	/* The companion dir exists now: a syncer that started on an env
+	 * without one takes the lock here, before the metadata. */
+	if (!readonly && s->syncfd < 0 && (rc = take_syncer_lock(s, err, errlen)))
+		return rc;
 	rc = open_meta(s, err, errlen);
 	if (!rc && (rc = quarantine_load(s)) != 0)
 		snprintf(err, errlen, "%s/%s: %s", s->companion, QUARANTINE_FILE, refusal(rc));
@@ -151,6 +236,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
 	s->lockfd = -1;
+	s->syncfd = -1;
 	if (strlen(path) >= sizeof(s->path)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return ENAMETOOLONG;
@@ -163,6 +249,8 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	}
 	s->nosubdir = w.nosubdir;
 	s->nolock = w.nolock;
+	if (s->nosubdir && !readonly && (rc = check_env_file(path, err, errlen)))
+		return rc;
 	snprintf(s->companion, sizeof(s->companion), "%s", w.companion);
 	if (!readonly && !s->nosubdir && s->nolock && !env_has_data(path)) {
 		/* An empty directory: the env is new (an instance joining before
@@ -171,6 +259,11 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		fresh = 1;
 	}
 	s->readonly = readonly;
+	/* Before anything is opened or created: a second syncer changes
+	 * nothing. */
+	if (!readonly && dir_exists(s->companion) && (s->nosubdir || env_has_data(path)) &&
+	    (rc = take_syncer_lock(s, err, errlen)))
+		goto fail;
 	flags |= (s->nosubdir ? MDB_NOSUBDIR : 0) | (s->nolock ? MDB_NOLOCK : 0) |
 		 (s->readonly ? MDB_RDONLY : 0);
 	if (s->nolock) {
@@ -277,6 +370,53 @@ int senv_is_bad(const struct senv *s, const char *name)
 	return 0;
 }
 
+int senv_count_misfit(struct senv *s, const char *name, size_t len, const char *instance)
+{
+	struct senv_misfit *m, *nv;
+
+	s->stats.elems_misfit++;
+	for (size_t i = 0; i < s->nmisfits; i++) {
+		m = &s->misfits[i];
+		if (m->len == len && (!len || !memcmp(m->dbi, name, len)) &&
+		    !strcmp(m->instance, instance)) {
+			m->n++;
+			return 0;
+		}
+	}
+	nv = realloc(s->misfits, (s->nmisfits + 1) * sizeof(*nv));
+	if (!nv)
+		return 1; /* counted in the total only */
+	s->misfits = nv;
+	m = &nv[s->nmisfits];
+	m->dbi = len ? strndup(name, len) : NULL;
+	m->len = len;
+	m->instance = strdup(instance);
+	m->n = 1;
+	if ((len && !m->dbi) || !m->instance) {
+		free(m->dbi);
+		free(m->instance);
+		return 1;
+	}
+	s->nmisfits++;
+	return 1;
+}
+
+void senv_misfit_text(const struct senv *s, char *buf, size_t cap)
+{
+	size_t at = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < s->nmisfits && at < cap; i++) {
+		const struct senv_misfit *m = &s->misfits[i];
+		int n = snprintf(buf + at, cap - at, "%s%s from %s: %llu", i ? "; " : "",
+				 m->dbi ? m->dbi : "(unnamed)", m->instance, (unsigned long long)m->n);
+
+		if (n < 0)
+			break;
+		at += (size_t)n;
+	}
+}
+
 void senv_forget_dbis(struct senv *s)
 {
 	for (size_t i = 0; i < s->ndbis; i++)
@@ -293,6 +433,13 @@ void senv_close(struct senv *s)
 	free(s->bad);
 	s->bad = NULL;
 	s->nbad = 0;
+	for (size_t i = 0; i < s->nmisfits; i++) {
+		free(s->misfits[i].dbi);
+		free(s->misfits[i].instance);
+	}
+	free(s->misfits);
+	s->misfits = NULL;
+	s->nmisfits = 0;
 	senv_forget_dbis(s);
 	meta_close(s->meta);
 	s->meta = NULL;
@@ -304,11 +451,68 @@ void senv_close(struct senv *s)
 	if (s->lockfd >= 0)
 		close(s->lockfd);
 	s->lockfd = -1;
+	if (s->syncfd >= 0)
+		close(s->syncfd); /* the syncer lock goes with it */
+	s->syncfd = -1;
 }
 
 int senv_selected(const struct senv *s, const char *name, size_t len)
 {
 	return !s->cfg || cfg_dbi_selected(s->cfg, name, len);
+}
+
+static void data_file(const struct senv *s, char *p, size_t cap)
+{
+	snprintf(p, cap, "%s%s", s->path, s->nosubdir ? "" : "/data.mdb");
+}
+
+int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino)
+{
+	char p[4200];
+	struct stat st;
+
+	data_file(s, p, sizeof(p));
+	if (stat(p, &st) != 0)
+		return errno;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+/* LMDB's meta page (lmdb 0.9, mdb.c): a 16-byte page header, then
+ * MDB_meta: magic, version (4 each), address, mapsize (8 each), two
+ * MDB_db of 48 bytes, last page and txn id (8 each). The digest leaves
+ * out the map size and address, which a later commit may change. */
+#define SENV_META_DBS 40
+#define SENV_META_TXNID 144
+
+int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16])
+{
+	unsigned char page[SENV_META_TXNID + 8];
+	char p[4200];
+	MDB_stat ms;
+	int fd, rc = mdb_env_stat(s->host, &ms);
+
+	if (rc)
+		return rc;
+	data_file(s, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	rc = MDB_NOTFOUND;
+	for (int i = 0; i < 2 && rc == MDB_NOTFOUND; i++) {
+		uint64_t t;
+
+		if (pread(fd, page, sizeof(page), (off_t)i * ms.ms_psize) != (ssize_t)sizeof(page))
+			break;
+		memcpy(&t, page + SENV_META_TXNID, 8);
+		if (t == txnid) {
+			meta_hash(page + SENV_META_DBS, sizeof(page) - SENV_META_DBS, fp);
+			rc = 0;
+		}
+	}
+	close(fd);
+	return rc;
 }
 
 uint64_t senv_last_txnid(struct senv *s)

@@ -33,8 +33,20 @@ struct senv_stats {
 	uint64_t elems_merged;     /* remote elements that won */
 	uint64_t elems_refused;    /* remote elements too far in the future */
 	uint64_t tombstones_swept; /* tombstones forgotten after the retention */
+	uint64_t readoptions;      /* the env found replaced and re-adopted */
+	uint64_t elems_misfit;     /* remote elements that do not fit the local
+				      DBI's flags (senv_misfit) */
 	uint64_t tombstones_ignored; /* remote tombstones of unknown elements older
 					than the retention (sweep.h) */
+};
+
+/* Remote elements of one DBI from one instance refused because they do
+ * not fit the local DBI's real flags (DESIGN.md invariant 12). */
+struct senv_misfit {
+	char *dbi;                   /* owned; NULL for the unnamed DBI */
+	size_t len;
+	char *instance;              /* owned */
+	uint64_t n;
 };
 
 struct senv {
@@ -46,6 +58,8 @@ struct senv {
 	int readonly;                /* opened for reading only */
 	int lockfd;                  /* MDB_NOLOCK hosts: the data file, for fcntl
 					locks (senv_lock); else -1 */
+	int syncfd;                  /* writable opens: the syncer lock
+					(SENV_SYNCER_LOCK), else -1 */
 	MDB_env *host;
 	struct journal *jnl;
 	struct meta *meta;
@@ -56,12 +70,19 @@ struct senv {
 	uint64_t pending_since;      /* since when (wall ns) */
 	char **bad;                  /* objects that failed to verify */
 	size_t nbad;
+	struct senv_misfit *misfits; /* per DBI and instance */
+	size_t nmisfits;
 };
+
+/* The file in the companion dir whose flock a syncer holds for its life;
+ * it holds the syncer's PID. */
+#define SENV_SYNCER_LOCK "syncer.lock"
 
 /* Open the host env at path (as the host does: MDB_NOSUBDIR, MDB_NOLOCK),
  * its journal (created if the host never ran with the tap) and its
- * metadata. cfg may be NULL (CLI readers: every DBI selected). On error,
- * err says what failed. */
+ * metadata. cfg may be NULL (CLI readers: every DBI selected). A writable
+ * open takes the syncer lock first: EBUSY (err names the holder's PID)
+ * while another syncer runs on the env. On error, err says what failed. */
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
 	      char *err, size_t errlen);
 void senv_close(struct senv *s);
@@ -105,10 +126,26 @@ int senv_is_dbi_record(struct senv *s, MDB_txn *txn, const MDB_val *key, const M
 void senv_mark_bad(struct senv *s, const char *name);
 int senv_is_bad(const struct senv *s, const char *name);
 
+/* Count one refused element of DBI (name, len) from instance. Returns 1
+ * the first time for that pair (the caller logs it once), else 0. */
+int senv_count_misfit(struct senv *s, const char *name, size_t len, const char *instance);
+
+/* The refusals as text for `mdbtap stats`: "DBI from INSTANCE: N; ...",
+ * cut to fit cap. */
+void senv_misfit_text(const struct senv *s, char *buf, size_t cap);
+
 /* An anonymous read-write file in the companion directory (objects on
  * their way out or in), gone when closed, even after a kill. -1 and
  * errno on failure. */
 int senv_tmpfile(const struct senv *s);
+
+/* The host's data file's device and inode. */
+int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino);
+
+/* A digest of LMDB's meta page of txn id txnid in the host's data file
+ * (its DB roots, page counts and last page), while one of the file's two
+ * meta pages still holds that txn: else MDB_NOTFOUND. */
+int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16]);
 
 /* The host's last committed txn id. */
 uint64_t senv_last_txnid(struct senv *s);

@@ -30,6 +30,7 @@ struct statfile_data {
 	struct store_stats store;
 	struct senv_stats env;
 	char store_url[512];          /* store_url(): no secrets */
+	char misfits[1024];           /* senv_misfit_text() */
 };
 
 struct statfile;

@@ -28,15 +28,20 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 
 	memset(e, 0, sizeof(*e));
 	e->ce = ce;
-	rc = senv_open(&e->s, ce->path, ce, 0, err, errlen);
+	/* The store first: bad input must be refused before the env's files
+	 * (data.mdb, lock.mdb, the journal) are created. */
+	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
 	if (rc)
 		return rc;
-	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
+	rc = senv_open(&e->s, ce->path, ce, 0, err, errlen);
 	if (rc) {
-		senv_close(&e->s);
+		store_close(e->store);
+		e->store = NULL;
 		return rc;
 	}
 	store_set_file_mode(e->store, e->s.trust.mode);
+	if (senv_file_id(&e->s, &e->dev, &e->ino))
+		e->dev = e->ino = 0;
 	e->started_ns = hlc_wall_ns();
 	rc = statfile_open(e->s.companion, &e->s.trust, &e->stats);
 	if (rc) /* only `mdbtap stats` misses it */
@@ -88,6 +93,142 @@ static int adopt(struct dset *ds, struct meta_state *st, uint64_t upto,
 	return fold_journal(ds, st, upto, 0, fr);
 }
 
+/* Whether the journal holds a committed record, written since the last
+ * look, whose txn id is not above an earlier committed one's: a writer
+ * of another file (a restored copy) reused txn ids. *at: where the first
+ * such record is (the new file's records start there); *low: where the
+ * first committed record not above upto is (UINT64_MAX: none). Updates
+ * st->jpos and st->jmax. */
+static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, uint64_t *at,
+			  uint64_t *low)
+{
+	struct mdbtap_journal_header *h = journal_header(s->jnl);
+	struct journal_reader rd = { 0 };
+	struct journal_entry e;
+	uint64_t pos = journal_load(&h->tail), head = journal_load(&h->head);
+	int reused = 0, rc;
+
+	if (st->jpos > head) /* a new journal: start over */
+		st->jpos = st->jmax = 0;
+	if (st->jpos > pos)
+		pos = st->jpos;
+	while ((rc = journal_read(s->jnl, pos, &rd, &e)) == 1) {
+		if (!e.pad && e.state == MDBTAP_STATE_COMMITTED) {
+			if (*low == UINT64_MAX && e.hdr.txnid <= upto)
+				*low = pos;
+			if (st->jmax && e.hdr.txnid <= st->jmax && !reused) {
+				reused = 1;
+				*at = pos;
+			}
+			st->jmax = e.hdr.txnid;
+		}
+		pos = e.next;
+	}
+	st->jpos = pos;
+	journal_reader_free(&rd);
+	return reused;
+}
+
+/* Whether the file under the companion dir is no longer the one the
+ * metadata accounts for (DESIGN.md invariant 11); why, in *why. *newrecs:
+ * where the journal's records of the new file begin, when known, else
+ * UINT64_MAX. */
+static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,
+		    uint64_t *newrecs)
+{
+	uint64_t dev, ino, low = UINT64_MAX;
+	uint8_t fp[16];
+	int reused = journal_reused(s, st, upto, newrecs, &low);
+
+	if (!reused)
+		*newrecs = UINT64_MAX;
+	if (upto < st->accounted) {
+		/* Records written since the last look by the old file have
+		 * txn ids above the accounted one, so above upto: the first
+		 * one not above it is the new file's first. */
+		if (!reused)
+			*newrecs = low;
+		*why = "its txn id went back";
+		return 1;
+	}
+	if (st->ino && !senv_file_id(s, &dev, &ino) && (dev != st->dev || ino != st->ino)) {
+		*why = "its data file is another file";
+		return 1;
+	}
+	/* The meta page of a txn is rewritten only two commits later: read
+	 * twice, so that a page being written is not taken for another. */
+	for (int i = 0; st->fp_txnid; i++) {
+		if (senv_meta_fp(s, st->fp_txnid, fp) || !memcmp(fp, st->fp, sizeof(fp)))
+			break;
+		if (i == 1) {
+			*why = "its data file holds another txn under the same id";
+			return 1;
+		}
+		usleep(10000);
+	}
+	if (reused) {
+		*why = "the journal shows its txn ids written again";
+		return 1;
+	}
+	return 0;
+}
+
+/* Take the env as new: forget all metadata (remote progress too, so that
+ * the fleet's full snapshots are loaded again) and adopt what the file
+ * holds at timestamp 0, so that nothing missing from it is a delete and
+ * nothing in it beats a real write. The journal's records of the old file
+ * are consumed unread; those of the new one (from newrecs, when known)
+ * are folded, keeping their timestamps, as at a first adoption. */
+static int readopt(struct dset *ds, MDB_txn *mt, struct meta_state *st, uint64_t upto,
+		   const char *why, uint64_t newrecs, struct fold_result *fr)
+{
+	struct senv *s = ds->s;
+	struct mdbtap_journal_header *h = journal_header(s->jnl);
+	struct journal_reader rd = { 0 };
+	struct journal_entry e;
+	uint64_t n = 0, first = 0;
+	int rc;
+
+	log_msg(MDBTAP_LOG_WARN, "%s: the env was replaced (%s): re-adopting it at timestamp 0 "
+		"as a new chain; nothing missing from it is deleted elsewhere", s->path, why);
+	rc = meta_reset(mt, s->meta);
+	if (rc)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	memset(fr, 0, sizeof(*fr));
+	rc = rescan_all(ds, 0, 0, &n);
+	if (rc)
+		return rc;
+	st->adopted = 1;
+	st->generation = new_generation();
+	st->chain_ns = hlc_wall_ns();
+	st->accounted = st->exported = upto;
+	if (newrecs != UINT64_MAX && journal_read(s->jnl, newrecs, &rd, &e) == 1 &&
+	    e.hdr.txnid > 0 && e.hdr.txnid <= upto)
+		first = e.hdr.txnid;
+	journal_reader_free(&rd);
+	s->stats.readoptions++;
+	log_msg(MDBTAP_LOG_INFO, "%s: re-adopted %llu elements", s->path, (unsigned long long)n);
+	if (!first) {
+		fr->tail = st->jpos = journal_load(&h->head);
+		return 0;
+	}
+	/* The old file's records go; the fold starts at the new file's. */
+	journal_consume(s->jnl, newrecs, first - 1);
+	st->accounted = first - 1;
+	rc = fold_journal(ds, st, upto, 0, fr);
+	st->jpos = journal_load(&h->head);
+	return rc;
+}
+
+/* The env's identity as of txn upto, for replaced() next time. */
+static void take_identity(struct senv *s, struct meta_state *st, uint64_t upto)
+{
+	if (senv_file_id(s, &st->dev, &st->ino))
+		st->dev = st->ino = 0;
+	st->fp_txnid = senv_meta_fp(s, upto, st->fp) ? 0 : upto;
+}
+
 static const char *hostname(void)
 {
 	static char name[256];
@@ -110,6 +251,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	struct timespec t0, t1;
 	int rc, made = 0, adopted_now = 0, upload_rc = 0;
 	const char *phase = "opening txns"; /* for the log, when it fails */
+	const char *why = NULL;
+	uint64_t newrecs;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
@@ -127,15 +270,20 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		goto out;
 	xa.upto = mdb_txn_id(host);
 	phase = "folding the journal";
-	elem_set_init(&ds, s, host, mt);
+	elem_set_init(&ds, s, host, mt); /* no metadata handle cached before a reset */
 	rc = meta_state_get(mt, s->meta, &st);
-	if (!rc && !st.adopted) {
+	if (!rc && st.adopted && replaced(s, &st, xa.upto, &why, &newrecs)) {
+		rc = readopt(&ds, mt, &st, xa.upto, why, newrecs, &fr);
+		adopted_now = 1;
+	} else if (!rc && !st.adopted) {
 		rc = adopt(&ds, &st, xa.upto, &fr);
+		st.chain_ns = hlc_wall_ns();
 		adopted_now = 1;
 	} else if (!rc) {
 		rc = fold_journal(&ds, &st, xa.upto, 0, &fr);
 		if (!rc && fr.restarted) {
 			st.generation = new_generation();
+			st.chain_ns = hlc_wall_ns();
 			st.exported = xa.upto;
 			e->force_full = 1;
 		}
@@ -178,6 +326,9 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (rc)
 		goto out;
 	phase = "committing the metadata";
+	if (!st.chain_ns)
+		st.chain_ns = now; /* metadata of a version that did not keep it */
+	take_identity(s, &st, xa.upto);
 	rc = meta_state_put(mt, s->meta, &st);
 	if (!rc)
 		rc = mdb_txn_commit(mt);
@@ -240,21 +391,57 @@ static int sweep_step(struct sync_env *e, const struct cfg *c)
 	return rc;
 }
 
+/* A data file replaced while we run (mv, rm and restore): our map still
+ * shows the old file. Open the new one; local_step then re-adopts it. */
+static int reopen_if_replaced(struct sync_env *e)
+{
+	uint64_t dev, ino;
+	char err[1024];
+	int rc;
+
+	if (!e->ino || senv_file_id(&e->s, &dev, &ino) || (dev == e->dev && ino == e->ino))
+		return 0;
+	log_msg(MDBTAP_LOG_WARN, "%s: its data file was replaced: opening the new one",
+		e->s.path);
+	senv_close(&e->s);
+	rc = senv_open(&e->s, e->ce->path, e->ce, 0, err, sizeof(err));
+	if (rc) {
+		log_msg(MDBTAP_LOG_ERROR, "%s; this env stops syncing", err);
+		e->halted = 1;
+		return rc;
+	}
+	if (senv_file_id(&e->s, &e->dev, &e->ino))
+		e->dev = e->ino = 0;
+	return 0;
+}
+
 int sync_cycle(struct sync_env *e, const struct cfg *c)
 {
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns, c->max_object_size };
 	struct receive_out ro;
-	int rc = sweep_step(e, c), rc2; /* first: a full snapshot now leaves them out */
+	int rc, rc2;
 
+	rc = reopen_if_replaced(e);
+	if (rc)
+		return rc;
+	rc = sweep_step(e, c); /* first: a full snapshot now leaves them out */
 	if (!rc)
 		rc = local_step(e, c);
 
 	store_set_max_get(e->store, c->max_object_size);
 	snap_set_max_expanded(c->max_object_expanded);
 	rc2 = receive_once(&e->s, e->store, &ra, &ro);
+	if (rc2 == RECEIVE_NAME_CLASH) {
+		e->halted = 1;
+		senv_close(&e->s);
+		return rc2;
+	}
 	if (ro.want == CLEAN_FULL_NEXT)
 		e->compact = 1;
+	if (ro.past) /* our own older chains' data: only a full snapshot of
+		      * ours can carry it to those who never followed them */
+		ro.want = CLEAN_FULL_NOW;
 	if (!rc && !rc2 && ro.want == CLEAN_FULL_NOW) {
 		/* Idle: a full snapshot now supersedes our deltas (clean.h); the
 		 * next listing lets them go. */
@@ -265,9 +452,10 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 	if (e->stats) {
 		struct statfile_data d = { (uint64_t)getpid(), e->started_ns, hlc_wall_ns(),
 					   e->cycles, c->poll_interval_ns, *store_stats(e->store),
-					   e->s.stats, "" };
+					   e->s.stats, "", "" };
 
 		snprintf(d.store_url, sizeof(d.store_url), "%s", store_url(e->store));
+		senv_misfit_text(&e->s, d.misfits, sizeof(d.misfits));
 		statfile_update(e->stats, &d);
 	}
 	return rc ? rc : rc2;

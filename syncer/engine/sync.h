@@ -21,13 +21,19 @@ struct sync_env {
 	int waiting;                 /* its path did not exist yet (cmd_sync) */
 	uint64_t started_ns, cycles;
 	uint64_t swept_ns;           /* when tombstones were last swept */
+	uint64_t dev, ino;           /* the data file the env was opened on */
+	int halted;                  /* stopped for good (another env uses our
+					instance name, or reopening failed) */
 };
 
 /* Open the env and its store. err says what failed. */
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen);
 void sync_close(struct sync_env *e);
 
-/* One cycle. Returns 0 when every step succeeded (errors are logged). */
+/* One cycle. Returns 0 when every step succeeded (errors are logged).
+ * An env whose data file was replaced under it is reopened first (then
+ * re-adopted). Sets e->halted, and the env is closed, when it must not
+ * sync any more. */
 int sync_cycle(struct sync_env *e, const struct cfg *c);
 
 #endif

@@ -87,6 +87,24 @@ START_TEST(ties_break_on_the_lower_value)
 }
 END_TEST
 
+/* A total order (DESIGN.md invariant 14): of a tombstone and a live empty
+ * value with equal timestamps, the tombstone wins whichever side holds it,
+ * so both instances keep the same one. */
+START_TEST(a_tombstone_beats_an_empty_value_on_both_sides)
+{
+	struct merge_side l = live(5, ""), r = gone(5);
+
+	ck_assert_int_eq(merge_remote_wins(&l, &r), 1);
+	ck_assert_int_eq(merge_remote_wins(&r, &l), 0);
+	l = live(5, "");
+	r = live(5, "");
+	ck_assert_int_eq(merge_remote_wins(&l, &r), 0); /* the same version */
+	l = gone(5);
+	r = gone(5);
+	ck_assert_int_eq(merge_remote_wins(&l, &r), 0);
+}
+END_TEST
+
 /* Bytes compare unsigned, like memcmp and Go's bytes.Compare. */
 START_TEST(values_compare_as_unsigned_bytes)
 {
@@ -127,6 +145,7 @@ Suite *merge_suite(void)
 	tcase_add_test(tc, unknown_local_always_loses);
 	tcase_add_test(tc, newer_wins_whatever_the_values);
 	tcase_add_test(tc, ties_break_on_the_lower_value);
+	tcase_add_test(tc, a_tombstone_beats_an_empty_value_on_both_sides);
 	tcase_add_test(tc, values_compare_as_unsigned_bytes);
 	tcase_add_test(tc, both_sides_agree);
 	tcase_add_test(tc, sweep_cutoffs);
