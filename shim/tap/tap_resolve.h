@@ -32,6 +32,9 @@
 	X(MDB_txn *, mdb_cursor_txn, (MDB_cursor *))                              \
 	X(MDB_dbi, mdb_cursor_dbi, (MDB_cursor *))                                \
 	X(int, mdb_cursor_get, (MDB_cursor *, MDB_val *, MDB_val *, MDB_cursor_op)) \
+	X(int, mdb_cursor_open, (MDB_txn *, MDB_dbi, MDB_cursor **))              \
+	X(int, mdb_get, (MDB_txn *, MDB_dbi, MDB_val *, MDB_val *))               \
+	X(void, mdb_cursor_close, (MDB_cursor *))                                 \
 	X(int, mdb_dbi_flags, (MDB_txn *, MDB_dbi, unsigned int *))               \
 	X(int, mdb_stat, (MDB_txn *, MDB_dbi, MDB_stat *))                        \
 	X(int, mdb_env_get_flags, (MDB_env *, unsigned int *))                    \
