@@ -391,23 +391,27 @@ static void op_cursor_put(struct level *l, unsigned d)
 		return;
 	}
 	if (r < 35) {
-		/* MDB_CURRENT: the key argument may differ from the cursor's. */
+		/* MDB_CURRENT: the key must be the cursor's (lmdb.h; LMDB does
+		 * not check, and another key breaks the B-tree's order), and in
+		 * a DUPSORT DBI the value must sort to the same place. */
 		flags = MDB_CURRENT | (rnd(5) == 0 && !(dbi_flags[d] & MDB_DUPSORT) ? MDB_RESERVE : 0);
-		if (rnd(2) && mdb_cursor_get(c, &ck, &cv, MDB_GET_CURRENT) == 0 &&
-		    ck.mv_size <= sizeof(k.b)) {
-			/* A copy: LMDB 0.9.24 re-inserts under the key argument
-			 * after it deleted the node it points into. */
-			memcpy(k.b, ck.mv_data, ck.mv_size);
-			k.v.mv_size = ck.mv_size;
-			if (rnd(2) && !(dbi_flags[d] & MDB_DUPFIXED) && cv.mv_size <= sizeof(v.small)) {
-				/* Same size, other bytes: allowed in DUPSORT. */
-				free_val(&v);
-				v.b = v.small;
-				memset(v.b, 'Z', cv.mv_size);
-				v.v.mv_data = v.b;
-				v.v.mv_size = cv.mv_size;
-				want = v.v.mv_size;
-			}
+		rc = mdb_cursor_get(c, &ck, &cv, MDB_GET_CURRENT);
+		if (rc || ck.mv_size > sizeof(k.b) || cv.mv_size > sizeof(v.small)) {
+			out_op(ORACLE_OP_CURSOR_PUT, rc ? rc : EINVAL, NULL, NULL);
+			free_val(&v);
+			return;
+		}
+		/* A copy: LMDB 0.9.24 re-inserts under the key argument after
+		 * it deleted the node it points into. */
+		memcpy(k.b, ck.mv_data, ck.mv_size);
+		k.v.mv_size = ck.mv_size;
+		if (dbi_flags[d] & MDB_DUPSORT) {
+			free_val(&v);
+			v.b = v.small;
+			memcpy(v.b, cv.mv_data, cv.mv_size);
+			v.v.mv_data = v.b;
+			v.v.mv_size = cv.mv_size;
+			want = v.v.mv_size;
 		}
 	} else {
 		flags = gen_put_flags(d);
