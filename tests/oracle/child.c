@@ -155,9 +155,11 @@ static void gen_val(unsigned d, struct vbuf *v)
 	if (dbi_flags[d] & (MDB_DUPFIXED | MDB_INTEGERDUP)) {
 		uint32_t x = n;
 
-		memset(v->b, 0, 8);
+		/* Always 4 bytes: LMDB 0.9.24 does not refuse another size in
+		 * a DUPFIXED DBI, it loses values. */
 		memcpy(v->b, &x, 4);
-		v->v.mv_size = r < 5 ? 8 : 4;
+		v->v.mv_size = 4;
+		(void)r;
 		v->v.mv_data = v->b;
 		return;
 	}
