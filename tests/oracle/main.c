@@ -2,6 +2,7 @@
  *
  *   oracle --child PATH --preload LIST --work DIR [--seed N]
  *          [--seconds S] [--programs N] [--bytes N] [--replay FILE]
+ *          [--keep-going 1]
  *
  * Runs programs made of N random bytes each (seed, seed+1, ...) until S
  * seconds or N programs, whichever comes first, and prints the counts.
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
 	double seconds = 60, t0;
 	size_t bytes = 3000;
 	const char *replay = NULL;
+	int keep_going = 0;
+	uint64_t mismatches = 0;
 	char msg[1024];
 	uint8_t *prog;
 
@@ -75,6 +78,8 @@ int main(int argc, char **argv)
 			bytes = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--replay"))
 			replay = v;
+		else if (!strcmp(a, "--keep-going"))
+			keep_going = atoi(v);
 		else
 			usage();
 	}
@@ -123,19 +128,22 @@ int main(int argc, char **argv)
 				fwrite(prog, 1, bytes, f);
 				fclose(f);
 			}
-			printf("oracle: seed %" PRIu64 ": %s\n(program kept in %s)\n", s,
-			       rc < 0 ? msg : msg, path);
-			free(prog);
-			return 1;
+			printf("oracle: seed %" PRIu64 ": %s\n(program kept in %s)\n", s, msg, path);
+			fflush(stdout);
+			mismatches++;
+			if (!keep_going) {
+				free(prog);
+				return 1;
+			}
 		}
 	}
 	printf("oracle: %" PRIu64 " programs, %" PRIu64 " ops (per run, each run twice), "
 	       "%" PRIu64 " commits with a txn id: %" PRIu64 " with a record checked "
 	       "(%" PRIu64 " lossy), %" PRIu64 " unaccounted; %" PRIu64 " empty commits; "
 	       "%" PRIu64 " changed elements checked; %" PRIu64 " programs that LMDB itself "
-	       "crashed on (alike with and without the tap); %.0f s; 0 mismatches\n",
+	       "crashed on (alike with and without the tap); %.0f s; %" PRIu64 " mismatches\n",
 	       st.programs, st.ops, st.commits, st.records, st.lossy, st.unaccounted,
-	       st.empty_commits, st.elements, st.lmdb_failed, now() - t0);
+	       st.empty_commits, st.elements, st.lmdb_failed, now() - t0, mismatches);
 	free(prog);
-	return st.programs ? 0 : 1;
+	return st.programs && !mismatches ? 0 : 1;
 }
