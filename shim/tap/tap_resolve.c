@@ -141,3 +141,18 @@ int tap_resolve(void)
 	pthread_mutex_unlock(&resolve_lock);
 	return resolved;
 }
+
+void *tap_caller_def(const char *name, const void *caller, const void *self)
+{
+	Dl_info info;
+	void *h, *f;
+
+	if (!dladdr(caller, &info) || !info.dli_fname || !info.dli_fname[0])
+		return NULL;
+	h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return NULL;
+	f = dlsym(h, name);
+	dlclose(h); /* the caller's object stays loaded: it is calling us */
+	return f && f != self ? f : NULL;
+}

@@ -51,4 +51,12 @@ TAP_CALLED_FUNCS(TAP_DECLARE_REAL)
  * liblmdb may be loaded after the tap (dlopen). */
 int tap_resolve(void);
 
+/* The definition of name in the object that holds caller (a return
+ * address), when that object has its own and it is not the tap's: a
+ * module with LMDB compiled in that exports the mdb_* symbols and was
+ * dlopen'ed RTLD_LOCAL, whose calls to its own functions reach the tap.
+ * NULL otherwise. Slow (dladdr, dlopen): only used when tap_resolve()
+ * found no LMDB at all. */
+void *tap_caller_def(const char *name, const void *caller, const void *self);
+
 #endif

@@ -27,6 +27,25 @@
 
 static __thread unsigned tap_depth;
 
+/* No LMDB found where the tap looks (tap_resolve.c): the host's LMDB is
+ * compiled into the module that called us (issue 9, bug 5). Forward to
+ * that module's own definition and journal nothing: its txn ids show up
+ * unaccounted, as for any LMDB the tap cannot see. Never break the host. */
+#define TAP_UNRESOLVED(name, ...)                                                   \
+	do {                                                                        \
+		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
+			#name, __builtin_return_address(0), (const void *)name);    \
+		return own_ ? own_(__VA_ARGS__) : EINVAL;                           \
+	} while (0)
+#define TAP_UNRESOLVED_VOID(name, ...)                                              \
+	do {                                                                        \
+		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
+			#name, __builtin_return_address(0), (const void *)name);    \
+		if (own_)                                                           \
+			own_(__VA_ARGS__);                                          \
+		return;                                                             \
+	} while (0)
+
 /* Whether the tap should look at this call at all. */
 static int tap_active(void)
 {
@@ -188,7 +207,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 	int rc, saved, jrc;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_env_open, env, path, flags, mode);
 	if (!tap_active())
 		return real_mdb_env_open(env, path, flags, mode);
 	tap_depth++;
@@ -221,7 +240,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 TAP_EXPORT void mdb_env_close(MDB_env *env)
 {
 	if (!tap_resolve())
-		return;
+		TAP_UNRESOLVED_VOID(mdb_env_close, env);
 	if (tap_active()) {
 		int saved = errno;
 
@@ -239,7 +258,7 @@ TAP_EXPORT int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, 
 	int rc;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_txn_begin, env, parent, flags, txn);
 	if (!tap_active())
 		return real_mdb_txn_begin(env, parent, flags, txn);
 	tap_depth++;
@@ -261,7 +280,7 @@ TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
 	int rc, level = -1, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_txn_commit, txn);
 	if (!tap_active())
 		return real_mdb_txn_commit(txn);
 	tap_depth++;
@@ -291,7 +310,7 @@ TAP_EXPORT void mdb_txn_abort(MDB_txn *txn)
 	int level;
 
 	if (!tap_resolve())
-		return;
+		TAP_UNRESOLVED_VOID(mdb_txn_abort, txn);
 	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn))) &&
 	    (level = tap_env_level(e, txn)) >= 0) {
 		int saved = errno;
@@ -324,7 +343,7 @@ TAP_EXPORT int mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, 
 	int rc, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_dbi_open, txn, name, flags, dbi);
 	if (!tap_active())
 		return real_mdb_dbi_open(txn, name, flags, dbi);
 	tap_depth++;
@@ -362,7 +381,7 @@ TAP_EXPORT void mdb_dbi_close(MDB_env *env, MDB_dbi dbi)
 	struct tap_env *e;
 
 	if (!tap_resolve())
-		return;
+		TAP_UNRESOLVED_VOID(mdb_dbi_close, env, dbi);
 	if (tap_active() && (e = tap_env_find(env))) {
 		int saved = errno;
 
@@ -434,7 +453,7 @@ TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 	int rc, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_drop, txn, dbi, del);
 	if (!tap_active())
 		return real_mdb_drop(txn, dbi, del);
 	tap_depth++;
@@ -556,7 +575,7 @@ TAP_EXPORT int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, u
 	int rc, saved, copied = -1;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_put, txn, dbi, key, data, flags);
 	if (!tap_active())
 		return real_mdb_put(txn, dbi, key, data, flags);
 	tap_depth++;
@@ -593,7 +612,7 @@ TAP_EXPORT int mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 	int rc, saved, copied = -1;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_del, txn, dbi, key, data);
 	if (!tap_active())
 		return real_mdb_del(txn, dbi, key, data);
 	tap_depth++;
@@ -651,7 +670,7 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 	int rc, saved, copied = -1;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_cursor_put, mc, key, data, flags);
 	if (!tap_active())
 		return real_mdb_cursor_put(mc, key, data, flags);
 	tap_depth++;
@@ -710,7 +729,7 @@ TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
 	int rc, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_cursor_del, mc, flags);
 	if (!tap_active())
 		return real_mdb_cursor_del(mc, flags);
 	tap_depth++;
