@@ -218,7 +218,8 @@ static int read_dump(struct rd *r, struct dump *dp)
 			return -1;
 		}
 	}
-	qsort(dp->e, dp->n, sizeof(dp->e[0]), cmp_elem);
+	if (dp->n)
+		qsort(dp->e, dp->n, sizeof(dp->e[0]), cmp_elem);
 	return r->bad ? -1 : 0;
 }
 

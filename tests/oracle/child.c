@@ -55,7 +55,7 @@ static unsigned rnd(unsigned n)
 
 static int prog_done(void) { return prog_off >= prog_len; }
 
-static void die(const char *what, int rc)
+__attribute__((noreturn)) static void die(const char *what, int rc)
 {
 	fprintf(stderr, "oracle_child: %s: %s\n", what, mdb_strerror(rc));
 	exit(2);
