@@ -108,7 +108,17 @@ int main(int argc, char **argv)
 		return rc == 0 ? 0 : 1;
 	}
 	t0 = now();
+	double last_report = t0;
+
 	for (uint64_t p = 0; p < programs && now() - t0 < seconds; p++) {
+		if (keep_going && now() - last_report > 60) {
+			/* Long runs: the counts so far, in case they are cut short. */
+			last_report = now();
+			printf("progress: %" PRIu64 " programs, %" PRIu64 " ops, %" PRIu64
+			       " commits checked, %" PRIu64 " mismatches, %.0f s\n", st.programs,
+			       st.ops, st.records, mismatches, last_report - t0);
+			fflush(stdout);
+		}
 		uint64_t s = seed + p, state = s;
 		int rc;
 
