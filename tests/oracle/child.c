@@ -163,6 +163,13 @@ static void gen_val(unsigned d, struct vbuf *v)
 		v->v.mv_data = v->b;
 		return;
 	}
+	if ((dbi_flags[d] & MDB_DUPSORT) && r >= 500) {
+		/* Few values per key: deletes then empty keys. */
+		v->b[0] = (uint8_t)('1' + n % 2);
+		v->v.mv_size = 1;
+		v->v.mv_data = v->b;
+		return;
+	}
 	if (r < 5)
 		len = 100000 + rnd(200000);     /* MDB_MAP_FULL in small maps */
 	else if (r < 40)
@@ -429,10 +436,18 @@ static void op_cursor_del(struct level *l, unsigned d)
 {
 	MDB_cursor *c;
 	MDB_val k, v;
-	unsigned times = 1 + rnd(3);
+	unsigned times = 1 + rnd(4);
 	int rc, deleted = 0;
 
 	c = cursor(l, d, &rc);
+	if (c && rnd(2)) {
+		/* From the first value of a key: deletes then run across keys. */
+		struct kbuf kb;
+
+		gen_key(d, &kb);
+		rc = mdb_cursor_get(c, &kb.v, &v, MDB_SET_RANGE);
+		out_op(ORACLE_OP_CURSOR_READ, rc, &kb.v, &v);
+	}
 	for (unsigned i = 0; c && i < times; i++) {
 		rc = mdb_cursor_del(c, rnd(3) == 0 ? MDB_NODUPDATA : 0);
 		out_op(ORACLE_OP_CURSOR_DEL, rc, NULL, NULL);
