@@ -91,6 +91,13 @@ static void out_op_x(unsigned code, int rc, const MDB_val *k, const MDB_val *v, 
 	out_val(rc == 0 || rc == MDB_KEYEXIST ? v : NULL);
 	out_u64(extra);
 	nops++;
+	/* LMDB says its B-tree is broken (LMDB 0.9.24 bugs the program hit):
+	 * stop, so that the oracle skips the program if this happens without
+	 * the tap, and flags it if only with the tap. */
+	if (rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_PANIC) {
+		fflush(trace);
+		exit(3);
+	}
 	if (verbose)
 		fprintf(stderr, "op %llu: code %u rc %d extra %llu\n", (unsigned long long)nops,
 			code, rc, (unsigned long long)extra);
