@@ -125,11 +125,11 @@ struct mdbtap_journal_header {
 
 /** A record header; the pad record uses only `magic` and `size`.
  *
- * A record has no ops only when it is MDBTAP_REC_LOSSY. A txn whose only
- * calls failed gets no record, even when LMDB gave it a txn id (a failed
- * MDB_NODUPDATA put touches pages first): whether it did is not visible
- * before the commit, and a record for an id the txn did not take would
- * account for the next writer's. Its id is then unaccounted. */
+ * A record may have no ops: LMDB gave the txn an id although nothing the
+ * syncer exports changed (a failed MDB_NODUPDATA put touches pages first).
+ * Such a record only accounts for its txn id. A refusal that comes before
+ * LMDB touches a page (MDB_NOOVERWRITE, MDB_APPEND) gives no id and no
+ * record. */
 struct mdbtap_record {
 	uint32_t magic;     /**< MDBTAP_RECORD_MAGIC or MDBTAP_PAD_MAGIC */
 	uint32_t size;      /**< total bytes, header included, a multiple of 8 */

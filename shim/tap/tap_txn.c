@@ -202,12 +202,12 @@ void tap_txn_prepare_commit(struct tap_env *e, MDB_txn *txn, struct journal_slot
 		e->record_flags |= MDBTAP_REC_LOSSY;
 	/* A txn that wrote nothing: LMDB commits it without a txn id (no
 	 * dirty pages), so a record would claim an id some other writer gets.
-	 * A txn whose only writes failed (e->touched: MDB_NODUPDATA's refusal
-	 * touches pages first) may or may not take an id: whether it does
-	 * is not visible from here (pages an aborted child dirtied, pages
-	 * already dirty), so it gets no record either: its id, if it takes
-	 * one, is unaccounted and the syncer rescans. */
-	if (e->nops == 0 && !(e->record_flags & MDBTAP_REC_LOSSY)) {
+	 * A txn whose only calls failed after LMDB touched its pages
+	 * (e->touched: MDB_NODUPDATA's refusal comes after mdb_cursor_touch)
+	 * does take an id: its record accounts for it. Refusals that come
+	 * before any page is touched (MDB_NOOVERWRITE, MDB_APPEND) do not set
+	 * touched (tap_wrap.c), and an aborted child's touched is undone. */
+	if (e->nops == 0 && !e->touched && !(e->record_flags & MDBTAP_REC_LOSSY)) {
 		reset(e);
 		return;
 	}
