@@ -546,7 +546,11 @@ static void record_put_dup(struct tap_env *w, MDB_txn *txn, MDB_dbi dbi, struct 
 static int call_elem_copy(struct call_elem *ce, MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
 			  const MDB_val *val)
 {
-	memset(ce, 0, sizeof(*ce));
+	/* No memset: the struct holds two 512-byte buffers, and this runs
+	 * on every put. copy_val sets what it copies. */
+	ce->has_val = 0;
+	ce->had_empty = 0;
+	ce->val.heap = NULL;
 	ce->dupsort = is_dupsort(txn, dbi);
 	if (!key || copy_val(&ce->key, key))
 		return -1;
