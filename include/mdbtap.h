@@ -16,7 +16,7 @@
  * and the journal is the file `journal` in it. The syncer keeps its own
  * state in the same directory.
  *
- * @section file The journal file (version 1)
+ * @section file The journal file (version 2)
  * All integers are in host byte order: the file never leaves the machine.
  *  - offset 0: struct mdbtap_journal_header, padded to
  *    MDBTAP_JOURNAL_HEADER_SIZE bytes.
@@ -80,7 +80,7 @@ extern "C" {
 /** @name Journal file constants */
 /**@{*/
 #define MDBTAP_JOURNAL_MAGIC "MDBTAPJ\001"       /**< 8 bytes, no NUL */
-#define MDBTAP_JOURNAL_VERSION 1u
+#define MDBTAP_JOURNAL_VERSION 2u   /**< 2: the record crc covers nops and body_len too */
 #define MDBTAP_JOURNAL_HEADER_SIZE 4096u
 #define MDBTAP_JOURNAL_DEFAULT_CAPACITY (64u << 20)
 #define MDBTAP_JOURNAL_MIN_CAPACITY (64u << 10)
@@ -127,7 +127,9 @@ struct mdbtap_journal_header {
  *
  * A record may have no ops: LMDB gave the txn an id although nothing the
  * syncer exports changed (a failed MDB_NODUPDATA put touches pages first).
- * Such a record only accounts for its txn id. */
+ * Such a record only accounts for its txn id. A refusal that comes before
+ * LMDB touches a page (MDB_NOOVERWRITE, MDB_APPEND) gives no id and no
+ * record. */
 struct mdbtap_record {
 	uint32_t magic;     /**< MDBTAP_RECORD_MAGIC or MDBTAP_PAD_MAGIC */
 	uint32_t size;      /**< total bytes, header included, a multiple of 8 */
@@ -142,9 +144,12 @@ struct mdbtap_record {
 	uint32_t crc;       /**< zlib crc32 of bytes [txnid, crc) then of the body */
 };
 
-/** Bytes of a record header covered by its crc: from `txnid` to `crc`. */
+/** Bytes of a record header covered by its crc: from `txnid` up to
+ * `crc` (txnid, ts, pid, flags, nnames, nops, body_len). `magic` and
+ * `size` are checked against the ring, and `state` changes after the crc
+ * is written. Version 1 covered 28 bytes (up to nnames). */
 #define MDBTAP_RECORD_CRC_OFFSET 16u
-#define MDBTAP_RECORD_CRC_LEN 28u
+#define MDBTAP_RECORD_CRC_LEN 36u
 
 #define MDBTAP_NAME_UNNAMED 0xffffu /**< name length of the unnamed DBI */
 
@@ -171,6 +176,85 @@ struct mdbtap_op_header {
 } __attribute__((packed));
 
 #define MDBTAP_OP_HEADER_SIZE 12u
+
+/* Every on-disk layout, checked wherever this header is compiled: a
+ * change that these do not expect is a format change. */
+#ifdef __cplusplus
+#define MDBTAP_STATIC_ASSERT static_assert
+#else
+#define MDBTAP_STATIC_ASSERT _Static_assert
+#endif
+#define MDBTAP_OFFSETOF(t, m) __builtin_offsetof(t, m)
+MDBTAP_STATIC_ASSERT(sizeof(struct mdbtap_journal_header) == 128,
+		     "journal header size");
+MDBTAP_STATIC_ASSERT(sizeof(struct mdbtap_journal_header) <= MDBTAP_JOURNAL_HEADER_SIZE,
+		     "journal header fits its page");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, magic) == 0,
+		     "journal header: magic");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, version) == 8,
+		     "journal header: version");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, header_size) == 12,
+		     "journal header: header_size");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, capacity) == 16,
+		     "journal header: capacity");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, base_txnid) == 24,
+		     "journal header: base_txnid");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, created_ns) == 32,
+		     "journal header: created_ns");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, head) == 40,
+		     "journal header: head");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, tail) == 48,
+		     "journal header: tail");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, clock) == 56,
+		     "journal header: clock");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, dropped) == 64,
+		     "journal header: dropped");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, accounted_txnid) == 72,
+		     "journal header: accounted_txnid");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, reserved) == 80,
+		     "journal header: reserved");
+MDBTAP_STATIC_ASSERT(sizeof(struct mdbtap_record) == 56,
+		     "record header size");
+MDBTAP_STATIC_ASSERT(sizeof(struct mdbtap_record) % 8 == 0,
+		     "records stay 8-byte aligned");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, magic) == 0,
+		     "record: magic");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, size) == 4,
+		     "record: size");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, state) == 8,
+		     "record: state");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, txnid) == 16,
+		     "record: txnid");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, ts) == 24,
+		     "record: ts");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, pid) == 32,
+		     "record: pid");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, flags) == 36,
+		     "record: flags");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, nnames) == 40,
+		     "record: nnames");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, nops) == 44,
+		     "record: nops");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, body_len) == 48,
+		     "record: body_len");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, crc) == 52,
+		     "record: crc");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, txnid) == MDBTAP_RECORD_CRC_OFFSET,
+		     "the crc starts at txnid");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_record, crc) - MDBTAP_RECORD_CRC_OFFSET == MDBTAP_RECORD_CRC_LEN,
+		     "the crc covers txnid up to crc, as documented");
+MDBTAP_STATIC_ASSERT(sizeof(struct mdbtap_op_header) == MDBTAP_OP_HEADER_SIZE,
+		     "op header size");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_op_header, type) == 0,
+		     "op header: type");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_op_header, flags) == 1,
+		     "op header: flags");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_op_header, name) == 2,
+		     "op header: name");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_op_header, klen) == 4,
+		     "op header: klen");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_op_header, vlen) == 8,
+		     "op header: vlen");
 
 /** @name Error codes
  * Functions return 0, a positive errno value, or one of these. */

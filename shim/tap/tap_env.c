@@ -177,6 +177,16 @@ int tap_env_name_dbi(struct tap_env *e, MDB_dbi dbi, const char *name)
 	return rc;
 }
 
+struct tap_name *tap_env_intern(struct tap_env *e, const char *name)
+{
+	struct tap_name *n;
+
+	tap_lock();
+	n = intern(e, name);
+	tap_unlock();
+	return n;
+}
+
 void tap_env_unname_dbi(struct tap_env *e, MDB_dbi dbi)
 {
 	tap_lock();

@@ -33,6 +33,7 @@ struct tap_level {
 	size_t ops_mark;        /* the op log's length when it began */
 	uint32_t nops_mark;
 	int touched_mark;
+	uint32_t flags_mark;    /* record_flags when it began */
 };
 
 struct tap_env {
@@ -76,6 +77,10 @@ void tap_env_remove(MDB_env *env);
 
 /* Name handle dbi (name NULL: the unnamed DBI). Returns 0 or ENOMEM. */
 int tap_env_name_dbi(struct tap_env *e, MDB_dbi dbi, const char *name);
+
+/* The interned name (NULL: the unnamed DBI), added if new; NULL when out
+ * of memory. */
+struct tap_name *tap_env_intern(struct tap_env *e, const char *name);
 
 /* Forget handle dbi (closed or deleted). */
 void tap_env_unname_dbi(struct tap_env *e, MDB_dbi dbi);

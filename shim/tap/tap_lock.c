@@ -5,19 +5,19 @@
 #include <pthread.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void unlock_after_fork(void) { pthread_mutex_unlock(&lock); }
 static void lock_before_fork(void) { pthread_mutex_lock(&lock); }
 
-static void register_atfork(void)
+/* At load, before the host can have threads: registered lazily, a fork
+ * racing with the registration could still inherit the lock held. */
+__attribute__((constructor)) static void register_atfork(void)
 {
 	pthread_atfork(lock_before_fork, unlock_after_fork, unlock_after_fork);
 }
 
 void tap_lock(void)
 {
-	pthread_once(&atfork_once, register_atfork);
 	pthread_mutex_lock(&lock);
 }
 

@@ -16,7 +16,9 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TAP_DEFINE_REAL(ret, name, args) ret(*real_##name) args;
 TAP_WRAPPED_FUNCS(TAP_DEFINE_REAL)
@@ -25,6 +27,32 @@ TAP_CALLED_FUNCS(TAP_DEFINE_REAL)
 
 static int resolved;
 static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork while another thread resolves (the first mdb_* call of a host
+ * that starts LMDB in one thread and forks in another) would leave the
+ * child with resolve_lock held by a thread it does not have: its first
+ * mdb_* call would wait for ever. fork() waits for the resolver instead.
+ * Registered by a constructor, before the host can have threads. */
+static void resolve_prepare(void) { pthread_mutex_lock(&resolve_lock); }
+static void resolve_release(void) { pthread_mutex_unlock(&resolve_lock); }
+
+__attribute__((constructor)) static void resolve_atfork(void)
+{
+	pthread_atfork(resolve_prepare, resolve_release, resolve_release);
+}
+
+/* MDBTAP_TEST_RESOLVE_DELAY_MS: hold the resolver lock that long, so a
+ * test can fork in that window (tests/hosts/fork_resolve.c). */
+static void test_delay(void)
+{
+	const char *s = getenv("MDBTAP_TEST_RESOLVE_DELAY_MS");
+
+	if (s && *s) {
+		struct timespec ts = { 0, (long)(atoi(s) % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
 
 /* Whether handle gives the real mdb_put, not ours. */
 static int is_real(void *handle)
@@ -106,8 +134,25 @@ int tap_resolve(void)
 	if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
 		return 1;
 	pthread_mutex_lock(&resolve_lock);
+	if (!resolved)
+		test_delay();
 	if (!resolved && resolve_all())
 		__atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&resolve_lock);
 	return resolved;
+}
+
+void *tap_caller_def(const char *name, const void *caller, const void *self)
+{
+	Dl_info info;
+	void *h, *f;
+
+	if (!dladdr(caller, &info) || !info.dli_fname || !info.dli_fname[0])
+		return NULL;
+	h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return NULL;
+	f = dlsym(h, name);
+	dlclose(h); /* the caller's object stays loaded: it is calling us */
+	return f && f != self ? f : NULL;
 }

@@ -32,6 +32,9 @@
 	X(MDB_txn *, mdb_cursor_txn, (MDB_cursor *))                              \
 	X(MDB_dbi, mdb_cursor_dbi, (MDB_cursor *))                                \
 	X(int, mdb_cursor_get, (MDB_cursor *, MDB_val *, MDB_val *, MDB_cursor_op)) \
+	X(int, mdb_cursor_open, (MDB_txn *, MDB_dbi, MDB_cursor **))              \
+	X(int, mdb_get, (MDB_txn *, MDB_dbi, MDB_val *, MDB_val *))               \
+	X(void, mdb_cursor_close, (MDB_cursor *))                                 \
 	X(int, mdb_dbi_flags, (MDB_txn *, MDB_dbi, unsigned int *))               \
 	X(int, mdb_stat, (MDB_txn *, MDB_dbi, MDB_stat *))                        \
 	X(int, mdb_env_get_flags, (MDB_env *, unsigned int *))                    \
@@ -47,5 +50,13 @@ TAP_CALLED_FUNCS(TAP_DECLARE_REAL)
  * after the first success; retried on each call until then, because
  * liblmdb may be loaded after the tap (dlopen). */
 int tap_resolve(void);
+
+/* The definition of name in the object that holds caller (a return
+ * address), when that object has its own and it is not the tap's: a
+ * module with LMDB compiled in that exports the mdb_* symbols and was
+ * dlopen'ed RTLD_LOCAL, whose calls to its own functions reach the tap.
+ * NULL otherwise. Slow (dladdr, dlopen): only used when tap_resolve()
+ * found no LMDB at all. */
+void *tap_caller_def(const char *name, const void *caller, const void *self);
 
 #endif

@@ -57,6 +57,7 @@ void tap_txn_begin(struct tap_env *e, MDB_txn *parent, MDB_txn *txn)
 	e->levels[e->nlevels].ops_mark = e->ops_len;
 	e->levels[e->nlevels].nops_mark = e->nops;
 	e->levels[e->nlevels].touched_mark = e->touched;
+	e->levels[e->nlevels].flags_mark = e->record_flags;
 	__atomic_store_n(&e->levels[e->nlevels].txn, txn, __ATOMIC_RELEASE);
 	set_levels(e, e->nlevels + 1);
 }
@@ -158,6 +159,8 @@ void tap_txn_child_end(struct tap_env *e, int level, int committed)
 		return;
 	if (!committed) {
 		e->touched = e->levels[level].touched_mark;
+		/* What an aborted child missed never happened. */
+		e->record_flags = e->levels[level].flags_mark;
 		if (!e->overflow) {
 			e->ops_len = e->levels[level].ops_mark;
 			e->nops = e->levels[level].nops_mark;
@@ -198,7 +201,12 @@ void tap_txn_prepare_commit(struct tap_env *e, MDB_txn *txn, struct journal_slot
 	if (e->overflow && build_dirty_ops(e))
 		e->record_flags |= MDBTAP_REC_LOSSY;
 	/* A txn that wrote nothing: LMDB commits it without a txn id (no
-	 * dirty pages), so a record would claim an id some other writer gets. */
+	 * dirty pages), so a record would claim an id some other writer gets.
+	 * A txn whose only calls failed after LMDB touched its pages
+	 * (e->touched: MDB_NODUPDATA's refusal comes after mdb_cursor_touch)
+	 * does take an id: its record accounts for it. Refusals that come
+	 * before any page is touched (MDB_NOOVERWRITE, MDB_APPEND) do not set
+	 * touched (tap_wrap.c), and an aborted child's touched is undone. */
 	if (e->nops == 0 && !e->touched && !(e->record_flags & MDBTAP_REC_LOSSY)) {
 		reset(e);
 		return;

@@ -28,6 +28,25 @@
 
 static __thread unsigned tap_depth;
 
+/* No LMDB found where the tap looks (tap_resolve.c): the host's LMDB is
+ * compiled into the module that called us (issue 9, bug 5). Forward to
+ * that module's own definition and journal nothing: its txn ids show up
+ * unaccounted, as for any LMDB the tap cannot see. Never break the host. */
+#define TAP_UNRESOLVED(name, ...)                                                   \
+	do {                                                                        \
+		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
+			#name, __builtin_return_address(0), (const void *)name);    \
+		return own_ ? own_(__VA_ARGS__) : EINVAL;                           \
+	} while (0)
+#define TAP_UNRESOLVED_VOID(name, ...)                                              \
+	do {                                                                        \
+		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
+			#name, __builtin_return_address(0), (const void *)name);    \
+		if (own_)                                                           \
+			own_(__VA_ARGS__);                                          \
+		return;                                                             \
+	} while (0)
+
 /* Whether the tap should look at this call at all. */
 static int tap_active(void)
 {
@@ -101,6 +120,59 @@ struct cursor_elem {
 	struct val_copy key, val;
 };
 
+/* LMDB 0.9's MDB_cursor starts with next, backup, xcursor (whose own
+ * cursor comes first), txn, dbi, db, dbx, dbflag, snum, top, flags. Every
+ * mdb_cursor_get clears C_DEL in flags (the cursor already points at the
+ * item after a deleted one: the next MDB_NEXT must not move), for the
+ * cursor and its sub-cursor. The tap's MDB_GET_CURRENT must leave the
+ * host's cursor as it was, so it saves both flags words and puts them
+ * back. The layout is checked against mdb_cursor_txn and mdb_cursor_dbi
+ * first; if it does not match, the tap does not read the cursor at all. */
+struct lmdb_cursor_head {
+	void *next, *backup, *xcursor;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	void *db, *dbx;
+	unsigned char *dbflag;
+	unsigned short snum, top;
+	unsigned int flags;
+};
+
+static unsigned int *cursor_flags_word(MDB_cursor *mc, MDB_txn *txn, MDB_dbi dbi)
+{
+	struct lmdb_cursor_head *h = (struct lmdb_cursor_head *)(void *)mc;
+
+	if (h->txn != txn || h->dbi != dbi)
+		return NULL;
+	return &h->flags;
+}
+
+/* Read the element under mc as the host left it: 0, or -1 when the tap
+ * may not or cannot read it. */
+static int probe_current(MDB_cursor *mc, MDB_val *k, MDB_val *v)
+{
+	MDB_txn *txn = real_mdb_cursor_txn(mc);
+	MDB_dbi dbi = real_mdb_cursor_dbi(mc);
+	unsigned int *f = cursor_flags_word(mc, txn, dbi), *xf = NULL, saved, xsaved = 0;
+	struct lmdb_cursor_head *h = (struct lmdb_cursor_head *)(void *)mc;
+	int rc;
+
+	if (!f)
+		return -1;
+	if (h->xcursor) {
+		xf = cursor_flags_word(h->xcursor, txn, dbi);
+		if (!xf)
+			return -1;
+		xsaved = *xf;
+	}
+	saved = *f;
+	rc = real_mdb_cursor_get(mc, k, v, MDB_GET_CURRENT);
+	*f = saved;
+	if (xf)
+		*xf = xsaved;
+	return rc ? -1 : 0;
+}
+
 static void cursor_elem_get(MDB_cursor *mc, struct cursor_elem *ce)
 {
 	MDB_val k, v;
@@ -108,7 +180,7 @@ static void cursor_elem_get(MDB_cursor *mc, struct cursor_elem *ce)
 	memset(ce, 0, sizeof(*ce));
 	ce->dupsort = is_dupsort(real_mdb_cursor_txn(mc), real_mdb_cursor_dbi(mc));
 	/* Plain DBIs: no value, so an overflow value is never read. */
-	if (real_mdb_cursor_get(mc, &k, ce->dupsort ? &v : NULL, MDB_GET_CURRENT) != 0)
+	if (probe_current(mc, &k, ce->dupsort ? &v : NULL) != 0)
 		return;
 	if (copy_val(&ce->key, &k))
 		return;
@@ -137,7 +209,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 	int rc, saved, jrc;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_env_open, env, path, flags, mode);
 	if (!tap_active())
 		return real_mdb_env_open(env, path, flags, mode);
 	tap_depth++;
@@ -171,7 +243,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 TAP_EXPORT void mdb_env_close(MDB_env *env)
 {
 	if (!tap_resolve())
-		return;
+		TAP_UNRESOLVED_VOID(mdb_env_close, env);
 	if (tap_active()) {
 		int saved = errno;
 
@@ -189,7 +261,7 @@ TAP_EXPORT int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, 
 	int rc;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_txn_begin, env, parent, flags, txn);
 	if (!tap_active())
 		return real_mdb_txn_begin(env, parent, flags, txn);
 	tap_depth++;
@@ -211,7 +283,7 @@ TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
 	int rc, level = -1, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_txn_commit, txn);
 	if (!tap_active())
 		return real_mdb_txn_commit(txn);
 	tap_depth++;
@@ -241,7 +313,7 @@ TAP_EXPORT void mdb_txn_abort(MDB_txn *txn)
 	int level;
 
 	if (!tap_resolve())
-		return;
+		TAP_UNRESOLVED_VOID(mdb_txn_abort, txn);
 	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn))) &&
 	    (level = tap_env_level(e, txn)) >= 0) {
 		int saved = errno;
@@ -274,7 +346,7 @@ TAP_EXPORT int mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, 
 	int rc, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_dbi_open, txn, name, flags, dbi);
 	if (!tap_active())
 		return real_mdb_dbi_open(txn, name, flags, dbi);
 	tap_depth++;
@@ -312,7 +384,7 @@ TAP_EXPORT void mdb_dbi_close(MDB_env *env, MDB_dbi dbi)
 	struct tap_env *e;
 
 	if (!tap_resolve())
-		return;
+		TAP_UNRESOLVED_VOID(mdb_dbi_close, env, dbi);
 	if (tap_active() && (e = tap_env_find(env))) {
 		int saved = errno;
 
@@ -324,14 +396,67 @@ TAP_EXPORT void mdb_dbi_close(MDB_env *env, MDB_dbi dbi)
 	tap_depth--;
 }
 
+/* The names of the named DBIs, read from the unnamed DBI (where each is
+ * a record whose value is an MDB_db). A plain record of that size is
+ * taken for one too: a DIRTY op on a name that is no DBI costs nothing. */
+struct name_list {
+	char **v;
+	size_t n;
+	int failed;
+};
+
+static void list_named_dbis(MDB_txn *txn, struct name_list *l)
+{
+	const size_t db_size = 8 + 5 * sizeof(size_t); /* sizeof(MDB_db) */
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if (real_mdb_cursor_open(txn, 1, &c) != 0) {
+		l->failed = 1;
+		return;
+	}
+	for (rc = real_mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = real_mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char **nv, *name;
+
+		if (v.mv_size != db_size || !k.mv_size || memchr(k.mv_data, 0, k.mv_size))
+			continue;
+		nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+		name = malloc(k.mv_size + 1);
+		if (nv)
+			l->v = nv;
+		if (!nv || !name) {
+			free(name);
+			l->failed = 1;
+			break;
+		}
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = 0;
+		l->v[l->n++] = name;
+	}
+	if (rc != MDB_NOTFOUND && rc != 0)
+		l->failed = 1;
+	real_mdb_cursor_close(c);
+}
+
+static void free_name_list(struct name_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
 TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 {
+	struct name_list named = { 0 };
 	struct tap_name *n = NULL;
 	struct tap_env *w;
 	int rc, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_drop, txn, dbi, del);
 	if (!tap_active())
 		return real_mdb_drop(txn, dbi, del);
 	tap_depth++;
@@ -340,6 +465,13 @@ TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 	w = writer_env(txn);
 	if (w)
 		n = tap_env_dbi_name(w, dbi);
+	/* Emptying the unnamed DBI deletes the named DBIs' records too: those
+	 * not written again in this txn are gone after the commit, with their
+	 * elements (LMDB rewrites the record of a DBI that is dirty at commit,
+	 * so the others survive). Which ones survive is not visible here: the
+	 * record says each may have changed anywhere (DIRTY). */
+	if (w && dbi == 1)
+		list_named_dbis(txn, &named);
 	errno = saved;
 	rc = real_mdb_drop(txn, dbi, del);
 	saved = errno;
@@ -352,7 +484,18 @@ TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 		} else {
 			tap_txn_op(w, MDBTAP_OP_DROP, n, NULL, NULL);
 		}
+		if (dbi == 1 && named.failed)
+			tap_txn_lossy(w);
+		for (size_t i = 0; dbi == 1 && i < named.n; i++) {
+			struct tap_name *dn = tap_env_intern(w, named.v[i]);
+
+			if (dn)
+				tap_txn_op(w, MDBTAP_OP_DIRTY, dn, NULL, NULL);
+			else
+				tap_txn_lossy(w);
+		}
 	}
+	free_name_list(&named);
 	errno = saved;
 	tap_depth--;
 	return rc;
@@ -361,62 +504,145 @@ TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 /* LMDB returns MDB_KEYEXIST for MDB_NODUPDATA and MDB_APPENDDUP only
  * after it has found the key and touched its pages (mdb_cursor_put), so
  * the txn commits with a txn id of its own even if nothing else changes.
- * With MDB_APPEND the refusal comes before any page is touched. */
+ * MDB_APPEND's and MDB_NOOVERWRITE's refusals come before any page is
+ * touched: then the txn may take no id, and a record would claim the id
+ * of the next writer (who may not have the tap). */
 static void note_failed_put(struct tap_env *w, int rc, unsigned flags)
 {
 	if (rc == MDB_KEYEXIST && (flags & (MDB_NODUPDATA | MDB_APPENDDUP)) &&
-	    !(flags & MDB_APPEND))
+	    !(flags & (MDB_APPEND | MDB_NOOVERWRITE)))
 		tap_txn_touched(w);
+}
+
+/* What a put or a del names, copied before the call: the host's key and
+ * value may point into a page of this txn (taken from a cursor), which the
+ * call changes. */
+struct call_elem {
+	int dupsort;
+	int has_val;
+	int had_empty;          /* DUPSORT: the key had the empty value */
+	struct val_copy key, val;
+};
+
+/* Whether the first value of key in a DUPSORT DBI is the empty one (it
+ * sorts first under every dup order that allows it). */
+static int has_empty_value(MDB_txn *txn, MDB_dbi dbi, MDB_val *key)
+{
+	MDB_val v;
+
+	return real_mdb_get(txn, dbi, key, &v) == 0 && v.mv_size == 0;
+}
+
+/* LMDB 0.9 replaces a key's only value when it is empty and another
+ * value is put (mdb_cursor_put converts the single item and drops it):
+ * that is a delete the host never asked for. */
+static void record_put_dup(struct tap_env *w, MDB_txn *txn, MDB_dbi dbi, struct call_elem *ce)
+{
+	if (ce->had_empty && !has_empty_value(txn, dbi, &ce->key.v)) {
+		MDB_val empty = { 0, ce->key.v.mv_data };
+
+		record(w, dbi, MDBTAP_OP_DEL, &ce->key.v, &empty);
+	}
+	record(w, dbi, MDBTAP_OP_PUT, &ce->key.v, &ce->val.v);
+}
+
+static int call_elem_copy(struct call_elem *ce, MDB_txn *txn, MDB_dbi dbi, const MDB_val *key,
+			  const MDB_val *val)
+{
+	/* No memset: the struct holds two 512-byte buffers, and this runs
+	 * on every put. copy_val sets what it copies. */
+	ce->has_val = 0;
+	ce->had_empty = 0;
+	ce->val.heap = NULL;
+	ce->dupsort = is_dupsort(txn, dbi);
+	if (!key || copy_val(&ce->key, key))
+		return -1;
+	if (ce->dupsort && val) {
+		if (copy_val(&ce->val, val)) {
+			free(ce->key.heap);
+			ce->key.heap = NULL;
+			return -1;
+		}
+		ce->has_val = 1;
+		ce->had_empty = val->mv_size > 0 && has_empty_value(txn, dbi, &ce->key.v);
+	}
+	return 0;
+}
+
+static void call_elem_free(struct call_elem *ce)
+{
+	free(ce->key.heap);
+	free(ce->val.heap);
 }
 
 TAP_EXPORT int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
 {
+	struct call_elem ce;
 	struct tap_env *w;
-	int rc, saved;
+	int rc, saved, copied = -1;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_put, txn, dbi, key, data, flags);
 	if (!tap_active())
 		return real_mdb_put(txn, dbi, key, data, flags);
 	tap_depth++;
+	saved = errno;
+	w = writer_env(txn);
+	if (w)
+		copied = call_elem_copy(&ce, txn, dbi, key, (flags & MDB_RESERVE) ? NULL : data);
+	errno = saved;
 	rc = real_mdb_put(txn, dbi, key, data, flags);
-	if (rc == MDB_KEYEXIST && (w = writer_env(txn))) {
+	saved = errno;
+	if (rc == MDB_KEYEXIST && w) {
 		note_failed_put(w, rc, flags);
-	} else if (rc == 0 && (w = writer_env(txn))) {
-		saved = errno;
-		if (!is_dupsort(txn, dbi))
-			record(w, dbi, MDBTAP_OP_PUT, key, NULL); /* MDB_RESERVE: value comes later */
-		else if (flags & MDB_RESERVE)
-			tap_txn_lossy(w); /* the value is not written yet */
+	} else if (rc == 0 && w) {
+		if (copied)
+			tap_txn_lossy(w);
+		else if (!ce.dupsort)
+			record(w, dbi, MDBTAP_OP_PUT, &ce.key.v, NULL); /* MDB_RESERVE: value comes later */
+		else if (!ce.has_val)
+			tap_txn_lossy(w); /* MDB_RESERVE: the value is not written yet */
 		else
-			record(w, dbi, MDBTAP_OP_PUT, key, data);
-		errno = saved;
+			record_put_dup(w, txn, dbi, &ce);
 	}
+	if (!copied)
+		call_elem_free(&ce);
+	errno = saved;
 	tap_depth--;
 	return rc;
 }
 
 TAP_EXPORT int mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 {
+	struct call_elem ce;
 	struct tap_env *w;
-	int rc, saved;
+	int rc, saved, copied = -1;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_del, txn, dbi, key, data);
 	if (!tap_active())
 		return real_mdb_del(txn, dbi, key, data);
 	tap_depth++;
+	saved = errno;
+	w = writer_env(txn);
+	if (w)
+		copied = call_elem_copy(&ce, txn, dbi, key, data);
+	errno = saved;
 	rc = real_mdb_del(txn, dbi, key, data);
-	if (rc == 0 && (w = writer_env(txn))) {
-		saved = errno;
-		if (!is_dupsort(txn, dbi))
-			record(w, dbi, MDBTAP_OP_DEL, key, NULL);
-		else if (data)
-			record(w, dbi, MDBTAP_OP_DEL, key, data);
+	saved = errno;
+	if (rc == 0 && w) {
+		if (copied)
+			tap_txn_lossy(w);
+		else if (!ce.dupsort)
+			record(w, dbi, MDBTAP_OP_DEL, &ce.key.v, NULL);
+		else if (ce.has_val)
+			record(w, dbi, MDBTAP_OP_DEL, &ce.key.v, &ce.val.v);
 		else
-			record(w, dbi, MDBTAP_OP_DELALL, key, NULL);
-		errno = saved;
+			record(w, dbi, MDBTAP_OP_DELALL, &ce.key.v, NULL);
 	}
+	if (!copied)
+		call_elem_free(&ce);
+	errno = saved;
 	tap_depth--;
 	return rc;
 }
@@ -445,47 +671,58 @@ static void record_current_put(struct tap_env *w, MDB_cursor *mc, struct cursor_
 TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsigned int flags)
 {
 	struct cursor_elem old = { 0 };
+	struct call_elem ce;
 	struct tap_env *w = NULL;
 	MDB_val items = { 0, NULL };
-	int rc, saved;
+	int rc, saved, copied = -1;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_cursor_put, mc, key, data, flags);
 	if (!tap_active())
 		return real_mdb_cursor_put(mc, key, data, flags);
 	tap_depth++;
 	saved = errno;
-	if (mc && (w = writer_env(real_mdb_cursor_txn(mc))) && (flags & MDB_CURRENT))
-		cursor_elem_get(mc, &old);
-	if (w && (flags & MDB_MULTIPLE))
-		items = data[0]; /* LMDB advances data[0] as it writes */
+	if (mc && (w = writer_env(real_mdb_cursor_txn(mc)))) {
+		if (flags & MDB_CURRENT)
+			cursor_elem_get(mc, &old);
+		else if (flags & MDB_MULTIPLE)
+			items = data[0]; /* LMDB advances data[0] as it writes */
+		else
+			copied = call_elem_copy(&ce, real_mdb_cursor_txn(mc), real_mdb_cursor_dbi(mc),
+						key, (flags & MDB_RESERVE) ? NULL : data);
+	}
 	errno = saved;
 	rc = real_mdb_cursor_put(mc, key, data, flags);
 	saved = errno;
 	if (rc && w)
 		note_failed_put(w, rc, flags);
-	if (rc == 0 && w) {
+	if (w && (flags & MDB_MULTIPLE) && !(flags & MDB_CURRENT)) {
+		/* items: one item's size and the array; data[1]: the count,
+		 * set by LMDB to how many were written, also when a later item
+		 * failed (MDB_NODUPDATA: MDB_KEYEXIST midway). */
 		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
 
-		if (flags & MDB_CURRENT) {
-			record_current_put(w, mc, &old);
-		} else if (flags & MDB_MULTIPLE) {
-			/* items: one item's size and the array; data[1]: the
-			 * count, set by LMDB to how many were written. */
-			for (size_t i = 0; i < data[1].mv_size; i++) {
-				MDB_val v = { items.mv_size,
-					      (char *)items.mv_data + i * items.mv_size };
+		for (size_t i = 0; i < data[1].mv_size; i++) {
+			MDB_val v = { items.mv_size, (char *)items.mv_data + i * items.mv_size };
 
-				record(w, dbi, MDBTAP_OP_PUT, key, &v);
-			}
-		} else if (!is_dupsort(real_mdb_cursor_txn(mc), dbi)) {
-			record(w, dbi, MDBTAP_OP_PUT, key, NULL);
-		} else if (flags & MDB_RESERVE) {
-			tap_txn_lossy(w);
-		} else {
-			record(w, dbi, MDBTAP_OP_PUT, key, data);
+			record(w, dbi, MDBTAP_OP_PUT, key, &v);
 		}
+	} else if (rc == 0 && w) {
+		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
+
+		if (flags & MDB_CURRENT)
+			record_current_put(w, mc, &old);
+		else if (copied)
+			tap_txn_lossy(w);
+		else if (!ce.dupsort)
+			record(w, dbi, MDBTAP_OP_PUT, &ce.key.v, NULL);
+		else if (!ce.has_val)
+			tap_txn_lossy(w);
+		else
+			record_put_dup(w, real_mdb_cursor_txn(mc), dbi, &ce);
 	}
+	if (!copied)
+		call_elem_free(&ce);
 	cursor_elem_free(&old);
 	errno = saved;
 	tap_depth--;
@@ -499,7 +736,7 @@ TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
 	int rc, saved;
 
 	if (!tap_resolve())
-		return EINVAL;
+		TAP_UNRESOLVED(mdb_cursor_del, mc, flags);
 	if (!tap_active())
 		return real_mdb_cursor_del(mc, flags);
 	tap_depth++;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -206,6 +207,34 @@ START_TEST(corrupt_record_detected)
 }
 END_TEST
 
+/* include/mdbtap.h: the crc covers txnid up to crc. Each byte of those
+ * fields flipped must be found (version 1 left nops and body_len out). */
+START_TEST(crc_covers_every_header_field)
+{
+	for (unsigned at = offsetof(struct mdbtap_record, txnid);
+	     at < offsetof(struct mdbtap_record, crc); at++) {
+		struct journal *j;
+		struct journal_reader rd = { 0 };
+		struct journal_slot slot;
+		struct journal_entry e;
+		char cmd[8400];
+		uint8_t *rec;
+
+		snprintf(cmd, sizeof(cmd), "rm -f '%s/%s'", dir, MDBTAP_JOURNAL_FILE);
+		ck_assert_int_eq(system(cmd), 0);
+		j = open_new(MDBTAP_JOURNAL_MIN_CAPACITY, 0); /* small: 36 files */
+		ck_assert_int_eq(append(j, 7, 16, &slot), 0);
+		journal_finish(&slot, 1);
+		rec = (uint8_t *)journal_header(j) + MDBTAP_JOURNAL_HEADER_SIZE;
+		rec[at] ^= 0x01;
+		ck_assert_msg(journal_read(j, 0, &rd, &e) == MDBTAP_E_CORRUPT,
+			      "a flipped byte at offset %u of the record was not found", at);
+		journal_reader_free(&rd);
+		journal_close(j);
+	}
+}
+END_TEST
+
 START_TEST(foreign_file_refused)
 {
 	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644 };
@@ -383,6 +412,7 @@ Suite *journal_suite(void)
 	tcase_add_test(tc, full_ring_drops_and_wraps);
 	tcase_add_test(tc, stale_finish_is_ignored);
 	tcase_add_test(tc, corrupt_record_detected);
+	tcase_add_test(tc, crc_covers_every_header_field);
 	tcase_add_test(tc, foreign_file_refused);
 	tcase_add_test(tc, zero_magic_file_never_rewritten);
 	tcase_add_test(tc, symlink_and_hardlink_refused);
