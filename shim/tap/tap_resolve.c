@@ -1,6 +1,6 @@
 /* tap_resolve.c: find the real LMDB behind our wrappers.
  *
- * Three places, in order (lmdb-interposition.md §2, real-apps.md §2):
+ * Three places, in order (docs/DESIGN.md §3: the host never fails because of us):
  *  1. dlsym(RTLD_NEXT): the host links liblmdb, or it is in the global
  *     scope; also the deepbind variant, whose own DT_NEEDED is liblmdb.
  *  2. dlopen("liblmdb.so.0", RTLD_NOLOAD): the host dlopen'ed a module

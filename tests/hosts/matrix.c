@@ -420,7 +420,7 @@ static void c_cursor_plain(struct expect *x)
 }
 
 /* MDB_CURRENT ignores the key argument unless the value's size changes,
- * and then re-inserts under it (lmdb-interposition.md §3): the journal
+ * and then re-inserts under it (LMDB's mdb_cursor_put): the journal
  * must say what LMDB really did. */
 static void c_cursor_current_other_key(struct expect *x)
 {
