@@ -3,8 +3,9 @@
  * Every wrapper calls the real function, returns its result unchanged and
  * keeps errno as LMDB left it. It journals only what succeeded, and only
  * in a write transaction of an env it tracks (docs/DESIGN.md §1: record
- * exactly what succeeded and committed; §3: never fail the host). A thread-local depth counter
- * lets LMDB's internal calls pass straight through, in builds of liblmdb
+ * exactly what succeeded and committed; §3: never fail the host). A
+ * thread-local depth counter lets LMDB's internal calls pass straight
+ * through, in builds of liblmdb
  * where they reach us.
  *
  * Not wrapped, on purpose: mdb_txn_reset/renew (a no-op on write txns),
