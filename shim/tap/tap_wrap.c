@@ -5,8 +5,7 @@
  * in a write transaction of an env it tracks (docs/DESIGN.md §1: record
  * exactly what succeeded and committed; §3: never fail the host). A
  * thread-local depth counter lets LMDB's internal calls pass straight
- * through, in builds of liblmdb
- * where they reach us.
+ * through, in builds of liblmdb where they reach us.
  *
  * Not wrapped, on purpose: mdb_txn_reset/renew (a no-op on write txns),
  * mdb_env_set_maxdbs and mdb_env_set_mapsize (the tap takes no DBI slot
