@@ -63,7 +63,10 @@ def main():
     try:
         procs = [subprocess.Popen([A.MDBTAP, "sync", "--env", i.env, "--store",
                                    base.split("?", 1)[0] + "?endpoint=" + f.endpoint +
-                                   "&retries=2&connect_timeout=2s&timeout=5s&low_speed_time=1s",
+                                   # timeout bounds a request with its retries: room
+                                   # for a stall (low_speed_time), backoff and a retry
+                                   # on a loaded machine
+                                   "&retries=2&connect_timeout=2s&timeout=30s&low_speed_time=1s",
                                    "--instance", i.name, "--poll-interval", "100ms",
                                    "--log-file", os.path.join(root, i.name + ".log")])
                  for i, f in zip(insts, proxies)]
