@@ -1,4 +1,4 @@
-/* acct.h: txn-id accounting (DESIGN.md invariant 2): one reading of the
+/* acct.h: txn-id accounting (docs/DESIGN.md §2): one reading of the
  * journal, shared by the syncer's fold and `mdbtap journal`, so that the
  * two never disagree on which txn ids the journal accounts for.
  *
@@ -10,7 +10,7 @@
  *  - an id whose last record is PENDING is in doubt: the writer may have
  *    died (or stalled) before or after LMDB's commit. It counts as
  *    accounted only where its commit is shown, by its changes (the fold
- *    checks value digests, DESIGN.md invariant 1); `mdbtap journal`
+ *    checks value digests, docs/DESIGN.md §1); `mdbtap journal`
  *    cannot tell, so it reports it unaccounted and in doubt;
  *  - any other id (no record, or only ABORTED ones) is a gap: a writer the
  *    tap could not see, or a lost record.

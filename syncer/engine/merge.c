@@ -35,7 +35,7 @@ int merge_remote_wins(const struct merge_side *local, const struct merge_side *r
 		c = rl < ll ? -1 : rl > ll ? 1 : 0;
 	/* The same bytes (a tombstone and a live empty value): the tombstone
 	 * wins on both sides, so that every pair has one winner everywhere
-	 * (DESIGN.md invariant 14; Lightning Stream keeps the local one). */
+	 * (docs/DESIGN.md §14; Lightning Stream keeps the local one). */
 	if (c == 0)
 		return remote->deleted && !local->deleted;
 	return c < 0;
@@ -237,7 +237,7 @@ static int same_val(const MDB_val *a, const void *p, size_t n)
 }
 
 /* Why a remote element does not fit the local DBI as it really is
- * (DESIGN.md invariant 12: same-named DBIs may differ in flags between
+ * (docs/DESIGN.md §12: same-named DBIs may differ in flags between
  * instances), or NULL. LMDB would take some of these and break: a
  * DUPFIXED DBI reads every value at its fixed size, an INTEGERKEY DBI
  * orders keys of mixed sizes wrongly. */

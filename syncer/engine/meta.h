@@ -51,7 +51,7 @@ struct meta_state {
 	uint64_t last_full_ns;   /* when the last full snapshot was made */
 	uint64_t adopted;        /* 1 once the existing data was adopted */
 	uint64_t rescans;        /* rescans done, for the logs */
-	/* The env's identity (DESIGN.md invariant 11), as of the last local
+	/* The env's identity (docs/DESIGN.md §11), as of the last local
 	 * step: the data file's device and inode, and a digest of LMDB's
 	 * meta page of txn fp_txnid (0: none taken). A copy put in place of
 	 * the file differs in one of them while that page is still there. */

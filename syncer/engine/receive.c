@@ -238,7 +238,7 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 	return follow_gen(s, store, a, v, n, gen, p, have, applied);
 }
 
-/* Our own objects of other chains (DESIGN.md invariants 10, 11). Those
+/* Our own objects of other chains (docs/DESIGN.md §10, §11). Those
  * older than our chain are this env's past (before it was wiped or
  * replaced): followed like a remote's chain, so that what only they hold
  * comes back. One newer than our chain was written by another env using

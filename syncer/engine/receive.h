@@ -33,7 +33,7 @@ struct receive_out {
 };
 
 /* receive_once's code when another env writes objects under our instance
- * name (DESIGN.md invariant 10): the env must stop syncing. */
+ * name (docs/DESIGN.md §10): the env must stop syncing. */
 #define RECEIVE_NAME_CLASH EADDRINUSE
 
 /* One pass: list, download, verify, apply, then clean our own objects

@@ -41,7 +41,7 @@ struct senv_stats {
 };
 
 /* Remote elements of one DBI from one instance refused because they do
- * not fit the local DBI's real flags (DESIGN.md invariant 12). */
+ * not fit the local DBI's real flags (docs/DESIGN.md §12). */
 struct senv_misfit {
 	char *dbi;                   /* owned; NULL for the unnamed DBI */
 	size_t len;

@@ -130,7 +130,7 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 }
 
 /* Whether the file under the companion dir is no longer the one the
- * metadata accounts for (DESIGN.md invariant 11); why, in *why. *newrecs:
+ * metadata accounts for (docs/DESIGN.md §11); why, in *why. *newrecs:
  * where the journal's records of the new file begin, when known, else
  * UINT64_MAX. */
 static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,

@@ -1,4 +1,4 @@
-"""Txn-id accounting end to end (DESIGN.md invariants 1, 2, 7), with real
+"""Txn-id accounting end to end (docs/DESIGN.md §1, §2, §7), with real
 writers stopped or killed around LMDB's commit (tests/sync/commitstop.c,
 preloaded after the tap) and writers without the tap.
 
@@ -106,6 +106,27 @@ def dead_then_unseen():
         i.sync(store)
     A.eq(plain(b).get("unseen"), "1", "b got the write of the txn id a dead record claimed")
     A.check("dead" not in plain(b), "the dead writer's put is nowhere")
+    C.same_everywhere([a, b])
+
+
+def dead_then_same_key():
+    """The writer without the tap that takes a dead writer's id writes the
+    same key as the dead record, and another: the record's change shows,
+    yet it is no proof that the record's txn committed (red team)."""
+    root = A.fresh_tmp()
+    store, (a, b) = setup(root)
+    last = A.env_last_txnid(a.env, False)
+    p, txn = start_c(a, ["dead=1"], "1:before:KILL")
+    p.wait(timeout=30)
+    A.eq(p.returncode, -signal.SIGKILL, "the writer killed before its commit")
+    A.eq(txn, last + 1, "the dead writer's txn id")
+    rc, out, err = write_c(a, ["dead=2,other=1"], tap=False)
+    A.eq((rc, out), (0, "txn %d\n" % (last + 1)), "the writer without the tap took the id: " + err)
+    for i in (a, b, a, b):
+        i.sync(store)
+    got = plain(b)
+    A.eq((got.get("dead"), got.get("other")), ("2", "1"),
+         "b got both writes of the txn that took the dead record's id")
     C.same_everywhere([a, b])
 
 
@@ -260,7 +281,8 @@ def concurrent(seed):
 def main():
     global WRITER, PROBE
     WRITER, PROBE = sys.argv[1], sys.argv[2]
-    modes = {"--dead-then-unseen": dead_then_unseen, "--rescan-mid-fold": rescan_mid_fold,
+    modes = {"--dead-then-unseen": dead_then_unseen,
+             "--dead-then-same-key": dead_then_same_key, "--rescan-mid-fold": rescan_mid_fold,
              "--pending-export": pending_export, "--pending-export-gap": pending_export_gap,
              "--concurrent": concurrent}
     modes[sys.argv[3]](*sys.argv[4:])

@@ -1,4 +1,4 @@
-"""The env's life (DESIGN.md invariants 10, 11, 12, 14): one syncer per
+"""The env's life (docs/DESIGN.md §10, §11, §12, §14): one syncer per
 env, replaced and restored envs, wiped instances, instance names used by
 two envs, DBIs that change shape. One regression test per mode; --lifecycle
 runs them all at random against a model.

@@ -87,7 +87,7 @@ START_TEST(ties_break_on_the_lower_value)
 }
 END_TEST
 
-/* A total order (DESIGN.md invariant 14): of a tombstone and a live empty
+/* A total order (docs/DESIGN.md §14): of a tombstone and a live empty
  * value with equal timestamps, the tombstone wins whichever side holds it,
  * so both instances keep the same one. */
 START_TEST(a_tombstone_beats_an_empty_value_on_both_sides)
