@@ -14,20 +14,41 @@
 #include "store.h"
 #include "sync.h"
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reopen;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reopen = 1;
+	else
+		stopping = 1;
 }
 
+/* SIGHUP (logrotate moved the file): reopen the log, between steps. */
+static void reopen_log(void)
+{
+	int rc;
+
+	if (!reopen)
+		return;
+	reopen = 0;
+	rc = log_reopen();
+	if (rc)
+		log_msg(MDBTAP_LOG_ERROR, "reopening the log file: %s; still writing to the old "
+			"one", err_str(rc));
+	else
+		log_msg(MDBTAP_LOG_INFO, "log file reopened (SIGHUP)");
+}
+
+/* Sleep ns, or less if asked to stop; SIGHUP reopens the log and the
+ * sleep goes on. */
 static void sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
 
-	/* A signal cuts the sleep short: the loop checks `stopping`. */
-	nanosleep(&ts, NULL);
+	while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		reopen_log();
+	reopen_log();
 }
 
 /* Open env i. One whose path does not exist yet is waited for (its
@@ -83,12 +104,17 @@ int cmd_sync(int argc, char **argv)
 		cfg_free(&c);
 		return MDBTAP_EXIT_USAGE;
 	}
-	rc = log_open(c.log_file, 0);
+	rc = log_open(c.log_file, c.log_level, c.log_format);
 	if (rc) {
 		fprintf(stderr, "mdbtap sync: %s: %s\n", c.log_file, err_str(rc));
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	envs = calloc(c.nenvs, sizeof(*envs));
 	if (!envs) {
 		cfg_free(&c);
@@ -112,13 +138,12 @@ int cmd_sync(int argc, char **argv)
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	do {
 		failed = 0;
-		for (size_t i = 0; i < c.nenvs && !stopping; i++) {
+		/* A SIGTERM lets the cycle finish over every env: each env's
+		 * state in the store is then whole, and the exit status 0. */
+		for (size_t i = 0; i < c.nenvs; i++) {
+			reopen_log();
 			if (!opened[i] && open_env(&envs[i], &c, i, &opened[i]))
 				failed = 1;
 			if (opened[i] && sync_cycle(&envs[i], &c))
@@ -128,9 +153,12 @@ int cmd_sync(int argc, char **argv)
 			break;
 		sleep_ns(c.poll_interval_ns);
 	} while (!stopping);
+	if (stopping)
+		log_msg(MDBTAP_LOG_INFO, "stopping: the cycle is done");
 	for (size_t i = 0; i < c.nenvs; i++)
 		if (opened[i])
 			sync_close(&envs[i]);
+	log_close();
 	free(opened);
 	free(envs);
 	once = c.once;

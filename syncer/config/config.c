@@ -46,6 +46,8 @@ void cfg_init(struct cfg *c)
 	c->max_future_ns = CFG_DEFAULT_MAX_FUTURE;
 	c->keep_ns = CFG_DEFAULT_KEEP;
 	c->tombstone_retention_ns = 0;
+	c->log_level = MDBTAP_LOG_DEFAULT_LEVEL;
+	c->log_format = MDBTAP_LOG_TEXT;
 }
 
 static void free_list(char **v, size_t n)

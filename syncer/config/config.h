@@ -8,6 +8,8 @@
  *   keep_interval: 10m
  *   tombstone_retention: 0
  *   log_file: /var/log/mdbtap.log
+ *   log_level: info                # error, warning, info, debug
+ *   log_format: text               # or json: one object per line
  *   envs:
  *     main:
  *       path: /var/lib/powerdns/pdns.lmdb
@@ -47,6 +49,7 @@
 #include <stdio.h>
 
 #include "dur.h"
+#include "log.h"
 #include "store.h"
 
 #define CFG_HELP (-1)                /* cfg_parse_args: -h/--help given */
@@ -95,6 +98,8 @@ struct cfg {
 					    forgotten (sweep.h); default 0 =
 					    kept for ever; else 1 s..3660 d */
 	char *log_file;                /* default NULL = stderr; absolute */
+	enum log_level log_level;      /* default info; --verbose: debug */
+	enum log_format log_format;    /* default text */
 	int once;                      /* --once */
 	int full_now;                  /* --full-now: a full snapshot first */
 	struct cfg_env *envs;          /* owned */
@@ -123,9 +128,11 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
  *   --full-interval DUR      its full snapshot period
  *   --poll-interval DUR, --keep-interval DUR
  *   --instance NAME, --once, --log-file FILE
+ *   -v, --verbose (log_level debug), --log-level LEVEL, --log-format FMT
  *   -h, --help               returns CFG_HELP wherever it is, even after
  *                            a bad option; the caller prints cfg_usage
- * With --config, only --instance, --once, --full-now and --log-file may be given too
+ * With --config, only --instance, --once, --full-now and the --log-* and
+ * --verbose flags may be given too
  * (they override the file). Options are read in any order; positional
  * arguments are refused. Uses getopt_long (resets optind, may permute
  * argv). Does not run cfg_check. */
