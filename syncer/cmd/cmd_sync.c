@@ -11,6 +11,7 @@
 #include "err.h"
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "sync.h"
 
@@ -85,7 +86,7 @@ int cmd_sync(int argc, char **argv)
 	struct sync_env *envs;
 	struct cfg c;
 	char err[512];
-	int rc, failed = 0, once, *opened;
+	int rc, failed = 0, once, *opened, ready = 0;
 
 	/* Our own LMDB calls must never be journaled as the host's, even
 	 * if the tap was preloaded into us by accident. */
@@ -149,12 +150,22 @@ int cmd_sync(int argc, char **argv)
 			if (opened[i] && sync_cycle(&envs[i], &c))
 				failed = 1;
 		}
+		if (!failed && !ready) {
+			/* The initial sync: every env has applied what the store
+			 * held; a server may now be put in rotation. */
+			ready = 1;
+			log_msg(MDBTAP_LOG_INFO, "initial sync done: ready");
+			notify_ready("initial sync done; syncing");
+		}
+		notify_watchdog();
 		if (c.once || stopping)
 			break;
 		sleep_ns(c.poll_interval_ns);
 	} while (!stopping);
-	if (stopping)
+	if (stopping) {
+		notify_stopping();
 		log_msg(MDBTAP_LOG_INFO, "stopping: the cycle is done");
+	}
 	for (size_t i = 0; i < c.nenvs; i++)
 		if (opened[i])
 			sync_close(&envs[i]);
