@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "err.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "store.h"
@@ -80,6 +81,57 @@ static int open_env(struct sync_env *e, const struct cfg *c, size_t i, int *open
 	return 0;
 }
 
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One env's cycle (opening it first if needed), published to the HTTP
+ * endpoint (h may be NULL). Returns 1 if it failed. */
+static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *opened,
+		     struct http *h, struct http_env *he)
+{
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	int failed = 0;
+
+	if (!*opened && open_env(e, c, i, opened))
+		failed = 1;
+	if (*opened && sync_cycle(e, c))
+		failed = 1;
+	if (!h)
+		return failed;
+	snprintf(he->name, sizeof(he->name), "%s", c->envs[i].name);
+	snprintf(he->instance, sizeof(he->instance), "%s", c->instance);
+	he->opened = *opened;
+	if (*opened) {
+		he->env = e->s.stats;
+		he->store = *store_stats(e->store);
+	}
+	he->cycles++;
+	he->last_cycle_s = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+	if (failed) {
+		he->failed_cycles++;
+		if (!he->failing_since_ns)
+			he->failing_since_ns = clock_ns(CLOCK_REALTIME);
+	} else {
+		he->failing_since_ns = 0;
+		he->last_ok_ns = clock_ns(CLOCK_REALTIME);
+	}
+	http_publish(h, i, he);
+	return failed;
+}
+
+static int all_opened(const int *opened, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!opened[i])
+			return 0;
+	return 1;
+}
+
 int cmd_sync(int argc, char **argv)
 {
 	struct sigaction sa;
@@ -87,6 +139,8 @@ int cmd_sync(int argc, char **argv)
 	struct cfg c;
 	char err[512];
 	int rc, failed = 0, once, *opened, ready = 0;
+	struct http *http = NULL;
+	struct http_env *hstate = NULL;
 
 	/* Our own LMDB calls must never be journaled as the host's, even
 	 * if the tap was preloaded into us by accident. */
@@ -116,8 +170,30 @@ int cmd_sync(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	if (c.http_listen) {
+		/* An env whose cycles have failed for ten poll intervals (at
+		 * least a second) is unwell. */
+		uint64_t fail_ns = 10 * c.poll_interval_ns;
+
+		if (fail_ns < CFG_NS_PER_SEC)
+			fail_ns = CFG_NS_PER_SEC;
+		hstate = calloc(c.nenvs, sizeof(*hstate));
+		rc = hstate ? http_start(c.http_listen, c.nenvs, fail_ns, &http, err, sizeof(err))
+			    : ENOMEM;
+		if (rc) {
+			fprintf(stderr, "mdbtap sync: %s\n", rc == ENOMEM ? "out of memory" : err);
+			free(hstate);
+			log_close();
+			cfg_free(&c);
+			return MDBTAP_EXIT_FAIL;
+		}
+		log_msg(MDBTAP_LOG_INFO, "serving /metrics, /healthz and /readyz on %s",
+			c.http_listen);
+	}
 	envs = calloc(c.nenvs, sizeof(*envs));
 	if (!envs) {
+		http_stop(http);
+		free(hstate);
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
@@ -130,12 +206,16 @@ int cmd_sync(int argc, char **argv)
 					sync_close(&envs[k]);
 			free(opened);
 			free(envs);
+			http_stop(http);
+			free(hstate);
 			cfg_free(&c);
 			return MDBTAP_EXIT_FAIL;
 		}
 	}
 	if (!opened) {
 		free(envs);
+		http_stop(http);
+		free(hstate);
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
@@ -145,17 +225,17 @@ int cmd_sync(int argc, char **argv)
 		 * state in the store is then whole, and the exit status 0. */
 		for (size_t i = 0; i < c.nenvs; i++) {
 			reopen_log();
-			if (!opened[i] && open_env(&envs[i], &c, i, &opened[i]))
-				failed = 1;
-			if (opened[i] && sync_cycle(&envs[i], &c))
+			if (cycle_env(&envs[i], &c, i, &opened[i], http, hstate ? &hstate[i] : NULL))
 				failed = 1;
 		}
-		if (!failed && !ready) {
+		if (!failed && !ready && all_opened(opened, c.nenvs)) {
 			/* The initial sync: every env has applied what the store
-			 * held; a server may now be put in rotation. */
+			 * held (an env still waiting for its path holds nothing
+			 * yet); a server may now be put in rotation. */
 			ready = 1;
 			log_msg(MDBTAP_LOG_INFO, "initial sync done: ready");
 			notify_ready("initial sync done; syncing");
+			http_set_ready(http);
 		}
 		notify_watchdog();
 		if (c.once || stopping)
@@ -169,6 +249,8 @@ int cmd_sync(int argc, char **argv)
 	for (size_t i = 0; i < c.nenvs; i++)
 		if (opened[i])
 			sync_close(&envs[i]);
+	http_stop(http);
+	free(hstate);
 	log_close();
 	free(opened);
 	free(envs);

@@ -14,7 +14,7 @@
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP, OPT_RETENTION,
-	OPT_LOG_LEVEL, OPT_LOG_FORMAT,
+	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN,
 };
 
 static const struct option long_opts[] = {
@@ -35,6 +35,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -42,7 +43,7 @@ static const struct option long_opts[] = {
 /* The flags as given: pointers into argv. */
 struct flags {
 	const char *config, *env, *name, *store, *instance, *poll, *full, *log, *keep,
-		*retention, *log_level, *log_format;
+		*retention, *log_level, *log_format, *listen;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
 	int once, full_now, verbose;
@@ -110,6 +111,8 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return once_only(&f->log_level, v, opt, err, errlen);
 	case OPT_LOG_FORMAT:
 		return once_only(&f->log_format, v, opt, err, errlen);
+	case OPT_LISTEN:
+		return once_only(&f->listen, v, opt, err, errlen);
 	case 'v':
 		f->verbose = 1;
 		return 0;
@@ -170,7 +173,7 @@ static int flag_empty(const struct flags *f)
 {
 	const char *v[] = { f->config, f->env, f->name, f->store, f->instance, f->poll,
 			    f->full, f->log, f->keep, f->retention, f->log_level,
-			    f->log_format };
+			    f->log_format, f->listen };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i] && !v[i][0])
@@ -196,7 +199,7 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 	}
 	if (f->config && f->env_flag) {
 		err_setf(err, errlen, "--%s cannot be combined with --config: set it in the "
-			"file (only --instance, --once, --full-now, --verbose and the --log-* flags "
+			"file (only --instance, --once, --full-now, --listen, --verbose and the --log-* flags "
 			"override it)", f->env_flag);
 		return EINVAL;
 	}
@@ -246,6 +249,8 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 		err_setf(err, errlen, "--log-format '%s': use text or json", f->log_format);
 		rc = EINVAL;
 	}
+	if (!rc && f->listen)
+		rc = cfg_set_str(&c->http_listen, f->listen);
 	if (!rc && f->once)
 		c->once = 1;
 	if (!rc && f->full_now)
@@ -324,10 +329,12 @@ void cfg_usage(FILE *f)
 		"      --log-level LEVEL   error, warning, info (default) or debug\n"
 		"  -v, --verbose           the same as --log-level debug\n"
 		"      --log-format FMT    text (default) or json: one object per line\n"
+		"      --listen ADDR       serve /metrics, /healthz and /readyz over HTTP on\n"
+		"                          PORT (loopback), HOST:PORT or [V6]:PORT\n"
 		"  -h, --help              this text\n"
 		"\n"
 		"Give either --config FILE, or --env PATH --store URL and their options;\n"
-		"with --config, only --instance, --once, --full-now, --verbose and the\n"
+		"with --config, only --instance, --once, --full-now, --listen, --verbose and the\n"
 		"--log-* flags may be added. SIGTERM ends the cycle under way, then exits 0.\n"
 		"DUR: 0, or numbers with units, largest first: 2d, 4h, 1h30m, 1.5s, 250ms.\n");
 }

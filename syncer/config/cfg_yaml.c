@@ -285,6 +285,10 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		rc = scalar(l, v, "log_file", &s);
 		return rc ? rc : cfg_set_path(&c->log_file, l->dir, s);
 	}
+	if (!strcmp(key, "http_listen")) {
+		rc = scalar(l, v, "http_listen", &s);
+		return rc ? rc : cfg_set_str(&c->http_listen, s);
+	}
 	if (!strcmp(key, "log_level")) {
 		rc = scalar(l, v, "log_level", &s);
 		if (!rc && log_level_parse(s, &c->log_level))
@@ -304,7 +308,7 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		return rc ? rc : each_pair(l, v, "envs", env_entry, NULL);
 	}
 	return lerr(l, k, "unknown key '%s' (known: instance, poll_interval, max_future, "
-		    "keep_interval, tombstone_retention, log_file, log_level, log_format, envs)", key);
+		    "keep_interval, tombstone_retention, log_file, log_level, log_format, http_listen, envs)", key);
 }
 
 static int yaml_fail(struct loader *l, yaml_parser_t *p)

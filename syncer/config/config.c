@@ -85,6 +85,7 @@ void cfg_free(struct cfg *c)
 	free(c->envs);
 	free(c->instance);
 	free(c->log_file);
+	free(c->http_listen);
 	memset(c, 0, sizeof(*c));
 }
 
