@@ -10,25 +10,49 @@
 #include "commands.h"
 #include "err.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "sync.h"
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reopen;
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (sig == SIGHUP) {
+		reopen = 1;
+		return;
+	}
 	stopping = 1;
 	store_interrupt(); /* a request in progress ends within a second */
 }
 
+/* SIGHUP (logrotate moved the file): reopen the log, between steps. */
+static void reopen_log(void)
+{
+	int rc;
+
+	if (!reopen)
+		return;
+	reopen = 0;
+	rc = log_reopen();
+	if (rc)
+		log_msg(MDBTAP_LOG_ERROR, "reopening the log file: %s; still writing to the old "
+			"one", err_str(rc));
+	else
+		log_msg(MDBTAP_LOG_INFO, "log file reopened (SIGHUP)");
+}
+
+/* Sleep ns, or less if asked to stop; SIGHUP reopens the log and the
+ * sleep goes on. */
 static void sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
 
-	/* A signal cuts the sleep short: the loop checks `stopping`. */
-	nanosleep(&ts, NULL);
+	while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		reopen_log();
+	reopen_log();
 }
 
 /* Open env i. One whose path does not exist yet is waited for (its
@@ -59,13 +83,66 @@ static int open_env(struct sync_env *e, const struct cfg *c, size_t i, int *open
 	return 0;
 }
 
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One env's cycle (opening it first if needed), published to the HTTP
+ * endpoint (h may be NULL). Returns 1 if it failed. */
+static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *opened,
+		     struct http *h, struct http_env *he)
+{
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	int failed = 0;
+
+	if (!*opened && open_env(e, c, i, opened))
+		failed = 1;
+	if (*opened && sync_cycle(e, c))
+		failed = 1;
+	if (!h)
+		return failed;
+	snprintf(he->name, sizeof(he->name), "%s", c->envs[i].name);
+	snprintf(he->instance, sizeof(he->instance), "%s", c->instance);
+	he->opened = *opened;
+	if (*opened) {
+		he->env = e->s.stats;
+		he->store = *store_stats(e->store);
+	}
+	he->cycles++;
+	he->last_cycle_s = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+	if (failed) {
+		he->failed_cycles++;
+		if (!he->failing_since_ns)
+			he->failing_since_ns = clock_ns(CLOCK_REALTIME);
+	} else {
+		he->failing_since_ns = 0;
+		he->last_ok_ns = clock_ns(CLOCK_REALTIME);
+	}
+	http_publish(h, i, he);
+	return failed;
+}
+
+static int all_opened(const int *opened, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!opened[i])
+			return 0;
+	return 1;
+}
+
 int cmd_sync(int argc, char **argv)
 {
 	struct sigaction sa;
 	struct sync_env *envs;
 	struct cfg c;
 	char err[512];
-	int rc, failed = 0, once = 0, *opened;
+	int rc, failed = 0, once = 0, *opened, ready = 0;
+	struct http *http = NULL;
+	struct http_env *hstate = NULL;
 
 	/* Our own LMDB calls must never be journaled as the host's, even
 	 * if the tap was preloaded into us by accident. */
@@ -84,14 +161,41 @@ int cmd_sync(int argc, char **argv)
 		cfg_free(&c);
 		return MDBTAP_EXIT_USAGE;
 	}
-	rc = log_open(c.log_file, 0);
+	rc = log_open(c.log_file, c.log_level, c.log_format);
 	if (rc) {
 		fprintf(stderr, "mdbtap sync: %s: %s\n", c.log_file, err_str(rc));
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (c.http_listen) {
+		/* An env whose cycles have failed for ten poll intervals (at
+		 * least a second) is unwell. */
+		uint64_t fail_ns = 10 * c.poll_interval_ns;
+
+		if (fail_ns < CFG_NS_PER_SEC)
+			fail_ns = CFG_NS_PER_SEC;
+		hstate = calloc(c.nenvs, sizeof(*hstate));
+		rc = hstate ? http_start(c.http_listen, c.nenvs, fail_ns, &http, err, sizeof(err))
+			    : ENOMEM;
+		if (rc) {
+			fprintf(stderr, "mdbtap sync: %s\n", rc == ENOMEM ? "out of memory" : err);
+			free(hstate);
+			log_close();
+			cfg_free(&c);
+			return MDBTAP_EXIT_FAIL;
+		}
+		log_msg(MDBTAP_LOG_INFO, "serving /metrics, /healthz and /readyz on %s",
+			c.http_listen);
+	}
 	envs = calloc(c.nenvs, sizeof(*envs));
 	if (!envs) {
+		http_stop(http);
+		free(hstate);
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
@@ -104,34 +208,46 @@ int cmd_sync(int argc, char **argv)
 					sync_close(&envs[k]);
 			free(opened);
 			free(envs);
+			http_stop(http);
+			free(hstate);
 			cfg_free(&c);
 			return MDBTAP_EXIT_FAIL;
 		}
 	}
 	if (!opened) {
 		free(envs);
+		http_stop(http);
+		free(hstate);
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	do {
 		size_t halted = 0;
 
 		failed = 0;
-		for (size_t i = 0; i < c.nenvs && !stopping; i++) {
+		/* A SIGTERM lets the cycle finish over every env (a request
+		 * in progress is cut short): each env's state in the store is
+		 * then whole, and the exit status 0. */
+		for (size_t i = 0; i < c.nenvs; i++) {
+			reopen_log();
 			if (envs[i].halted) {
 				halted++; /* said in the log when it stopped */
 				failed = 1;
 				continue;
 			}
-			if (!opened[i] && open_env(&envs[i], &c, i, &opened[i]))
-				failed = 1;
-			if (opened[i] && sync_cycle(&envs[i], &c))
+			if (cycle_env(&envs[i], &c, i, &opened[i], http, hstate ? &hstate[i] : NULL))
 				failed = 1;
 		}
+		if (!failed && !ready && all_opened(opened, c.nenvs)) {
+			/* The initial sync: every env has applied what the store
+			 * held (an env still waiting for its path holds nothing
+			 * yet); a server may now be put in rotation. */
+			ready = 1;
+			log_msg(MDBTAP_LOG_INFO, "initial sync done: ready");
+			notify_ready("initial sync done; syncing");
+			http_set_ready(http);
+		}
+		notify_watchdog();
 		if (c.once || stopping)
 			break;
 		if (halted == c.nenvs) {
@@ -141,9 +257,16 @@ int cmd_sync(int argc, char **argv)
 		}
 		sleep_ns(c.poll_interval_ns);
 	} while (!stopping);
+	if (stopping) {
+		notify_stopping();
+		log_msg(MDBTAP_LOG_INFO, "stopping: the cycle is done");
+	}
 	for (size_t i = 0; i < c.nenvs; i++)
 		if (opened[i])
 			sync_close(&envs[i]);
+	http_stop(http);
+	free(hstate);
+	log_close();
 	free(opened);
 	free(envs);
 	once |= c.once;

@@ -14,6 +14,7 @@
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP, OPT_RETENTION,
+	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN,
 };
 
 static const struct option long_opts[] = {
@@ -31,6 +32,10 @@ static const struct option long_opts[] = {
 	{ "keep-interval", required_argument, NULL, OPT_KEEP },
 	{ "tombstone-retention", required_argument, NULL, OPT_RETENTION },
 	{ "log-file", required_argument, NULL, OPT_LOG },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -38,10 +43,10 @@ static const struct option long_opts[] = {
 /* The flags as given: pointers into argv. */
 struct flags {
 	const char *config, *env, *name, *store, *instance, *poll, *full, *log, *keep,
-		*retention;
+		*retention, *log_level, *log_format, *listen;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
-	int once, full_now;
+	int once, full_now, verbose;
 	const char *env_flag;     /* an env-only flag seen, for the mixing rule */
 };
 
@@ -102,6 +107,15 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return once_only(&f->retention, v, opt, err, errlen);
 	case OPT_LOG:
 		return once_only(&f->log, v, opt, err, errlen);
+	case OPT_LOG_LEVEL:
+		return once_only(&f->log_level, v, opt, err, errlen);
+	case OPT_LOG_FORMAT:
+		return once_only(&f->log_format, v, opt, err, errlen);
+	case OPT_LISTEN:
+		return once_only(&f->listen, v, opt, err, errlen);
+	case 'v':
+		f->verbose = 1;
+		return 0;
 	case OPT_INCLUDE:
 		return push(&f->include, &f->ninclude, v);
 	case OPT_EXCLUDE:
@@ -158,7 +172,8 @@ static int env_from_flags(struct cfg *c, const struct flags *f, const char *cwd,
 static int flag_empty(const struct flags *f)
 {
 	const char *v[] = { f->config, f->env, f->name, f->store, f->instance, f->poll,
-			    f->full, f->log, f->keep, f->retention };
+			    f->full, f->log, f->keep, f->retention, f->log_level,
+			    f->log_format, f->listen };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i] && !v[i][0])
@@ -184,7 +199,8 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 	}
 	if (f->config && f->env_flag) {
 		err_setf(err, errlen, "--%s cannot be combined with --config: set it in the "
-			"file (only --instance, --once, --full-now and --log-file override it)", f->env_flag);
+			"file (only --instance, --once, --full-now, --listen, --verbose and the --log-* flags "
+			"override it)", f->env_flag);
 		return EINVAL;
 	}
 	if (!f->env && (f->name || f->store || f->ninclude || f->nexclude || f->full)) {
@@ -196,6 +212,10 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 	if (f->instance && !cfg_instance_ok(f->instance)) {
 		err_setf(err, errlen, "--instance '%s': use 1 to %d letters, digits and '-'",
 			f->instance, CFG_INSTANCE_MAX);
+		return EINVAL;
+	}
+	if (f->verbose && f->log_level) {
+		err_setf(err, errlen, "--verbose and --log-level: give one");
 		return EINVAL;
 	}
 	if (f->config)
@@ -218,6 +238,19 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 		rc = cfg_set_str(&c->instance, f->instance);
 	if (!rc && f->log)
 		rc = cfg_set_path(&c->log_file, cwd, f->log);
+	if (!rc && f->log_level && log_level_parse(f->log_level, &c->log_level)) {
+		err_setf(err, errlen, "--log-level '%s': use error, warning, info or debug",
+			f->log_level);
+		rc = EINVAL;
+	}
+	if (!rc && f->verbose)
+		c->log_level = MDBTAP_LOG_DEBUG;
+	if (!rc && f->log_format && log_format_parse(f->log_format, &c->log_format)) {
+		err_setf(err, errlen, "--log-format '%s': use text or json", f->log_format);
+		rc = EINVAL;
+	}
+	if (!rc && f->listen)
+		rc = cfg_set_str(&c->http_listen, f->listen);
 	if (!rc && f->once)
 		c->once = 1;
 	if (!rc && f->full_now)
@@ -237,7 +270,7 @@ int cfg_parse_args(struct cfg *c, int argc, char **argv, char *err, size_t errle
 	opterr = 0;     /* library code: the messages go to err */
 	/* Read every option, so that -h counts wherever it is; the first
 	 * error is the one reported. */
-	while ((opt = getopt_long(argc, argv, ":c:h", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":c:hv", long_opts, NULL)) != -1) {
 		if (opt == 'h') {
 			help = 1;
 		} else if (rc) {
@@ -292,10 +325,16 @@ void cfg_usage(FILE *f)
 		"                          (default: the host name)\n"
 		"      --once              one round of export and receive, then exit\n"
 		"      --full-now          make the first export a full snapshot\n"
-		"      --log-file FILE     log there instead of stderr\n"
+		"      --log-file FILE     log there instead of stderr (SIGHUP reopens it)\n"
+		"      --log-level LEVEL   error, warning, info (default) or debug\n"
+		"  -v, --verbose           the same as --log-level debug\n"
+		"      --log-format FMT    text (default) or json: one object per line\n"
+		"      --listen ADDR       serve /metrics, /healthz and /readyz over HTTP on\n"
+		"                          PORT (loopback), HOST:PORT or [V6]:PORT\n"
 		"  -h, --help              this text\n"
 		"\n"
 		"Give either --config FILE, or --env PATH --store URL and their options;\n"
-		"with --config, only --instance, --once, --full-now and --log-file may be added.\n"
+		"with --config, only --instance, --once, --full-now, --listen, --verbose and the\n"
+		"--log-* flags may be added. SIGTERM ends the cycle under way, then exits 0.\n"
 		"DUR: 0, or numbers with units, largest first: 2d, 4h, 1h30m, 1.5s, 250ms.\n");
 }

@@ -316,6 +316,22 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 		rc = scalar(l, v, "log_file", &s);
 		return rc ? rc : cfg_set_path(&c->log_file, l->dir, s);
 	}
+	if (!strcmp(key, "http_listen")) {
+		rc = scalar(l, v, "http_listen", &s);
+		return rc ? rc : cfg_set_str(&c->http_listen, s);
+	}
+	if (!strcmp(key, "log_level")) {
+		rc = scalar(l, v, "log_level", &s);
+		if (!rc && log_level_parse(s, &c->log_level))
+			return lerr(l, v, "log_level '%s': use error, warning, info or debug", s);
+		return rc;
+	}
+	if (!strcmp(key, "log_format")) {
+		rc = scalar(l, v, "log_format", &s);
+		if (!rc && log_format_parse(s, &c->log_format))
+			return lerr(l, v, "log_format '%s': use text or json", s);
+		return rc;
+	}
 	if (!strcmp(key, "envs")) {
 		rc = mapping(l, v, "envs");
 		if (!rc && v->data.mapping.pairs.start == v->data.mapping.pairs.top)
@@ -324,7 +340,7 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 	}
 	return lerr(l, k, "unknown key '%s' (known: instance, poll_interval, max_future, "
 		    "keep_interval, tombstone_retention, max_object_size, max_object_expanded, "
-		    "log_file, envs)", key);
+		    "log_file, log_level, log_format, http_listen, envs)", key);
 }
 
 static int yaml_fail(struct loader *l, yaml_parser_t *p)

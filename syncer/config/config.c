@@ -48,6 +48,8 @@ void cfg_init(struct cfg *c)
 	c->max_object_size = CFG_DEFAULT_MAX_OBJECT;
 	c->max_object_expanded = CFG_DEFAULT_MAX_EXPANDED;
 	c->tombstone_retention_ns = 0;
+	c->log_level = MDBTAP_LOG_DEFAULT_LEVEL;
+	c->log_format = MDBTAP_LOG_TEXT;
 }
 
 static void free_list(char **v, size_t n)
@@ -85,6 +87,7 @@ void cfg_free(struct cfg *c)
 	free(c->envs);
 	free(c->instance);
 	free(c->log_file);
+	free(c->http_listen);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -10,6 +10,9 @@
  *   max_object_size: 1G            # remote objects: larger ones are
  *   max_object_expanded: 16G       # quarantined (K, M, G suffixes)
  *   log_file: /var/log/mdbtap.log
+ *   log_level: info                # error, warning, info, debug
+ *   log_format: text               # or json: one object per line
+ *   http_listen: 9321              # /metrics, /healthz, /readyz (off by default)
  *   envs:
  *     main:
  *       path: /var/lib/powerdns/pdns.lmdb
@@ -49,6 +52,7 @@
 #include <stdio.h>
 
 #include "dur.h"
+#include "log.h"
 #include "store.h"
 
 #define CFG_HELP (-1)                /* cfg_parse_args: -h/--help given */
@@ -102,6 +106,10 @@ struct cfg {
 					  stored) is quarantined unread; 1 GiB */
 	uint64_t max_object_expanded;  /* ... or decompressing to more; 16 GiB */
 	char *log_file;                /* default NULL = stderr; absolute */
+	enum log_level log_level;      /* default info; --verbose: debug */
+	enum log_format log_format;    /* default text */
+	char *http_listen;             /* default NULL = no HTTP endpoint; PORT
+					  (loopback), HOST:PORT or [V6]:PORT */
 	int once;                      /* --once */
 	int full_now;                  /* --full-now: a full snapshot first */
 	struct cfg_env *envs;          /* owned */
@@ -130,9 +138,12 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
  *   --full-interval DUR      its full snapshot period
  *   --poll-interval DUR, --keep-interval DUR
  *   --instance NAME, --once, --log-file FILE
+ *   -v, --verbose (log_level debug), --log-level LEVEL, --log-format FMT
+ *   --listen ADDR            http_listen
  *   -h, --help               returns CFG_HELP wherever it is, even after
  *                            a bad option; the caller prints cfg_usage
- * With --config, only --instance, --once, --full-now and --log-file may be given too
+ * With --config, only --instance, --once, --full-now, --listen and the
+ * --log-* and --verbose flags may be given too
  * (they override the file). Options are read in any order; positional
  * arguments are refused. Uses getopt_long (resets optind, may permute
  * argv). Does not run cfg_check. */

@@ -1,0 +1,36 @@
+/* notify.c: see notify.h. */
+#include "notify.h"
+
+#ifdef MDBTAP_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+
+/* Failures to notify are not the syncer's: the manager says what it
+ * missed (a unit that never gets ready times out). */
+void notify_ready(const char *status)
+{
+	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+}
+
+void notify_watchdog(void)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+void notify_stopping(void)
+{
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping after the cycle");
+}
+#else
+void notify_ready(const char *status)
+{
+	(void)status;
+}
+
+void notify_watchdog(void)
+{
+}
+
+void notify_stopping(void)
+{
+}
+#endif

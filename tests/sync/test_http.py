@@ -1,0 +1,145 @@
+"""sync_http: the syncer's HTTP endpoint on 127.0.0.1 (--listen):
+/readyz is 503 until the initial sync is done (here: until the env's
+path appears and b's data is merged into it), then 200; /healthz turns
+503 with a reason while a store fails; /metrics is Prometheus text that
+`promtool check metrics` accepts, with the counters moving. And the
+alert rules in tools/prometheus pass `promtool test rules`.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "apps"))
+import apputil as A  # noqa: E402
+
+PY = "/usr/bin/python3"
+PROMTOOL = "/usr/bin/promtool"
+SRC = os.environ.get("MDBTAP_SOURCE_DIR", os.path.join(HERE, "..", ".."))
+
+
+def write_env(path, n):
+    subprocess.run([PY, "-c", "import sys, lmdb\n"
+                    "e = lmdb.open(sys.argv[1], max_dbs=2)\n"
+                    "with e.begin(write=True) as t:\n"
+                    "    [t.put(b'k%d' % i, b'v') for i in range(int(sys.argv[2]))]\n",
+                    path, str(n)], check=True, timeout=60)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def get(port, path):
+    """(status, body), or (None, error) while nothing listens."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except (urllib.error.URLError, ConnectionError) as e:
+        return None, str(e)
+
+
+def metric(text, name, **labels):
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all('%s="%s"' % kv in line for kv in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
+def main():
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = os.path.join(root, "a"), os.path.join(root, "b")
+    write_env(b, 20)
+    r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", b, "--store", store, "--instance",
+                        "b"], capture_output=True, text=True, timeout=120, env=A.base_env())
+    A.eq(r.returncode, 0, "b exports: " + r.stderr)
+
+    # a does not exist yet: the syncer waits for it, and is not ready.
+    port = free_port()
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", a, "--store", store, "--instance", "a",
+                          "--poll-interval", "100ms", "--listen", "127.0.0.1:%d" % port,
+                          "--log-file", os.path.join(root, "a.log")], env=A.base_env())
+    try:
+        A.wait_for("the endpoint", lambda: get(port, "/readyz")[0] is not None)
+        st, body = get(port, "/readyz")
+        A.eq(st, 503, "/readyz before the initial sync: " + body)
+        print("before: /readyz %s %s" % (st, body.strip()))
+        A.eq(get(port, "/healthz")[0], 200, "/healthz while waiting for the env")
+        A.eq(get(port, "/nothing")[0], 404, "an unknown path")
+        write_env(a, 1)
+        A.wait_for("/readyz 200", lambda: get(port, "/readyz")[0] == 200)
+        print("after: /readyz %s %s" % get(port, "/readyz"))
+        dump = subprocess.run([A.MDBTAP, "dump", a], capture_output=True, text=True,
+                              timeout=60).stdout
+        A.check(dump.count('"deleted": false') + dump.count('"deleted":false') >= 20,
+                "ready: a holds b's 20 keys")
+        A.wait_for("a cycle after ready", lambda: (metric(get(port, "/metrics")[1],
+                                                          "mdbtap_cycles_total") or 0) >= 3)
+        st, text = get(port, "/metrics")
+        A.eq(st, 200, "/metrics")
+        with open(os.path.join(root, "metrics.txt"), "w") as f:
+            f.write(text)
+        print(text)
+        A.eq(metric(text, "mdbtap_ready"), 1.0, "mdbtap_ready")
+        A.check((metric(text, "mdbtap_objects_applied_total", env="main", instance="a") or 0)
+                >= 1, "objects applied counted")
+        A.check((metric(text, "mdbtap_store_requests_total", type="list") or 0) >= 3,
+                "LIST requests counted")
+        A.check(metric(text, "mdbtap_build_info") == 1.0, "build info")
+        r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=60)
+        A.check(r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(),
+                "promtool check metrics: " + r.stdout + r.stderr)
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM: exit 0")
+
+    # A store that refuses: /healthz turns 503 with a reason; never ready.
+    port = free_port()
+    env = A.base_env({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", a, "--instance", "a",
+                          "--store", "s3://bucket/p?endpoint=http://127.0.0.1:1&retries=0",
+                          "--poll-interval", "100ms", "--listen", str(port),
+                          "--log-file", os.path.join(root, "fail.log")], env=env)
+    try:
+        A.wait_for("/healthz 503", lambda: get(port, "/healthz")[0] == 503)
+        st, body = get(port, "/healthz")
+        print("failing store: /healthz %s %s" % (st, body.strip()))
+        A.check('"reason"' in body and '"env":"main"' in body, "the reason: " + body)
+        A.eq(get(port, "/readyz")[0], 503, "not ready while the store fails")
+        A.check((metric(get(port, "/metrics")[1], "mdbtap_cycles_failed_total") or 0) >= 1,
+                "failed cycles counted")
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM with a failing store: exit 0")
+
+    rules = os.path.join(SRC, "tools", "prometheus")
+    r = subprocess.run([PROMTOOL, "test", "rules", "mdbtap-alerts.test.yml"], cwd=rules,
+                       capture_output=True, text=True, timeout=120)
+    A.check(r.returncode == 0, "promtool test rules: " + r.stdout + r.stderr)
+    A.finish()
+
+
+if __name__ == "__main__":
+    main()
