@@ -223,6 +223,9 @@ static int open_dbi(struct level *l, unsigned d, int create, MDB_dbi *dbi)
 	if (l != &lv[0] && !top_open[d])
 		return MDB_NOTFOUND;
 	rc = mdb_dbi_open(l->txn, name, dbi_flags[d] | (create ? MDB_CREATE : 0), dbi);
+	if (verbose)
+		fprintf(stderr, "open %s at depth %d: rc %d handle %u\n", name, (int)(l - lv), rc,
+			rc == 0 ? (unsigned)*dbi : 0u);
 	if (rc == 0)
 		handles[d] = *dbi;
 	if (rc == 0 && l == &lv[0])
@@ -278,6 +281,16 @@ static void op_cursor_read(struct level *l, unsigned d, unsigned code)
 	if (c)
 		rc = mdb_cursor_get(c, &k.v, &v.v, op);
 	out_op_x(code, rc, &k.v, &v.v, op);
+	/* LMDB 0.9.24: a DUPSORT cursor whose positioning failed (say
+	 * GET_BOTH_RANGE past the last value) keeps a sub-cursor into the
+	 * node's sub-page; a put on that key moves the node without
+	 * refreshing it, and a NEXT_DUP then returns bytes read from stale
+	 * memory (a key of 16 KiB holding heap addresses, unlike in each
+	 * process). A new cursor instead. */
+	if (c && rc != 0 && (dbi_flags[d] & MDB_DUPSORT)) {
+		mdb_cursor_close(c);
+		l->cur[d] = NULL;
+	}
 	free_val(&v);
 }
 
@@ -491,6 +504,15 @@ static void op_drop(unsigned depth, unsigned d)
 	MDB_dbi dbi;
 	int del = rnd(2), rc;
 
+	/* LMDB 0.9.24 closes the handle in the env as soon as a drop with del
+	 * returns, even in a child txn: if that child then aborts, the DBI
+	 * still exists, and opening it again in the parent (where it is
+	 * dirty) reloads its committed record over the parent's, losing the
+	 * parent's writes and reusing their pages (d5 then shows d1's data).
+	 * Deleting a DBI is a top-level txn's business. */
+	if (depth > 0)
+		del = 0;
+
 	rc = open_dbi(l, d, 0, &dbi);
 	if (rc == 0)
 		rc = mdb_drop(l->txn, dbi, del);
@@ -696,6 +718,10 @@ static void run(void)
 		}
 		h1 = journal_head();
 		after = last_txnid();
+		if (verbose)
+			fprintf(stderr, "top-level %s: rc %d txn ids %llu -> %llu\n",
+				commit ? "commit" : "abort", rc, (unsigned long long)before,
+				(unsigned long long)after);
 		out_u8(commit ? ORACLE_EV_COMMIT : ORACLE_EV_ABORT);
 		out_i32(rc);
 		out_u64(before);
