@@ -313,6 +313,22 @@ static unsigned gen_put_flags(unsigned d)
 	return f;
 }
 
+/* LMDB 0.9.24: MDB_APPENDDUP on a DUPSORT key whose only value is empty
+ * appends through a sub-cursor whose page pointer is stale (valgrind: a
+ * read inside a cursor that an earlier commit freed, from mdb_cursor_last
+ * in the sub-cursor's put): MDB_PAGE_NOTFOUND or success depending on
+ * what earlier calls left in memory, so unlike with and without the tap.
+ * The generator leaves that flag out there. */
+static unsigned sane_put_flags(MDB_txn *txn, MDB_dbi dbi, unsigned d, MDB_val *key, unsigned f)
+{
+	MDB_val v;
+
+	if ((f & MDB_APPENDDUP) && (dbi_flags[d] & MDB_DUPSORT) &&
+	    mdb_get(txn, dbi, key, &v) == 0 && v.mv_size == 0)
+		f &= ~(unsigned)MDB_APPENDDUP;
+	return f;
+}
+
 /* After an MDB_RESERVE put, the host fills the space. */
 static void fill_reserved(int rc, unsigned flags, MDB_val *data, size_t want)
 {
@@ -333,6 +349,12 @@ static void op_put(struct level *l, unsigned d)
 	gen_val(d, &v);
 	want = v.v.mv_size;
 	rc = open_dbi(l, d, rnd(4) == 0, &dbi);
+	if (verbose)
+		fprintf(stderr, "put dbi %u key '%.*s' (%zu) value %zu bytes flags %#x\n", dbi,
+			(int)(k.v.mv_size < 16 ? k.v.mv_size : 16), (char *)k.v.mv_data,
+			k.v.mv_size, v.v.mv_size, flags);
+	if (rc == 0)
+		flags = sane_put_flags(l->txn, dbi, d, &k.v, flags);
 	if (rc == 0)
 		rc = mdb_put(l->txn, dbi, &k.v, &v.v, flags);
 	fill_reserved(rc, flags, &v.v, want);
@@ -443,7 +465,7 @@ static void op_cursor_put(struct level *l, unsigned d)
 			want = v.v.mv_size;
 		}
 	} else {
-		flags = gen_put_flags(d);
+		flags = sane_put_flags(l->txn, mdb_cursor_dbi(c), d, &k.v, gen_put_flags(d));
 	}
 	rc = mdb_cursor_put(c, &k.v, &v.v, flags);
 	fill_reserved(rc, flags, &v.v, want);
