@@ -190,6 +190,47 @@ out_close:
 	return rc;
 }
 
+int journal_replace_older(const char *dir, const struct journal_open_opts *o)
+{
+	struct mdbtap_journal_header h;
+	struct jdir_trust t;
+	char tmp[64];
+	int dfd, fd, rc;
+
+	if (!o->writable)
+		return EINVAL;
+	jdir_trust_of(o->env_data, o->mode, &t);
+	rc = jdir_open(dir, &t, 0, &dfd);
+	if (rc)
+		return rc;
+	/* The old one is checked like any journal we would use: ours. */
+	rc = jdir_openat(dfd, MDBTAP_JOURNAL_FILE, O_RDONLY, &t, &fd);
+	if (rc)
+		goto out;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h.magic, MDBTAP_JOURNAL_MAGIC, 8) != 0)
+		rc = MDBTAP_E_FORMAT;
+	else if (h.version == 0 || h.version >= MDBTAP_JOURNAL_VERSION)
+		rc = MDBTAP_E_VERSION; /* a newer syncer's: not ours to judge */
+	close(fd);
+	if (rc)
+		goto out;
+	rc = jdir_create_tmp(dfd, &t, tmp, sizeof(tmp), &fd);
+	if (rc)
+		goto out;
+	rc = init_file(fd, o);
+	/* rename(2) replaces the name at once: an opener sees the old file
+	 * or the new whole one, never none. */
+	if (rc == 0 && renameat(dfd, tmp, dfd, MDBTAP_JOURNAL_FILE) != 0)
+		rc = errno;
+	if (rc)
+		(void)unlinkat(dfd, tmp, 0);
+	close(fd);
+out:
+	close(dfd);
+	return rc;
+}
+
 void journal_close(struct journal *j)
 {
 	if (!j)

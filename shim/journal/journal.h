@@ -39,6 +39,16 @@ struct journal_open_opts {
  * a mapping; release with journal_close. */
 int journal_open(const char *dir, const struct journal_open_opts *opts, struct journal **out);
 
+/* Replace the journal in dir, if it is an older version of ours (our
+ * magic, a version below MDBTAP_JOURNAL_VERSION, and it passes the jdir.h
+ * rules under opts), by a fresh journal made under a temporary name and
+ * renamed over it. Processes that still map the old file keep writing
+ * there; their txn ids are unaccounted in the new one (the syncer
+ * rescans). Only the syncer calls this (one per env). Returns 0
+ * (replaced), MDBTAP_E_VERSION (not older: left alone), MDBTAP_E_FORMAT
+ * (not a journal), or another code (refused, I/O). */
+int journal_replace_older(const char *dir, const struct journal_open_opts *opts);
+
 /* 0 if a header read from a file of file_size bytes may be mapped and
  * written into (magic, version, capacity against the size, alignment and
  * bounds of head and tail), else an MDBTAP_E_* code. */

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "jdir.h"
+#include "log.h"
 #include "quarantine.h"
 #include "env.h"
 
@@ -209,6 +210,15 @@ static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info,
 	jo.env_data = &data;
 	jo.base_txnid = info->me_last_txnid;
 	rc = journal_open(s->companion, &jo, &s->jnl);
+	if (rc == MDBTAP_E_VERSION && !readonly &&
+	    journal_replace_older(s->companion, &jo) == 0) {
+		/* An older format of ours (an upgrade): hosts that still map
+		 * it leave their txn ids unaccounted here, so they are
+		 * rescanned. */
+		log_msg(MDBTAP_LOG_WARN, "%s: journal of an older format replaced by a new one",
+			s->companion);
+		rc = journal_open(s->companion, &jo, &s->jnl);
+	}
 	if (rc && !(readonly && rc == ENOENT)) {
 		snprintf(err, errlen, "%s: journal: %s", s->companion, refusal(rc));
 		return rc;

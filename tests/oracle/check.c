@@ -547,7 +547,7 @@ int oracle_check(const struct oracle_cfg *cfg, const uint8_t *prog, size_t len,
 		 * an assertion, how it dies, and whether, varies): such a program
 		 * says nothing about the tap. A run that dies only with the tap
 		 * is a mismatch. */
-		if (rb != -1 && !(WIFEXITED(rb) && WEXITSTATUS(rb) == 127)) {
+		if (rb != 0 && rb != -1 && !(WIFEXITED(rb) && WEXITSTATUS(rb) == 127)) {
 			st->lmdb_failed++;
 			return 0;
 		}

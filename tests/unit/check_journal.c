@@ -364,6 +364,55 @@ START_TEST(newer_version_refused)
 }
 END_TEST
 
+/* An older version of ours is replaced (by rename: a host that still maps
+ * it keeps a working mapping of the old file); a newer one and a foreign
+ * file are left alone. */
+START_TEST(older_version_replaced)
+{
+	struct journal *old = open_new(0, 7), *j = NULL;
+	struct journal_open_opts o = { .writable = 1, .create = 1, .mode = 0644, .base_txnid = 9 };
+	struct journal_slot slot;
+	struct stat a, b;
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, MDBTAP_JOURNAL_FILE);
+	ck_assert_int_eq(append(old, 8, 8, &slot), 0);
+	journal_finish(&slot, 1);
+	journal_header(old)->version = MDBTAP_JOURNAL_VERSION - 1;
+	ck_assert_int_eq(journal_open(dir, &o, &j), MDBTAP_E_VERSION);
+	ck_assert_int_eq(stat(path, &a), 0);
+	ck_assert_int_eq(journal_replace_older(dir, &o), 0);
+	ck_assert_int_eq(stat(path, &b), 0);
+	ck_assert(a.st_ino != b.st_ino);
+	ck_assert_uint_eq(b.st_mode & 07777, a.st_mode & 07777);
+	ck_assert_int_eq(journal_open(dir, &o, &j), 0);
+	ck_assert_uint_eq(journal_header(j)->version, MDBTAP_JOURNAL_VERSION);
+	ck_assert_uint_eq(journal_header(j)->base_txnid, 9);
+	ck_assert_uint_eq(journal_load(&journal_header(j)->head), 0);
+	/* The old mapping still takes records, into the old file only. */
+	ck_assert_int_eq(append(old, 9, 8, &slot), 0);
+	journal_finish(&slot, 1);
+	ck_assert_uint_eq(journal_load(&journal_header(j)->head), 0);
+	journal_close(old);
+	/* Ours now: nothing more to replace. */
+	ck_assert_int_eq(journal_replace_older(dir, &o), MDBTAP_E_VERSION);
+	journal_header(j)->version = MDBTAP_JOURNAL_VERSION + 1;
+	journal_close(j);
+	ck_assert_int_eq(journal_replace_older(dir, &o), MDBTAP_E_VERSION);
+	ck_assert_int_eq(stat(path, &a), 0);
+	ck_assert(a.st_ino == b.st_ino);
+	{
+		int fd = open(path, O_WRONLY);
+
+		ck_assert_int_eq(pwrite(fd, "NOTOURS!", 8, 0), 8);
+		close(fd);
+	}
+	ck_assert_int_eq(journal_replace_older(dir, &o), MDBTAP_E_FORMAT);
+	ck_assert_int_eq(stat(path, &a), 0);
+	ck_assert(a.st_ino == b.st_ino);
+}
+END_TEST
+
 START_TEST(missing_journal)
 {
 	struct journal_open_opts o = { 0 };
@@ -418,6 +467,7 @@ Suite *journal_suite(void)
 	tcase_add_test(tc, symlink_and_hardlink_refused);
 	tcase_add_test(tc, bad_head_tail_refused);
 	tcase_add_test(tc, newer_version_refused);
+	tcase_add_test(tc, older_version_replaced);
 	tcase_add_test(tc, missing_journal);
 	tcase_add_test(tc, clock_is_monotonic_and_observes);
 	tcase_add_test(tc, companion_dir_names);
