@@ -280,7 +280,7 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 			free(v);
 			return ENOMEM;
 		}
-		v[n++] = (struct obj){ (char *)own[i].name, own[i].on };
+		v[n++] = (struct obj){ (char *)own[i].name, own[i].on, own[i].size };
 	}
 	if (n)
 		qsort(v, n, sizeof(*v), by_instance_then_time);
