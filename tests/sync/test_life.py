@@ -121,6 +121,41 @@ def restored(how):
     same_everywhere([a, b])
 
 
+def restored_before_merge():
+    """B's env is restored from an mdb_copy taken before its syncer merged
+    A's newer write of k (the copy misses only the merge's txn), then a
+    program without the tap writes once (the merge's txn id again). The
+    restore is noticed (the merge's txn id was accounted for and the
+    env's identity taken at it), so B's older value of k is not taken for
+    a new write: A's newer value stays everywhere. Lifecycle seed 5."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    b.write([["put", None, "k", "b-old"]])
+    b.sync(store)
+    a.sync(store)
+    backup = os.path.join(root, "backup")
+    os.makedirs(backup)
+    p = subprocess.run(["mdb_copy", b.env, backup], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a.write([["put", None, "k", "a-new"]])
+    a.sync(store)
+    b.sync(store)
+    A.eq(kv(b).get("k"), "a-new", "b merged a's newer write")
+    shutil.copyfile(os.path.join(backup, "data.mdb"), os.path.join(b.env, "data.mdb"))
+    b.seen = A.env_last_txnid(b.env, False)
+    p = subprocess.run(["mdb_load", "-T", b.env], input="u1\nby-b\n", text=True,
+                       capture_output=True)
+    A.eq(p.returncode, 0, "mdb_load: " + p.stderr)
+    log = b.sync(store).stderr
+    A.check("replaced" in log, "the restore is noticed: " + log)
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    A.eq(kv(a).get("k"), "a-new", "a's newer write kept on a")
+    A.eq(kv(b).get("k"), "a-new", "a's newer write back on b")
+    A.eq(kv(a).get("u1"), "by-b", "b's write after the restore left")
+    same_everywhere([a, b])
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -408,6 +443,7 @@ def future():
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
+             "--restored-before-merge": restored_before_merge,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
              "--future": future,
