@@ -156,6 +156,40 @@ def restored_before_merge():
     same_everywhere([a, b])
 
 
+def restored_then_drop():
+    """C's env is restored from an mdb_copy taken before its syncer merged
+    A's DUPSORT element (the copy misses only the merge's txn); C's syncer
+    merges it again (the same txn id), then C's program drops the DBI.
+    The restore is noticed at once, so the drop is folded against
+    metadata that knows the element: its delete reaches A. Lifecycle
+    seed 7 (there the restore was noticed only when the merge's txn id
+    came again, and the re-adoption forgot what the drop deleted)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, c = Instance(root, "a"), Instance(root, "c")
+    c.write([["put", None, "k", "c"]])
+    c.sync(store)
+    a.sync(store)
+    backup = os.path.join(root, "backup")
+    os.makedirs(backup)
+    p = subprocess.run(["mdb_copy", c.env, backup], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a.write([["dput", "d", "k0", "d3"]])
+    a.sync(store)
+    c.sync(store)
+    A.eq(kv(c, "d").get("k0"), "d3", "c merged a's element")
+    shutil.copyfile(os.path.join(backup, "data.mdb"), os.path.join(c.env, "data.mdb"))
+    c.seen = A.env_last_txnid(c.env, False)
+    log = c.sync(store).stderr
+    A.check("replaced" in log, "the restore is noticed: " + log)
+    A.eq(kv(c, "d").get("k0"), "d3", "c has a's element back")
+    c.write([["drop", "d", "", ""]])
+    c.sync(store)
+    A.check(quiesce([a, c], store), "no convergence after the drop")
+    A.check("k0" not in kv(a, "d"), "c's drop deleted the element on a")
+    same_everywhere([a, c])
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -444,6 +478,7 @@ def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
              "--restored-before-merge": restored_before_merge,
+             "--restored-then-drop": restored_then_drop,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
              "--future": future,
