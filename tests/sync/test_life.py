@@ -190,6 +190,87 @@ def restored_then_drop():
     same_everywhere([a, c])
 
 
+def tapped_lmdb(path, code):
+    """Run python3-lmdb code (env in `env`) on path, through the tap."""
+    full = "import lmdb\nenv = lmdb.open(%r, max_dbs=8, map_size=1 << 26)\n" % path + code
+    p = subprocess.run([sys.executable, "-c", full], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
+    A.eq(p.returncode, 0, "python3-lmdb: " + p.stderr)
+
+
+def long_names():
+    """DBI names of 509, 510 and 511 bytes (LMDB's limit) sync both ways:
+    adopted, written with the tap, and received."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    names = ["%d" % n + "x" * (n - 3) for n in (509, 510, 511)]
+    code = "".join("db = env.open_db(%r.encode())\nwith env.begin(write=True) as t:\n"
+                   "    t.put(b'k', b'a-%d', db=db)\n" % (nm, i) for i, nm in enumerate(names))
+    seed_env(a.env, code)  # adopted at timestamp 0
+    pa = a.sync(store)
+    A.check("BAD_VALSIZE" not in pa.stderr, "a adopts them: " + pa.stderr[-500:])
+    b.sync(store)
+    code = "".join("db = env.open_db(%r.encode())\nwith env.begin(write=True) as t:\n"
+                   "    t.put(b'j', b'b-%d', db=db)\n" % (nm, i) for i, nm in enumerate(names))
+    tapped_lmdb(b.env, code)
+    pb = b.sync(store)
+    A.check("BAD_VALSIZE" not in pb.stderr, "b syncs them: " + pb.stderr[-500:])
+    A.check(quiesce([a, b], store), "no convergence with long DBI names")
+    read = ("import json\nout = {}\nwith env.begin() as t:\n"
+            "    for n in %r:\n"
+            "        db = env.open_db(n.encode(), txn=t, create=False)\n"
+            "        out[len(n)] = sorted([k.decode(), v.decode()] for k, v in t.cursor(db=db))\n"
+            "print(json.dumps(out))\n" % names)
+    for i in (a, b):
+        full = "import lmdb\nenv = lmdb.open(%r, max_dbs=8, readonly=True, lock=False)\n" % i.env
+        p = subprocess.run([sys.executable, "-c", full + read], capture_output=True, text=True,
+                           timeout=60)
+        A.eq(p.returncode, 0, "read %s: %s" % (i.name, p.stderr))
+        got = json.loads(p.stdout) if p.returncode == 0 else {}
+        for n, nm in enumerate(names):
+            A.eq(got.get(str(len(nm))), [["j", "b-%d" % n], ["k", "a-%d" % n]],
+                 "%s: DBI of %d bytes" % (i.name, len(nm)))
+
+
+def reshaped():
+    """DBI r, plain on both instances, is deleted and re-created DUPSORT
+    by both programs (an upgrade); then each writes values. It syncs
+    with its new flags: each gets the other's values, as DUPSORT."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    tapped_lmdb(a.env, "db = env.open_db(b'r')\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k', b'plain', db=db)\n")
+    a.sync(store)
+    b.sync(store)
+    b.sync(store)
+    a.sync(store)
+    recreate = ("db = env.open_db(b'r')\nwith env.begin(write=True) as t:\n"
+                "    t.drop(db, delete=True)\n"
+                "db = env.open_db(b'r', dupsort=True)\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k', b'%s1', db=db)\n    t.put(b'k', b'%s2', db=db)\n")
+    tapped_lmdb(a.env, recreate % ("a", "a"))
+    tapped_lmdb(b.env, recreate % ("b", "b"))
+    for i in (a, b, a, b):
+        p = i.sync(store)
+        A.check("does not fit" not in p.stderr and "refused" not in p.stderr,
+                "%s: nothing refused: %s" % (i.name, p.stderr[-600:]))
+    read = ("import json\nwith env.begin() as t:\n"
+            "    db = env.open_db(b'r', txn=t, create=False)\n"
+            "    print(json.dumps([t.stat(db)['entries'], sorted([k.decode(), v.decode()] "
+            "for k, v in t.cursor(db=db))]))\n")
+    for i in (a, b):
+        full = "import lmdb\nenv = lmdb.open(%r, max_dbs=8, readonly=True, lock=False)\n" % i.env
+        p = subprocess.run([sys.executable, "-c", full + read], capture_output=True, text=True,
+                           timeout=60)
+        A.eq(p.returncode, 0, "read %s: %s" % (i.name, p.stderr))
+        got = json.loads(p.stdout) if p.returncode == 0 else None
+        A.eq(got, [4, [["k", "a1"], ["k", "a2"], ["k", "b1"], ["k", "b2"]]],
+             "%s: r synced as DUPSORT" % i.name)
+    A.check(quiesce([a, b], store), "no convergence after the re-creation")
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -479,6 +560,8 @@ def main():
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
              "--restored-before-merge": restored_before_merge,
              "--restored-then-drop": restored_then_drop,
+             "--long-names": long_names,
+             "--reshaped": reshaped,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
              "--future": future,
