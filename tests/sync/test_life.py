@@ -271,6 +271,27 @@ def reshaped():
     A.check(quiesce([a, b], store), "no convergence after the re-creation")
 
 
+def included():
+    """A syncs only DBI n (--include n) while its program writes to n
+    and d; then it syncs every DBI: d, which it now syncs, is adopted
+    (its existing data exported at timestamp 0) and reaches B."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", "n", "k", "n1"], ["dput", "d", "k", "d1"]])
+    a.sync(store, "--include", "n")
+    a.write([["dput", "d", "k", "d2"]])
+    a.sync(store, "--include", "n")
+    b.sync(store)
+    A.eq(kv(b, "n").get("k"), "n1", "n synced")
+    A.check("k" not in kv(b, "d"), "d not synced yet")
+    log = a.sync(store).stderr
+    A.check("newly synced DBI" in log, "d adopted: " + log[-600:])
+    A.check(quiesce([a, b], store), "no convergence after the include change")
+    A.eq(b.contents().get("d"), [["k", "d1"], ["k", "d2"]], "d's existing data reached b")
+    same_everywhere([a, b])
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -562,6 +583,7 @@ def main():
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
              "--reshaped": reshaped,
+             "--included": included,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
              "--future": future,
