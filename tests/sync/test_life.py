@@ -356,7 +356,7 @@ def bad_input():
     A.eq(sorted(n for n in os.listdir(root) if n != "store"), before, "nothing created beside it")
 
 
-def lifecycle(seed, steps):
+def lifecycle(seed, steps, writer=None, probe=None):
     """Three instances write at random while their syncers are SIGKILLed,
     a second syncer is started on a busy env, envs are restored from an
     mdb_copy taken earlier (a new file or copied over the old one), wiped
@@ -453,8 +453,27 @@ def lifecycle(seed, steps):
         A.eq(p.returncode, 0, "mdb_load: " + p.stderr)
         model.el[(None, key)] = ((0, 0), val, False)
 
+    def mid_commit(i):
+        """A writer (the C one, with the tap) killed around LMDB's commit:
+        before it, the txn never was; after it (its record left PENDING),
+        the txn is there, at a time only its syncer knows (its key is
+        written once)."""
+        if not writer or not os.path.exists(os.path.join(i.env, "data.mdb")):
+            return
+        unseen[0] += 1
+        key, val = "m%d" % unseen[0], "by-%s" % i.name
+        after = rng.random() < 0.5
+        env = dict(A.base_env(), LD_PRELOAD=A.PRELOAD + ":" + probe,
+                   COMMITSTOP="1:%s:KILL" % ("after" if after else "before"))
+        p = subprocess.run([writer, i.env, "%s=%s" % (key, val)], env=env, capture_output=True,
+                           text=True, timeout=60)
+        A.eq(p.returncode, -signal.SIGKILL, "the writer killed at its commit: " + p.stderr)
+        if after:
+            model.el[(None, key)] = ((0, 0), val, False)
+        trace.write("  %s: %s killed %s its commit\n" % (i.name, key, "after" if after else "before"))
+
     events = [(write, 50), (sync, 20), (sigkill, 8), (second_syncer, 4), (backup, 5),
-              (restore, 4), (wipe, 3), (untapped, 6)]
+              (restore, 4), (wipe, 3), (untapped, 6)] + ([(mid_commit, 5)] if writer else [])
     # every event at least once (a restore twice: its first takes the
     # backup), then at random
     fixed = [e for e, _ in events] + [restore]
