@@ -29,8 +29,15 @@ def same_everywhere(insts, model=None):
     for i, c in zip(insts[1:], contents[1:]):
         A.eq(c, contents[0], "contents of %s vs %s" % (i.name, insts[0].name))
     if model:
+        # elements the model cannot tell (see lifecycle: `uncertain`)
+        odd = getattr(model, "uncertain", set())
+
+        def certain(c):
+            out = {k: [e for e in v if (k if k != "-" else None,) + tuple(e[:1 + (k == "d")])
+                       not in odd] for k, v in c.items()}
+            return {k: v for k, v in out.items() if v}
         exp = {k: v for k, v in model.expected().items() if v}
-        A.eq(contents[0], exp, "contents vs the model")
+        A.eq(certain(contents[0]), certain(exp), "contents vs the model")
 
 
 def kv(inst, dbi="-"):
@@ -376,10 +383,23 @@ def lifecycle(seed, steps, writer=None, probe=None):
     counts = {}
     unseen = [0]
 
+    # A DBI dropped on an env restored from a copy before its syncer saw
+    # the copy: the syncer re-adopts the env after the drop, and cannot
+    # tell what the copy held before it (the journal records a drop, not
+    # its elements), so those elements may come back from the fleet or
+    # stay deleted: the model does not count them until written again.
+    model.uncertain = set()
+    restored_unseen = set()
+
     def write(i):
         ts, done = i.write(random_ops(rng))
         if ts is not None:
             model.apply(i.window, done)
+            for dbi, key, val, deleted in done:
+                ident = (dbi, key, val) if dbi == "d" else (dbi, key)
+                model.uncertain.discard(ident)
+            if i.name in restored_unseen and any(d[0] == "d" and d[3] for d in done):
+                model.uncertain |= {("d", d[1], d[2]) for d in done if d[0] == "d" and d[3]}
         trace.write("  %s wrote at %s: %s\n" % (i.name, ts, done and [d[:3] for d in done]))
 
     plain_sync = Instance.sync
@@ -393,6 +413,7 @@ def lifecycle(seed, steps, writer=None, probe=None):
 
     def sync(i):
         i.sync(store)
+        restored_unseen.discard(i.name)
 
     def sigkill(i):
         p = subprocess.Popen(i.sync_argv(store, "--poll-interval", "50ms"),
@@ -435,6 +456,7 @@ def lifecycle(seed, steps, writer=None, probe=None):
             os.unlink(data)
         shutil.copyfile(os.path.join(backups.pop(i.name), "data.mdb"), data)
         i.seen = A.env_last_txnid(i.env, False)
+        restored_unseen.add(i.name)
 
     def wipe(i):
         sync(i)
