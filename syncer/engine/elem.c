@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
+#include "log.h"
+
 void elem_set_init(struct dset *ds, struct senv *s, MDB_txn *host, MDB_txn *mt)
 {
 	memset(ds, 0, sizeof(*ds));
@@ -62,6 +65,18 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	if (rc)
 		goto fail;
 	c->flags = hflags;
+	if (c->host_exists) {
+		int dropped;
+
+		rc = meta_dbi_reshaped(ds->mt, ds->s->meta, name, len, hflags, &dropped);
+		if (rc)
+			goto fail;
+		if (dropped)
+			log_msg(MDBTAP_LOG_WARN, "%s: DBI '%.*s%s' was re-created with other flags: "
+				"its old metadata is dropped and it syncs with its new flags",
+				ds->s->path, (int)(len > 64 ? 64 : len), len ? name : "-",
+				len > 64 ? "..." : "");
+	}
 	/* A DBI the host lacks but the meta knows (deleted, or not created
 	 * here yet) keeps its recorded flags. */
 	rc = meta_dbi_open(ds->mt, ds->s->meta, name, len, hflags, c->host_exists, &c->h);
@@ -79,6 +94,10 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	*out = c;
 	return 0;
 fail:
+	if (rc != MDB_NOTFOUND)
+		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%.*s%s': %s", ds->s->path,
+			(int)(len > 64 ? 64 : len), len ? name : "-", len > 64 ? "..." : "",
+			err_str(rc));
 	if (fresh) {
 		free(c->name);
 		ds->n--;

@@ -185,13 +185,28 @@ static int batch_begin(struct batch *b)
 	return rc;
 }
 
+/* The merge's own txn id is accounted for, and the env's identity taken
+ * at it: a restored copy of the file without it (a backup taken before
+ * the merge) then shows its txn id gone back or another txn under that
+ * id, instead of passing for this file while the metadata claims the
+ * merged elements (DESIGN.md invariant 11). */
+static void own_txn(struct senv *s, struct meta_state *st, uint64_t id)
+{
+	uint8_t fp[16];
+
+	st->accounted = id;
+	if (senv_meta_fp(s, id, fp) == 0) {
+		st->fp_txnid = id;
+		memcpy(st->fp, fp, sizeof(fp));
+	}
+}
+
 static int batch_commit(struct batch *b, const char *instance, const struct meta_remote *prog)
 {
 	struct journal_slot slot = { 0 };
+	uint64_t id = b->w ? mdb_txn_id(b->w) : 0;
 	int rc = elem_set_flush(&b->ds, 0);
 
-	if (!rc)
-		rc = meta_state_put(b->mt, b->s->meta, &b->st);
 	if (!rc && prog)
 		rc = meta_remote_put(b->mt, b->s->meta, instance, prog);
 	if (rc)
@@ -204,8 +219,8 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 					    .flags = MDBTAP_REC_SYNCER };
 
 		if (journal_append(b->s->jnl, &in, &slot))
-			log_msg(MDBTAP_LOG_WARN, "%s: journal full: the merge's txn id will be "
-				"rescanned", b->s->path);
+			log_msg(MDBTAP_LOG_WARN, "%s: journal full: the merge's txn has no record "
+				"(its id is accounted for all the same)", b->s->path);
 		rc = mdb_txn_commit(b->w);
 		journal_finish(&slot, rc == 0);
 	} else {
@@ -219,7 +234,13 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 		senv_forget_dbis(b->s);
 		goto fail;
 	}
-	rc = mdb_txn_commit(b->mt);
+	if (b->wrote && b->st.accounted + 1 == id)
+		own_txn(b->s, &b->st, id);
+	rc = meta_state_put(b->mt, b->s->meta, &b->st);
+	if (!rc)
+		rc = mdb_txn_commit(b->mt);
+	else
+		mdb_txn_abort(b->mt);
 	b->mt = NULL;
 	if (!rc)
 		rc = mdb_env_sync(meta_env(b->s->meta), 1);

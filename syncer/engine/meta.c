@@ -218,13 +218,35 @@ int meta_reset(MDB_txn *txn, struct meta *m)
 
 /* ---- DBIs ---- */
 
+/* A DBI name longer than this (LMDB allows 511 bytes) is known in the
+ * meta env by its digest: "=NAME" and the mirrors' "K:=NAME" would not
+ * fit LMDB's key size. Its "dbis" value then holds the name after the
+ * struct meta_dbi. */
+#define META_LONG_NAME 480
+
+static void long_id(const char *name, size_t len, char hex[33])
+{
+	uint8_t h[16];
+
+	meta_hash(name, len, h);
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+}
+
 /* "-" stands for the unnamed DBI: LMDB never names a DBI "" and "-" is
- * written with a prefix, so a DBI really named "-" is "=-". */
+ * written with a prefix, so a DBI really named "-" is "=-"; a long name
+ * is "#" and its digest in hex. */
 static int dbi_key(const char *name, size_t len, char *buf, size_t cap, size_t *out)
 {
 	if (len == 0) {
 		buf[0] = '-';
 		*out = 1;
+		return 0;
+	}
+	if (len > META_LONG_NAME) {
+		buf[0] = '#';
+		long_id(name, len, buf + 1);
+		*out = 33;
 		return 0;
 	}
 	if (len + 1 > cap)
@@ -248,10 +270,19 @@ int meta_dbi_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 		 const struct meta_dbi *d)
 {
 	char key[520];
+	uint8_t val[sizeof(*d) + 512];
 	size_t klen;
 	int rc = dbi_key(name, len, key, sizeof(key), &klen);
 
-	return rc ? rc : put_blob(txn, m->dbis, key, klen, d, sizeof(*d));
+	if (rc)
+		return rc;
+	if (key[0] != '#')
+		return put_blob(txn, m->dbis, key, klen, d, sizeof(*d));
+	if (len > 512)
+		return EINVAL;
+	memcpy(val, d, sizeof(*d));
+	memcpy(val + sizeof(*d), name, len);
+	return put_blob(txn, m->dbis, key, klen, val, sizeof(*d) + len);
 }
 
 int meta_dbi_each(MDB_txn *txn, struct meta *m, meta_dbi_fn fn, void *ctx)
@@ -268,6 +299,14 @@ int meta_dbi_each(MDB_txn *txn, struct meta *m, meta_dbi_fn fn, void *ctx)
 		const char *name = (const char *)k.mv_data + 1;
 		size_t len = k.mv_size - 1;
 
+		if (k.mv_size && *(const char *)k.mv_data == '#') { /* a long name */
+			if (v.mv_size <= sizeof(d))
+				continue; /* cannot be: written with its name */
+			name = (const char *)v.mv_data + sizeof(d);
+			len = v.mv_size - sizeof(d);
+			v.mv_size = sizeof(d);
+		}
+
 		memcpy(&d, v.mv_data, v.mv_size < sizeof(d) ? v.mv_size : sizeof(d));
 		rc = fn(ctx, name, len, &d);
 		if (rc)
@@ -277,17 +316,60 @@ int meta_dbi_each(MDB_txn *txn, struct meta *m, meta_dbi_fn fn, void *ctx)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Mirror DBI names: KIND ":-" for the unnamed DBI, KIND ":=" NAME else. */
+/* Mirror DBI names: KIND ":-" for the unnamed DBI, KIND ":=" NAME else,
+ * KIND ":#" and the digest for a long name. */
 static int open_one(MDB_txn *txn, char kind, const char *name, size_t len, unsigned flags,
 		    MDB_dbi *dbi)
 {
-	char dname[520];
-	int n = len ? snprintf(dname, sizeof(dname), "%c:=%.*s", kind, (int)len, name)
-		    : snprintf(dname, sizeof(dname), "%c:-", kind);
+	char dname[520], hex[33];
+	int n;
 
+	if (len > META_LONG_NAME) {
+		long_id(name, len, hex);
+		n = snprintf(dname, sizeof(dname), "%c:#%s", kind, hex);
+	} else if (len) {
+		if (memchr(name, 0, len))
+			return EINVAL; /* LMDB's DBI names are C strings */
+		n = snprintf(dname, sizeof(dname), "%c:=%.*s", kind, (int)len, name);
+	} else {
+		n = snprintf(dname, sizeof(dname), "%c:-", kind);
+	}
 	if (n < 0 || (size_t)n >= sizeof(dname))
 		return EINVAL;
 	return mdb_dbi_open(txn, dname, flags, dbi);
+}
+
+int meta_dbi_reshaped(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		      unsigned host_flags, int *dropped)
+{
+	static const char kinds[] = "pstc";
+	struct meta_dbi d;
+	char key[520];
+	size_t klen;
+	int rc = meta_dbi_get(txn, m, name, len, &d);
+
+	*dropped = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc || !((d.flags ^ host_flags) & META_ORDER_FLAGS))
+		return rc;
+	for (int i = 0; kinds[i]; i++) {
+		MDB_dbi dbi;
+
+		rc = open_one(txn, kinds[i], name, len, 0, &dbi);
+		if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
+			continue;
+		if (rc || (rc = mdb_drop(txn, dbi, 1)) != 0)
+			return rc;
+	}
+	rc = dbi_key(name, len, key, sizeof(key), &klen);
+	if (!rc) {
+		MDB_val k = { klen, key };
+
+		rc = mdb_del(txn, m->dbis, &k, NULL);
+	}
+	*dropped = rc == 0;
+	return rc;
 }
 
 int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,

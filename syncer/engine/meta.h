@@ -108,6 +108,12 @@ int meta_reset(MDB_txn *txn, struct meta *m);
  * returns MDB_NOTFOUND for a DBI never seen when create is 0. */
 int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 		  unsigned host_flags, int create, struct meta_handles *h);
+/* A DBI the host re-created with other ordering flags (plain <-> DUPSORT
+ * and the like) than the metadata knows it by: drop all its metadata
+ * (mirrors, changed set, record), so that it is taken anew with its new
+ * flags; *dropped says whether it was. */
+int meta_dbi_reshaped(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		      unsigned host_flags, int *dropped);
 int meta_dbi_get(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 		 struct meta_dbi *d);
 int meta_dbi_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,

@@ -121,3 +121,30 @@ int rescan_all(struct dset *ds, uint64_t ts, unsigned how, uint64_t *stamped)
 	progress_end();
 	return rc;
 }
+
+struct unknown_ctx {
+	struct dset *ds;
+	uint64_t *stamped, *adopted;
+};
+
+static int each_unknown(void *ctx, const char *name, size_t len)
+{
+	struct unknown_ctx *u = ctx;
+	struct meta_dbi d;
+	int rc;
+
+	if (!senv_selected(u->ds->s, name, len))
+		return 0;
+	rc = meta_dbi_get(u->ds->mt, u->ds->s->meta, name, len, &d);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	(*u->adopted)++;
+	return rescan_dbi(u->ds, name, len, 0, STAMP_MARK, u->stamped);
+}
+
+int rescan_unknown(struct dset *ds, uint64_t *stamped, uint64_t *adopted)
+{
+	struct unknown_ctx u = { ds, stamped, adopted };
+
+	return senv_each_host_dbi(ds->s, ds->host, each_unknown, &u);
+}

@@ -21,4 +21,10 @@ int rescan_deleted(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
  * still knows (deleted from the host). */
 int rescan_all(struct dset *ds, uint64_t ts, unsigned how, uint64_t *stamped);
 
+/* Adopt every synced host DBI the metadata does not know (one that an
+ * `include`/`exclude` change just selected): its elements get timestamp
+ * 0, as at a first adoption, and are marked for export. *adopted counts
+ * the DBIs. */
+int rescan_unknown(struct dset *ds, uint64_t *stamped, uint64_t *adopted);
+
 #endif

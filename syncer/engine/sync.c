@@ -288,6 +288,18 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 			e->force_full = 1;
 		}
 	}
+	if (!rc && !adopted_now && !fr.waiting) {
+		/* A DBI an include/exclude change selected: its data is
+		 * adopted (with the journal folded, every other DBI the host
+		 * has is known by now). */
+		uint64_t n = 0, dbis = 0;
+
+		rc = rescan_unknown(&ds, &n, &dbis);
+		if (!rc && dbis)
+			log_msg(MDBTAP_LOG_INFO, "%s: adopted %llu newly synced DBI(s): %llu elements "
+				"at timestamp 0", s->path, (unsigned long long)dbis,
+				(unsigned long long)n);
+	}
 	if (!rc)
 		rc = elem_set_flush(&ds, 0);
 	else

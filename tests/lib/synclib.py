@@ -67,13 +67,23 @@ class Instance:
         consumes them)."""
         p = subprocess.run([A.MDBTAP, "journal", "--json", self.env], capture_output=True,
                            text=True, timeout=60)
+        recs = [r for r in map(json.loads, p.stdout.splitlines())
+                if "txnid" in r and r["state"] == "committed"]
+        # Records are new after the last one read, in ring order: after a
+        # restore, the old file's records (a merge's, of a higher txn id)
+        # still precede the new file's, whose ids are lower.
+        ids = [(r["txnid"], r["ts"], r["pid"]) for r in recs]
+        last = getattr(self, "last_rec", None)
+        if last in ids:
+            recs = recs[ids.index(last) + 1:]
+        else:
+            recs = [r for r in recs if r["txnid"] > self.seen]
         out = []
-        for line in p.stdout.splitlines():
-            r = json.loads(line)
-            if "txnid" in r and r["txnid"] > self.seen and r["state"] == "committed":
-                self.seen = r["txnid"]
-                if not r["syncer"]:
-                    out.append(r)
+        for r in recs:
+            self.seen = r["txnid"]
+            self.last_rec = (r["txnid"], r["ts"], r["pid"])
+            if not r["syncer"]:
+                out.append(r)
         return out
 
     def sync_argv(self, store, *extra):
