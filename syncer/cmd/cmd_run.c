@@ -17,7 +17,7 @@
 #include "err.h"
 #include "tapfind.h"
 
-#define ENV_WAIT_MS 60000   /* how long the syncer waits for its envs to appear */
+#define WAIT_FOR_ENVS_MS 60000   /* how long the syncer waits for its envs to appear */
 
 static volatile sig_atomic_t child_pid;
 
@@ -107,9 +107,9 @@ static pid_t start_syncer(char **sync, int nsync, pid_t program, int *program_st
 			free(argv);
 			return 0;
 		}
-		if (waited >= ENV_WAIT_MS) {
+		if (waited >= WAIT_FOR_ENVS_MS) {
 			fprintf(stderr, "mdbtap run: the env to sync did not appear in %d s: "
-				"no syncer\n", ENV_WAIT_MS / 1000);
+				"no syncer\n", WAIT_FOR_ENVS_MS / 1000);
 			free(argv);
 			return 0;
 		}

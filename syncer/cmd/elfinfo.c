@@ -101,7 +101,7 @@ static void scan(const struct img *m, struct elfinfo *e)
 				if (d.d_tag != DT_NEEDED)
 					continue;
 				name = str_at(m, link.sh_offset, link.sh_size, d.d_un.d_val);
-				if (!name || e->nneeded >= ELFINFO_MAX_NEEDED)
+				if (!name || e->nneeded >= MAX_NEEDED_LIBS)
 					continue;
 				snprintf(e->needed[e->nneeded++], sizeof(e->needed[0]), "%s", name);
 				if (!strncmp(name, "liblmdb.so", 10))

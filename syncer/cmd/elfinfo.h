@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define ELFINFO_MAX_NEEDED 64
+#define MAX_NEEDED_LIBS 64
 
 struct elfinfo {
 	int is_elf;                          /* 0: not an ELF file of ours */
@@ -16,7 +16,7 @@ struct elfinfo {
 						mdb_env_open, or holds LMDB's
 						messages without needing liblmdb */
 	int needs_lmdb;                      /* NEEDED liblmdb.so* */
-	char needed[ELFINFO_MAX_NEEDED][128];
+	char needed[MAX_NEEDED_LIBS][128];
 	size_t nneeded;
 	char interp[256];                    /* PT_INTERP, "" if none */
 };

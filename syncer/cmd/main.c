@@ -14,7 +14,7 @@ static int help(int argc, char **argv)
 {
 	const struct command *c;
 
-	if (argc < 2) {
+	if (argc < 2 || (argc == 2 && !strcmp(argv[1], "help"))) {
 		commands_list(stdout);
 		return MDBTAP_EXIT_OK;
 	}

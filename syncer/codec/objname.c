@@ -1,6 +1,7 @@
 /* objname.c: see objname.h. */
 #define _GNU_SOURCE /* timegm */
 #include "objname.h"
+#include "pct.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#define EXT ".pb.zst"
+#define OBJNAME_EXT ".pb.zst"
 
 static int valid_part(const char *s, size_t len, int instance)
 {
@@ -41,7 +42,7 @@ int objname_format(const struct objname *o, char *buf, size_t len)
 		snprintf(kind, sizeof(kind), "F%" PRIu64, o->to_txnid);
 	else
 		snprintf(kind, sizeof(kind), "D%" PRIu64 "-%" PRIu64, o->from_txnid, o->to_txnid);
-	n = snprintf(buf, len, "%s__%s__%s-%09" PRIu64 "__G%016" PRIx64 "__%s" EXT, o->db,
+	n = snprintf(buf, len, "%s__%s__%s-%09" PRIu64 "__G%016" PRIx64 "__%s" OBJNAME_EXT, o->db,
 		     o->instance, when, o->ts_ns % 1000000000u, o->generation, kind);
 	return n < 0 || (size_t)n >= len ? ENAMETOOLONG : 0;
 }
@@ -126,13 +127,11 @@ int objname_parse(const char *name, struct objname *o)
 		return EINVAL;
 	p += 28;
 	for (n = 0; n < 16; n++) {
-		char c = p[n];
-		unsigned v = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-			   : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+		int v = pct_lowerhexval((unsigned char)p[n]);
 
-		if (v == 16)
+		if (v < 0)
 			return EINVAL;
-		gen = gen << 4 | v;
+		gen = gen << 4 | (uint64_t)v;
 	}
 	o->generation = gen;
 	p += 16;
@@ -147,5 +146,5 @@ int objname_parse(const char *name, struct objname *o)
 	} else {
 		return EINVAL;
 	}
-	return strcmp(p, EXT) ? EINVAL : 0;
+	return strcmp(p, OBJNAME_EXT) ? EINVAL : 0;
 }

@@ -129,7 +129,7 @@ static int zpush(struct snap_writer *w, const void *p, size_t n, ZSTD_EndDirecti
 
 		left = ZSTD_compressStream2(w->z, &out, &in, end);
 		if (ZSTD_isError(left))
-			return ERR_SNAP_ZSTD;
+			return MDBTAP_E_SNAP_ZSTD;
 		if (out.pos && (rc = w->sink(w->ctx, w->out, out.pos)) != 0)
 			return rc;
 	} while (end == ZSTD_e_end ? left != 0 : in.pos < in.size);
@@ -171,7 +171,7 @@ int snap_writer_new(struct snap_writer **out, const struct snap_meta *m, int lev
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(w->z, ZSTD_c_compressionLevel, level)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(w->z, ZSTD_c_checksumFlag, 1)) ||
 	    small_tables(w->z, size_hint))
-		return ERR_SNAP_ZSTD;
+		return MDBTAP_E_SNAP_ZSTD;
 	/* Lightning Stream's order: Meta strings 1, 2, 3, 7, then 4, 5, 8. */
 	if (put_str(&meta, 1, m->generation) || put_str(&meta, 2, m->instance) ||
 	    put_str(&meta, 3, m->hostname) || put_str(&meta, 7, m->database) ||
@@ -331,7 +331,7 @@ int snap_reader_new(struct snap_reader **out, snap_source_fn src, void *ctx)
 	if (!r->in || !r->out || !r->z)
 		return ENOMEM;
 	if (ZSTD_isError(ZSTD_initDStream(r->z)))
-		return ERR_SNAP_ZSTD;
+		return MDBTAP_E_SNAP_ZSTD;
 	return 0;
 }
 
@@ -382,13 +382,13 @@ static int more_output(struct snap_reader *r)
 		if (rc)
 			return rc;
 		if (r->in_pos == r->in_len && r->src_eof)
-			return ERR_SNAP_TRUNCATED;
+			return MDBTAP_E_SNAP_TRUNCATED;
 		in = (ZSTD_inBuffer){ r->in, r->in_len, r->in_pos };
 		ret = ZSTD_decompressStream(r->z, &out, &in);
 		r->in_pos = in.pos;
 		if (ZSTD_isError(ret))
-			return ZSTD_getErrorCode(ret) == ZSTD_error_checksum_wrong ? ERR_SNAP_CHECKSUM
-										    : ERR_SNAP_CORRUPT;
+			return ZSTD_getErrorCode(ret) == ZSTD_error_checksum_wrong ? MDBTAP_E_SNAP_CHECKSUM
+										    : MDBTAP_E_SNAP_CORRUPT;
 		if (ret == 0)
 			r->frame_done = 1; /* whole frame, checksum verified, flushed */
 		if (out.pos) {
@@ -417,7 +417,7 @@ static int read_bytes(struct snap_reader *r, uint8_t *dst, size_t n, int eof_ok)
 			int rc = more_output(r);
 
 			if (rc == 1)
-				return done == 0 && eof_ok ? 1 : ERR_SNAP_TRUNCATED;
+				return done == 0 && eof_ok ? 1 : MDBTAP_E_SNAP_TRUNCATED;
 			if (rc)
 				return rc;
 		}
@@ -433,11 +433,11 @@ static int read_bytes(struct snap_reader *r, uint8_t *dst, size_t n, int eof_ok)
 }
 
 /* Byte i of a varint into *x: 0 when it was the last, 1 when more follow,
- * ERR_SNAP_CORRUPT past 64 bits. */
+ * MDBTAP_E_SNAP_CORRUPT past 64 bits. */
 static int varint_byte(uint64_t *x, int i, uint8_t b)
 {
 	if (i == 9 && b > 1)
-		return ERR_SNAP_CORRUPT;
+		return MDBTAP_E_SNAP_CORRUPT;
 	*x |= (uint64_t)(b & 0x7f) << (7 * i);
 	return (b & 0x80) ? 1 : 0;
 }
@@ -458,7 +458,7 @@ static int read_varint(struct snap_reader *r, uint64_t *v, int eof_ok)
 			return rc;
 		}
 	}
-	return ERR_SNAP_CORRUPT;
+	return MDBTAP_E_SNAP_CORRUPT;
 }
 
 /* Decoding inside a message held in memory. */
@@ -478,7 +478,7 @@ static int cur_varint(struct cur *c, uint64_t *v)
 			return rc;
 		}
 	}
-	return ERR_SNAP_CORRUPT;
+	return MDBTAP_E_SNAP_CORRUPT;
 }
 
 /* One field: its number, wire type, and value (varint/fixed in *v,
@@ -494,7 +494,7 @@ static int cur_field(struct cur *c, unsigned *field, unsigned *wt, uint64_t *v,
 	*field = (unsigned)(tag >> 3);
 	*wt = (unsigned)(tag & 7);
 	if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff)
-		return ERR_SNAP_CORRUPT;
+		return MDBTAP_E_SNAP_CORRUPT;
 	switch (*wt) {
 	case WT_VARINT:
 		return cur_varint(c, v);
@@ -503,7 +503,7 @@ static int cur_field(struct cur *c, unsigned *field, unsigned *wt, uint64_t *v,
 		size_t k = *wt == WT_I64 ? 8 : 4;
 
 		if ((size_t)(c->end - c->p) < k)
-			return ERR_SNAP_CORRUPT;
+			return MDBTAP_E_SNAP_CORRUPT;
 		*v = 0;
 		for (size_t i = 0; i < k; i++)
 			*v |= (uint64_t)c->p[i] << (8 * i);
@@ -515,13 +515,13 @@ static int cur_field(struct cur *c, unsigned *field, unsigned *wt, uint64_t *v,
 		if (rc)
 			return rc;
 		if (len > (uint64_t)(c->end - c->p))
-			return ERR_SNAP_CORRUPT;
+			return MDBTAP_E_SNAP_CORRUPT;
 		*p = c->p;
 		*n = (size_t)len;
 		c->p += len;
 		return 0;
 	default:
-		return ERR_SNAP_CORRUPT; /* groups are not used by this schema */
+		return MDBTAP_E_SNAP_CORRUPT; /* groups are not used by this schema */
 	}
 }
 
@@ -580,7 +580,7 @@ static int read_message(struct snap_reader *r, struct buf *b)
 	if (rc)
 		return rc;
 	if (len > SNAP_MAX_MESSAGE)
-		return ERR_SNAP_LIMIT;
+		return MDBTAP_E_SNAP_LIMIT;
 	b->len = 0;
 	rc = buf_reserve(b, (size_t)len + 1);
 	if (!rc)
@@ -592,8 +592,8 @@ static int read_message(struct snap_reader *r, struct buf *b)
 static int check_versions(struct snap_reader *r)
 {
 	if (!r->have_format || r->format < 1 || r->compat > SNAP_FORMAT_VERSION)
-		return ERR_SNAP_VERSION;
-	return r->have_meta ? 0 : ERR_SNAP_CORRUPT;
+		return MDBTAP_E_SNAP_VERSION;
+	return r->have_meta ? 0 : MDBTAP_E_SNAP_CORRUPT;
 }
 
 /* The DBI message's own fields; entries are read one by one later. */
@@ -691,7 +691,7 @@ static int check_trailer(struct snap_reader *r)
 
 	for (;;) {
 		if (r->in_pos < r->in_len)
-			return ERR_SNAP_CORRUPT;
+			return MDBTAP_E_SNAP_CORRUPT;
 		if (r->src_eof)
 			return 0;
 		rc = fill_in(r);
@@ -704,7 +704,7 @@ int snap_reader_next(struct snap_reader *r, struct snap_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	if (r->ended)
-		return ERR_SNAP_CORRUPT;
+		return MDBTAP_E_SNAP_CORRUPT;
 	if (r->dbi.len && r->dbi_pos < r->dbi.len) {
 		int rc = next_kv(r, ev);
 
@@ -734,7 +734,7 @@ int snap_reader_next(struct snap_reader *r, struct snap_event *ev)
 			if (rc)
 				return rc;
 			if (r->started)
-				return ERR_SNAP_CORRUPT; /* versions come first */
+				return MDBTAP_E_SNAP_CORRUPT; /* versions come first */
 			if (tag >> 3 == 1) {
 				r->format = v > UINT32_MAX ? 0 : (uint32_t)v;
 				r->have_format = 1;
@@ -744,7 +744,7 @@ int snap_reader_next(struct snap_reader *r, struct snap_event *ev)
 			continue;
 		case 2 << 3 | WT_LEN:
 			if (r->started || r->have_meta)
-				return ERR_SNAP_CORRUPT;
+				return MDBTAP_E_SNAP_CORRUPT;
 			rc = read_message(r, &r->meta);
 			if (!rc)
 				rc = parse_meta(r);
@@ -765,7 +765,7 @@ int snap_reader_next(struct snap_reader *r, struct snap_event *ev)
 		}
 		/* An unknown field: skip it by its wire type. */
 		if (tag >> 3 == 0)
-			return ERR_SNAP_CORRUPT;
+			return MDBTAP_E_SNAP_CORRUPT;
 		switch ((unsigned)(tag & 7)) {
 		case WT_VARINT:
 			rc = read_varint(r, &v, 0);
@@ -779,12 +779,12 @@ int snap_reader_next(struct snap_reader *r, struct snap_event *ev)
 		case WT_LEN:
 			rc = read_varint(r, &v, 0);
 			if (!rc && v > SNAP_MAX_MESSAGE)
-				rc = ERR_SNAP_LIMIT;
+				rc = MDBTAP_E_SNAP_LIMIT;
 			if (!rc)
 				rc = read_bytes(r, NULL, (size_t)v, 0);
 			break;
 		default:
-			rc = ERR_SNAP_CORRUPT;
+			rc = MDBTAP_E_SNAP_CORRUPT;
 		}
 		if (rc)
 			return rc;

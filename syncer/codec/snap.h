@@ -14,7 +14,7 @@
  * encoding); the tombstone of an element carries its value. The unnamed
  * DBI is the DBI with the empty name (LMDB never names a DBI "").
  *
- * Functions return 0, an errno value or a ERR_SNAP_* code.
+ * Functions return 0, an errno value or a MDBTAP_E_SNAP_* code.
  */
 #ifndef MDBTAP_SNAP_H
 #define MDBTAP_SNAP_H

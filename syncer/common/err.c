@@ -10,12 +10,12 @@
 static const char *snap_text(int code)
 {
 	switch (code) {
-	case ERR_SNAP_CORRUPT: return "malformed snapshot object";
-	case ERR_SNAP_TRUNCATED: return "snapshot object cut short";
-	case ERR_SNAP_CHECKSUM: return "snapshot object checksum mismatch";
-	case ERR_SNAP_VERSION: return "snapshot format version not supported";
-	case ERR_SNAP_LIMIT: return "snapshot object or message too large";
-	case ERR_SNAP_ZSTD: return "zstd error";
+	case MDBTAP_E_SNAP_CORRUPT: return "malformed snapshot object";
+	case MDBTAP_E_SNAP_TRUNCATED: return "snapshot object cut short";
+	case MDBTAP_E_SNAP_CHECKSUM: return "snapshot object checksum mismatch";
+	case MDBTAP_E_SNAP_VERSION: return "snapshot format version not supported";
+	case MDBTAP_E_SNAP_LIMIT: return "snapshot object or message too large";
+	case MDBTAP_E_SNAP_ZSTD: return "zstd error";
 	}
 	return NULL;
 }
@@ -33,7 +33,7 @@ const char *err_str(int code)
 		return mdb_strerror(code);
 	if (code >= MDBTAP_E_FORMAT && code <= MDBTAP_E_LAST)
 		return mdbtap_strerror(code);
-	if (code >= ERR_SNAP_FIRST && code <= ERR_SNAP_LAST)
+	if (code >= MDBTAP_E_SNAP_FIRST && code <= MDBTAP_E_SNAP_LAST)
 		s = snap_text(code);
 	if (s)
 		return s;

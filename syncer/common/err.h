@@ -6,7 +6,7 @@
  *   > 0                an errno value
  *   MDB_KEYEXIST..MDB_LAST_ERRCODE (-30799..)  LMDB's codes
  *   MDBTAP_E_*         (-31900..) the journal format's (include/mdbtap.h)
- *   ERR_SNAP_*         (-32000..) a snapshot object's (codec/snap.h)
+ *   MDBTAP_E_SNAP_*         (-32000..) a snapshot object's (codec/snap.h)
  * err_str() turns any of them into text; check_err proves that none of
  * ours prints as unknown.
  */
@@ -15,15 +15,15 @@
 
 #include <stddef.h>
 
-#define ERR_SNAP_CORRUPT (-32000)   /* malformed protobuf, or data after the frame */
-#define ERR_SNAP_TRUNCATED (-32001) /* the stream ends before the object does */
-#define ERR_SNAP_CHECKSUM (-32002)  /* zstd frame checksum mismatch */
-#define ERR_SNAP_VERSION (-32003)   /* formatVersion < 1 or compatVersion > 3 */
-#define ERR_SNAP_LIMIT (-32004)     /* a message over SNAP_MAX_MESSAGE, or an
+#define MDBTAP_E_SNAP_CORRUPT (-32000)   /* malformed protobuf, or data after the frame */
+#define MDBTAP_E_SNAP_TRUNCATED (-32001) /* the stream ends before the object does */
+#define MDBTAP_E_SNAP_CHECKSUM (-32002)  /* zstd frame checksum mismatch */
+#define MDBTAP_E_SNAP_VERSION (-32003)   /* formatVersion < 1 or compatVersion > 3 */
+#define MDBTAP_E_SNAP_LIMIT (-32004)     /* a message over SNAP_MAX_MESSAGE, or an
 				       object over the configured bound */
-#define ERR_SNAP_ZSTD (-32005)      /* another zstd error */
-#define ERR_SNAP_FIRST ERR_SNAP_ZSTD
-#define ERR_SNAP_LAST ERR_SNAP_CORRUPT
+#define MDBTAP_E_SNAP_ZSTD (-32005)      /* another zstd error */
+#define MDBTAP_E_SNAP_FIRST MDBTAP_E_SNAP_ZSTD
+#define MDBTAP_E_SNAP_LAST MDBTAP_E_SNAP_CORRUPT
 
 /* Text for any code above. Never NULL; an unknown code gives "unknown
  * error N" in a thread-local buffer that the next call may overwrite. */

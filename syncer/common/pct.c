@@ -7,12 +7,19 @@
 #define PCT_PLUS_IS_SPACE 1u
 #define PCT_NO_CONTROL 2u
 
-int pct_hexval(int c)
+int pct_lowerhexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
+	return -1;
+}
+
+int pct_hexval(int c)
+{
+	if (pct_lowerhexval(c) >= 0)
+		return pct_lowerhexval(c);
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;

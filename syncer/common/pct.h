@@ -12,6 +12,9 @@
 /* The value of hex digit c (either case), or -1. */
 int pct_hexval(int c);
 
+/* The same for lowercase digits only (the names we write), -1 otherwise. */
+int pct_lowerhexval(int c);
+
 /* A path: every other byte stands for itself ('+' too). For file URLs. */
 int pct_decode_path(const char *s, size_t n, char **out);
 

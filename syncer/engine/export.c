@@ -17,7 +17,7 @@
 
 /* A full snapshot reads the host in read txns of this many elements each
  * (docs/DESIGN.md §21, §24.3). */
-#define EXPORT_ELEMS_PER_TXN 10000
+#define TXN_MAX_ELEMS 10000
 
 struct export_ctx {
 	struct senv *s;
@@ -71,7 +71,7 @@ static int emit(void *ctx, struct dctx *c, const MDB_val *key, const MDB_val *du
 	MDB_val v = { 0, NULL };
 	int rc;
 
-	if (x->full && ++x->in_txn > EXPORT_ELEMS_PER_TXN && (rc = next_host_txn(x)) != 0)
+	if (x->full && ++x->in_txn > TXN_MAX_ELEMS && (rc = next_host_txn(x)) != 0)
 		return rc;
 	if (c->h.dupsort) {
 		v = *dupval; /* a DUPSORT tombstone names its value too */

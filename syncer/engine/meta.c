@@ -462,9 +462,9 @@ static void pair_id(const MDB_val *key, const MDB_val *val, uint8_t out[16])
 	hash_parts(key, val, NULL, 0, out);
 }
 
-#define ELEM_SIZE 25 /* ts (8, little endian as stored), flags (1), hash (16) */
+#define META_ELEM_SIZE 25 /* ts (8, little endian as stored), flags (1), hash (16) */
 
-static void elem_encode(const struct meta_elem *e, uint8_t buf[ELEM_SIZE])
+static void elem_encode(const struct meta_elem *e, uint8_t buf[META_ELEM_SIZE])
 {
 	memcpy(buf, &e->ts, 8);
 	buf[8] = e->flags;
@@ -473,7 +473,7 @@ static void elem_encode(const struct meta_elem *e, uint8_t buf[ELEM_SIZE])
 
 static int elem_decode(const MDB_val *v, struct meta_elem *e)
 {
-	if (v->mv_size != ELEM_SIZE)
+	if (v->mv_size != META_ELEM_SIZE)
 		return MDB_CORRUPTED;
 	memcpy(&e->ts, v->mv_data, 8);
 	e->flags = ((const uint8_t *)v->mv_data)[8];
@@ -514,7 +514,7 @@ static void add128(uint8_t sum[16], const uint8_t x[16], int sign)
 void meta_elem_digest(const MDB_val *key, const MDB_val *val, const struct meta_elem *e,
 		      int sign, uint8_t sum[16])
 {
-	uint8_t buf[ELEM_SIZE], h[16];
+	uint8_t buf[META_ELEM_SIZE], h[16];
 	struct meta_elem norm = *e;
 
 	/* A tombstone's value hash means nothing: leave it out. */
@@ -529,7 +529,7 @@ int meta_elem_put(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d
 		  const MDB_val *key, const MDB_val *val, const struct meta_elem *old,
 		  const struct meta_elem *e, int changed)
 {
-	uint8_t id[16], buf[ELEM_SIZE];
+	uint8_t id[16], buf[META_ELEM_SIZE];
 	MDB_val k = *key, v = { sizeof(buf), buf }, empty = { 0, NULL };
 	int rc;
 

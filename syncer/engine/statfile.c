@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,13 @@ struct layout {
 	uint64_t seq;                 /* odd while the syncer writes */
 	struct statfile_data d;
 };
+
+/* The file is read by `mdbtap stats` of the same build (size checks the
+ * rest at run time); the header's place must never move. */
+_Static_assert(offsetof(struct layout, size) == 8, "statfile: size at 8");
+_Static_assert(offsetof(struct layout, seq) == 16, "statfile: seq at 16");
+_Static_assert(offsetof(struct layout, d) == 24, "statfile: data at 24");
+_Static_assert(sizeof(struct layout) % 8 == 0, "statfile: whole 8-byte words");
 
 struct statfile {
 	struct layout *map;

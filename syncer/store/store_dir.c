@@ -15,6 +15,7 @@
  * path.
  */
 #include "store.h"
+#include "pct.h"
 #include "err.h"
 #include "log.h"
 
@@ -115,11 +116,6 @@ static void tmp_name(char *buf, size_t cap, const char *name)
 		 (long)getpid(), (unsigned long long)random64());
 }
 
-static int is_hex(int c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
 /* Whether n is a temp file of ours, read from the end. */
 static int is_tmp_name(const char *n)
 {
@@ -128,7 +124,7 @@ static int is_tmp_name(const char *n)
 	if (n[0] != '.' || len < 1 + strlen(TMP_SUFFIX) + 1 + 1 + 16)
 		return 0;
 	for (i = len - 16; i < len; i++)
-		if (!is_hex((unsigned char)n[i]))
+		if (pct_lowerhexval((unsigned char)n[i]) < 0)
 			return 0;
 	i = len - 17;
 	if (n[i] != '.')

@@ -40,10 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SHA256_OF_NOTHING "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define PUT_MAX (5ull << 30)             /* S3's limit for one PUT */
 #define BODY_MAX (16u << 20)             /* an answer we keep in memory */
-#define ERR_BODY_MAX (64u << 10)         /* an error answer: the start is enough */
+#define ANSWER_ERR_MAX (64u << 10)         /* an error answer: the start is enough */
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_CAP_MS 10000
 
@@ -373,7 +373,7 @@ static int perform(struct s3_store *s, struct req *r)
 		return EACCES;
 	}
 
-	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha[0] ? r->sha : EMPTY_SHA256);
+	snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha[0] ? r->sha : SHA256_OF_NOTHING);
 	hdrs = curl_slist_append(NULL, line);
 	if (hdrs && s->c.session_token) {
 		size_t len = strlen(s->c.session_token) + 32;
@@ -474,7 +474,7 @@ static void req_init(struct req *r, const char *method, const char *name)
 	r->name = name;
 	r->in_fd = -1;
 	r->out_fd = -1;
-	r->body.max = ERR_BODY_MAX;
+	r->body.max = ANSWER_ERR_MAX;
 }
 
 static void req_free(struct req *r)

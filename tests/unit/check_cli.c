@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define OUT_MAX 65536
-#define EXIT_USAGE 2 /* MDBTAP_EXIT_USAGE */
+#define CLI_EXIT_USAGE 2 /* MDBTAP_EXIT_USAGE */
 
 static const char *bin;
 
@@ -149,7 +149,7 @@ START_TEST(bad_option_is_named)
 	for (int i = 0; i < ncommands; i++) {
 		struct result *r = RUN(names[i], "--no-such-option", "x");
 
-		ck_assert_msg(r->status == EXIT_USAGE, "mdbtap %s --no-such-option: exit %d",
+		ck_assert_msg(r->status == CLI_EXIT_USAGE, "mdbtap %s --no-such-option: exit %d",
 			      names[i], r->status);
 		ck_assert_msg(strstr(r->err, "'--no-such-option'") != NULL,
 			      "mdbtap %s does not name the option: %s", names[i], r->err);
@@ -162,19 +162,19 @@ START_TEST(top_level)
 {
 	struct result *r = RUN("no-such-command");
 
-	ck_assert_int_eq(r->status, EXIT_USAGE);
+	ck_assert_int_eq(r->status, CLI_EXIT_USAGE);
 	ck_assert_ptr_nonnull(strstr(r->err, "'no-such-command'"));
 	r = RUN("help", "no-such-command");
-	ck_assert_int_eq(r->status, EXIT_USAGE);
+	ck_assert_int_eq(r->status, CLI_EXIT_USAGE);
 	ck_assert_ptr_nonnull(strstr(r->err, "'no-such-command'"));
 	r = RUN("--no-such-option");
-	ck_assert_int_eq(r->status, EXIT_USAGE);
+	ck_assert_int_eq(r->status, CLI_EXIT_USAGE);
 	ck_assert_ptr_nonnull(strstr(r->err, "'--no-such-option'"));
 	r = RUN("--help");
 	ck_assert_int_eq(r->status, 0);
 	ck_assert_ptr_nonnull(strstr(r->out, "commands:"));
 	r = run((const char *const[]){ NULL });
-	ck_assert_int_eq(r->status, EXIT_USAGE);
+	ck_assert_int_eq(r->status, CLI_EXIT_USAGE);
 	ck_assert_ptr_nonnull(strstr(r->err, "commands:"));
 }
 END_TEST

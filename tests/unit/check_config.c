@@ -177,20 +177,20 @@ START_TEST(example_file_is_valid)
 }
 END_TEST
 
-#define ENV_OK "envs:\n  main:\n    path: /e\n    store: /s\n"
+#define CFG_ENV_OK "envs:\n  main:\n    path: /e\n    store: /s\n"
 
 static const struct bad_file {
 	const char *text;
 	const char *says;   /* in the message, with the file name before it */
 } bad_files[] = {
-	{ "instance: a\nfoo: 1\n" ENV_OK, "t.yaml:2: unknown key 'foo'" },
-	{ ENV_OK "    pathh: /x\n", "t.yaml:5: unknown key 'pathh' in env 'main'" },
-	{ "poll_interval: 5x\n" ENV_OK, "t.yaml:1: poll_interval '5x' is not a duration" },
+	{ "instance: a\nfoo: 1\n" CFG_ENV_OK, "t.yaml:2: unknown key 'foo'" },
+	{ CFG_ENV_OK "    pathh: /x\n", "t.yaml:5: unknown key 'pathh' in env 'main'" },
+	{ "poll_interval: 5x\n" CFG_ENV_OK, "t.yaml:1: poll_interval '5x' is not a duration" },
 	{ "poll_interval: -1s\n", "t.yaml:1: poll_interval '-1s' is not a duration" },
 	{ "max_future: 1s1h\n", "t.yaml:1: max_future '1s1h' is not a duration" },
 	{ "tombstone_retention: 99999999999999999d\n", "t.yaml:1: tombstone_retention "
 	  "'99999999999999999d' is too long" },
-	{ ENV_OK "    full_interval: [1s]\n", "t.yaml:5: full_interval must be a single value" },
+	{ CFG_ENV_OK "    full_interval: [1s]\n", "t.yaml:5: full_interval must be a single value" },
 	{ "instance: a.b\n", "t.yaml:1: instance 'a.b': use 1 to 64 letters" },
 	{ "instance: [a]\n", "t.yaml:1: instance must be a single value, not a list" },
 	{ "envs:\n  Main:\n    path: /e\n    store: /s\n", "t.yaml:2: env name 'Main'" },
@@ -199,15 +199,15 @@ static const struct bad_file {
 	{ "envs:\n  main:\n    path: /e\n", "t.yaml:2: env 'main' has no store" },
 	{ "envs:\n  main:\n    path:\n    store: /s\n", "t.yaml:3: path has no value" },
 	{ "envs:\n  main:\n    path: ~\n    store: /s\n", "t.yaml:3: path has no value" },
-	{ ENV_OK "  main:\n    path: /f\n    store: /s\n",
+	{ CFG_ENV_OK "  main:\n    path: /f\n    store: /s\n",
 	  "t.yaml:5: duplicate key 'main' in envs (first on line 2)" },
-	{ ENV_OK "    path: /x\n", "t.yaml:5: duplicate key 'path' in env 'main' (first on line 3)" },
+	{ CFG_ENV_OK "    path: /x\n", "t.yaml:5: duplicate key 'path' in env 'main' (first on line 3)" },
 	{ "instance: a\ninstance: b\n", "t.yaml:2: duplicate key 'instance' in the config file" },
-	{ ENV_OK "    include: [a]\n    exclude: [b]\n",
+	{ CFG_ENV_OK "    include: [a]\n    exclude: [b]\n",
 	  "t.yaml:6: env 'main' has both include and exclude" },
-	{ ENV_OK "    include: a\n", "t.yaml:5: include must be a list" },
-	{ ENV_OK "    exclude: []\n", "t.yaml:5: exclude is empty" },
-	{ ENV_OK "    exclude: [[a]]\n", "t.yaml:5: exclude must be a single value" },
+	{ CFG_ENV_OK "    include: a\n", "t.yaml:5: include must be a list" },
+	{ CFG_ENV_OK "    exclude: []\n", "t.yaml:5: exclude is empty" },
+	{ CFG_ENV_OK "    exclude: [[a]]\n", "t.yaml:5: exclude must be a single value" },
 	{ "- a\n- b\n", "t.yaml:1: the config file must be a mapping (key: value), not a list" },
 	{ "just text\n", "t.yaml:1: the config file must be a mapping" },
 	{ "envs: [main]\n", "t.yaml:1: envs must be a mapping" },
@@ -395,7 +395,7 @@ END_TEST
 
 START_TEST(flags_and_file)
 {
-	const char *path = file_with("c.yaml", "instance: fromfile\n" ENV_OK);
+	const char *path = file_with("c.yaml", "instance: fromfile\n" CFG_ENV_OK);
 	char *ok[] = { "sync", "--instance", "override", "--log-file", "/l", "-c",
 		       (char *)path, "--once", NULL };
 	char *plain[] = { "sync", "--config", (char *)path, NULL };
@@ -440,7 +440,7 @@ END_TEST
 /* A config that passes cfg_check, to break one thing at a time. */
 static void good(struct cfg *c)
 {
-	ck_assert_int_eq(load(c, "instance: i1\n" ENV_OK
+	ck_assert_int_eq(load(c, "instance: i1\n" CFG_ENV_OK
 			      "  two:\n    path: /e2\n    store: /s\n"), 0);
 	ck_assert_msg(cfg_check(c, err, sizeof(err)) == 0, "%s", err);
 }
@@ -550,7 +550,7 @@ START_TEST(check_rules)
 
 	/* Loading two files that both name an env. */
 	good(&c);
-	ck_assert_int_eq(cfg_load_file(&c, file_with("u.yaml", ENV_OK), err, sizeof(err)), 0);
+	ck_assert_int_eq(cfg_load_file(&c, file_with("u.yaml", CFG_ENV_OK), err, sizeof(err)), 0);
 	check_fails(&c, "env 'main' is configured twice");
 }
 END_TEST

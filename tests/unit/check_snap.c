@@ -269,9 +269,9 @@ START_TEST(flipped_bytes_and_trailers)
 	}
 	mem_sink(&two, m.p, m.len);
 	mem_sink(&two, m.p, m.len); /* a second frame */
-	ck_assert_int_eq(read_all(&two, &kvs), ERR_SNAP_CORRUPT);
+	ck_assert_int_eq(read_all(&two, &kvs), MDBTAP_E_SNAP_CORRUPT);
 	two.len = m.len + 1; /* one byte of garbage */
-	ck_assert_int_eq(read_all(&two, &kvs), ERR_SNAP_CORRUPT);
+	ck_assert_int_eq(read_all(&two, &kvs), MDBTAP_E_SNAP_CORRUPT);
 	free(m.p);
 	free(two.p);
 }
@@ -323,8 +323,8 @@ START_TEST(versions)
 	unsigned kvs;
 	uint32_t flags = 0;
 
-	ck_assert_int_eq(read_pb(v0, sizeof(v0), &kvs, &flags), ERR_SNAP_VERSION);
-	ck_assert_int_eq(read_pb(compat4, sizeof(compat4), &kvs, &flags), ERR_SNAP_VERSION);
+	ck_assert_int_eq(read_pb(v0, sizeof(v0), &kvs, &flags), MDBTAP_E_SNAP_VERSION);
+	ck_assert_int_eq(read_pb(compat4, sizeof(compat4), &kvs, &flags), MDBTAP_E_SNAP_VERSION);
 	ck_assert_int_eq(read_pb(v1_empty, sizeof(v1_empty), &kvs, &flags), 0);
 	ck_assert_uint_eq(kvs, 1);
 	ck_assert_uint_eq(flags, SNAP_KV_DELETED); /* format 1: an empty value is a delete */
@@ -371,10 +371,10 @@ START_TEST(malformed_protobuf)
 	uint32_t flags;
 
 	ck_assert_int_ne(read_pb(bad_len, sizeof(bad_len), &kvs, &flags), 0);
-	ck_assert_int_eq(read_pb(group, sizeof(group), &kvs, &flags), ERR_SNAP_CORRUPT);
-	ck_assert_int_eq(read_pb(long_varint, sizeof(long_varint), &kvs, &flags), ERR_SNAP_CORRUPT);
-	ck_assert_int_eq(read_pb(field0, sizeof(field0), &kvs, &flags), ERR_SNAP_CORRUPT);
-	ck_assert_int_eq(read_pb(huge, sizeof(huge), &kvs, &flags), ERR_SNAP_LIMIT);
+	ck_assert_int_eq(read_pb(group, sizeof(group), &kvs, &flags), MDBTAP_E_SNAP_CORRUPT);
+	ck_assert_int_eq(read_pb(long_varint, sizeof(long_varint), &kvs, &flags), MDBTAP_E_SNAP_CORRUPT);
+	ck_assert_int_eq(read_pb(field0, sizeof(field0), &kvs, &flags), MDBTAP_E_SNAP_CORRUPT);
+	ck_assert_int_eq(read_pb(huge, sizeof(huge), &kvs, &flags), MDBTAP_E_SNAP_LIMIT);
 	ck_assert_int_ne(read_pb(dbi_first, sizeof(dbi_first), &kvs, &flags), 0);
 }
 END_TEST
