@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mdbtap.h"
@@ -88,13 +89,20 @@ void tap_log(const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	/* Never through a symlink: the host may be root in a directory
-	 * others can write. */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
+	/* Never through a symlink, never a FIFO or device (a FIFO would
+	 * block the open, or the write, for ever): the host may be root in
+	 * a directory others can write. O_NONBLOCK only for the open. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		  O_NONBLOCK, 0644);
 	if (fd >= 0) {
-		ssize_t w = write(fd, line, (size_t)n);
+		struct stat st;
 
-		(void)w;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    fcntl(fd, F_SETFL, O_APPEND) == 0) {
+			ssize_t w = write(fd, line, (size_t)n);
+
+			(void)w;
+		}
 		close(fd);
 	}
 out:

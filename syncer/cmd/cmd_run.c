@@ -32,10 +32,11 @@ static void forward(int sig, siginfo_t *si, void *uc)
 }
 
 /* Whether the loader can preload path: LD_PRELOAD splits on spaces and
- * colons, and a path with either would be silently dropped. */
+ * colons, and expands $LIB, $ORIGIN and $PLATFORM: a path with any of
+ * them would be silently dropped or another file loaded. */
 static int preloadable(const char *path)
 {
-	return !strpbrk(path, " :\t\n");
+	return !strpbrk(path, " :\t\n$");
 }
 
 /* LD_PRELOAD with what the environment had, then the tap: what is there
@@ -178,8 +179,8 @@ int cmd_run(int argc, char **argv)
 		return MDBTAP_EXIT_FAIL;
 	}
 	if (!preloadable(tap)) {
-		fprintf(stderr, "mdbtap run: the tap %s: LD_PRELOAD cannot hold a path with a space "
-			"or a colon: copy or link it to a path without\n", tap);
+		fprintf(stderr, "mdbtap run: the tap %s: LD_PRELOAD cannot hold a path with a space, "
+			"a colon or a '$': copy or link it to a path without\n", tap);
 		return tap_opt ? MDBTAP_EXIT_USAGE : MDBTAP_EXIT_FAIL;
 	}
 	if ((rc = set_preload(tap)) != 0 || (tap_log && setenv("MDBTAP_LOG", tap_log, 1))) {

@@ -24,7 +24,11 @@ unsigned clean_own(struct store *store, const char *env, const struct clean_obj 
 	for (size_t i = 0; i < n; i++) {
 		if (future(&v[i], now_ns, max_future_ns))
 			continue;
-		if (v[i].on.full && (!full || v[i].on.ts_ns > full->on.ts_ns))
+		/* Dated after now: maybe ours (our clock may run ahead by up
+		 * to max_future) but maybe planted, so never the full that
+		 * supersedes the rest. */
+		if (v[i].on.full && v[i].on.ts_ns <= now_ns &&
+		    (!full || v[i].on.ts_ns > full->on.ts_ns))
 			full = &v[i];
 		if (v[i].on.ts_ns > newest)
 			newest = v[i].on.ts_ns;

@@ -43,7 +43,8 @@ struct clean_obj {
 /* Delete own objects v[0..n) (any order) that are older than the newest
  * full snapshot among them and than now - keep_ns. Names dated more than
  * max_future_ns after now are not ours to trust: ignored, never deleted
- * and never taken for the newest. Deletion failures are
+ * and never taken for the newest; a full one dated after now is never
+ * taken for the newest either. Deletion failures are
  * logged (env names the env) and left for the next pass. Returns how many
  * were deleted; *want says what the next export should be (see above). */
 unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,

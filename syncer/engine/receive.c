@@ -29,6 +29,8 @@ struct listing {
 	size_t n, cap;
 	struct clean_obj *own;      /* ours (names owned) */
 	size_t nown, capown;
+	uint64_t now_ns;            /* wall clock at the listing */
+	unsigned future;            /* names ignored for max_future */
 };
 
 /* Make room for one more element of size sz in *v (n used, *cap room). */
@@ -55,6 +57,16 @@ static int collect(void *ctx, const char *name, uint64_t size)
 
 	if (objname_parse(name, &on) != 0 || strcmp(on.db, l->a->db) != 0)
 		return 0; /* foreign, or another env's */
+	if (on.ts_ns > l->now_ns && on.ts_ns - l->now_ns > l->a->max_future_ns) {
+		/* No clock of ours or theirs can be that far ahead (merge.c
+		 * refuses such elements): taken for the newest object, it
+		 * would be recorded as progress and every real object after
+		 * it skipped until then. */
+		log_msg(MDBTAP_LOG_DEBUG, "object %s is dated more than max_future ahead: ignored",
+			name);
+		l->future++;
+		return 0;
+	}
 	if (!(dup = strdup(name)))
 		return ENOMEM;
 	if (!strcmp(on.instance, l->a->self)) {
@@ -114,6 +126,19 @@ static int quarantine_fault(struct senv *s, const struct obj *o, int rc, int fet
 	return EINVAL;
 }
 
+/* apply_obj's code for an object this reader cannot fetch while the
+ * store answers (EACCES, an S3 403, ...): skipped for this pass, tried
+ * again next cycle (permissions may be mended: not quarantined). */
+#define OBJ_UNREADABLE (-2)
+
+/* Whether store_get's rc concerns that one object rather than the store
+ * (unreachable, timed out, interrupted, out of memory: the cycle stops). */
+static int unreadable(int rc)
+{
+	return rc == EACCES || rc == EPERM || rc == EISDIR || rc == ELOOP || rc == ENXIO ||
+	       rc == ENODEV || rc == ENAMETOOLONG || rc == EINVAL;
+}
+
 /* Download, verify and apply one object; advance *p on success. */
 static int apply_obj(struct senv *s, struct store *store, const struct receive_args *a,
 		     const struct obj *o, struct meta_remote *p)
@@ -137,8 +162,13 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 		close(fd);
 		return quarantine_fault(s, o, rc, 0);
 	}
-	if (rc)
+	if (rc) {
 		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
+		if (unreadable(rc)) {
+			close(fd);
+			return OBJ_UNREADABLE;
+		}
+	}
 	if (!rc && merge_verify(s, fd, err, sizeof(err)) != 0) {
 		quarantine_add(s, o->name, err);
 		close(fd);
@@ -176,17 +206,27 @@ static int follow_gen(struct senv *s, struct store *store, const struct receive_
 		      const struct obj *v, size_t n, uint64_t gen, struct meta_remote *p, int have,
 		      unsigned *applied)
 {
-	int rc;
+	/* skip[i]: quarantined, or unreadable this pass. Looked up once:
+	 * each object that fails is skipped without a lookup per pass. */
+	char *skip = calloc(n ? n : 1, 1);
+	int rc = 0;
 
+	if (!skip)
+		return ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		skip[i] = v[i].on.generation == gen && senv_is_bad(s, v[i].name);
 	for (;;) {
 		const struct obj *next = NULL, *full = NULL;
 		int more = 0;
 
+		if (store_interrupted()) {
+			rc = EINTR; /* SIGTERM: stop between objects */
+			break;
+		}
 		for (size_t i = 0; i < n; i++) {
 			const struct objname *on = &v[i].on;
 
-			if (on->generation != gen || (have && on->ts_ns <= p->name_ns) ||
-			    senv_is_bad(s, v[i].name))
+			if (on->generation != gen || (have && on->ts_ns <= p->name_ns) || skip[i])
 				continue;
 			if (have && on->to_txnid <= p->to)
 				continue; /* nothing new in it */
@@ -197,24 +237,33 @@ static int follow_gen(struct senv *s, struct store *store, const struct receive_
 				next = &v[i];
 		}
 		if (!more)
-			return 0;
+			break;
 		if (!next && !full) {
 			log_msg(MDBTAP_LOG_DEBUG, "%s: instance %s: a gap and no full snapshot after it yet",
 				s->path, v[0].on.instance);
-			return 0;
+			break;
 		}
 		rc = apply_obj(s, store, a, next ? next : full, p);
-		if (rc == EINVAL)
-			continue; /* bad: skipped from now on; look again */
-		if (rc == ENOENT)
-			return 0; /* deleted since the listing: the next pass sees */
-		if (rc == MERGE_RETRY)
-			return 0; /* applied again next pass (merge.h) */
+		if (rc == EINVAL || rc == OBJ_UNREADABLE) {
+			/* bad (for good) or unreadable (this pass): skipped;
+			 * look again */
+			skip[(next ? next : full) - v] = 1;
+			rc = 0;
+			continue;
+		}
+		if (rc == ENOENT || rc == MERGE_RETRY) {
+			/* deleted since the listing, or applied again next
+			 * pass (merge.h): the next pass sees */
+			rc = 0;
+			break;
+		}
 		if (rc)
-			return rc;
+			break;
 		have = 1;
 		(*applied)++;
 	}
+	free(skip);
+	return rc;
 }
 
 /* Apply what one instance's objects v[0..n) offer past progress p. When
@@ -311,14 +360,18 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
 		 struct receive_out *out)
 {
-	struct listing l = { a, NULL, 0, 0, NULL, 0, 0 };
+	struct listing l = { a, NULL, 0, 0, NULL, 0, 0, 0, 0 };
 	unsigned *applied = &out->applied;
 	char prefix[128];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(prefix, sizeof(prefix), "%s__", a->db);
+	l.now_ns = hlc_wall_ns();
 	rc = store_list(store, prefix, collect, &l);
+	if (!rc && l.future)
+		log_msg(MDBTAP_LOG_WARN, "%s: %u objects in the store are dated more than max_future "
+			"ahead of our clock: ignored", s->path, l.future);
 	if (rc) {
 		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
 		goto out;

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,27 +358,28 @@ void senv_unlock(struct senv *s)
 		fcntl_lock(s->lockfd, F_UNLCK);
 }
 
+static int bad_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 void senv_mark_bad(struct senv *s, const char *name)
 {
-	char **nb = realloc(s->bad, (s->nbad + 1) * sizeof(*nb));
-	char *copy = strdup(name);
+	char *copy = strdup(name), **at;
 
-	if (!nb || !copy) {
-		free(copy);
-		if (nb)
-			s->bad = nb;
+	if (!copy)
 		return; /* it is fetched again next time: no harm */
+	at = tsearch(copy, &s->bad, bad_cmp);
+	if (!at || *at != copy) {
+		free(copy); /* out of memory, or there already */
+		return;
 	}
-	s->bad = nb;
-	s->bad[s->nbad++] = copy;
+	s->nbad++;
 }
 
 int senv_is_bad(const struct senv *s, const char *name)
 {
-	for (size_t i = 0; i < s->nbad; i++)
-		if (!strcmp(s->bad[i], name))
-			return 1;
-	return 0;
+	return tfind(name, &s->bad, bad_cmp) != NULL;
 }
 
 int senv_count_misfit(struct senv *s, const char *name, size_t len, const char *instance)
@@ -438,9 +440,7 @@ void senv_forget_dbis(struct senv *s)
 
 void senv_close(struct senv *s)
 {
-	for (size_t i = 0; i < s->nbad; i++)
-		free(s->bad[i]);
-	free(s->bad);
+	tdestroy(s->bad, free);
 	s->bad = NULL;
 	s->nbad = 0;
 	for (size_t i = 0; i < s->nmisfits; i++) {

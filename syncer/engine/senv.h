@@ -68,7 +68,9 @@ struct senv {
 	struct senv_stats stats;
 	uint64_t pending_pos;        /* the PENDING record the fold waits for */
 	uint64_t pending_since;      /* since when (wall ns) */
-	char **bad;                  /* objects that failed to verify */
+	void *bad;                   /* objects that failed to verify: a
+				      * tsearch tree of names (many planted
+				      * ones stay O(log n) to look up) */
 	size_t nbad;
 	struct senv_misfit *misfits; /* per DBI and instance */
 	size_t nmisfits;

@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 
 #include <errno.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,13 +580,15 @@ static int s3_del(struct store *st, const char *name)
 	return rc == ENOENT ? 0 : rc;
 }
 
+#define S3_KEY_MAX 1024
+
 /* Keys under our prefix go to the caller without it; store.c passes on
  * only those that are object names. */
 struct list_ctx {
 	const char *prefix;
 	store_list_fn fn;
 	void *ctx;
-	char last[1100];         /* the previous key: keys only ever ascend */
+	char last[S3_KEY_MAX + 1]; /* the previous key: keys only ever ascend */
 	int have_last, out_of_order;
 };
 
@@ -599,6 +602,10 @@ static int list_key(void *ctx, const char *key, uint64_t size)
 	struct list_ctx *l = ctx;
 	size_t plen = strlen(l->prefix);
 
+	/* S3 keys are at most 1024 bytes: a longer one is no S3 answer,
+	 * and compared cut short it would hide a repeat. */
+	if (strlen(key) > S3_KEY_MAX)
+		return EPROTO;
 	if (l->have_last && strcmp(key, l->last) <= 0) {
 		l->out_of_order = 1;
 		return EPROTO;
@@ -637,11 +644,38 @@ static int list_query(struct s3_store *s, const char *prefix, const char *token,
 	return 0;
 }
 
+static int token_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Whether token was seen before in this listing (*seen: a tsearch tree
+ * of them); remembers it. A cycle of tokens (A, B, A, ...) would
+ * otherwise go round until LIST_MAX_PAGES. ENOMEM, or 0/1. */
+static int token_seen(void **seen, const char *token)
+{
+	char *copy = strdup(token), **at;
+
+	if (!copy)
+		return -ENOMEM;
+	at = tsearch(copy, seen, token_cmp);
+	if (!at) {
+		free(copy);
+		return -ENOMEM;
+	}
+	if (*at != copy) {
+		free(copy);
+		return 1;
+	}
+	return 0;
+}
+
 static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void *ctx)
 {
 	struct s3_store *s = s3(st);
 	struct list_ctx l = { s->c.prefix, fn, ctx, "", 0, 0 };
 	char *token = NULL; /* the continuation token to send */
+	void *seen = NULL;  /* the tokens sent so far */
 	uint64_t pages = 0;
 	int rc;
 
@@ -669,12 +703,18 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 					 : "the answer is not a ListObjectsV2 page");
 		}
 		req_free(&r);
-		if (!rc && pg.next_token &&
-		    ((token && !strcmp(token, pg.next_token)) || pages >= LIST_MAX_PAGES)) {
-			snprintf(s->base.error, sizeof(s->base.error), "LIST %s%s: %s", s->base.url,
-				 prefix, pages >= LIST_MAX_PAGES ? "more pages than a listing may have"
-				 : "the continuation token repeats");
-			rc = EPROTO;
+		if (!rc && pg.next_token) {
+			int again = token_seen(&seen, pg.next_token);
+
+			if (again < 0) {
+				rc = -again;
+			} else if (again || pages >= LIST_MAX_PAGES) {
+				snprintf(s->base.error, sizeof(s->base.error), "LIST %s%s: %s",
+					 s->base.url, prefix, pages >= LIST_MAX_PAGES
+					 ? "more pages than a listing may have"
+					 : "a continuation token repeats");
+				rc = EPROTO;
+			}
 		}
 		free(token);
 		token = rc ? NULL : pg.next_token;
@@ -682,6 +722,7 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 			free(pg.next_token);
 	} while (!rc && token);
 	free(token);
+	tdestroy(seen, free);
 	s->base.stats.list += pages - 1; /* store.c counts the first */
 	return rc;
 }

@@ -617,8 +617,8 @@ print(json.dumps(out, sort_keys=True))
 
 
 def future():
-    """An element stamped beyond max_future (the writer's clock 2 h ahead)
-    is refused, logged and counted, and applied once it is acceptable (here:
+    """An object stamped beyond max_future (the writer's clock 2 h ahead)
+    is refused and logged, and applied once it is acceptable (here:
     max_future raised to 3 h; in life, the clocks agree)."""
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
@@ -637,11 +637,9 @@ def future():
         A.eq(p.returncode, 0, "sync a: " + p.stderr[-1500:])
         return p.stderr
     log = sync_a("1h")
+    # The object's name is as far ahead as its elements: the object is
+    # ignored from the listing (never taken as progress), said once a cycle.
     A.check("max_future" in log, "the refusal is logged: " + log[-1500:])
-    p = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True, text=True,
-                       timeout=60)
-    st = json.loads(p.stdout) if p.returncode == 0 else {}
-    A.eq(st.get("elements_refused"), 1, "the refusal is counted")
     A.check("k" not in kv(a), "not applied while too far ahead")
     sync_a("1h")
     A.check("k" not in kv(a), "still refused")

@@ -10,7 +10,8 @@ syncers of the env's owner run as `nobody`, an attacker as another uid.
   used: the tap passes through, the syncer says why;
 - a journal name pointing (symlink) at another env's data file: a root
   host leaves that file alone;
-- MDBTAP_LOG naming a symlink is not followed.
+- MDBTAP_LOG naming a symlink is not followed, nor one naming a FIFO
+  (the host would block in the open).
 """
 import os
 import stat
@@ -169,6 +170,19 @@ def main():
     open(os.path.join(e, "mdbtap"), "w").close()  # no companion dir: the tap logs that
     write(0, e, extra={"MDBTAP_LOG": link})
     A.eq(open(target).read(), "precious\n", "the tap's log did not follow a symlink")
+
+    # 8. MDBTAP_LOG naming a FIFO another user planted: not opened for
+    # good (a blocking open would hang the host), nothing written
+    logs = user_dir(os.path.join(root, "logs"), uid=OTHER)
+    fifo = os.path.join(logs, "tap.log")
+    r = as_user(OTHER, ["mkfifo", fifo], preload=False)
+    A.eq(r.returncode, 0, "the attacker makes a FIFO: " + r.stderr)
+    try:
+        r = as_user(0, [PY, "-c", WRITE, e, "0644", "022"], extra={"MDBTAP_LOG": fifo},
+                    timeout=30)
+        A.eq((r.returncode, r.stdout), (0, "ok\n"), "a host logging to a FIFO: " + r.stderr)
+    except subprocess.TimeoutExpired:
+        A.check(False, "a host logging to a FIFO hung")
     A.finish()
 
 

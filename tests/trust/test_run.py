@@ -1,6 +1,6 @@
 """trust_run: `mdbtap run` refuses a --tap path that the loader cannot
 preload (a space or a colon: LD_PRELOAD splits on them and would drop it
-silently), and Ctrl-C on a terminal reaches the program once.
+silently; a '$': the loader expands $LIB, $ORIGIN, $PLATFORM), and Ctrl-C on a terminal reaches the program once.
 """
 import os
 import pty
@@ -35,14 +35,14 @@ def main():
     tap = A.PRELOAD.rsplit(":", 1)[-1]
     pre = A.PRELOAD.rsplit(":", 1)[0] if ":" in A.PRELOAD else ""
     env = A.base_env({"LD_PRELOAD": pre} if pre else None)
-    for bad in ("with space", "with:colon"):
+    for bad in ("with space", "with:colon", "t$LIB", "t$ORIGIN"):
         d = os.path.join(root, bad)
         os.makedirs(d)
         t = os.path.join(d, "libmdbtap.so")
         shutil.copy(tap, t)
         r = subprocess.run([A.MDBTAP, "run", "--tap", t, "--", "true"], env=env,
                            capture_output=True, text=True, timeout=60)
-        A.check(r.returncode == 2 and "space or a colon" in r.stderr,
+        A.check(r.returncode == 2 and "a colon or a '$'" in r.stderr,
                 "a tap path %s is refused: %d %s" % (bad, r.returncode, r.stderr))
 
     # Ctrl-C on a terminal: the terminal signals the foreground group

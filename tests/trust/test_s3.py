@@ -1,7 +1,9 @@
 """trust_s3: a hostile S3 endpoint and instance-metadata service (README
 "Security"), served on 127.0.0.1 by this script:
 
-- a listing whose continuation token repeats fails the cycle (no loop);
+- a listing whose continuation token repeats fails the cycle (no loop),
+  and so does one whose tokens go round (A, B, A) or that lists a key
+  longer than S3's 1024 bytes (compared cut short, it hid a repeat);
 - SIGTERM ends a syncer within a few seconds in the middle of a request
   that trickles a byte every 0.9 s, and `mdbtap run --sync` returns when
   its program exits;
@@ -69,6 +71,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             State.lists += 1
             if State.mode == "loop":
                 return self.answer(LOOP_PAGE)
+            if State.mode in ("cycle", "long"):
+                # cycle: tokens A, B, A, ... with keys that ascend; long:
+                # fresh tokens, the same 1200-byte key on every page
+                n = State.lists
+                tok = ("B" if "continuation-token=A" in self.path else "A") \
+                    if State.mode == "cycle" else "t%d" % n
+                key = "p/main__x__20260101-000000-%09d__G0000000000000001__F1.pb.zst" % n \
+                    if State.mode == "cycle" else "p/main__" + "x" * 1200
+                return self.answer((
+                    '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
+                    '<IsTruncated>true</IsTruncated><NextContinuationToken>%s'
+                    '</NextContinuationToken><Contents><Key>%s</Key><Size>10</Size>'
+                    '</Contents></ListBucketResult>' % (tok, key)).encode())
             if State.mode == "trickle":
                 State.trickling += 1
                 self.send_response(200)
@@ -116,6 +131,19 @@ def main():
         A.check(State.lists < 10, "it stopped at once: %d pages" % State.lists)
     except subprocess.TimeoutExpired:
         A.fail("the syncer loops on a repeating continuation token")
+
+    for mode in ("cycle", "long"):
+        State.mode = mode
+        State.lists = 0
+        try:
+            p = subprocess.run(sync_argv(url, "--once"), env=base, capture_output=True,
+                               text=True, timeout=60)
+            A.check(p.returncode != 0 and "LIST" in p.stderr,
+                    "a listing in mode %s fails the cycle: %d %s"
+                    % (mode, p.returncode, p.stderr[-500:]))
+            A.check(State.lists < 10, "it stopped at once: %d pages" % State.lists)
+        except subprocess.TimeoutExpired:
+            A.fail("the syncer loops on a listing in mode %s" % mode)
 
     # 2. SIGTERM in the middle of a trickling request
     State.mode = "trickle"

@@ -133,6 +133,20 @@ START_TEST(future_names_never_drive_the_cleaner)
 }
 END_TEST
 
+/* Planted inside max_future (30 minutes ahead): still not our newest
+ * full, so our real full snapshots, past keep, stay. */
+START_TEST(names_after_now_never_supersede)
+{
+	enum clean_want want;
+
+	add(1, T0, 1, 10000);                    /* 0: our older full */
+	add(1, T0 + MIN, 2, 10000);              /* 1: our newest full */
+	add(1, T0 + 2 * HOUR + 30 * MIN, 9, 10); /* 2: planted, 30 min ahead */
+	ck_assert_uint_eq(clean_own(st, "env", v, n, T0 + 2 * HOUR, HOUR, S, &want), 1);
+	ck_assert(!exists(0) && exists(1) && exists(2));
+}
+END_TEST
+
 START_TEST(full_when_deltas_are_many)
 {
 	enum clean_want want;
@@ -188,6 +202,7 @@ Suite *clean_suite(void)
 	tcase_add_test(tc, nothing_before_a_full);
 	tcase_add_test(tc, superseded_objects_go_after_keep);
 	tcase_add_test(tc, future_names_never_drive_the_cleaner);
+	tcase_add_test(tc, names_after_now_never_supersede);
 	tcase_add_test(tc, full_when_deltas_are_many);
 	tcase_add_test(tc, full_when_deltas_weigh_as_much);
 	tcase_add_test(tc, full_when_idle_for_keep);
