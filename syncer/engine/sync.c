@@ -112,11 +112,19 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 		st->jpos = st->jmax = 0;
 	if (st->jpos > pos)
 		pos = st->jpos;
+	/* A writer's record precedes its commit, so the records of ids up to
+	 * the accounted one were all there at our last look, but for our own
+	 * merges' (accounted at once): a tapped one seen now is the new
+	 * file's, even when we had read none of the old file's records
+	 * (adopted from its data). Not before a first look (jpos 0): from the
+	 * tail, records already folded may still be there. */
+	uint64_t old_ids = st->jpos ? st->accounted : 0;
 	while ((rc = journal_read(s->jnl, pos, &rd, &e)) == 1) {
 		if (!e.pad && e.state == MDBTAP_STATE_COMMITTED) {
 			if (*low == UINT64_MAX && e.hdr.txnid <= upto)
 				*low = pos;
-			if (st->jmax && e.hdr.txnid <= st->jmax && !reused) {
+			if (!reused && ((st->jmax && e.hdr.txnid <= st->jmax) ||
+					(e.hdr.txnid <= old_ids && !(e.hdr.flags & MDBTAP_REC_SYNCER)))) {
 				reused = 1;
 				*at = pos;
 			}

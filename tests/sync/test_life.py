@@ -325,6 +325,29 @@ def wiped():
     same_everywhere([a, b])
 
 
+def wiped_data():
+    """Only A's data.mdb and lock.mdb are deleted (its companion dir kept)
+    and its program writes k1 again on the new file, whose txn ids restart
+    at A's accounted one: that write keeps its journal timestamp and beats
+    the older k1 everywhere; only what the file held unexplained gets 0."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "old"], ["put", None, "k2", "v2"]])
+    a.sync(store)
+    b.sync(store)
+    a.sync(store)
+    A.eq(kv(b), {"k1": "old", "k2": "v2"}, "b merged a's writes")
+    for f in ("data.mdb", "lock.mdb"):
+        os.remove(os.path.join(a.env, f))
+    a.seen, a.last_rec = 0, None  # the test's journal reader: ids restart
+    a.write([["put", None, "k1", "fresh"]])
+    A.check(quiesce([a, b], store), "no convergence after the wipe")
+    A.eq(kv(b).get("k1"), "fresh", "b has the newer write")
+    A.eq(kv(a).get("k1"), "fresh", "a kept the newer write")
+    same_everywhere([a, b])
+
+
 def name_clash():
     """Two envs synced under one instance name: the one whose chain is older
     stops with a clear error when it sees the other's objects."""
@@ -650,6 +673,7 @@ def future():
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
+             "--wiped-data": wiped_data,
              "--restored-before-merge": restored_before_merge,
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
