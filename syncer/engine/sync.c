@@ -144,7 +144,7 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,
 		    uint64_t *newrecs)
 {
-	uint64_t dev, ino, low = UINT64_MAX;
+	uint64_t dev, ino, ftxn, low = UINT64_MAX;
 	uint8_t fp[16];
 	int reused = journal_reused(s, st, upto, newrecs, &low);
 
@@ -161,6 +161,13 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 	}
 	if (st->ino && !senv_file_id(s, &dev, &ino) && (dev != st->dev || ino != st->ino)) {
 		*why = "its data file is another file";
+		return 1;
+	}
+	/* A copy written over the data file in place keeps its inode, and
+	 * the lock file (shared with the env's programs) still gives our read
+	 * txn the old txn id: the file's own meta pages show it went back. */
+	if (st->fp_txnid && !senv_file_txnid(s, &ftxn) && ftxn < st->fp_txnid) {
+		*why = "its data file holds an older txn than the one accounted for";
 		return 1;
 	}
 	/* The meta page of a txn is rewritten only two commits later: read

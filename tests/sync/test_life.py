@@ -348,6 +348,46 @@ def wiped_data():
     same_everywhere([a, b])
 
 
+def restored_over_held():
+    """A backup is copied over A's data file in place (same inode) while a
+    program holds the env open, so the lock file still gives the old txn
+    id: the syncer's next look sees the file's own meta pages gone back
+    and re-adopts it before the program writes on; the restore's stale
+    values then lose to the newer ones and nothing deleted comes back."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "1"], ["put", None, "k2", "1"]])
+    a.sync(store)
+    b.sync(store)
+    a.sync(store)
+    backup = os.path.join(root, "backup")
+    os.makedirs(backup)
+    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a.write([["del", None, "k1", ""]])
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    b.sync(store)
+    a.sync(store)
+    holder = subprocess.Popen([sys.executable, "-c", "import lmdb, sys\n"
+                               "e = lmdb.open(sys.argv[1], max_dbs=8)\n"
+                               "print('open', flush=True)\nsys.stdin.read()", a.env],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        A.eq(holder.stdout.readline().strip(), "open", "the holder opened the env")
+        shutil.copyfile(os.path.join(backup, "data.mdb"), os.path.join(a.env, "data.mdb"))
+        a.sync(store)
+        a.write([["put", None, "k3", "1"]])
+        a.sync(store)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    A.eq(kv(a), {"k2": "2", "k3": "1"}, "a: nothing deleted came back, newer values won")
+    same_everywhere([a, b])
+
+
 def name_clash():
     """Two envs synced under one instance name: the one whose chain is older
     stops with a clear error when it sees the other's objects."""
@@ -674,6 +714,7 @@ def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
              "--wiped-data": wiped_data,
+             "--restored-over-held": restored_over_held,
              "--restored-before-merge": restored_before_merge,
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
