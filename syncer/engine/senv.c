@@ -525,6 +525,33 @@ int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16])
 	return rc;
 }
 
+int senv_file_txnid(struct senv *s, uint64_t *txnid)
+{
+	unsigned char page[SENV_META_TXNID + 8];
+	char p[4200];
+	MDB_stat ms;
+	int fd, rc = mdb_env_stat(s->host, &ms);
+
+	if (rc)
+		return rc;
+	data_file(s, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	*txnid = 0;
+	for (int i = 0; i < 2 && !rc; i++) {
+		uint64_t t;
+
+		if (pread(fd, page, sizeof(page), (off_t)i * ms.ms_psize) != (ssize_t)sizeof(page))
+			rc = MDB_CORRUPTED;
+		memcpy(&t, page + SENV_META_TXNID, 8);
+		if (!rc && t > *txnid)
+			*txnid = t;
+	}
+	close(fd);
+	return rc;
+}
+
 uint64_t senv_last_txnid(struct senv *s)
 {
 	MDB_envinfo info;

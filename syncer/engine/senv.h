@@ -149,6 +149,11 @@ int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino);
  * meta pages still holds that txn: else MDB_NOTFOUND. */
 int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16]);
 
+/* The newest txn id of the two meta pages of the host's data file, read
+ * from the file (not from the lock file, which a copy over the data file
+ * leaves as it was). 0 or an errno / MDB_* code. */
+int senv_file_txnid(struct senv *s, uint64_t *txnid);
+
 /* The host's last committed txn id. */
 uint64_t senv_last_txnid(struct senv *s);
 

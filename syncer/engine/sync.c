@@ -112,11 +112,19 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 		st->jpos = st->jmax = 0;
 	if (st->jpos > pos)
 		pos = st->jpos;
+	/* A writer's record precedes its commit, so the records of ids up to
+	 * the accounted one were all there at our last look, but for our own
+	 * merges' (accounted at once): a tapped one seen now is the new
+	 * file's, even when we had read none of the old file's records
+	 * (adopted from its data). Not before a first look (jpos 0): from the
+	 * tail, records already folded may still be there. */
+	uint64_t old_ids = st->jpos ? st->accounted : 0;
 	while ((rc = journal_read(s->jnl, pos, &rd, &e)) == 1) {
 		if (!e.pad && e.state == MDBTAP_STATE_COMMITTED) {
 			if (*low == UINT64_MAX && e.hdr.txnid <= upto)
 				*low = pos;
-			if (st->jmax && e.hdr.txnid <= st->jmax && !reused) {
+			if (!reused && ((st->jmax && e.hdr.txnid <= st->jmax) ||
+					(e.hdr.txnid <= old_ids && !(e.hdr.flags & MDBTAP_REC_SYNCER)))) {
 				reused = 1;
 				*at = pos;
 			}
@@ -136,7 +144,7 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,
 		    uint64_t *newrecs)
 {
-	uint64_t dev, ino, low = UINT64_MAX;
+	uint64_t dev, ino, ftxn, low = UINT64_MAX;
 	uint8_t fp[16];
 	int reused = journal_reused(s, st, upto, newrecs, &low);
 
@@ -153,6 +161,13 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 	}
 	if (st->ino && !senv_file_id(s, &dev, &ino) && (dev != st->dev || ino != st->ino)) {
 		*why = "its data file is another file";
+		return 1;
+	}
+	/* A copy written over the data file in place keeps its inode, and
+	 * the lock file (shared with the env's programs) still gives our read
+	 * txn the old txn id: the file's own meta pages show it went back. */
+	if (st->fp_txnid && !senv_file_txnid(s, &ftxn) && ftxn < st->fp_txnid) {
+		*why = "its data file holds an older txn than the one accounted for";
 		return 1;
 	}
 	/* The meta page of a txn is rewritten only two commits later: read

@@ -325,6 +325,69 @@ def wiped():
     same_everywhere([a, b])
 
 
+def wiped_data():
+    """Only A's data.mdb and lock.mdb are deleted (its companion dir kept)
+    and its program writes k1 again on the new file, whose txn ids restart
+    at A's accounted one: that write keeps its journal timestamp and beats
+    the older k1 everywhere; only what the file held unexplained gets 0."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "old"], ["put", None, "k2", "v2"]])
+    a.sync(store)
+    b.sync(store)
+    a.sync(store)
+    A.eq(kv(b), {"k1": "old", "k2": "v2"}, "b merged a's writes")
+    for f in ("data.mdb", "lock.mdb"):
+        os.remove(os.path.join(a.env, f))
+    a.seen, a.last_rec = 0, None  # the test's journal reader: ids restart
+    a.write([["put", None, "k1", "fresh"]])
+    A.check(quiesce([a, b], store), "no convergence after the wipe")
+    A.eq(kv(b).get("k1"), "fresh", "b has the newer write")
+    A.eq(kv(a).get("k1"), "fresh", "a kept the newer write")
+    same_everywhere([a, b])
+
+
+def restored_over_held():
+    """A backup is copied over A's data file in place (same inode) while a
+    program holds the env open, so the lock file still gives the old txn
+    id: the syncer's next look sees the file's own meta pages gone back
+    and re-adopts it before the program writes on; the restore's stale
+    values then lose to the newer ones and nothing deleted comes back."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "1"], ["put", None, "k2", "1"]])
+    a.sync(store)
+    b.sync(store)
+    a.sync(store)
+    backup = os.path.join(root, "backup")
+    os.makedirs(backup)
+    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a.write([["del", None, "k1", ""]])
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    b.sync(store)
+    a.sync(store)
+    holder = subprocess.Popen([sys.executable, "-c", "import lmdb, sys\n"
+                               "e = lmdb.open(sys.argv[1], max_dbs=8)\n"
+                               "print('open', flush=True)\nsys.stdin.read()", a.env],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        A.eq(holder.stdout.readline().strip(), "open", "the holder opened the env")
+        shutil.copyfile(os.path.join(backup, "data.mdb"), os.path.join(a.env, "data.mdb"))
+        a.sync(store)
+        a.write([["put", None, "k3", "1"]])
+        a.sync(store)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    A.eq(kv(a), {"k2": "2", "k3": "1"}, "a: nothing deleted came back, newer values won")
+    same_everywhere([a, b])
+
+
 def name_clash():
     """Two envs synced under one instance name: the one whose chain is older
     stops with a clear error when it sees the other's objects."""
@@ -650,6 +713,8 @@ def future():
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
+             "--wiped-data": wiped_data,
+             "--restored-over-held": restored_over_held,
              "--restored-before-merge": restored_before_merge,
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
