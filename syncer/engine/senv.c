@@ -496,9 +496,12 @@ int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino)
 #define SENV_META_DBS 40
 #define SENV_META_TXNID 144
 
-int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16])
+#define SENV_META_READ (SENV_META_TXNID + 8)
+
+/* Read the start of both meta pages of the data file into page[0..1]
+ * (*n: how many were whole). Returns 0 or an LMDB/errno code. */
+static int read_meta_pages(struct senv *s, unsigned char page[2][SENV_META_READ], int *n)
 {
-	unsigned char page[SENV_META_TXNID + 8];
 	char p[4200];
 	MDB_stat ms;
 	int fd, rc = mdb_env_stat(s->host, &ms);
@@ -509,47 +512,50 @@ int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16])
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	rc = MDB_NOTFOUND;
-	for (int i = 0; i < 2 && rc == MDB_NOTFOUND; i++) {
-		uint64_t t;
-
-		if (pread(fd, page, sizeof(page), (off_t)i * ms.ms_psize) != (ssize_t)sizeof(page))
+	for (*n = 0; *n < 2; (*n)++)
+		if (pread(fd, page[*n], SENV_META_READ, (off_t)*n * ms.ms_psize) != SENV_META_READ)
 			break;
-		memcpy(&t, page + SENV_META_TXNID, 8);
-		if (t == txnid) {
-			meta_hash(page + SENV_META_DBS, sizeof(page) - SENV_META_DBS, fp);
-			rc = 0;
-		}
-	}
 	close(fd);
-	return rc;
+	return 0;
+}
+
+static uint64_t meta_txnid(const unsigned char *page)
+{
+	uint64_t t;
+
+	memcpy(&t, page + SENV_META_TXNID, 8);
+	return t;
+}
+
+int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16])
+{
+	unsigned char page[2][SENV_META_READ];
+	int n, rc = read_meta_pages(s, page, &n);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++)
+		if (meta_txnid(page[i]) == txnid) {
+			meta_hash(page[i] + SENV_META_DBS, SENV_META_READ - SENV_META_DBS, fp);
+			return 0;
+		}
+	return MDB_NOTFOUND;
 }
 
 int senv_file_txnid(struct senv *s, uint64_t *txnid)
 {
-	unsigned char page[SENV_META_TXNID + 8];
-	char p[4200];
-	MDB_stat ms;
-	int fd, rc = mdb_env_stat(s->host, &ms);
+	unsigned char page[2][SENV_META_READ];
+	int n, rc = read_meta_pages(s, page, &n);
 
 	if (rc)
 		return rc;
-	data_file(s, p, sizeof(p));
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
+	if (n < 2)
+		return MDB_CORRUPTED;
 	*txnid = 0;
-	for (int i = 0; i < 2 && !rc; i++) {
-		uint64_t t;
-
-		if (pread(fd, page, sizeof(page), (off_t)i * ms.ms_psize) != (ssize_t)sizeof(page))
-			rc = MDB_CORRUPTED;
-		memcpy(&t, page + SENV_META_TXNID, 8);
-		if (!rc && t > *txnid)
-			*txnid = t;
-	}
-	close(fd);
-	return rc;
+	for (int i = 0; i < 2; i++)
+		if (meta_txnid(page[i]) > *txnid)
+			*txnid = meta_txnid(page[i]);
+	return 0;
 }
 
 uint64_t senv_last_txnid(struct senv *s)
