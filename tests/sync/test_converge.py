@@ -415,15 +415,19 @@ def full_chunked():
             [["dput", "d", "k%d" % (i % 7), "v%05d" % i] for i in range(n)])
     stop = os.path.join(root, "stop")
     churn = subprocess.Popen([PY, "-c", r"""
-import lmdb, os, random, sys
-# pinned pages while adopting; no fsync: commits come fast, between the
-# syncer's read txns
+import lmdb, os, random, sys, time
+# pinned pages while adopting; no fsync: commits come often, between the
+# syncer's read txns. Paced and stopped by the test (or after 120 s), not
+# a fixed count: a fast machine once finished the count before the
+# syncer's second read txn.
 env = lmdb.open(sys.argv[1], max_dbs=4, map_size=1 << 30, sync=False, metasync=False)
 n, d = env.open_db(b"n"), env.open_db(b"d", dupsort=True)
 rng = random.Random(5)
 i = 0
-while not os.path.exists(sys.argv[2]) and i < 20000:
+end = time.monotonic() + 120
+while not os.path.exists(sys.argv[2]) and time.monotonic() < end:
     i += 1
+    time.sleep(0.001)
     with env.begin(write=True) as txn:
         k = b"k%05d" % rng.randrange(45000)
         if rng.random() < 0.3:
