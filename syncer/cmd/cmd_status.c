@@ -95,6 +95,9 @@ static int look(struct view *v, char *err, size_t errlen)
 	MDB_envinfo info;
 	int rc = senv_open(&s, v->path, NULL, 1, err, errlen);
 
+	if (rc == ENOENT && access(v->path, F_OK) == 0)
+		snprintf(err, errlen, "%s: no syncer has run on this env yet (it has no metadata)",
+			 v->path);
 	if (rc)
 		return rc;
 	v->running = syncer_running(s.companion, &v->pid);

@@ -125,7 +125,12 @@ int statfile_read(const char *companion, struct statfile_data *d)
 		if (__atomic_load_n(&m->seq, __ATOMIC_RELAXED) == s1)
 			rc = 0;
 	}
+	/* Strings end inside their arrays, whatever the file holds. */
 	d->store_url[sizeof(d->store_url) - 1] = 0;
+	d->misfits[sizeof(d->misfits) - 1] = 0;
+	d->last_error[sizeof(d->last_error) - 1] = 0;
+	for (size_t i = 0; i < STATFILE_MAX_REMOTES; i++)
+		d->remotes[i].name[sizeof(d->remotes[i].name) - 1] = 0;
 	munmap(m, sizeof(*m));
 	return rc;
 }
