@@ -108,10 +108,8 @@ static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *ope
 	snprintf(he->name, sizeof(he->name), "%s", c->envs[i].name);
 	snprintf(he->instance, sizeof(he->instance), "%s", c->instance);
 	he->opened = *opened;
-	if (*opened) {
-		he->env = e->s.stats;
-		he->store = *store_stats(e->store);
-	}
+	if (*opened)
+		he->d = e->pub;
 	he->cycles++;
 	he->last_cycle_s = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
 	if (failed) {

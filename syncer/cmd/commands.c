@@ -93,6 +93,22 @@ const struct command commands_table[] = {
 	  "      loaded its last changes yet.\n"
 	  "STORE_URL: as for `mdbtap sync --store` (S3 credentials from the AWS_*\n"
 	  "variables). Only retire changes anything.\n", NULL },
+	{ "status", cmd_status, "[--json] ENV_PATH...\n"
+	  "       mdbtap status [--json] -c CONFIG [NAME...]",
+	  "show each env's sync at a glance: syncer, instances, lag, backlog, errors",
+	  "One screen per env for an operator: whether its syncer runs, its last\n"
+	  "cycle and last error, the local txn ids in the env, folded and exported,\n"
+	  "the journal records not yet folded and those dropped, each other\n"
+	  "instance with the age of its newest object applied here, the lag of the\n"
+	  "objects applied, rescans by reason, refused objects and elements,\n"
+	  "tombstones held. The metadata and the journal are read as they are now\n"
+	  "(read-only, with or without a running syncer); the counters are those the\n"
+	  "syncer last published, and count from its start.\n"
+	  "\n"
+	  "  -c, --config FILE  the envs of a syncer's config file (mdbtap.yaml(5)),\n"
+	  "                     all of them or those NAMEd\n"
+	  "  --json             one JSON object per env (times in Unix nanoseconds)\n"
+	  "Exit 1 if an env cannot be read.\n", NULL },
 	{ "stats", cmd_stats, "[--json] ENV_PATH",
 	  "print a syncer's counters: requests to the store, objects, retries",
 	  "Print the counters the env's syncer published after its last cycle:\n"

@@ -44,6 +44,7 @@ int cmd_digest(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 

@@ -104,6 +104,7 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t ts, uns
 		return rescan_deleted(ds, c, ts, how, &res->stamped);
 	case MDBTAP_OP_DIRTY:
 		res->rescanned = 1;
+		senv_count_rescan(&ds->s->stats, SENV_RESCAN_DIRTY);
 		return rescan_dbi(ds, op->name, op->name_len, ts, how, &res->stamped);
 	default:
 		return 0; /* a newer op type: the record's other ops still count */
@@ -124,6 +125,8 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
 		log_msg(MDBTAP_LOG_INFO, "%s: txn %llu: the tap could not list its writes: rescan",
 			ds->s->path, (unsigned long long)e->hdr.txnid);
 		res->rescanned = 1;
+		ds->s->stats.lossy++;
+		senv_count_rescan(&ds->s->stats, SENV_RESCAN_LOSSY);
 		return rescan_all(ds, e->hdr.ts, STAMP_MARK, &res->stamped);
 	}
 	rc = record_iter_init(&it, e->body, e->hdr.body_len, e->hdr.nnames, e->hdr.nops);
@@ -136,6 +139,7 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
 		log_msg(MDBTAP_LOG_WARN, "%s: txn %llu: unreadable record body: rescan", ds->s->path,
 			(unsigned long long)e->hdr.txnid);
 		res->rescanned = 1;
+		senv_count_rescan(&ds->s->stats, SENV_RESCAN_CORRUPT);
 		return rescan_all(ds, e->hdr.ts, STAMP_MARK, &res->stamped);
 	}
 	return rc;
@@ -144,19 +148,20 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
 /* A rescan for txn ids no record accounts for: it runs once every record
  * up to the host snapshot is folded, so that it stamps, with its own time,
  * only what no record explains (issue 9, bug 8). */
-static int rescan_now(struct dset *ds, struct fold_result *res)
+static int rescan_now(struct dset *ds, enum senv_rescan_why why, struct fold_result *res)
 {
 	res->rescanned = 1;
-	ds->s->stats.rescans++;
+	senv_count_rescan(&ds->s->stats, why);
 	return rescan_all(ds, journal_clock_next(ds->s->jnl), STAMP_MARK, &res->stamped);
 }
 
-static int rescan_gap(struct dset *ds, uint64_t from, uint64_t to, struct fold_result *res)
+static int rescan_gap(struct dset *ds, uint64_t from, uint64_t to, enum senv_rescan_why why,
+		      struct fold_result *res)
 {
 	log_msg(MDBTAP_LOG_WARN, "%s: txn ids %llu-%llu: no journal record (a writer without the "
 		"tap, or a lost journal): rescan", ds->s->path, (unsigned long long)from,
 		(unsigned long long)to);
-	return rescan_now(ds, res);
+	return rescan_now(ds, why, res);
 }
 
 /* Whether the changes of e (a PENDING record whose writer is gone) are
@@ -335,7 +340,7 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 			(unsigned long long)upto, (unsigned long long)st->accounted);
 		res->restarted = 1;
 		res->tail = journal_load(&h->head);
-		rc = rescan_gap(ds, upto, st->accounted, res);
+		rc = rescan_gap(ds, upto, st->accounted, SENV_RESCAN_WENT_BACK, res);
 		st->accounted = upto;
 		return rc;
 	}
@@ -402,7 +407,8 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 				(unsigned long long)a.gaps[0].first,
 				(unsigned long long)a.gaps[0].last, a.ngaps > 1 ? " and more" : "");
 		if (!rc && (a.ngaps || unshown))
-			rc = rescan_now(ds, res);
+			rc = rescan_now(ds, a.ngaps ? SENV_RESCAN_UNACCOUNTED :
+					SENV_RESCAN_IN_DOUBT, res);
 	}
 	journal_reader_free(&rd);
 	acct_free(&a);

@@ -169,6 +169,33 @@ int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
 	return rc ? rc : put_blob(txn, m->state, key, len, r, sizeof(*r));
 }
 
+int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx)
+{
+	char name[128];
+	MDB_cursor *c;
+	MDB_val k = { 2, (void *)"r/" }, v;
+	int rc = mdb_cursor_open(txn, m->state, &c);
+
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct meta_remote r = { 0 };
+
+		if (k.mv_size < 2 || memcmp(k.mv_data, "r/", 2))
+			break;
+		if (k.mv_size - 2 >= sizeof(name))
+			continue;
+		memcpy(name, (char *)k.mv_data + 2, k.mv_size - 2);
+		name[k.mv_size - 2] = 0;
+		memcpy(&r, v.mv_data, v.mv_size < sizeof(r) ? v.mv_size : sizeof(r));
+		if ((rc = fn(ctx, name, &r)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int meta_reset(MDB_txn *txn, struct meta *m)
 {
 	MDB_cursor *c;

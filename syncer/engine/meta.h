@@ -97,6 +97,10 @@ int meta_remote_get(MDB_txn *txn, struct meta *m, const char *instance,
 		    struct meta_remote *r);   /* MDB_NOTFOUND: never seen */
 int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
 		    const struct meta_remote *r);
+/* Call fn for every remote instance with progress, in name order; a
+ * nonzero return stops and is returned. */
+typedef int (*meta_remote_fn)(void *ctx, const char *instance, const struct meta_remote *r);
+int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx);
 
 /* Forget everything: every DBI's metadata, the state and every remote's
  * progress (an env re-adopted after its file was replaced). The caller

@@ -181,7 +181,11 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	}
 	close(fd);
 	if (!rc) {
+		uint64_t now = hlc_wall_ns();
+
 		*p = next;
+		/* The lag: from the object's making (its name) to its merge. */
+		hist_observe_ns(&s->stats.lag, now > o->on.ts_ns ? now - o->on.ts_ns : 0);
 		log_msg(MDBTAP_LOG_DEBUG, "%s: applied %s", s->path, o->name);
 	}
 	return rc;

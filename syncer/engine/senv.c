@@ -24,6 +24,12 @@
 #define SENV_MAX_DBS 1024
 #define SENV_NEW_MAP_SIZE (1ull << 30)
 
+const char *const senv_rescan_names[SENV_RESCAN_NWHY] = {
+	[SENV_RESCAN_UNACCOUNTED] = "unaccounted", [SENV_RESCAN_IN_DOUBT] = "in_doubt",
+	[SENV_RESCAN_LOSSY] = "lossy", [SENV_RESCAN_CORRUPT] = "corrupt_record",
+	[SENV_RESCAN_DIRTY] = "dirty_dbi", [SENV_RESCAN_WENT_BACK] = "went_back",
+};
+
 static int env_has_data(const char *dir)
 {
 	char p[4200];

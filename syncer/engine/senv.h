@@ -10,6 +10,7 @@
 #include <lmdb.h>
 #include <stdint.h>
 
+#include "hist.h"
 #include "jdir.h"
 #include "journal.h"
 #include "meta.h"
@@ -22,6 +23,20 @@ struct senv_dbi {
 	size_t len;        /* 0 for the unnamed DBI */
 	MDB_dbi dbi;
 };
+
+/* Why the env was rescanned (whole, or one DBI for SENV_RESCAN_DIRTY). */
+enum senv_rescan_why {
+	SENV_RESCAN_UNACCOUNTED,   /* txn ids without a journal record */
+	SENV_RESCAN_IN_DOUBT,      /* a dead writer's pending record */
+	SENV_RESCAN_LOSSY,         /* a record the tap could not fill */
+	SENV_RESCAN_CORRUPT,       /* a record body that does not decode */
+	SENV_RESCAN_DIRTY,         /* a DIRTY op: one DBI, changed anywhere */
+	SENV_RESCAN_WENT_BACK,     /* the env's txn id went back */
+	SENV_RESCAN_NWHY
+};
+
+/* The reasons' names, for /metrics and the CLI ("unaccounted", ...). */
+extern const char *const senv_rescan_names[SENV_RESCAN_NWHY];
 
 /* Counters, for logs and the CLI. */
 struct senv_stats {
@@ -38,7 +53,21 @@ struct senv_stats {
 				      DBI's flags (senv_misfit) */
 	uint64_t tombstones_ignored; /* remote tombstones of unknown elements older
 					than the retention (sweep.h) */
+	uint64_t rescans_by[SENV_RESCAN_NWHY]; /* rescans, by reason */
+	uint64_t lossy;            /* lossy journal records folded */
+	uint64_t tombstones;       /* tombstones held, as counted by the last
+				      sweep (sync.c); 0 before one */
+	uint64_t tombstones_counted_ns; /* when they were counted (wall) */
+	struct hist lag;           /* per remote object applied: now minus the
+				      time in its name (when it was made) */
 };
+
+/* Count a rescan (stats.rescans and its reason). */
+static inline void senv_count_rescan(struct senv_stats *st, enum senv_rescan_why why)
+{
+	st->rescans++;
+	st->rescans_by[why]++;
+}
 
 /* Remote elements of one DBI from one instance refused because they do
  * not fit the local DBI's real flags (docs/DESIGN.md §12). */

@@ -14,6 +14,7 @@
 
 #define MAGIC 0x3141545354424d44ull   /* "DMBTSTA1" little-endian */
 #define READ_TRIES 1000
+#define BACKLOG_MAX 1000000    /* records counted at most; beyond, a lower bound */
 
 struct layout {
 	uint64_t magic;
@@ -124,7 +125,71 @@ int statfile_read(const char *companion, struct statfile_data *d)
 		if (__atomic_load_n(&m->seq, __ATOMIC_RELAXED) == s1)
 			rc = 0;
 	}
+	/* Strings end inside their arrays, whatever the file holds. */
 	d->store_url[sizeof(d->store_url) - 1] = 0;
+	d->misfits[sizeof(d->misfits) - 1] = 0;
+	d->last_error[sizeof(d->last_error) - 1] = 0;
+	for (size_t i = 0; i < STATFILE_MAX_REMOTES; i++)
+		d->remotes[i].name[sizeof(d->remotes[i].name) - 1] = 0;
 	munmap(m, sizeof(*m));
+	return rc;
+}
+
+static int add_remote(void *ctx, const char *instance, const struct meta_remote *r)
+{
+	struct statfile_data *d = ctx;
+
+	if (d->nremotes < STATFILE_MAX_REMOTES) {
+		struct statfile_remote *o = &d->remotes[d->nremotes];
+
+		snprintf(o->name, sizeof(o->name), "%s", instance);
+		o->newest_ns = r->name_ns;
+		o->to = r->to;
+	}
+	d->nremotes++;
+	return 0;
+}
+
+/* The records in [tail, head): what the next folds have to read. */
+static void backlog(struct journal *j, struct statfile_data *d)
+{
+	struct mdbtap_journal_header *h = journal_header(j);
+	struct journal_reader rd = { 0 };
+	struct journal_entry e;
+	uint64_t pos = journal_load(&h->tail), head = journal_load(&h->head);
+
+	d->journal_capacity = h->capacity;
+	d->journal_dropped = journal_load(&h->dropped);
+	d->backlog_bytes = head > pos ? head - pos : 0;
+	d->backlog_records = 0;
+	while (pos < head && d->backlog_records < BACKLOG_MAX &&
+	       journal_read(j, pos, &rd, &e) == 1) {
+		d->backlog_records += !e.pad;
+		pos = e.next;
+	}
+	journal_reader_free(&rd);
+}
+
+int statfile_gather(struct senv *s, struct statfile_data *d)
+{
+	struct meta_state st;
+	MDB_txn *txn;
+	int rc;
+
+	if (s->jnl)
+		backlog(s->jnl, d);
+	d->nremotes = 0;
+	rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	if (!rc) {
+		d->accounted = st.accounted;
+		d->exported = st.exported;
+		d->last_obj_ns = st.last_obj_ns;
+		d->last_full_ns = st.last_full_ns;
+		rc = meta_remote_each(txn, s->meta, add_remote, d);
+	}
+	mdb_txn_abort(txn);
 	return rc;
 }

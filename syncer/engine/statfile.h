@@ -20,6 +20,15 @@
 
 #define STATFILE_NAME "syncer.stats"
 
+#define STATFILE_MAX_REMOTES 64
+
+/* A remote instance's progress here (meta_remote). */
+struct statfile_remote {
+	char name[72];
+	uint64_t newest_ns;           /* name time of its newest object applied */
+	uint64_t to;                  /* that object's last txn id */
+};
+
 /* What the file holds. Native byte order: only read on this machine. */
 struct statfile_data {
 	uint64_t pid;                 /* the syncer's */
@@ -31,6 +40,23 @@ struct statfile_data {
 	struct senv_stats env;
 	char store_url[512];          /* store_url(): no secrets */
 	char misfits[1024];           /* senv_misfit_text() */
+	/* The cycles (sync.c). */
+	uint64_t failed_cycles;
+	uint64_t last_cycle_ns;       /* how long the last one took */
+	uint64_t last_ok_ns;          /* wall clock: the last one without an error */
+	uint64_t last_error_ns;       /* wall clock: the last one with one; 0 */
+	char last_error[256];         /* what it was, in short */
+	struct hist cycle;            /* every cycle's duration */
+	/* statfile_gather: the metadata and the journal, after the cycle. */
+	uint64_t accounted, exported; /* meta_state: txn ids folded, exported */
+	uint64_t last_obj_ns, last_full_ns;
+	uint64_t backlog_records;     /* journal records not yet folded */
+	uint64_t backlog_bytes;       /* their bytes in the ring */
+	uint64_t journal_capacity;    /* the ring's size; 0: no journal */
+	uint64_t journal_dropped;     /* records that did not fit (for ever) */
+	uint64_t nremotes;            /* remote instances known (more than the
+					 array holds: the rest left out) */
+	struct statfile_remote remotes[STATFILE_MAX_REMOTES];
 };
 
 struct statfile;
@@ -44,6 +70,11 @@ void statfile_update(struct statfile *f, const struct statfile_data *d);
 
 /* Unmap and free; the file stays for readers. NULL is fine. */
 void statfile_close(struct statfile *f);
+
+/* Fill d's metadata and journal part from s (its meta env and journal
+ * as they are now): what `mdbtap status` shows with or without a running
+ * syncer. Returns 0 or an LMDB code. */
+int statfile_gather(struct senv *s, struct statfile_data *d);
 
 /* Read the counters a syncer of the env whose companion dir is given
  * published. ENOENT: no syncer ever ran there; EPROTO: not such a file;

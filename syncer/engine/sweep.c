@@ -92,16 +92,17 @@ static int pending(MDB_txn *txn, const struct meta_handles *h, const MDB_val *ke
 
 /* One meta write txn's worth of one DBI, from p on. */
 static int sweep_chunk(struct senv *s, const char *name, size_t len, uint64_t cutoff,
-		       struct sweep_pos *p, uint64_t *swept)
+		       struct sweep_pos *p, uint64_t *swept, uint64_t *held)
 {
 	struct meta_handles h;
 	struct meta_dbi d;
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn;
 	MDB_val k, v;
-	uint64_t n = 0;
+	uint64_t n = 0, kept = 0;
 	unsigned seen = 0;
-	int rc = mdb_txn_begin(meta_env(s->meta), NULL, 0, &txn);
+	/* Cutoff 0 only counts: no write txn. */
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, cutoff ? 0 : MDB_RDONLY, &txn);
 
 	if (rc)
 		return rc;
@@ -129,6 +130,8 @@ static int sweep_chunk(struct senv *s, const char *name, size_t len, uint64_t cu
 			   !(rc = pending(txn, &h, &k, dv, &wait)) && !wait) {
 			rc = meta_elem_forget(cur, &h, &d, &k, dv, &e);
 			n += !rc;
+		} else if (!rc && (e.flags & META_DELETED)) {
+			kept++;
 		}
 		if (!rc)
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -146,8 +149,10 @@ static int sweep_chunk(struct senv *s, const char *name, size_t len, uint64_t cu
 		return rc;
 	}
 	rc = mdb_txn_commit(txn);
-	if (!rc)
+	if (!rc) {
 		*swept += n;
+		*held += kept;
+	}
 	return rc;
 }
 
@@ -178,16 +183,14 @@ static int add_name(void *ctx, const char *name, size_t len, const struct meta_d
 	return 0;
 }
 
-int sweep_env(struct senv *s, uint64_t cutoff, uint64_t *swept)
+int sweep_env(struct senv *s, uint64_t cutoff, uint64_t *swept, uint64_t *held)
 {
 	struct names ns = { NULL, 0 };
 	struct sweep_pos *p;
 	MDB_txn *txn;
 	int rc;
 
-	*swept = 0;
-	if (!cutoff)
-		return 0;
+	*swept = *held = 0;
 	if (!(p = malloc(sizeof(*p))))
 		return ENOMEM;
 	rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
@@ -198,7 +201,7 @@ int sweep_env(struct senv *s, uint64_t cutoff, uint64_t *swept)
 	for (size_t i = 0; !rc && i < ns.n; i++) {
 		memset(p, 0, sizeof(*p));
 		while (!rc && !p->done)
-			rc = sweep_chunk(s, ns.v[i].p, ns.v[i].len, cutoff, p, swept);
+			rc = sweep_chunk(s, ns.v[i].p, ns.v[i].len, cutoff, p, swept, held);
 	}
 	for (size_t i = 0; i < ns.n; i++)
 		free(ns.v[i].p);

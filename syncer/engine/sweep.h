@@ -30,8 +30,12 @@ uint64_t sweep_interval(uint64_t retention_ns);
 /* Remove from s's metadata every tombstone with ts < cutoff that is not
  * waiting in a changed set (not exported yet), in meta write txns of a
  * bounded size. Reads only the metadata, never the host. *swept counts
- * what was removed. Returns 0 or an LMDB/errno code; what earlier txns
- * removed stays removed. */
-int sweep_env(struct senv *s, uint64_t cutoff, uint64_t *swept);
+ * what was removed, *held the tombstones kept (cutoff 0: only counts
+ * them, in read txns). Returns 0 or an LMDB/errno code; what earlier
+ * txns removed stays removed. */
+int sweep_env(struct senv *s, uint64_t cutoff, uint64_t *swept, uint64_t *held);
+
+/* How often tombstones are counted when none are swept (retention 0). */
+#define SWEEP_COUNT_INTERVAL (3600ull * 1000000000ull)
 
 #endif

@@ -392,21 +392,27 @@ out:
 	return rc ? rc : upload_rc;
 }
 
-/* Forget tombstones past the retention, every sweep_interval(). */
+/* Forget tombstones past the retention, every sweep_interval(); count
+ * those held (hourly when none are forgotten, retention 0). */
 static int sweep_step(struct sync_env *e, const struct cfg *c)
 {
-	uint64_t now = hlc_wall_ns(), swept = 0;
+	uint64_t now = hlc_wall_ns(), swept = 0, held = 0;
+	uint64_t every = c->tombstone_retention_ns ? sweep_interval(c->tombstone_retention_ns) :
+		SWEEP_COUNT_INTERVAL;
 	struct timespec t0, t1;
 	int rc;
 
-	if (!c->tombstone_retention_ns ||
-	    now - e->swept_ns < sweep_interval(c->tombstone_retention_ns))
+	if (e->swept_ns && now - e->swept_ns < every)
 		return 0;
 	e->swept_ns = now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = sweep_env(&e->s, sweep_cutoff(now, c->tombstone_retention_ns), &swept);
+	rc = sweep_env(&e->s, sweep_cutoff(now, c->tombstone_retention_ns), &swept, &held);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	e->s.stats.tombstones_swept += swept;
+	if (!rc) {
+		e->s.stats.tombstones = held;
+		e->s.stats.tombstones_counted_ns = now;
+	}
 	if (rc)
 		log_msg(MDBTAP_LOG_ERROR, "%s: sweeping tombstones: %s (%d)", e->s.path, err_str(rc),
 			rc);
@@ -442,8 +448,52 @@ static int reopen_if_replaced(struct sync_env *e)
 	return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* After a cycle that began at t0 (mono_ns) and ended with rc (what: the
+ * store's words for it, or NULL): e->pub, and the stats file. */
+static void publish(struct sync_env *e, const struct cfg *c, uint64_t t0, int rc,
+		    const char *what)
+{
+	struct statfile_data *d = &e->pub;
+	uint64_t took = mono_ns() - t0, now = hlc_wall_ns();
+
+	d->pid = (uint64_t)getpid();
+	d->started_ns = e->started_ns;
+	d->updated_ns = now;
+	d->cycles = e->cycles;
+	d->poll_interval_ns = c->poll_interval_ns;
+	d->store = *store_stats(e->store);
+	d->env = e->s.stats;
+	snprintf(d->store_url, sizeof(d->store_url), "%s", store_url(e->store));
+	senv_misfit_text(&e->s, d->misfits, sizeof(d->misfits));
+	d->last_cycle_ns = took;
+	hist_observe_ns(&d->cycle, took);
+	if (rc) {
+		d->failed_cycles++;
+		d->last_error_ns = now;
+		snprintf(d->last_error, sizeof(d->last_error), "%s",
+			 what && *what ? what : err_str(rc));
+	} else {
+		d->last_ok_ns = now;
+	}
+	if (e->s.meta && (rc = statfile_gather(&e->s, d)) != 0)
+		log_msg(MDBTAP_LOG_DEBUG, "%s: reading the metadata for the stats: %s", e->s.path,
+			err_str(rc));
+	if (e->stats)
+		statfile_update(e->stats, d);
+}
+
 int sync_cycle(struct sync_env *e, const struct cfg *c)
 {
+	uint64_t t0 = mono_ns();
+
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns, c->max_object_size };
 	struct receive_out ro;
@@ -461,6 +511,8 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 	rc2 = receive_once(&e->s, e->store, &ra, &ro);
 	if (rc2 == RECEIVE_NAME_CLASH) {
 		e->halted = 1;
+		publish(e, c, t0, rc2, "another env writes objects under this instance name: "
+			"stopped");
 		senv_close(&e->s);
 		return rc2;
 	}
@@ -476,14 +528,6 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 		rc = local_step(e, c);
 	}
 	e->cycles++;
-	if (e->stats) {
-		struct statfile_data d = { (uint64_t)getpid(), e->started_ns, hlc_wall_ns(),
-					   e->cycles, c->poll_interval_ns, *store_stats(e->store),
-					   e->s.stats, "", "" };
-
-		snprintf(d.store_url, sizeof(d.store_url), "%s", store_url(e->store));
-		senv_misfit_text(&e->s, d.misfits, sizeof(d.misfits));
-		statfile_update(e->stats, &d);
-	}
+	publish(e, c, t0, rc ? rc : rc2, rc ? NULL : rc2 ? store_error(e->store) : NULL);
 	return rc ? rc : rc2;
 }

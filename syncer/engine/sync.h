@@ -5,6 +5,7 @@
 #define MDBTAP_SYNC_H
 
 #include "senv.h"
+#include "statfile.h"
 
 struct cfg;
 struct cfg_env;
@@ -24,6 +25,8 @@ struct sync_env {
 	uint64_t dev, ino;           /* the data file the env was opened on */
 	int halted;                  /* stopped for good (another env uses our
 					instance name, or reopening failed) */
+	struct statfile_data pub;    /* what the last cycle published (the
+					stats file, /metrics) */
 };
 
 /* Open the env and its store. err says what failed. */

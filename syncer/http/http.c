@@ -89,7 +89,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 			     strdup("GET only\n"));
 	if (!strcmp(url, "/metrics")) {
 		pthread_mutex_lock(&h->lock);
-		body = http_metrics(h->envs, h->nenvs, h->ready);
+		body = http_metrics(h->envs, h->nenvs, h->ready, wall_ns());
 		pthread_mutex_unlock(&h->lock);
 		return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body);
 	}

@@ -11,16 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "senv.h"
-#include "store.h"
+#include "statfile.h"
 
 /* What /metrics and /healthz say of one env: copied after each cycle. */
 struct http_env {
 	char name[40];               /* the env's name in the store */
 	char instance[72];           /* this instance */
-	struct senv_stats env;
-	struct store_stats store;
-	uint64_t cycles, failed_cycles;
+	struct statfile_data d;      /* what its last cycle published (sync.h);
+					zeros while it is not open */
+	uint64_t cycles, failed_cycles; /* these count waiting for the env too */
 	uint64_t last_ok_ns;         /* wall clock of the last successful cycle; 0 */
 	uint64_t failing_since_ns;   /* first failed cycle of the current run; 0 */
 	double last_cycle_s;         /* how long the last cycle took */
@@ -45,8 +44,8 @@ void http_set_ready(struct http *h);
 /* Stop serving and free; NULL is fine. */
 void http_stop(struct http *h);
 
-/* The /metrics text of envs[0..n) (ready: 0 or 1), into a malloc'd
- * string (NULL: out of memory). Exposed for tests. */
-char *http_metrics(const struct http_env *envs, size_t n, int ready);
+/* The /metrics text of envs[0..n) (ready: 0 or 1) at wall clock now_ns
+ * (for ages), into a malloc'd string (NULL: out of memory). */
+char *http_metrics(const struct http_env *envs, size_t n, int ready, uint64_t now_ns);
 
 #endif

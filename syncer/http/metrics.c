@@ -1,11 +1,20 @@
-/* metrics.c: the /metrics text (Prometheus exposition format 0.0.4). */
+/* metrics.c: the /metrics text (Prometheus exposition format 0.0.4).
+ *
+ * Every family has its HELP and TYPE lines and then a sample per env
+ * (labels env and instance: this syncer's instance; remote instances go
+ * in the label remote, so that a scrape with honor_labels keeps them
+ * apart from the target's own instance label). Histograms print
+ * cumulative buckets ending with le="+Inf", then _sum and _count.
+ */
 #include "http.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
+#include "hist.h"
 
 #ifndef MDBTAP_VERSION
 #define MDBTAP_VERSION "unknown"
@@ -31,93 +40,228 @@ static void put(struct out *o, const char *fmt, ...)
 		o->failed = 1;
 }
 
-/* One family: HELP, TYPE, then a sample per env. Env and instance names
- * are [a-z0-9] and [A-Za-z0-9-] (config.h): no label escaping needed. */
-static void family(struct out *o, const struct http_env *e, size_t n, const char *name,
-		   const char *type, const char *help, const char *label, size_t off)
+/* A label value as the format wants it: backslash, quote and newline
+ * escaped. Env and instance names are plain ([a-z0-9], [A-Za-z0-9-]), but
+ * a remote instance's name comes from the store. */
+static const char *esc(char *dst, size_t cap, const char *v)
+{
+	size_t n = 0;
+
+	for (; *v && n + 3 < cap; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			dst[n++] = '\\';
+			dst[n++] = *v == '\n' ? 'n' : *v;
+		} else {
+			dst[n++] = *v;
+		}
+	}
+	dst[n] = 0;
+	return dst;
+}
+
+static void head(struct out *o, const char *name, const char *type, const char *help)
 {
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t v = *(const uint64_t *)((const char *)&e[i] + off);
+}
 
-		put(o, "%s{env=\"%s\",instance=\"%s\"%s} %llu\n", name, e[i].name, e[i].instance,
-		    label ? label : "", (unsigned long long)v);
-	}
+/* name{env="..",instance=".."[,k="v"]}: into lbl. */
+static const char *labels(char *lbl, size_t cap, const struct http_env *e, const char *k,
+			  const char *v)
+{
+	char a[160], b[160];
+
+	esc(a, sizeof(a), e->instance);
+	if (k)
+		snprintf(lbl, cap, "env=\"%s\",instance=\"%s\",%s=\"%s\"", e->name, a, k,
+			 esc(b, sizeof(b), v));
+	else
+		snprintf(lbl, cap, "env=\"%s\",instance=\"%s\"", e->name, a);
+	return lbl;
+}
+
+static void sample_u(struct out *o, const char *name, const struct http_env *e, const char *k,
+		     const char *v, uint64_t x)
+{
+	char lbl[320];
+
+	put(o, "%s{%s} %llu\n", name, labels(lbl, sizeof(lbl), e, k, v), (unsigned long long)x);
+}
+
+static void sample_f(struct out *o, const char *name, const struct http_env *e, const char *k,
+		     const char *v, double x)
+{
+	char lbl[320];
+
+	put(o, "%s{%s} %.9g\n", name, labels(lbl, sizeof(lbl), e, k, v), x);
+}
+
+/* A wall-clock time in ns as Unix seconds (0 stays 0: never). */
+static void sample_ts(struct out *o, const char *name, const struct http_env *e, uint64_t ns)
+{
+	char lbl[320];
+
+	put(o, "%s{%s} %.3f\n", name, labels(lbl, sizeof(lbl), e, NULL, NULL), (double)ns / 1e9);
+}
+
+/* One histogram's series: cumulative buckets, then _sum and _count. */
+static void hist_series(struct out *o, const char *name, const struct http_env *e, const char *k,
+			const char *v, const struct hist *h)
+{
+	char lbl[320];
+
+	labels(lbl, sizeof(lbl), e, k, v);
+	for (unsigned i = 0; i < HIST_NBOUNDS; i++)
+		put(o, "%s_bucket{%s,le=\"%g\"} %llu\n", name, lbl, hist_bounds[i],
+		    (unsigned long long)hist_cumulative(h, i));
+	put(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, lbl, (unsigned long long)h->count);
+	put(o, "%s_sum{%s} %.9g\n", name, lbl, (double)h->sum_ns / 1e9);
+	put(o, "%s_count{%s} %llu\n", name, lbl, (unsigned long long)h->count);
 }
 
 #define AT(f) offsetof(struct http_env, f)
+#define U64(e, off) (*(const uint64_t *)((const char *)(e) + (off)))
 
-char *http_metrics(const struct http_env *e, size_t n, int ready)
+/* Families of one uint64_t each per env. */
+static const struct {
+	const char *name, *type, *help;
+	size_t off;
+} plain[] = {
+	{ "mdbtap_journal_records_folded_total", "counter", "Journal records folded.",
+	  AT(d.env.records) },
+	{ "mdbtap_journal_lossy_records_total", "counter",
+	  "Journal records the tap could not fill (each one rescans the env).", AT(d.env.lossy) },
+	{ "mdbtap_journal_dropped_records_total", "counter",
+	  "Journal records that did not fit in the ring, since the journal was made.",
+	  AT(d.journal_dropped) },
+	{ "mdbtap_journal_backlog_records", "gauge",
+	  "Journal records not yet folded, after the last cycle.", AT(d.backlog_records) },
+	{ "mdbtap_journal_backlog_bytes", "gauge",
+	  "Bytes of the journal ring not yet consumed, after the last cycle.",
+	  AT(d.backlog_bytes) },
+	{ "mdbtap_journal_capacity_bytes", "gauge", "Size of the journal ring.",
+	  AT(d.journal_capacity) },
+	{ "mdbtap_txnid_folded", "gauge", "Last local txn id the journal fold accounted for.",
+	  AT(d.accounted) },
+	{ "mdbtap_txnid_exported", "gauge", "Last local txn id exported to the store.",
+	  AT(d.exported) },
+	{ "mdbtap_env_replaced_total", "counter",
+	  "Times the env's file was found replaced and re-adopted.", AT(d.env.readoptions) },
+	{ "mdbtap_objects_uploaded_total", "counter", "Objects uploaded.", AT(d.env.objects_out) },
+	{ "mdbtap_objects_applied_total", "counter", "Objects of other instances applied.",
+	  AT(d.env.objects_in) },
+	{ "mdbtap_objects_quarantined_total", "counter",
+	  "Objects refused: corrupt, truncated or unknown.", AT(d.env.objects_bad) },
+	{ "mdbtap_elements_merged_total", "counter", "Remote elements that won the merge.",
+	  AT(d.env.elems_merged) },
+	{ "mdbtap_tombstones", "gauge",
+	  "Tombstones held, as counted at the start and at each sweep (at least hourly).",
+	  AT(d.env.tombstones) },
+	{ "mdbtap_tombstones_swept_total", "counter", "Tombstones forgotten after the retention.",
+	  AT(d.env.tombstones_swept) },
+	{ "mdbtap_tombstones_ignored_total", "counter",
+	  "Remote tombstones of unknown elements older than the retention, not taken in.",
+	  AT(d.env.tombstones_ignored) },
+	{ "mdbtap_store_request_errors_total", "counter", "Store requests that failed.",
+	  AT(d.store.errors) },
+	{ "mdbtap_store_retries_total", "counter",
+	  "Store requests repeated after a transient failure.", AT(d.store.retries) },
+	{ "mdbtap_store_uploaded_bytes_total", "counter", "Object bytes uploaded.",
+	  AT(d.store.bytes_out) },
+	{ "mdbtap_store_downloaded_bytes_total", "counter", "Object bytes downloaded.",
+	  AT(d.store.bytes_in) },
+	{ "mdbtap_cycles_total", "counter", "Sync cycles (waiting for the env included).",
+	  AT(cycles) },
+	{ "mdbtap_cycles_failed_total", "counter", "Sync cycles with an error.",
+	  AT(failed_cycles) },
+};
+
+static const char *const op_names[STORE_NOPS] = { "put", "get", "list", "delete" };
+
+static void per_env(struct out *o, const struct http_env *e, size_t n, uint64_t now)
 {
-	static const struct { const char *name, *help; size_t off; } counters[] = {
-		{ "mdbtap_journal_records_folded_total", "Journal records folded.",
-		  AT(env.records) },
-		{ "mdbtap_rescans_total", "Rescans of the env (writes the tap did not see).",
-		  AT(env.rescans) },
-		{ "mdbtap_objects_uploaded_total", "Objects uploaded.", AT(env.objects_out) },
-		{ "mdbtap_objects_applied_total", "Objects of other instances applied.",
-		  AT(env.objects_in) },
-		{ "mdbtap_objects_quarantined_total",
-		  "Objects refused: corrupt, truncated or unknown.", AT(env.objects_bad) },
-		{ "mdbtap_elements_merged_total", "Remote elements that won the merge.",
-		  AT(env.elems_merged) },
-		{ "mdbtap_tombstones_swept_total", "Tombstones forgotten after the retention.",
-		  AT(env.tombstones_swept) },
-		{ "mdbtap_store_request_errors_total", "Store requests that failed.",
-		  AT(store.errors) },
-		{ "mdbtap_store_retries_total", "Store requests repeated after a transient "
-		  "failure.", AT(store.retries) },
-		{ "mdbtap_store_uploaded_bytes_total", "Object bytes uploaded.",
-		  AT(store.bytes_out) },
-		{ "mdbtap_store_downloaded_bytes_total", "Object bytes downloaded.",
-		  AT(store.bytes_in) },
-		{ "mdbtap_cycles_total", "Sync cycles.", AT(cycles) },
-		{ "mdbtap_cycles_failed_total", "Sync cycles with an error.", AT(failed_cycles) },
-	};
-	static const struct { const char *type; size_t off; } requests[] = {
-		{ "put", AT(store.put) }, { "get", AT(store.get) },
-		{ "list", AT(store.list) }, { "delete", AT(store.del) },
-	};
+	for (size_t k = 0; k < sizeof(plain) / sizeof(plain[0]); k++) {
+		head(o, plain[k].name, plain[k].type, plain[k].help);
+		for (size_t i = 0; i < n; i++)
+			sample_u(o, plain[k].name, &e[i], NULL, NULL, U64(&e[i], plain[k].off));
+	}
+	head(o, "mdbtap_rescans_total", "counter",
+	     "Rescans of the env (writes the tap did not see), by reason.");
+	for (size_t i = 0; i < n; i++)
+		for (unsigned r = 0; r < SENV_RESCAN_NWHY; r++)
+			sample_u(o, "mdbtap_rescans_total", &e[i], "reason", senv_rescan_names[r],
+				 e[i].d.env.rescans_by[r]);
+	head(o, "mdbtap_elements_refused_total", "counter", "Remote elements refused, by reason.");
+	for (size_t i = 0; i < n; i++) {
+		sample_u(o, "mdbtap_elements_refused_total", &e[i], "reason", "future",
+			 e[i].d.env.elems_refused);
+		sample_u(o, "mdbtap_elements_refused_total", &e[i], "reason", "dbi_flags",
+			 e[i].d.env.elems_misfit);
+	}
+	head(o, "mdbtap_store_requests_total", "counter", "Store requests, by type.");
+	for (size_t i = 0; i < n; i++) {
+		const struct store_stats *s = &e[i].d.store;
+		const uint64_t v[STORE_NOPS] = { s->put, s->get, s->list, s->del };
+
+		for (unsigned t = 0; t < STORE_NOPS; t++)
+			sample_u(o, "mdbtap_store_requests_total", &e[i], "type", op_names[t], v[t]);
+	}
+	head(o, "mdbtap_store_request_duration_seconds", "histogram",
+	     "Store requests' duration, retries and every page of a listing included, by type.");
+	for (size_t i = 0; i < n; i++)
+		for (unsigned t = 0; t < STORE_NOPS; t++)
+			hist_series(o, "mdbtap_store_request_duration_seconds", &e[i], "type",
+				    op_names[t], &e[i].d.store.latency[t]);
+	head(o, "mdbtap_merge_lag_seconds", "histogram",
+	     "Per remote object applied: the time from its making (the time in its name) to its "
+	     "merge here.");
+	for (size_t i = 0; i < n; i++)
+		hist_series(o, "mdbtap_merge_lag_seconds", &e[i], NULL, NULL, &e[i].d.env.lag);
+	head(o, "mdbtap_cycle_duration_seconds", "histogram",
+	     "Sync cycles' duration (fold, export, receive and merge).");
+	for (size_t i = 0; i < n; i++)
+		hist_series(o, "mdbtap_cycle_duration_seconds", &e[i], NULL, NULL, &e[i].d.cycle);
+	head(o, "mdbtap_remote_newest_object_timestamp_seconds", "gauge",
+	     "Per remote instance: the time in the name of its newest object applied here.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t r = 0; r < e[i].d.nremotes && r < STATFILE_MAX_REMOTES; r++)
+			sample_f(o, "mdbtap_remote_newest_object_timestamp_seconds", &e[i], "remote",
+				 e[i].d.remotes[r].name, (double)e[i].d.remotes[r].newest_ns / 1e9);
+	head(o, "mdbtap_remote_newest_object_age_seconds", "gauge",
+	     "Per remote instance: seconds since the making of its newest object applied here.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t r = 0; r < e[i].d.nremotes && r < STATFILE_MAX_REMOTES; r++) {
+			uint64_t ts = e[i].d.remotes[r].newest_ns;
+
+			sample_f(o, "mdbtap_remote_newest_object_age_seconds", &e[i], "remote",
+				 e[i].d.remotes[r].name, now > ts ? (double)(now - ts) / 1e9 : 0);
+		}
+	head(o, "mdbtap_env_up", "gauge", "Whether the env is open (0 while its path does not "
+	     "exist yet).");
+	for (size_t i = 0; i < n; i++)
+		sample_u(o, "mdbtap_env_up", &e[i], NULL, NULL, (uint64_t)e[i].opened);
+	head(o, "mdbtap_last_successful_cycle_timestamp_seconds", "gauge",
+	     "When the last cycle without an error ended.");
+	for (size_t i = 0; i < n; i++)
+		sample_ts(o, "mdbtap_last_successful_cycle_timestamp_seconds", &e[i], e[i].last_ok_ns);
+	head(o, "mdbtap_last_export_timestamp_seconds", "gauge",
+	     "The time in the name of this instance's last object.");
+	for (size_t i = 0; i < n; i++)
+		sample_ts(o, "mdbtap_last_export_timestamp_seconds", &e[i], e[i].d.last_obj_ns);
+	head(o, "mdbtap_last_cycle_duration_seconds", "gauge", "How long the last cycle took.");
+	for (size_t i = 0; i < n; i++)
+		sample_f(o, "mdbtap_last_cycle_duration_seconds", &e[i], NULL, NULL,
+			 e[i].last_cycle_s);
+}
+
+char *http_metrics(const struct http_env *e, size_t n, int ready, uint64_t now_ns)
+{
 	struct out o = { { 0 }, 0 };
 
-	put(&o, "# HELP mdbtap_build_info The syncer's version.\n"
-		"# TYPE mdbtap_build_info gauge\nmdbtap_build_info{version=\"%s\"} 1\n",
-	    MDBTAP_VERSION);
-	put(&o, "# HELP mdbtap_ready Whether the initial sync is done (/readyz).\n"
-		"# TYPE mdbtap_ready gauge\nmdbtap_ready %d\n", ready);
-	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++)
-		family(&o, e, n, counters[k].name, "counter", counters[k].help, NULL,
-		       counters[k].off);
-	put(&o, "# HELP mdbtap_elements_refused_total Remote elements refused, by reason.\n"
-		"# TYPE mdbtap_elements_refused_total counter\n");
-	for (size_t i = 0; i < n; i++)
-		put(&o, "mdbtap_elements_refused_total{env=\"%s\",instance=\"%s\",reason=\"future\"} "
-			"%llu\n", e[i].name, e[i].instance,
-		    (unsigned long long)e[i].env.elems_refused);
-	put(&o, "# HELP mdbtap_store_requests_total Store requests, by type.\n"
-		"# TYPE mdbtap_store_requests_total counter\n");
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < sizeof(requests) / sizeof(requests[0]); k++)
-			put(&o, "mdbtap_store_requests_total{env=\"%s\",instance=\"%s\",type=\"%s\"} "
-				"%llu\n", e[i].name, e[i].instance, requests[k].type,
-			    (unsigned long long)*(const uint64_t *)((const char *)&e[i] +
-								    requests[k].off));
-	put(&o, "# HELP mdbtap_env_up Whether the env is open (0 while its path does not "
-		"exist yet).\n# TYPE mdbtap_env_up gauge\n");
-	for (size_t i = 0; i < n; i++)
-		put(&o, "mdbtap_env_up{env=\"%s\",instance=\"%s\"} %d\n", e[i].name, e[i].instance,
-		    e[i].opened);
-	put(&o, "# HELP mdbtap_last_successful_cycle_timestamp_seconds When the last cycle "
-		"without an error ended.\n"
-		"# TYPE mdbtap_last_successful_cycle_timestamp_seconds gauge\n");
-	for (size_t i = 0; i < n; i++)
-		put(&o, "mdbtap_last_successful_cycle_timestamp_seconds{env=\"%s\",instance=\"%s\"} "
-			"%.3f\n", e[i].name, e[i].instance, (double)e[i].last_ok_ns / 1e9);
-	put(&o, "# HELP mdbtap_last_cycle_duration_seconds How long the last cycle took.\n"
-		"# TYPE mdbtap_last_cycle_duration_seconds gauge\n");
-	for (size_t i = 0; i < n; i++)
-		put(&o, "mdbtap_last_cycle_duration_seconds{env=\"%s\",instance=\"%s\"} %.6f\n",
-		    e[i].name, e[i].instance, e[i].last_cycle_s);
+	head(&o, "mdbtap_build_info", "gauge", "The syncer's version.");
+	put(&o, "mdbtap_build_info{version=\"%s\"} 1\n", MDBTAP_VERSION);
+	head(&o, "mdbtap_ready", "gauge", "Whether the initial sync is done (/readyz).");
+	put(&o, "mdbtap_ready %d\n", ready);
+	per_env(&o, e, n, now_ns);
 	if (o.failed || buf_add(&o.b, "", 0) || !o.b.p) {
 		buf_free(&o.b);
 		return NULL;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 static int name_char(int c)
@@ -123,11 +124,23 @@ void store_close(struct store *s)
 		s->ops->close(s);
 }
 
+/* Monotonic nanoseconds, for request latencies. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Count a request; on failure make sure store_error says something. A
- * get or delete of a missing object is an answer, not an error. */
-static int count(struct store *s, uint64_t *kind, const char *what, const char *name, int rc)
+ * get or delete of a missing object is an answer, not an error. t0: when
+ * it began (now_ns()), for its latency. */
+static int count(struct store *s, uint64_t *kind, enum store_op op, uint64_t t0,
+		 const char *what, const char *name, int rc)
 {
 	(*kind)++;
+	hist_observe_ns(&s->stats.latency[op], now_ns() - t0);
 	if (rc && !(rc == ENOENT && (kind == &s->stats.get || kind == &s->stats.del)))
 		s->stats.errors++;
 	if (rc && !s->error[0])
@@ -141,7 +154,8 @@ int store_put(struct store *s, const char *name, int fd)
 	if (!s || !store_valid_name(name) || fd < 0)
 		return EINVAL;
 	s->error[0] = 0;
-	return count(s, &s->stats.put, "PUT", name, s->ops->put(s, name, fd));
+	uint64_t t0 = now_ns();
+	return count(s, &s->stats.put, STORE_OP_PUT, t0, "PUT", name, s->ops->put(s, name, fd));
 }
 
 int store_get(struct store *s, const char *name, int fd)
@@ -149,7 +163,8 @@ int store_get(struct store *s, const char *name, int fd)
 	if (!s || !store_valid_name(name) || fd < 0)
 		return EINVAL;
 	s->error[0] = 0;
-	return count(s, &s->stats.get, "GET", name, s->ops->get(s, name, fd));
+	uint64_t t0 = now_ns();
+	return count(s, &s->stats.get, STORE_OP_GET, t0, "GET", name, s->ops->get(s, name, fd));
 }
 
 /* Passes on object names only, and tells a stop asked by the caller's fn
@@ -183,12 +198,14 @@ int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx)
 	if (!s || !fn || !valid_prefix(prefix))
 		return EINVAL;
 	s->error[0] = 0;
+	uint64_t t0 = now_ns();
 	rc = s->ops->list(s, prefix, list_cb, &w);
 	if (w.stopped) {
 		s->stats.list++;
+		hist_observe_ns(&s->stats.latency[STORE_OP_LIST], now_ns() - t0);
 		return rc;
 	}
-	return count(s, &s->stats.list, "LIST", prefix, rc);
+	return count(s, &s->stats.list, STORE_OP_LIST, t0, "LIST", prefix, rc);
 }
 
 int store_del(struct store *s, const char *name)
@@ -196,7 +213,8 @@ int store_del(struct store *s, const char *name)
 	if (!s || !store_valid_name(name))
 		return EINVAL;
 	s->error[0] = 0;
-	return count(s, &s->stats.del, "DELETE", name, s->ops->del(s, name));
+	uint64_t t0 = now_ns();
+	return count(s, &s->stats.del, STORE_OP_DEL, t0, "DELETE", name, s->ops->del(s, name));
 }
 
 const char *store_error(const struct store *s)

@@ -18,15 +18,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hist.h"
+
 /* Longest object name. */
 #define STORE_NAME_MAX 255
 
 /* Requests made, by type, since store_open. `errors` counts requests that
  * failed; a get of a missing object is an answer (ENOENT), not an error. */
+enum store_op { STORE_OP_PUT, STORE_OP_GET, STORE_OP_LIST, STORE_OP_DEL, STORE_NOPS };
+
 struct store_stats {
 	uint64_t put, get, list, del, errors;
 	uint64_t retries;           /* attempts repeated after a transient failure */
 	uint64_t bytes_in, bytes_out;   /* object bytes got and put */
+	struct hist latency[STORE_NOPS]; /* each call's wall time, retries and
+					    every page of a listing included */
 };
 
 /* A store option from a config file's store_options (s3conf.h). */
