@@ -388,6 +388,83 @@ def restored_over_held():
     same_everywhere([a, b])
 
 
+def restored_then_written(writer, probe):
+    """A backup is copied over A's data file in place (same inode); then,
+    before A's syncer looks, a tapped writer is killed after LMDB's commit
+    (its record left PENDING: the new file's only tapped txn below the
+    accounted id), writers without the tap go on to the accounted id and
+    tapped ones two commits past it (the meta page the syncer compares is
+    gone, and the file's txn id is past the accounted one: it looks like
+    progress). The PENDING record gives the restore away: the env is
+    re-adopted, the killed writer's key leaves, the copy's stale values
+    lose and nothing deleted comes back. Lifecycle seed 9."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    for k in ("k1", "k2", "k3"):
+        a.write([["put", None, k, "1"]])
+    a.sync(store)
+    b.sync(store)
+    backup = os.path.join(root, "backup")
+    os.makedirs(backup)
+    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a.write([["del", None, "k1", ""]])
+    a.write([["put", None, "k2", "2"]])
+    a.write([["put", None, "k4", "1"]])
+    a.sync(store)
+    b.sync(store)
+    accounted = A.env_last_txnid(a.env, False)
+    shutil.copyfile(os.path.join(backup, "data.mdb"), os.path.join(a.env, "data.mdb"))
+    a.seen = A.env_last_txnid(a.env, False)
+    env = dict(A.base_env(), LD_PRELOAD=A.PRELOAD + ":" + probe, COMMITSTOP="1:after:KILL")
+    p = subprocess.run([writer, a.env, "m=by-a"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, -signal.SIGKILL, "the writer killed after its commit: " + p.stderr)
+    n = 0
+    while A.env_last_txnid(a.env, False) < accounted:
+        n += 1
+        p = subprocess.run(["mdb_load", "-T", a.env], input="u%d\nby-a\n" % n, text=True,
+                           capture_output=True)
+        A.eq(p.returncode, 0, "mdb_load: " + p.stderr)
+        if p.returncode:
+            return
+    a.write([["put", None, "t1", "1"]])
+    a.write([["put", None, "t2", "1"]])
+    log = a.sync(store).stderr
+    A.check("replaced" in log, "the restore is noticed: " + log[-1500:])
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    got = kv(b)
+    A.eq(got.get("m"), "by-a", "the killed writer's key left a")
+    A.eq(got.get("k2"), "2", "k2's later value kept")
+    A.check("k1" not in got, "k1's delete kept")
+    A.eq(got.get("k4"), "1", "k4 (missing from the copy) still there")
+    A.eq([got.get("t1"), got.get("t2")], ["1", "1"], "the writes after the restore left")
+    same_everywhere([a, b])
+
+
+def included_after_export():
+    """A syncs only DBI n while its program writes to n and d, and exports
+    everything it accounted for; B keeps up. Then A syncs every DBI: d's
+    data is adopted with no new txn id, so it goes out as a new chain's
+    full snapshot, which B (up to date with A's old chain) loads.
+    Lifecycle seeds 10 and 12 (an object of the old chain claiming no new
+    range was skipped)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", "n", "k", "n1"], ["dput", "d", "k", "d1"]])
+    a.sync(store, "--include", "n")
+    b.sync(store)
+    A.eq(kv(b, "n").get("k"), "n1", "n synced")
+    log = a.sync(store).stderr
+    A.check("newly synced DBI" in log, "d adopted: " + log[-600:])
+    b.sync(store)
+    A.eq(b.contents().get("d"), [["k", "d1"]], "d's existing data reached b")
+    A.check(quiesce([a, b], store), "no convergence after the include change")
+    same_everywhere([a, b])
+
+
 def name_clash():
     """Two envs synced under one instance name: the one whose chain is older
     stops with a clear error when it sees the other's objects."""
@@ -720,6 +797,8 @@ def main():
              "--long-names": long_names,
              "--reshaped": reshaped,
              "--included": included,
+             "--included-after-export": included_after_export,
+             "--restored-then-written": restored_then_written,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
              "--future": future,
