@@ -21,7 +21,10 @@ SYNC_FLAGS = []  # more flags for every `mdbtap sync`
 def store_url(store):
     """The store for the scratch path `store`: that directory, or the S3
     store (one per test: with_s3.py starts a server for each)."""
-    return S3_URL or "file://" + store
+    if S3_URL:
+        return S3_URL
+    os.makedirs(store, exist_ok=True)  # mdbtap creates none unless told (--create-store)
+    return "file://" + store
 
 
 class Instance:

@@ -486,8 +486,10 @@ def name_clash():
 
 
 def bad_input():
-    """A bad store URL on an empty env dir, and an empty regular file given
-    as the env, are refused before anything is created."""
+    """A bad store URL on an empty env dir, a directory store that does not
+    exist (unless --create-store or store_options create: true say to
+    create it), and an empty regular file given as the env, are refused
+    before anything is created."""
     root = A.fresh_tmp()
     env = os.path.join(root, "empty")
     os.makedirs(env)
@@ -495,9 +497,37 @@ def bad_input():
                         "--instance", "a"], capture_output=True, text=True, timeout=60)
     A.check(p.returncode != 0, "a bad store URL is refused: " + p.stderr)
     A.eq(os.listdir(env), [], "nothing created in the env dir")
+    # a directory store that does not exist (a typo would split the fleet)
+    typo = os.path.join(root, "stroe")
+    p = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store", "file://" + typo,
+                        "--instance", "a"], capture_output=True, text=True, timeout=60)
+    A.check(p.returncode != 0, "a missing store directory is refused")
+    A.check("--create-store" in p.stderr and typo in p.stderr,
+            "the refusal names the directory and the way to create it: " + p.stderr)
+    A.check(not os.path.exists(typo), "the store directory was not created")
+    A.eq(os.listdir(env), [], "nothing created in the env dir")
+    conf = os.path.join(root, "typo.yaml")
+    with open(conf, "w") as fc:
+        fc.write("instance: a\nenvs:\n  main:\n    path: %s\n    store: file://%s\n" % (env, typo))
+    p = subprocess.run([A.MDBTAP, "sync", "--once", "--config", conf], capture_output=True,
+                       text=True, timeout=60)
+    A.check(p.returncode != 0 and not os.path.exists(typo), "refused from a config file too")
+    with open(conf, "a") as fc:
+        fc.write("    store_options:\n      create: true\n")
+    p = subprocess.run([A.MDBTAP, "sync", "--once", "--config", conf], capture_output=True,
+                       text=True, timeout=60)
+    A.eq(p.returncode, 0, "store_options create: true creates it: " + p.stderr[-500:])
+    A.check(os.path.isdir(typo), "the store directory was created")
+    made = os.path.join(root, "made", "store")
+    p = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store", "file://" + made,
+                        "--create-store", "--instance", "a"], capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, 0, "--create-store creates it: " + p.stderr[-500:])
+    A.check(os.path.isdir(made), "the store directory and its parent were created")
     f = os.path.join(root, "file.mdb")
     open(f, "w").close()
-    before = sorted(os.listdir(root))
+    os.makedirs(os.path.join(root, "store"))
+    before = sorted(n for n in os.listdir(root) if n != "store")
     p = subprocess.run([A.MDBTAP, "sync", "--once", "--env", f, "--store",
                         "file://" + os.path.join(root, "store"), "--instance", "a"],
                        capture_output=True, text=True, timeout=60)
