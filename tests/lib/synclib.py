@@ -111,7 +111,9 @@ env = lmdb.open(sys.argv[1], max_dbs=4, readonly=True, lock=False)
 out = {}
 with env.begin() as txn:
     names = {b"n", b"d"}
-    out["-"] = sorted([k.decode(), v.decode()] for k, v in txn.cursor() if k not in names)
+    # named DBIs' records (binary) too: the callers filter them
+    out["-"] = sorted([k.decode(), v.decode("utf-8", "replace")] for k, v in txn.cursor()
+                      if k not in names)
     for n in names:
         try:
             db = env.open_db(n, txn=txn, create=False)
