@@ -14,7 +14,7 @@
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP, OPT_RETENTION,
-	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN,
+	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN, OPT_CREATE_STORE,
 };
 
 static const struct option long_opts[] = {
@@ -36,6 +36,7 @@ static const struct option long_opts[] = {
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "create-store", no_argument, NULL, OPT_CREATE_STORE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -46,7 +47,7 @@ struct flags {
 		*retention, *log_level, *log_format, *listen;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
-	int once, full_now, verbose;
+	int once, full_now, verbose, create_store;
 	const char *env_flag;     /* an env-only flag seen, for the mixing rule */
 };
 
@@ -115,6 +116,9 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return once_only(&f->listen, v, opt, err, errlen);
 	case 'v':
 		f->verbose = 1;
+		return 0;
+	case OPT_CREATE_STORE:
+		f->create_store = 1;
 		return 0;
 	case OPT_INCLUDE:
 		return push(&f->include, &f->ninclude, v);
@@ -187,6 +191,26 @@ static int flag_empty(const struct flags *f)
 	return 0;
 }
 
+/* --create-store: the store option create, for every env's store. */
+static int add_create(struct cfg_env *e)
+{
+	struct store_opt *nv = realloc(e->store_opts, (e->nstore_opts + 1) * sizeof(*nv));
+	char *k, *v;
+
+	if (!nv)
+		return ENOMEM;
+	e->store_opts = nv;
+	k = strdup("create");
+	v = strdup("true");
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return ENOMEM;
+	}
+	nv[e->nstore_opts++] = (struct store_opt){ k, v };
+	return 0;
+}
+
 /* Apply the flags, read in full, to c. */
 static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t errlen)
 {
@@ -199,8 +223,8 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 	}
 	if (f->config && f->env_flag) {
 		err_setf(err, errlen, "--%s cannot be combined with --config: set it in the "
-			"file (only --instance, --once, --full-now, --listen, --verbose and the --log-* flags "
-			"override it)", f->env_flag);
+			"file (only --instance, --once, --full-now, --create-store, --listen, --verbose and "
+			"the --log-* flags override it)", f->env_flag);
 		return EINVAL;
 	}
 	if (!f->env && (f->name || f->store || f->ninclude || f->nexclude || f->full)) {
@@ -255,6 +279,8 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 		c->once = 1;
 	if (!rc && f->full_now)
 		c->full_now = 1;
+	for (size_t i = 0; !rc && f->create_store && i < c->nenvs; i++)
+		rc = add_create(&c->envs[i]);
 	free(cwd);
 	return rc;
 }
@@ -311,6 +337,8 @@ void cfg_usage(FILE *f)
 		"                          digits (default: main)\n"
 		"      --store URL         file:///DIR or /DIR (a directory), or\n"
 		"                          s3://BUCKET/PREFIX?OPTIONS (see the README)\n"
+		"      --create-store      create a directory store that does not exist\n"
+		"                          (without it, a missing one is refused)\n"
 		"      --include DBI       sync only this DBI (repeatable; '-' = unnamed DBI)\n"
 		"      --exclude DBI       sync every DBI but this one (repeatable)\n"
 		"      --full-interval DUR full snapshot period (default 4h; 0 = at start only)\n"
@@ -334,7 +362,8 @@ void cfg_usage(FILE *f)
 		"  -h, --help              this text\n"
 		"\n"
 		"Give either --config FILE, or --env PATH --store URL and their options;\n"
-		"with --config, only --instance, --once, --full-now, --listen, --verbose and the\n"
-		"--log-* flags may be added. SIGTERM ends the cycle under way, then exits 0.\n"
+		"with --config, only --instance, --once, --full-now, --create-store, --listen,\n"
+		"--verbose and the --log-* flags may be added.\n"
+		"SIGTERM ends the cycle under way, then exits 0.\n"
 		"DUR: 0, or numbers with units, largest first: 2d, 4h, 1h30m, 1.5s, 250ms.\n");
 }

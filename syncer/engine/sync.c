@@ -120,6 +120,14 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 	 * tail, records already folded may still be there. */
 	uint64_t old_ids = st->jpos ? st->accounted : 0;
 	while ((rc = journal_read(s->jnl, pos, &rd, &e)) == 1) {
+		/* A record left PENDING (its writer died after LMDB's commit)
+		 * counts too: its txn may be the new file's only tapped one
+		 * below the accounted id, the next ones above it. */
+		if (!e.pad && !reused && e.state == MDBTAP_STATE_PENDING && e.hdr.txnid &&
+		    e.hdr.txnid <= old_ids && !(e.hdr.flags & MDBTAP_REC_SYNCER)) {
+			reused = 1;
+			*at = pos;
+		}
 		if (!e.pad && e.state == MDBTAP_STATE_COMMITTED) {
 			if (*low == UINT64_MAX && e.hdr.txnid <= upto)
 				*low = pos;
@@ -314,6 +322,15 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 			log_msg(MDBTAP_LOG_INFO, "%s: adopted %llu newly synced DBI(s): %llu elements "
 				"at timestamp 0", s->path, (unsigned long long)dbis,
 				(unsigned long long)n);
+		/* Their data came with no new txn id: an object of this chain
+		 * would claim a range receivers that keep up already have, and
+		 * they would skip it. A new chain's full snapshot they load. */
+		if (!rc && n) {
+			st.generation = new_generation();
+			st.chain_ns = hlc_wall_ns();
+			st.exported = xa.upto;
+			e->force_full = 1;
+		}
 	}
 	if (!rc)
 		rc = elem_set_flush(&ds, 0);

@@ -75,13 +75,47 @@ void store_set_file_mode(struct store *s, unsigned mode)
 	s->file_mode = mode & 0644; /* objects are never written again */
 }
 
+/* The option create, out of opts: *rest (malloc'd, NULL when empty) gets
+ * the others. */
+static int take_create(const struct store_opt *opts, size_t nopts, int *create,
+		       struct store_opt **rest, size_t *nrest, char *err, size_t errlen)
+{
+	*create = 0;
+	*rest = NULL;
+	*nrest = 0;
+	if (!nopts)
+		return 0;
+	*rest = malloc(nopts * sizeof(**rest));
+	if (!*rest) {
+		err_setf(err, errlen, "out of memory");
+		return ENOMEM;
+	}
+	for (size_t i = 0; i < nopts; i++) {
+		const char *v = opts[i].value;
+
+		if (strcmp(opts[i].key, "create")) {
+			(*rest)[(*nrest)++] = opts[i];
+		} else if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) {
+			*create = 1;
+		} else if (strcmp(v, "false") && strcmp(v, "0") && strcmp(v, "no")) {
+			err_setf(err, errlen, "store option create: '%s': use true or false", v);
+			free(*rest);
+			*rest = NULL;
+			return EINVAL;
+		}
+	}
+	return 0;
+}
+
 int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 	       struct store **out, char *err, size_t errlen)
 {
 	static const char file_pfx[] = "file://";
+	struct store_opt *rest;
 	char *path = NULL;
 	const char *p;
-	int rc;
+	size_t nrest;
+	int rc, create;
 
 	err_setf(err, errlen, "ok");
 	*out = NULL;
@@ -89,14 +123,22 @@ int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 		err_setf(err, errlen, "empty store URL");
 		return EINVAL;
 	}
-	if (!strncmp(url, "s3://", 5))
-		return store_s3_open(url, opts, nopts, out, err, errlen);
-	if (nopts) {
-		err_setf(err, errlen, "store_options are for S3 stores; '%s' is a directory", url);
+	rc = take_create(opts, nopts, &create, &rest, &nrest, err, errlen);
+	if (rc)
+		return rc;
+	if (!strncmp(url, "s3://", 5)) {
+		rc = store_s3_open(url, rest, nrest, out, err, errlen);
+		free(rest);
+		return rc;
+	}
+	free(rest);
+	if (nrest) {
+		err_setf(err, errlen, "store_options other than create are for S3 stores; '%s' is "
+			 "a directory", url);
 		return EINVAL;
 	}
 	if (url[0] == '/')
-		return store_dir_open(url, out, err, errlen);
+		return store_dir_open(url, create, out, err, errlen);
 	if (strncmp(url, file_pfx, sizeof(file_pfx) - 1)) {
 		err_setf(err, errlen, "store URL '%s': expected file:///DIR, an absolute "
 			"path or s3://BUCKET/PREFIX", url);
@@ -113,7 +155,7 @@ int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 	rc = file_url_path(p, &path, err, errlen);
 	if (rc)
 		return rc;
-	rc = store_dir_open(path, out, err, errlen);
+	rc = store_dir_open(path, create, out, err, errlen);
 	free(path);
 	return rc;
 }

@@ -71,13 +71,16 @@ struct store {
 /* Open the store at url:
  *  - "file:///abs/dir" (also "file://localhost/abs/dir"; %XX escapes are
  *    decoded, '?' and '#' refused) or an absolute path "/abs/dir": the
- *    directory store. The directory is created if missing (with its
- *    parents, mode 0755 less the umask), and temp files older than an hour
- *    that a killed writer left there are removed;
+ *    directory store. A missing directory is refused (ENOENT: a typo must
+ *    not split the fleet) unless the option create is true; then it is
+ *    created (with its parents, mode 0755 less the umask). Temp files
+ *    older than an hour that a killed writer left there are removed;
  *  - "s3://BUCKET/PREFIX?OPTIONS": an S3 bucket (s3conf.h), with
  *    opts[0..nopts) from the config file as more options;
  *  - anything else: EINVAL.
- * opts must be empty for a directory store. On success *out is the store,
+ * The option create ("true"/"1"/"yes" or "false"/"0"/"no") is taken by
+ * every kind (an S3 prefix needs no creating); a directory store takes no
+ * other. On success *out is the store,
  * to be released with store_close. On error err (errlen bytes, may be 0)
  * says why. Opening checks the settings, not that the store answers. */
 int store_open(const char *url, const struct store_opt *opts, size_t nopts,
@@ -142,7 +145,7 @@ int store_interrupted(void);
 int store_valid_name(const char *name);
 
 /* Backends, for store_open. dir is an absolute path; err as above. */
-int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen);
+int store_dir_open(const char *dir, int create, struct store **out, char *err, size_t errlen);
 int store_s3_open(const char *url, const struct store_opt *opts, size_t nopts,
 		  struct store **out, char *err, size_t errlen);
 

@@ -470,8 +470,9 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen)
+int store_dir_open(const char *dir, int create, struct store **out, char *err, size_t errlen)
 {
+	struct stat st;
 	struct dir_store *d;
 	size_t n;
 	int rc;
@@ -482,7 +483,14 @@ int store_dir_open(const char *dir, struct store **out, char *err, size_t errlen
 			dir ? dir : "");
 		return EINVAL;
 	}
-	rc = mkdir_p(dir);
+	if (!create && stat(dir, &st) != 0) {
+		rc = errno;
+		err_setf(err, errlen, "store directory %s: %s%s", dir, err_str(rc),
+			 rc == ENOENT ? " (a typo would split the fleet: give --create-store, or "
+					"store_options create: true, to create it)" : "");
+		return rc;
+	}
+	rc = create ? mkdir_p(dir) : 0;
 	if (rc) {
 		err_setf(err, errlen, "store directory %s: cannot create it: %s", dir,
 			err_str(rc));

@@ -21,7 +21,10 @@ SYNC_FLAGS = []  # more flags for every `mdbtap sync`
 def store_url(store):
     """The store for the scratch path `store`: that directory, or the S3
     store (one per test: with_s3.py starts a server for each)."""
-    return S3_URL or "file://" + store
+    if S3_URL:
+        return S3_URL
+    os.makedirs(store, exist_ok=True)  # mdbtap creates none unless told (--create-store)
+    return "file://" + store
 
 
 class Instance:
@@ -108,7 +111,9 @@ env = lmdb.open(sys.argv[1], max_dbs=4, readonly=True, lock=False)
 out = {}
 with env.begin() as txn:
     names = {b"n", b"d"}
-    out["-"] = sorted([k.decode(), v.decode()] for k, v in txn.cursor() if k not in names)
+    # named DBIs' records (binary) too: the callers filter them
+    out["-"] = sorted([k.decode(), v.decode("utf-8", "replace")] for k, v in txn.cursor()
+                      if k not in names)
     for n in names:
         try:
             db = env.open_db(n, txn=txn, create=False)

@@ -69,6 +69,7 @@ def stop(p):
 def main():
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
+    os.makedirs(store)  # mdbtap creates none unless told
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     write_env(b, 20)
     r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", b, "--store", store, "--instance",

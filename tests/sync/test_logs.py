@@ -38,6 +38,7 @@ def sync_once(args, env=None):
 def main():
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
+    os.makedirs(store)  # mdbtap creates none unless told
     a, b, c = (os.path.join(root, n) for n in "abc")
     for p, n in ((a, 3), (b, 5), (c, 2)):
         write_env(p, n)

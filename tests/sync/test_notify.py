@@ -68,6 +68,7 @@ def stop(p):
 def main():
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
+    os.makedirs(store)  # mdbtap creates none unless told
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     write_env(a, 2)
     write_env(b, 50)

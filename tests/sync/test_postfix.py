@@ -68,6 +68,7 @@ def both(a, b, store):
 def main():
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
+    os.makedirs(store)  # mdbtap creates none unless told
     a, b = Table(root, "a"), Table(root, "b")
     a.build("alice@example.com OK\nbob@example.com REJECT\n")
     b.build("")

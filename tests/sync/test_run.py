@@ -33,6 +33,7 @@ def main():
     root = A.fresh_tmp()
     store_dir = os.path.join(root, "store")
     store = "file://" + store_dir
+    os.makedirs(store_dir)  # mdbtap creates none unless told
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     os.makedirs(b)  # an instance joining before its program ever ran
     log = os.path.join(root, "a.log")

@@ -50,10 +50,11 @@ static void setup(void)
 
 static struct store *open_store(void)
 {
+	static const struct store_opt create[] = { { "create", "true" } };
 	char err[512];
 	struct store *s = NULL;
 
-	ck_assert_msg(store_open(url, NULL, 0, &s, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(store_open(url, create, 1, &s, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_ptr_nonnull(s);
 	return s;
 }
@@ -437,6 +438,9 @@ START_TEST(bad_urls)
 		{ "file:///x%00y", EINVAL, "bad % escape" },
 		{ "file:///x?y", EINVAL, "%3F" },
 	};
+	static const struct store_opt create[] = { { "create", "true" } };
+	static const struct store_opt nocreate[] = { { "create", "false" } };
+	static const struct store_opt badcreate[] = { { "create", "maybe" } };
 	struct store *s = (struct store *)1;
 	char err[256], path[4400];
 	int fd;
@@ -459,16 +463,29 @@ START_TEST(bad_urls)
 	ck_assert(strstr(err, path) != NULL);
 	snprintf(path, sizeof(path), "%s/file/sub", dir);
 	ck_assert_int_eq(store_open(path, NULL, 0, &s, err, sizeof(err)), ENOTDIR);
+	ck_assert_int_eq(store_open(path, create, 1, &s, err, sizeof(err)), ENOTDIR);
 	ck_assert(strstr(err, "cannot create") != NULL);
 
-	/* The forms that work, and the URL they show. */
+	/* A missing directory is refused unless created on purpose: a typo
+	 * would split the fleet. */
 	snprintf(path, sizeof(path), "%s/plain", dir);
-	ck_assert_int_eq(store_open(path, NULL, 0, &s, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_open(path, NULL, 0, &s, err, sizeof(err)), ENOENT);
+	ck_assert_ptr_null(s);
+	ck_assert(strstr(err, "--create-store") != NULL);
+	ck_assert(access(path, F_OK) != 0);
+	ck_assert_int_eq(store_open(path, nocreate, 1, &s, err, sizeof(err)), ENOENT);
+	ck_assert_int_eq(store_open(path, badcreate, 1, &s, err, sizeof(err)), EINVAL);
+	ck_assert(access(path, F_OK) != 0);
+
+	/* The forms that work, and the URL they show. */
+	ck_assert_int_eq(store_open(path, create, 1, &s, err, sizeof(err)), 0);
 	snprintf(url, sizeof(url), "file://%s", path);
 	ck_assert_str_eq(store_url(s), url);
 	store_close(s);
+	ck_assert_int_eq(store_open(path, NULL, 0, &s, err, sizeof(err)), 0); /* there now */
+	store_close(s);
 	snprintf(url, sizeof(url), "file://localhost%s/sp%%20ace", dir);
-	ck_assert_int_eq(store_open(url, NULL, 0, &s, err, sizeof(err)), 0);
+	ck_assert_int_eq(store_open(url, create, 1, &s, err, sizeof(err)), 0);
 	snprintf(url, sizeof(url), "file://%s/sp ace", dir);
 	ck_assert_str_eq(store_url(s), url);
 	store_close(s);
@@ -748,7 +765,7 @@ START_TEST(s3_settings)
 
 	/* store_options belong to S3 stores only. */
 	ck_assert_int_eq(store_open(sdir, creds, 2, &s, err, sizeof(err)), EINVAL);
-	ck_assert(strstr(err, "store_options are for S3 stores"));
+	ck_assert(strstr(err, "store_options other than create are for S3 stores"));
 }
 END_TEST
 
