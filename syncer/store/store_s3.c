@@ -771,9 +771,16 @@ static int put_multipart(struct s3_store *s, const char *name, int fd, uint64_t 
 		if (!arc)
 			snprintf(s->base.error, sizeof(s->base.error), "%.400s; the upload was aborted",
 				 why);
-		else
+		else if (arc == EINTR)
 			snprintf(s->base.error, sizeof(s->base.error), "%.400s; the upload is left "
-				 "for the cleaner (abort: %s)", why, err_str(arc));
+				 "for the cleaner", why);
+		else {
+			char abort_why[sizeof(s->base.error)];
+
+			memcpy(abort_why, s->base.error, sizeof(abort_why));
+			snprintf(s->base.error, sizeof(s->base.error), "%.280s; the upload is left "
+				 "for the cleaner: %.180s", why, abort_why);
+		}
 	}
 	free(m.qid);
 	buf_free(&m.done);
