@@ -4,6 +4,9 @@
 #include "log.h"
 #include "store.h"
 
+#include <stdio.h>
+#include <string.h>
+
 /* A name dated further ahead than our clock can be (the wall clock plus
  * max_future, which bounds what the merge lets the clock observe) was not
  * made by us: planted, it would pass for our newest full snapshot and
@@ -59,4 +62,41 @@ unsigned clean_own(struct store *store, const char *env, const struct clean_obj 
 		log_msg(MDBTAP_LOG_INFO, "%s: deleted %u of our objects older than our newest full "
 			"snapshot", env, deleted);
 	return deleted;
+}
+
+struct upick {
+	const char *db, *self;
+	uint64_t now_ns, keep_ns;
+};
+
+/* Ours (the prefix listed may take in longer names) and old enough. */
+static int stale_upload(void *ctx, const char *name, uint64_t initiated_ns)
+{
+	const struct upick *p = ctx;
+	struct objname on;
+
+	if (objname_parse(name, &on) || strcmp(on.db, p->db) || strcmp(on.instance, p->self))
+		return 0;
+	return initiated_ns < p->now_ns && p->now_ns - initiated_ns > p->keep_ns;
+}
+
+unsigned clean_uploads(struct store *store, const char *env, const char *db, const char *self,
+		       uint64_t now_ns, uint64_t keep_ns, uint64_t *next_ns)
+{
+	struct upick p = { db, self, now_ns, keep_ns };
+	char prefix[STORE_NAME_MAX + 1];
+	unsigned aborted = 0;
+	int rc;
+
+	if (now_ns < *next_ns)
+		return 0;
+	*next_ns = now_ns + CLEAN_UPLOADS_EVERY_NS;
+	if ((size_t)snprintf(prefix, sizeof(prefix), "%s__%s__", db, self) >= sizeof(prefix))
+		return 0;
+	rc = store_abort_uploads(store, prefix, stale_upload, &p, &aborted);
+	if (rc)
+		log_msg(MDBTAP_LOG_WARN, "%s: unfinished uploads: %s", env, store_error(store));
+	if (aborted)
+		log_msg(MDBTAP_LOG_INFO, "%s: aborted %u of our uploads left unfinished", env, aborted);
+	return aborted;
 }

@@ -50,4 +50,17 @@ struct clean_obj {
 unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,
 		   uint64_t now_ns, uint64_t max_future_ns, uint64_t keep_ns, enum clean_want *want);
 
+/* How often clean_uploads looks at most (a listing of uploads costs a
+ * request; an idle syncer makes one per poll and no more). */
+#define CLEAN_UPLOADS_EVERY_NS (10ull * 60 * 1000000000ull)
+
+/* Abort our own unfinished uploads (store_abort_uploads: a killed or
+ * failed upload of ours, of env db and instance self) begun more than
+ * keep_ns before now: none of ours takes that long. Runs when now_ns is at
+ * or after *next_ns (0: at once), then sets *next_ns. Failures are logged
+ * (env names the env) and left for the next pass. Returns how many were
+ * aborted. */
+unsigned clean_uploads(struct store *store, const char *env, const char *db, const char *self,
+		       uint64_t now_ns, uint64_t keep_ns, uint64_t *next_ns);
+
 #endif

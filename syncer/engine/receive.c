@@ -415,6 +415,7 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		goto out;
 	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->max_future_ns, a->keep_ns,
 				 &out->want);
+	clean_uploads(store, s->path, a->db, a->self, hlc_wall_ns(), a->keep_ns, &s->uploads_next_ns);
 out:
 	for (size_t i = 0; i < l.n; i++)
 		free(l.v[i].name);

@@ -103,6 +103,7 @@ struct senv {
 	size_t nbad;
 	struct senv_misfit *misfits; /* per DBI and instance */
 	size_t nmisfits;
+	uint64_t uploads_next_ns;    /* clean_uploads: when it looks next */
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;

@@ -18,14 +18,14 @@
 
 #define SECRET_FILE_MAX 4096
 
-enum opt_kind { O_STR, O_SECRET, O_BOOL, O_DUR, O_UINT };
+enum opt_kind { O_STR, O_SECRET, O_BOOL, O_DUR, O_UINT, O_SIZE };
 
 /* Every option: its name, what it holds, where it goes. */
 struct opt_def {
 	const char *name;
 	enum opt_kind kind;
 	size_t off;            /* into struct s3conf */
-	uint64_t max;          /* O_UINT: largest value */
+	uint64_t max;          /* O_UINT, O_SIZE: largest value */
 };
 
 #define AT(f) offsetof(struct s3conf, f)
@@ -47,6 +47,7 @@ static const struct opt_def defs[] = {
 	{ "low_speed_time", O_DUR, AT(low_speed_time_ns), 0 },
 	{ "retries", O_UINT, AT(retries), 100 },
 	{ "page_size", O_UINT, AT(page_size), 1000 },
+	{ "part_size", O_SIZE, AT(part_size), S3CONF_PART_MAX },
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
@@ -189,6 +190,30 @@ static int set_opt(struct s3conf *c, struct seen *sn, const char *key, const cha
 			return EINVAL;
 		}
 		*(unsigned *)((char *)c + d->off) = (unsigned)n;
+		return 0;
+	}
+	case O_SIZE: {
+		char *end;
+		unsigned long long n;
+		int shift = 0;
+
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (*end == 'K' || *end == 'k')
+			shift = 10;
+		else if (*end == 'M' || *end == 'm')
+			shift = 20;
+		else if (*end == 'G' || *end == 'g')
+			shift = 30;
+		if (shift)
+			end++;
+		if (!isdigit((unsigned char)v[0]) || *end || errno || n > (d->max >> shift) ||
+		    (n << shift) < S3CONF_PART_MIN) {
+			err_setf(err, errlen, "S3 store option '%s': '%s' is not a size from 5M to 5G "
+				 "(e.g. 64M)", key, v);
+			return EINVAL;
+		}
+		*(uint64_t *)((char *)c + d->off) = (uint64_t)n << shift;
 		return 0;
 	}
 	case O_STR:
@@ -583,6 +608,7 @@ int s3conf_parse(struct s3conf *c, const char *url, const struct store_opt *opts
 	c->low_speed_time_ns = 30 * DUR_NS_PER_SEC;
 	c->retries = 5;
 	c->page_size = 1000;
+	c->part_size = S3CONF_PART_DEFAULT;
 	rc = parse_url(c, &sn, url, err, errlen);
 	for (size_t i = 0; !rc && i < nopts; i++)
 		rc = set_opt(c, &sn, opts[i].key, opts[i].value, 0, err, errlen);

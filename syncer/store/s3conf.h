@@ -32,6 +32,9 @@
  *   low_speed_time    a request that moves no byte this long fails; 30s
  *   retries           more attempts after a failed one; default 5
  *   page_size         keys per listing page, 1..1000; default 1000
+ *   part_size         objects larger than this are uploaded in parts of this
+ *                     size (S3 multipart upload), each retried on its own;
+ *                     5M..5G (K, M, G: powers of 1024); default 64M
  * Booleans: true/false/yes/no/1/0. Durations: dur_parse.
  *
  * Secrets (secret_key, session_token) are never put in messages.
@@ -44,6 +47,11 @@
 #include <sys/types.h>
 
 struct store_opt;
+
+/* S3's bounds on a part (but the last, which may be smaller), and ours. */
+#define S3CONF_PART_MIN (5ull << 20)
+#define S3CONF_PART_MAX (5ull << 30)
+#define S3CONF_PART_DEFAULT (64ull << 20)
 
 struct s3conf {
 	char *bucket;
@@ -69,6 +77,7 @@ struct s3conf {
 	uint64_t connect_timeout_ns, timeout_ns, low_speed_time_ns;
 	unsigned retries;
 	unsigned page_size;
+	uint64_t part_size;      /* multipart above this (S3CONF_PART_*) */
 	char *display;           /* s3://BUCKET/PREFIX, for logs: no query */
 };
 

@@ -259,6 +259,22 @@ int store_del(struct store *s, const char *name)
 	return count(s, &s->stats.del, STORE_OP_DEL, t0, "DELETE", name, s->ops->del(s, name));
 }
 
+int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pick, void *ctx,
+			unsigned *aborted)
+{
+	if (aborted)
+		*aborted = 0;
+	if (!prefix)
+		prefix = "";
+	if (!s || !pick || !aborted || !valid_prefix(prefix))
+		return EINVAL;
+	if (!s->ops->abort_uploads)
+		return 0;
+	s->error[0] = 0;
+	return count(s, &s->stats.list, "LIST UPLOADS", prefix,
+		     s->ops->abort_uploads(s, prefix, pick, ctx, aborted));
+}
+
 const char *store_error(const struct store *s)
 {
 	return s->error;

@@ -44,6 +44,11 @@ struct store_opt {
  * listing, and store_list returns that value. */
 typedef int (*store_list_fn)(void *ctx, const char *name, uint64_t size);
 
+/* store_abort_uploads calls this once per upload begun and never
+ * completed (an S3 multipart upload) of an object name: 1 aborts it, 0
+ * leaves it, another value stops the pass and is returned. */
+typedef int (*store_upload_fn)(void *ctx, const char *name, uint64_t initiated_ns);
+
 struct store;
 
 /* What a backend implements. Names and prefixes are valid when these are
@@ -55,6 +60,9 @@ struct store_ops {
 	int (*list)(struct store *s, const char *prefix, store_list_fn fn, void *ctx);
 	int (*del)(struct store *s, const char *name);
 	void (*close)(struct store *s);   /* frees the backend's struct too */
+	/* NULL: the backend leaves no unfinished uploads (a directory) */
+	int (*abort_uploads)(struct store *s, const char *prefix, store_upload_fn pick,
+			     void *ctx, unsigned *aborted);
 };
 
 /* The part every backend starts its own struct with. */
@@ -119,6 +127,17 @@ int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx)
 
 /* Delete the object name. A missing object is success. */
 int store_del(struct store *s, const char *name);
+
+/* Look for uploads begun and never completed (S3: multipart uploads a
+ * killed or failed writer left, which cost storage until aborted) of
+ * objects whose name starts with prefix, call pick for each whose key is
+ * an object name, and abort those it picks. *aborted counts the aborted
+ * ones. Returns 0 (also for a directory store, which has none, and for a
+ * server that cannot list uploads: it answers NotImplemented, and nothing
+ * is left to clean then), an errno value, or pick's stopping value.
+ * Requests count as a listing and deletes. */
+int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pick, void *ctx,
+			unsigned *aborted);
 
 /* The store's URL, for logs: "file:///abs/dir" for a directory store.
  * Never contains secrets. Valid until store_close. */

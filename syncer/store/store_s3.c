@@ -14,9 +14,16 @@
  * fail at once with what S3 said in store_error. One curl handle per
  * store keeps its connections open between requests.
  *
+ * Objects larger than part_size go up as a multipart upload: started,
+ * sent part by part from the file (each part hashed, signed and retried
+ * on its own, never held in memory), then completed; an upload that
+ * fails is aborted, and those a killed writer left are found and
+ * aborted by store_abort_uploads (the cleaner's).
+ *
  * Errors: EACCES (401, 403), ENOENT (a missing object or bucket),
  * ETIMEDOUT, ECONNREFUSED, EPROTO (an answer we cannot read), EFBIG
- * (over 5 GiB: a single PUT's limit), EIO (the rest, after the retries).
+ * (over 5 TiB: a multipart upload's limit), ENOTSUP (the server answers
+ * NotImplemented), EIO (the rest, after the retries).
  */
 #define _GNU_SOURCE /* asprintf */
 #include "store.h"
@@ -42,7 +49,9 @@
 #include <unistd.h>
 
 #define SHA256_OF_NOTHING "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define PUT_MAX (5ull << 30)             /* S3's limit for one PUT */
+#define PUT_MAX (5ull << 40)             /* S3's limit for an object */
+#define PARTS_MAX 10000u                 /* and for the parts of one upload */
+#define ETAG_MAX 256                     /* a part's ETag we take (S3's: 34 bytes) */
 #define BODY_MAX (16u << 20)             /* an answer we keep in memory */
 #define ANSWER_ERR_MAX (64u << 10)         /* an error answer: the start is enough */
 #define BACKOFF_BASE_MS 100
@@ -72,8 +81,9 @@ struct req {
 	const char *verb;        /* for messages: the method, or LIST */
 	const char *name;        /* for messages: the object or prefix */
 	char *url;               /* owned */
-	int in_fd;               /* PUT: the body, from offset 0 */
-	uint64_t in_size, in_off;
+	int in_fd;               /* PUT: the body, from offset in_base */
+	const char *in_mem;      /* or POST: the body in memory */
+	uint64_t in_base, in_size, in_off;
 	char sha[65];            /* the body's SHA-256, hex */
 	int out_fd;              /* GET: 2xx bodies go here, else to body */
 	off_t out_start;
@@ -83,6 +93,8 @@ struct req {
 	struct buf body;
 	long status;
 	uint64_t deadline_ms;    /* monotonic: the whole request, retries too */
+	char etag[ETAG_MAX + 1]; /* the answer's ETag header ("" if none) */
+	int etag_bad;            /* it had one we do not take */
 };
 
 static uint64_t mono_ms(void)
@@ -145,8 +157,26 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ctx)
 	int code;
 
 	if (n > 9 && !strncmp(p, "HTTP/", 5) && sscanf(p, "HTTP/%*s %3d", &code) == 1 &&
-	    code >= 200)
+	    code >= 200) {
 		r->status = code; /* the last status line counts: skips "100 Continue" */
+		r->etag[0] = 0;
+		r->etag_bad = 0;
+	} else if (n > 5 && !strncasecmp(p, "etag:", 5)) {
+		size_t i = 5, len;
+
+		while (i < n && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		for (len = n - i; len && (p[i + len - 1] == '\r' || p[i + len - 1] == '\n' ||
+					  p[i + len - 1] == ' '); len--)
+			;
+		r->etag_bad = !len || len > ETAG_MAX;
+		for (size_t k = 0; k < len && !r->etag_bad; k++)
+			r->etag_bad = p[i + k] < 0x21 || p[i + k] > 0x7e;
+		if (!r->etag_bad) {
+			memcpy(r->etag, p + i, len);
+			r->etag[len] = 0;
+		}
+	}
 	return n;
 }
 
@@ -160,8 +190,13 @@ static size_t on_read(char *p, size_t size, size_t nmemb, void *ctx)
 		return 0;
 	if (want > r->in_size - r->in_off)
 		want = (size_t)(r->in_size - r->in_off);
+	if (r->in_mem) {
+		memcpy(p, r->in_mem + r->in_off, want);
+		r->in_off += want;
+		return want;
+	}
 	do
-		got = pread(r->in_fd, p, want, (off_t)r->in_off);
+		got = pread(r->in_fd, p, want, (off_t)(r->in_base + r->in_off));
 	while (got < 0 && errno == EINTR);
 	if (got <= 0)
 		return CURL_READFUNC_ABORT; /* the file shrank or failed: not a whole object */
@@ -220,7 +255,10 @@ static CURLcode attempt(struct s3_store *s, struct req *r, struct curl_slist *hd
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (!strcmp(r->method, "PUT")) {
+	if (!strcmp(r->method, "PUT") || !strcmp(r->method, "POST")) {
+		/* an upload from the callback; POST keeps its body that way too */
+		if (!strcmp(r->method, "POST"))
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "POST");
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->in_size);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
@@ -260,10 +298,11 @@ static int transient_curl(CURLcode cc)
 	}
 }
 
+/* NotImplemented (501) will not pass by trying again. */
 static int transient_status(long status, const char *code)
 {
-	return status >= 500 || status == 429 || !strcmp(code, "SlowDown") ||
-	       !strcmp(code, "RequestTimeout");
+	return (status >= 500 && status != 501 && strcmp(code, "NotImplemented")) ||
+	       status == 429 || !strcmp(code, "SlowDown") || !strcmp(code, "RequestTimeout");
 }
 
 static int errno_of(CURLcode cc, long status, const char *code)
@@ -276,8 +315,11 @@ static int errno_of(CURLcode cc, long status, const char *code)
 		return EIO;
 	if (status == 401 || status == 403)
 		return EACCES;
-	if (status == 404 || !strcmp(code, "NoSuchKey") || !strcmp(code, "NoSuchBucket"))
+	if (status == 404 || !strcmp(code, "NoSuchKey") || !strcmp(code, "NoSuchBucket") ||
+	    !strcmp(code, "NoSuchUpload"))
 		return ENOENT;
+	if (status == 501 || !strcmp(code, "NotImplemented"))
+		return ENOTSUP;
 	return EIO;
 }
 
@@ -445,7 +487,8 @@ static int perform(struct s3_store *s, struct req *r)
 	return errno_of(cc, r->status, code);
 }
 
-/* The URL of key PREFIX/name (name "" and query q: a bucket request). */
+/* The URL of key PREFIX/name with query q (sorted, encoded) or none;
+ * name "": a bucket request. */
 static int make_url(struct s3_store *s, struct req *r, const char *name, const char *q)
 {
 	size_t len = strlen(s->c.prefix) + strlen(name) + 1;
@@ -454,7 +497,7 @@ static int make_url(struct s3_store *s, struct req *r, const char *name, const c
 
 	if (!key)
 		return ENOMEM;
-	snprintf(key, len, "%s%s", q ? "" : s->c.prefix, name);
+	snprintf(key, len, "%s%s", name[0] ? s->c.prefix : "", name);
 	enc = s3conf_uri_encode(key, 1);
 	free(key);
 	if (!enc)
@@ -486,7 +529,8 @@ static void req_free(struct req *r)
 
 /* ---- the operations ---- */
 
-static int sha256_fd(int fd, uint64_t size, char hex[65])
+/* The SHA-256 of size bytes of fd from base, or of mem when fd < 0. */
+static int sha256_of(int fd, const char *mem, uint64_t base, uint64_t size, char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned char md[32], buf[65536];
@@ -494,9 +538,13 @@ static int sha256_fd(int fd, uint64_t size, char hex[65])
 	uint64_t off = 0;
 	int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ? 0 : ENOMEM;
 
+	if (!rc && fd < 0) {
+		rc = EVP_DigestUpdate(ctx, mem, (size_t)size) ? 0 : EIO;
+		off = size;
+	}
 	while (!rc && off < size) {
 		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
-		ssize_t got = pread(fd, buf, want, (off_t)off);
+		ssize_t got = pread(fd, buf, want, (off_t)(base + off));
 
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -518,6 +566,227 @@ static int sha256_fd(int fd, uint64_t size, char hex[65])
 	return rc;
 }
 
+/* ---- multipart uploads ---- */
+
+/* One upload in progress: its id, %-encoded for queries, and the body of
+ * CompleteMultipartUpload, a part at a time (about 80 bytes each). */
+struct mp {
+	const char *name;
+	char id[S3XML_UPLOAD_ID_MAX + 1];
+	char *qid;
+	struct buf done;
+};
+
+/* Append s to b, escaped for XML text. */
+static int xml_text(struct buf *b, const char *s)
+{
+	int rc = 0;
+
+	for (; *s && !rc; s++) {
+		const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" :
+				*s == '"' ? "&quot;" : NULL;
+
+		rc = e ? buf_add(b, e, strlen(e)) : buf_add(b, s, 1);
+	}
+	return rc;
+}
+
+static int mp_start(struct s3_store *s, struct mp *m)
+{
+	struct req r;
+	int rc;
+
+	req_init(&r, "POST", m->name);
+	r.verb = "START UPLOAD";
+	rc = make_url(s, &r, m->name, "uploads=");
+	if (!rc)
+		rc = perform(s, &r);
+	if (!rc && s3xml_upload_id((const char *)r.body.p, r.body.len, m->id, sizeof(m->id))) {
+		snprintf(s->base.error, sizeof(s->base.error), "START UPLOAD %s%s: the answer "
+			 "holds no UploadId we can use (%zu bytes)", s->base.url, m->name, r.body.len);
+		rc = EPROTO;
+	}
+	if (!rc && !(m->qid = s3conf_uri_encode(m->id, 0)))
+		rc = ENOMEM;
+	req_free(&r);
+	return rc;
+}
+
+/* Part n (1, 2, ...) of nparts: size bytes of fd from base. */
+static int mp_part(struct s3_store *s, struct mp *m, int fd, unsigned n, unsigned nparts,
+		   uint64_t base, uint64_t size)
+{
+	char label[STORE_NAME_MAX + 32], *q = NULL;
+	struct req r;
+	int rc;
+
+	snprintf(label, sizeof(label), "%s part %u/%u", m->name, n, nparts);
+	req_init(&r, "PUT", label);
+	r.verb = "PUT PART";
+	r.in_fd = fd;
+	r.in_base = base;
+	r.in_size = size;
+	rc = sha256_of(fd, NULL, base, size, r.sha);
+	/* sorted: partNumber < uploadId */
+	if (!rc && asprintf(&q, "partNumber=%u&uploadId=%s", n, m->qid) < 0) {
+		q = NULL;
+		rc = ENOMEM;
+	}
+	if (!rc) {
+		/* the URL is the object's; label is for messages only */
+		rc = make_url(s, &r, m->name, q);
+	}
+	free(q);
+	if (!rc)
+		rc = perform(s, &r);
+	if (!rc && (r.etag_bad || !r.etag[0])) {
+		snprintf(s->base.error, sizeof(s->base.error), "PUT PART %s%s: the answer has %s",
+			 s->base.url, label, r.etag_bad ? "an ETag we do not take" : "no ETag");
+		rc = EPROTO;
+	}
+	if (!rc) {
+		char num[64];
+
+		snprintf(num, sizeof(num), "<Part><PartNumber>%u</PartNumber><ETag>", n);
+		rc = buf_add(&m->done, num, strlen(num));
+		if (!rc)
+			rc = xml_text(&m->done, r.etag);
+		if (!rc)
+			rc = buf_add(&m->done, "</ETag></Part>", 14);
+		s->base.stats.bytes_out += size;
+	}
+	req_free(&r);
+	return rc;
+}
+
+/* CompleteMultipartUpload. S3 may answer 200 and then, in the body, an
+ * error: a transient one is tried again like any request. */
+static int mp_complete(struct s3_store *s, struct mp *m)
+{
+	static const char end[] = "</CompleteMultipartUpload>";
+	char code[64], msg[256], *q = NULL;
+	struct req r;
+	unsigned n;
+	int rc = buf_add(&m->done, end, sizeof(end) - 1);
+
+	if (!rc && asprintf(&q, "uploadId=%s", m->qid) < 0) {
+		q = NULL;
+		rc = ENOMEM;
+	}
+	for (n = 0; !rc; n++) {
+		req_init(&r, "POST", m->name);
+		r.verb = "COMPLETE UPLOAD";
+		r.in_mem = (const char *)m->done.p;
+		r.in_size = m->done.len;
+		rc = sha256_of(-1, r.in_mem, 0, r.in_size, r.sha);
+		if (!rc)
+			rc = make_url(s, &r, m->name, q);
+		if (!rc)
+			rc = perform(s, &r);
+		if (!rc) {
+			rc = s3xml_complete((const char *)r.body.p, r.body.len, code, sizeof(code),
+					    msg, sizeof(msg));
+			if (rc)
+				snprintf(s->base.error, sizeof(s->base.error), "COMPLETE UPLOAD %s%s: %s%s%s%s",
+					 s->base.url, m->name, rc == EAGAIN ? "HTTP 200 with error " :
+					 "the answer is not a CompleteMultipartUploadResult", code,
+					 msg[0] ? ": " : "", msg);
+		}
+		req_free(&r);
+		if (rc != EAGAIN)
+			break;
+		if (n >= s->c.retries || !transient_status(200, code) || store_interrupted()) {
+			rc = EIO;
+			break;
+		}
+		s->base.stats.retries++;
+		backoff(s, n + 1);
+		rc = 0;
+	}
+	free(q);
+	return rc;
+}
+
+/* AbortMultipartUpload of key PREFIX/name's upload id. A gone upload is
+ * success (aborted, or completed after all). */
+static int mp_abort(struct s3_store *s, const char *name, const char *id)
+{
+	char *qid = s3conf_uri_encode(id, 0), *q = NULL;
+	struct req r;
+	int rc = qid ? 0 : ENOMEM;
+
+	req_init(&r, "DELETE", name);
+	r.verb = "ABORT UPLOAD";
+	if (!rc && asprintf(&q, "uploadId=%s", qid) < 0) {
+		q = NULL;
+		rc = ENOMEM;
+	}
+	if (!rc)
+		rc = make_url(s, &r, name, q);
+	if (!rc)
+		rc = perform(s, &r);
+	free(q);
+	free(qid);
+	req_free(&r);
+	return rc == ENOENT ? 0 : rc;
+}
+
+/* An object of size bytes (more than part_size) in parts of part_size,
+ * larger if it would take more than PARTS_MAX of them. On failure the
+ * upload is aborted, and the error says what failed and whether the
+ * abort did too (an upload left is found by the cleaner). */
+static int put_multipart(struct s3_store *s, const char *name, int fd, uint64_t size)
+{
+	static const char head[] = "<CompleteMultipartUpload "
+				   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+	struct mp m = { .name = name, .done = { .max = (size_t)PARTS_MAX * 512 } };
+	uint64_t part = s->c.part_size;
+	unsigned nparts;
+	int rc, arc;
+
+	if ((size + part - 1) / part > PARTS_MAX)
+		part = ((size + PARTS_MAX - 1) / PARTS_MAX + (1u << 20) - 1) & ~((1ull << 20) - 1);
+	nparts = (unsigned)((size + part - 1) / part);
+	rc = buf_add(&m.done, head, sizeof(head) - 1);
+	if (!rc)
+		rc = mp_start(s, &m);
+	if (rc) {
+		buf_free(&m.done);
+		return rc;
+	}
+	log_msg(MDBTAP_LOG_DEBUG, "%s%s: uploading %llu bytes in %u parts", s->base.url, name,
+		(unsigned long long)size, nparts);
+	for (unsigned n = 1; !rc && n <= nparts; n++) {
+		uint64_t base = (uint64_t)(n - 1) * part;
+
+		rc = mp_part(s, &m, fd, n, nparts, base, size - base < part ? size - base : part);
+	}
+	if (!rc)
+		rc = mp_complete(s, &m);
+	if (rc) {
+		char why[sizeof(s->base.error)];
+
+		memcpy(why, s->base.error, sizeof(why));
+		arc = store_interrupted() ? EINTR : mp_abort(s, name, m.id);
+		if (!arc)
+			snprintf(s->base.error, sizeof(s->base.error), "%.400s; the upload was aborted",
+				 why);
+		else if (arc == EINTR)
+			snprintf(s->base.error, sizeof(s->base.error), "%.400s; the upload is left "
+				 "for the cleaner", why);
+		else {
+			char abort_why[sizeof(s->base.error)];
+
+			memcpy(abort_why, s->base.error, sizeof(abort_why));
+			snprintf(s->base.error, sizeof(s->base.error), "%.280s; the upload is left "
+				 "for the cleaner: %.180s", why, abort_why);
+		}
+	}
+	free(m.qid);
+	buf_free(&m.done);
+	return rc;
+}
+
 static int s3_put(struct store *st, const char *name, int fd)
 {
 	struct s3_store *s = s3(st);
@@ -531,10 +800,12 @@ static int s3_put(struct store *st, const char *name, int fd)
 		return ESPIPE;
 	if ((uint64_t)sb.st_size > PUT_MAX)
 		return EFBIG;
+	if ((uint64_t)sb.st_size > s->c.part_size)
+		return put_multipart(s, name, fd, (uint64_t)sb.st_size);
 	req_init(&r, "PUT", name);
 	r.in_fd = fd;
 	r.in_size = (uint64_t)sb.st_size;
-	rc = sha256_fd(fd, r.in_size, r.sha);
+	rc = sha256_of(fd, NULL, 0, r.in_size, r.sha);
 	if (!rc)
 		rc = make_url(s, &r, name, NULL);
 	if (!rc)
@@ -727,6 +998,140 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 	return rc;
 }
 
+/* ---- unfinished uploads (the cleaner's) ---- */
+
+struct uploads_ctx {
+	struct s3_store *s;
+	store_upload_fn pick;
+	void *ctx;
+	unsigned *aborted;
+};
+
+static int one_upload(void *ctx, const char *key, const char *id, uint64_t initiated_ns)
+{
+	struct uploads_ctx *u = ctx;
+	struct s3_store *s = u->s;
+	size_t plen = strlen(s->c.prefix);
+	const char *name = key + plen;
+	int rc;
+
+	if (strncmp(key, s->c.prefix, plen) || !store_valid_name(name))
+		return 0; /* not one of our objects */
+	rc = u->pick(u->ctx, name, initiated_ns);
+	if (rc != 1)
+		return rc;
+	rc = mp_abort(s, name, id);
+	if (!rc) {
+		(*u->aborted)++;
+		s->base.stats.del++;
+		log_msg(MDBTAP_LOG_INFO, "%s%s: aborted an upload left unfinished", s->base.url, name);
+	} else if (rc == EINTR) {
+		return rc;
+	} else {
+		s->base.stats.del++;
+		s->base.stats.errors++;
+		/* left for the next pass */
+		log_msg(rc == ENOTSUP ? MDBTAP_LOG_DEBUG : MDBTAP_LOG_WARN, "%s", s->base.error);
+	}
+	return 0;
+}
+
+/* ListMultipartUploads with its parameters in sorted order. */
+static int uploads_query(struct s3_store *s, const char *prefix, const char *key_marker,
+			 const char *id_marker, char **out)
+{
+	size_t len = strlen(s->c.prefix) + strlen(prefix) + 1;
+	char *full = malloc(len), *ep, *ek = NULL, *ei = NULL;
+	int n = -1;
+
+	if (!full)
+		return ENOMEM;
+	snprintf(full, len, "%s%s", s->c.prefix, prefix);
+	ep = s3conf_uri_encode(full, 0);
+	if (key_marker) {
+		ek = s3conf_uri_encode(key_marker, 0);
+		ei = s3conf_uri_encode(id_marker, 0);
+	}
+	if (ep && (!key_marker || (ek && ei)))
+		n = asprintf(out, "encoding-type=url%s%s&max-uploads=1000&prefix=%s%s%s&uploads=",
+			     ek ? "&key-marker=" : "", ek ? ek : "", ep,
+			     ei && ei[0] ? "&upload-id-marker=" : "", ei && ei[0] ? ei : "");
+	free(full);
+	free(ep);
+	free(ek);
+	free(ei);
+	if (n < 0) {
+		*out = NULL;
+		return ENOMEM;
+	}
+	return 0;
+}
+
+static int s3_abort_uploads(struct store *st, const char *prefix, store_upload_fn pick,
+			    void *ctx, unsigned *aborted)
+{
+	struct s3_store *s = s3(st);
+	struct uploads_ctx u = { s, pick, ctx, aborted };
+	char *key = NULL, *id = NULL; /* the markers to send */
+	uint64_t pages = 0;
+	int rc;
+
+	do {
+		struct s3xml_uploads_page pg = { 0 };
+		struct req r;
+		char *q = NULL;
+
+		req_init(&r, "GET", prefix);
+		r.verb = "LIST UPLOADS";
+		r.body.max = BODY_MAX;
+		rc = uploads_query(s, prefix, key, id, &q);
+		if (!rc)
+			rc = make_url(s, &r, "", q);
+		free(q);
+		if (!rc)
+			rc = perform(s, &r);
+		pages++;
+		if (rc == ENOTSUP) {
+			/* s3rver, and other servers without the call: they keep no
+			 * unfinished uploads we could abort */
+			log_msg(MDBTAP_LOG_DEBUG, "%s: the server cannot list unfinished uploads "
+				"(NotImplemented): nothing to clean", s->base.url);
+			s->base.error[0] = 0;
+			rc = 0;
+			req_free(&r);
+			break;
+		}
+		if (!rc) {
+			rc = s3xml_uploads_page((const char *)r.body.p, r.body.len, &pg, one_upload, &u);
+			if (rc == EPROTO)
+				snprintf(s->base.error, sizeof(s->base.error), "LIST UPLOADS %s%s: the "
+					 "answer is not a ListMultipartUploads page", s->base.url, prefix);
+		}
+		req_free(&r);
+		/* markers go forward; the same pair again would go round */
+		if (!rc && pg.truncated && ((key && !strcmp(key, pg.next_key) &&
+					      !strcmp(id, pg.next_upload_id)) || pages >= LIST_MAX_PAGES)) {
+			snprintf(s->base.error, sizeof(s->base.error), "LIST UPLOADS %s%s: the "
+				 "listing does not move on", s->base.url, prefix);
+			rc = EPROTO;
+		}
+		free(key);
+		free(id);
+		key = id = NULL;
+		if (!rc && pg.truncated) {
+			key = pg.next_key;
+			id = pg.next_upload_id;
+		} else {
+			free(pg.next_key);
+			free(pg.next_upload_id);
+		}
+	} while (!rc && key);
+	free(key);
+	free(id);
+	s->base.stats.list += pages - 1; /* store.c counts the first */
+	return rc;
+}
+
 static void s3_close(struct store *st)
 {
 	struct s3_store *s = s3(st);
@@ -739,7 +1144,8 @@ static void s3_close(struct store *st)
 	free(s);
 }
 
-static const struct store_ops s3_ops = { s3_put, s3_get, s3_list, s3_del, s3_close };
+static const struct store_ops s3_ops = { s3_put, s3_get, s3_list, s3_del, s3_close,
+					 s3_abort_uploads };
 
 int store_s3_open(const char *url, const struct store_opt *opts, size_t nopts,
 		  struct store **out, char *err, size_t errlen)

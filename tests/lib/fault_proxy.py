@@ -7,6 +7,7 @@ behind it still checks them).
 
     with FaultProxy(upstream_port) as f:
         f.set("cut", rate=0.5, methods={"GET"}); ...; f.set("none")
+        f.set("500", methods={"PUT"}, match="partNumber=2&", times=1)  # one part, once
         f.injected  # faults made, by mode
         f.stalling(text)  # the stalls in progress of paths with text in them
 CLI: fault_proxy.py LISTEN_PORT UPSTREAM_PORT MODE [RATE]
@@ -27,6 +28,7 @@ class FaultProxy(Proxy):
         super().__init__(upstream_port, port)
         self.rng = random.Random(seed)
         self.mode, self.rate, self.methods = "none", 1.0, None
+        self.match, self.times = None, None
         self.stall_seconds = 30
         self.stalls = {}  # the stalls in progress: a serial number -> the request's path
         self.serial = 0
@@ -40,17 +42,24 @@ class FaultProxy(Proxy):
         with self.lock:
             return {k for k, path in self.stalls.items() if text in path}
 
-    def set(self, mode, rate=1.0, methods=None):
+    def set(self, mode, rate=1.0, methods=None, match=None, times=None):
+        """Break requests with mode: a share (rate) of those of the methods
+        given, whose path and query hold match, at most times of them
+        (None: no bound)."""
         assert mode in MODES, mode
         with self.lock:
             self.mode, self.rate, self.methods = mode, rate, methods
+            self.match, self.times = match, times
 
     def intercept(self, handler, body):
         with self.lock:
             mode = self.mode
             if mode == "none" or (self.methods and handler.command not in self.methods) \
-                    or self.rng.random() >= self.rate:
+                    or (self.match and self.match not in handler.path) \
+                    or self.times == 0 or self.rng.random() >= self.rate:
                 return False
+            if self.times is not None:
+                self.times -= 1
         if mode == "cut":
             # an empty answer (a PUT's) cannot be cut: no fault then
             if handler.forward(body, cut=True):

@@ -1,6 +1,7 @@
 /* check_s3xml: reading S3's XML answers: ListObjectsV2 pages (raw and
- * url-encoded keys, truncation, tokens) and error documents; anything
- * else is refused, never crashes. */
+ * url-encoded keys, truncation, tokens), error documents, and the answers
+ * of multipart uploads (initiate, complete, ListMultipartUploads pages);
+ * anything else is refused, never crashes. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -143,6 +144,205 @@ START_TEST(errors)
 }
 END_TEST
 
+#define INIT "<?xml version=\"1.0\" encoding=\"UTF-8\"?><InitiateMultipartUploadResult " \
+	"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>b</Bucket><Key>p/k</Key>"
+
+START_TEST(upload_id)
+{
+	char id[S3XML_UPLOAD_ID_MAX + 1], big[S3XML_UPLOAD_ID_MAX + 400], small[8];
+	const char *doc = INIT "<UploadId>VXBsb2FkIElE+/=-_.~</UploadId>"
+			  "</InitiateMultipartUploadResult>";
+	static const char *bad[] = {
+		"",
+		"not xml",
+		"<Error><Code>InternalError</Code></Error>",
+		INIT "</InitiateMultipartUploadResult>",                          /* no id */
+		INIT "<UploadId></UploadId></InitiateMultipartUploadResult>",     /* empty */
+		INIT "<UploadId>a b</UploadId></InitiateMultipartUploadResult>",  /* a space */
+		INIT "<UploadId>a\nb</UploadId></InitiateMultipartUploadResult>",
+		INIT "<UploadId>caf\xc3\xa9</UploadId></InitiateMultipartUploadResult>",
+		INIT "<UploadId>abc</UploadId>",                                  /* cut short */
+		"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+		"<InitiateMultipartUploadResult><UploadId>&e;</UploadId>"
+		"</InitiateMultipartUploadResult>",
+	};
+	size_t n;
+
+	ck_assert_int_eq(s3xml_upload_id(doc, strlen(doc), id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "VXBsb2FkIElE+/=-_.~");
+	/* an id longer than the caller's room, or than any S3 sends */
+	ck_assert_int_eq(s3xml_upload_id(doc, strlen(doc), small, sizeof(small)), EPROTO);
+	ck_assert_str_eq(small, "");
+	n = (size_t)snprintf(big, sizeof(big), INIT "<UploadId>");
+	memset(big + n, 'a', S3XML_UPLOAD_ID_MAX + 1);
+	snprintf(big + n + S3XML_UPLOAD_ID_MAX + 1, sizeof(big) - n - S3XML_UPLOAD_ID_MAX - 1,
+		 "</UploadId></InitiateMultipartUploadResult>");
+	ck_assert_int_eq(s3xml_upload_id(big, strlen(big), id, sizeof(id)), EPROTO);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = s3xml_upload_id(bad[i], strlen(bad[i]), id, sizeof(id));
+
+		ck_assert_msg(rc == EPROTO, "case %zu: rc %d", i, rc);
+		ck_assert_msg(!id[0], "case %zu: id '%s'", i, id);
+	}
+	ck_assert_int_eq(s3xml_upload_id(NULL, 0, id, sizeof(id)), EPROTO);
+	ck_assert_int_eq(s3xml_upload_id_ok("x"), 1);
+	ck_assert_int_eq(s3xml_upload_id_ok(""), 0);
+	ck_assert_int_eq(s3xml_upload_id_ok(NULL), 0);
+	ck_assert_int_eq(s3xml_upload_id_ok("a\x7f"), 0);
+}
+END_TEST
+
+START_TEST(complete)
+{
+	char code[16], msg[32];
+	const char *ok = "<?xml version=\"1.0\"?><CompleteMultipartUploadResult><Location>l"
+			 "</Location><Key>k</Key><ETag>\"3858f62230ac3c915f300c664312c11f-9\"</ETag>"
+			 "</CompleteMultipartUploadResult>";
+	const char *err = "<?xml version=\"1.0\"?>\n\n<Error><Code>InternalError</Code>"
+			  "<Message>We encountered an internal error. Please try again.</Message>"
+			  "</Error>";
+
+	ck_assert_int_eq(s3xml_complete(ok, strlen(ok), code, sizeof(code), msg, sizeof(msg)), 0);
+	ck_assert_str_eq(code, "");
+	/* 200 with an error in the body: S3 does that to a complete */
+	ck_assert_int_eq(s3xml_complete(err, strlen(err), code, sizeof(code), msg, sizeof(msg)),
+			 EAGAIN);
+	ck_assert_str_eq(code, "InternalError");
+	ck_assert_str_eq(msg, "We encountered an internal erro");
+	ck_assert_int_eq(s3xml_complete("", 0, code, sizeof(code), msg, sizeof(msg)), EPROTO);
+	ck_assert_int_eq(s3xml_complete("<X/>", 4, code, sizeof(code), msg, sizeof(msg)), EPROTO);
+	ck_assert_int_eq(s3xml_complete("<Error></Error>", 15, code, sizeof(code), msg,
+					sizeof(msg)), EPROTO);
+	ck_assert_int_eq(s3xml_complete("<CompleteMultipartUploadResult>", 31, code, sizeof(code),
+					msg, sizeof(msg)), EPROTO); /* cut short */
+	ck_assert_int_eq(s3xml_complete(NULL, 0, code, sizeof(code), msg, sizeof(msg)), EPROTO);
+}
+END_TEST
+
+struct ups {
+	char buf[2048];
+	int n, stop_at;
+};
+
+static int add_upload(void *ctx, const char *key, const char *id, uint64_t ns)
+{
+	struct ups *u = ctx;
+	size_t used = strlen(u->buf);
+
+	snprintf(u->buf + used, sizeof(u->buf) - used, "%s %s %llu;", key, id,
+		 (unsigned long long)ns);
+	return ++u->n == u->stop_at ? 42 : 0;
+}
+
+static int uploads(const char *xml, struct s3xml_uploads_page *pg, struct ups *u)
+{
+	memset(u, 0, sizeof(*u));
+	return s3xml_uploads_page(xml, strlen(xml), pg, add_upload, u);
+}
+
+#define UHEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListMultipartUploadsResult " \
+	"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>b</Bucket>"
+#define UP(key, id, when) "<Upload><Key>" key "</Key><UploadId>" id "</UploadId>" \
+	"<Initiator><ID>x</ID></Initiator><Initiated>" when "</Initiated></Upload>"
+
+START_TEST(uploads_page)
+{
+	struct s3xml_uploads_page pg;
+	struct ups u;
+
+	ck_assert_int_eq(uploads(UHEAD "<IsTruncated>false</IsTruncated>"
+				 UP("p/a+b", "id1", "2026-11-29T23:55:07.000Z")
+				 UP("p/c", "id2", "1970-01-01T00:00:01.123456789123Z")
+				 UP("p/d", "id3", "2000-02-29T12:00:00Z")
+				 "</ListMultipartUploadsResult>", &pg, &u), 0);
+	ck_assert_str_eq(u.buf, "p/a+b id1 1795996507000000000;p/c id2 1123456789;"
+			 "p/d id3 951825600000000000;");
+	ck_assert_int_eq(pg.truncated, 0);
+	ck_assert_ptr_null(pg.next_key);
+	ck_assert_ptr_null(pg.next_upload_id);
+
+	/* url-encoded keys and marker; a truncated page gives its markers */
+	ck_assert_int_eq(uploads(UHEAD "<EncodingType>url</EncodingType>"
+				 "<IsTruncated>true</IsTruncated>"
+				 "<NextKeyMarker>p/caf%C3%A9+x</NextKeyMarker>"
+				 "<NextUploadIdMarker>id/2=</NextUploadIdMarker>"
+				 UP("p/caf%C3%A9+x", "id/2=", "2026-01-01T00:00:00.5Z")
+				 "</ListMultipartUploadsResult>", &pg, &u), 0);
+	ck_assert_str_eq(u.buf, "p/caf\xc3\xa9 x id/2= 1767225600500000000;");
+	ck_assert_int_eq(pg.truncated, 1);
+	ck_assert_str_eq(pg.next_key, "p/caf\xc3\xa9 x");
+	ck_assert_str_eq(pg.next_upload_id, "id/2=");
+	free(pg.next_key);
+	free(pg.next_upload_id);
+
+	/* no uploads at all */
+	ck_assert_int_eq(uploads(UHEAD "<IsTruncated>false</IsTruncated>"
+				 "</ListMultipartUploadsResult>", &pg, &u), 0);
+	ck_assert_int_eq(u.n, 0);
+
+	/* the callback stops it; nothing is left to free */
+	memset(&u, 0, sizeof(u));
+	u.stop_at = 1;
+	{
+		static const char doc[] = UHEAD "<IsTruncated>true</IsTruncated>"
+			"<NextKeyMarker>k</NextKeyMarker>"
+			UP("a", "1", "2026-01-01T00:00:00Z") UP("b", "2", "2026-01-01T00:00:00Z")
+			"</ListMultipartUploadsResult>";
+
+		ck_assert_int_eq(s3xml_uploads_page(doc, strlen(doc), &pg, add_upload, &u), 42);
+	}
+	ck_assert_int_eq(u.n, 1);
+	ck_assert_ptr_null(pg.next_key);
+	ck_assert_ptr_null(pg.next_upload_id);
+}
+END_TEST
+
+START_TEST(uploads_refused)
+{
+	static const char *bad[] = {
+		"",
+		"not xml",
+		"<Error><Code>NotImplemented</Code></Error>",
+		UHEAD "<IsTruncated>true</IsTruncated></ListMultipartUploadsResult>", /* no marker */
+		UHEAD "<IsTruncated>true</IsTruncated><NextKeyMarker>k</NextKeyMarker>"
+		      "<NextUploadIdMarker>a b</NextUploadIdMarker></ListMultipartUploadsResult>",
+		UHEAD "<Upload><UploadId>1</UploadId><Initiated>2026-01-01T00:00:00Z</Initiated>"
+		      "</Upload></ListMultipartUploadsResult>",                       /* no key */
+		UHEAD UP("k", "", "2026-01-01T00:00:00Z") "</ListMultipartUploadsResult>",
+		UHEAD UP("k", "a b", "2026-01-01T00:00:00Z") "</ListMultipartUploadsResult>",
+		UHEAD "<Upload><Key>k</Key><UploadId>1</UploadId></Upload>"
+		      "</ListMultipartUploadsResult>",                                /* no time */
+		UHEAD UP("k", "1", "2026-01-01 00:00:00Z") "</ListMultipartUploadsResult>",
+		UHEAD UP("k", "1", "2026-13-01T00:00:00Z") "</ListMultipartUploadsResult>",
+		UHEAD UP("k", "1", "2026-01-01T00:00:00") "</ListMultipartUploadsResult>",
+		UHEAD UP("k", "1", "2026-01-01T00:00:00.Z") "</ListMultipartUploadsResult>",
+		UHEAD UP("k", "1", "2026-01-01T00:00:00Zx") "</ListMultipartUploadsResult>",
+		UHEAD UP("k", "1", "1969-12-31T23:59:59Z") "</ListMultipartUploadsResult>",
+		UHEAD UP("k", "1", "") "</ListMultipartUploadsResult>",
+		UHEAD "<EncodingType>url</EncodingType>" UP("k%zz", "1", "2026-01-01T00:00:00Z")
+		      "</ListMultipartUploadsResult>",
+		UHEAD "<EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>"
+		      "<NextKeyMarker>k%00</NextKeyMarker></ListMultipartUploadsResult>",
+		UHEAD UP("k", "1", "2026-01-01T00:00:00Z"),                       /* cut short */
+		"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+		"<ListMultipartUploadsResult>" UP("&e;", "1", "2026-01-01T00:00:00Z")
+		"</ListMultipartUploadsResult>",
+	};
+	struct s3xml_uploads_page pg;
+	struct ups u;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = uploads(bad[i], &pg, &u);
+
+		ck_assert_msg(rc == EPROTO, "case %zu: rc %d", i, rc);
+		ck_assert_ptr_null(pg.next_key);
+		ck_assert_ptr_null(pg.next_upload_id);
+		ck_assert_msg(!strstr(u.buf, "root:"), "case %zu read a file", i);
+	}
+	ck_assert_int_eq(s3xml_uploads_page(NULL, 0, &pg, add_upload, &u), EPROTO);
+}
+END_TEST
+
 Suite *s3xml_suite(void)
 {
 	Suite *s = suite_create("s3xml");
@@ -153,6 +353,10 @@ Suite *s3xml_suite(void)
 	tcase_add_test(tc, callback_stops);
 	tcase_add_test(tc, refused);
 	tcase_add_test(tc, errors);
+	tcase_add_test(tc, upload_id);
+	tcase_add_test(tc, complete);
+	tcase_add_test(tc, uploads_page);
+	tcase_add_test(tc, uploads_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -698,6 +698,11 @@ START_TEST(s3_settings)
 		{ "s3://bucket/x?page_size=0", "1..1000" },
 		{ "s3://bucket/x?page_size=1001", "1..1000" },
 		{ "s3://bucket/x?retries=-1", "0..100" },
+		{ "s3://bucket/x?part_size=4M", "from 5M to 5G" },
+		{ "s3://bucket/x?part_size=6G", "from 5M to 5G" },
+		{ "s3://bucket/x?part_size=5T", "from 5M to 5G" },
+		{ "s3://bucket/x?part_size=-5M", "from 5M to 5G" },
+		{ "s3://bucket/x?part_size=99999999999999999999", "from 5M to 5G" },
 		{ "s3://bucket/x?timeout=soon", "not a duration" },
 		{ "s3://bucket/x?low_speed_time=10ms", "low_speed_time 1s" },
 		{ "s3://bucket/x%zz", "bad % escape" },
@@ -755,12 +760,19 @@ START_TEST(s3_settings)
 	/* The URL shown in logs: decoded prefix ending in '/', no options. */
 	ck_assert_int_eq(store_open("s3://my.bucket/a%20b+c%25~%C3%A9?region=eu-west-1"
 				    "&endpoint=https://s3.example.net:8443/&force_path_style=1"
-				    "&retries=0&page_size=1&timeout=1m&tls_verify=false",
+				    "&retries=0&page_size=1&timeout=1m&tls_verify=false&part_size=5M",
 				    NULL, 0, &s, err, sizeof(err)), 0);
 	ck_assert_str_eq(store_url(s), "s3://my.bucket/a b+c%~\xc3\xa9/");
 	store_close(s);
 	ck_assert_int_eq(store_open("s3://bucket", NULL, 0, &s, err, sizeof(err)), 0);
 	ck_assert_str_eq(store_url(s), "s3://bucket/");
+	store_close(s);
+	ck_assert_int_eq(store_open("s3://bucket/x?part_size=5G",
+				    (struct store_opt[]){ { "timeout", "1m" } }, 1, &s, err,
+				    sizeof(err)), 0);
+	store_close(s);
+	ck_assert_int_eq(store_open("s3://bucket/x", (struct store_opt[]){ { "part_size",
+				    "5242880" } }, 1, &s, err, sizeof(err)), 0);
 	store_close(s);
 
 	/* store_options belong to S3 stores only. */
