@@ -63,6 +63,8 @@ char *http_metrics(const struct http_env *e, size_t n, int ready)
 		  AT(env.elems_merged) },
 		{ "mdbtap_tombstones_swept_total", "Tombstones forgotten after the retention.",
 		  AT(env.tombstones_swept) },
+		{ "mdbtap_merges_map_full_total", "Merges stopped by the host's full map "
+		  "(they resume when there is room).", AT(env.merges_map_full) },
 		{ "mdbtap_store_request_errors_total", "Store requests that failed.",
 		  AT(store.errors) },
 		{ "mdbtap_store_retries_total", "Store requests repeated after a transient "
