@@ -14,7 +14,7 @@
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP, OPT_RETENTION,
-	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN, OPT_CREATE_STORE,
+	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN, OPT_CREATE_STORE, OPT_MAP_SIZE,
 };
 
 static const struct option long_opts[] = {
@@ -29,6 +29,7 @@ static const struct option long_opts[] = {
 	{ "full-now", no_argument, NULL, OPT_FULL_NOW },
 	{ "poll-interval", required_argument, NULL, OPT_POLL },
 	{ "full-interval", required_argument, NULL, OPT_FULL },
+	{ "map-size", required_argument, NULL, OPT_MAP_SIZE },
 	{ "keep-interval", required_argument, NULL, OPT_KEEP },
 	{ "tombstone-retention", required_argument, NULL, OPT_RETENTION },
 	{ "log-file", required_argument, NULL, OPT_LOG },
@@ -44,7 +45,7 @@ static const struct option long_opts[] = {
 /* The flags as given: pointers into argv. */
 struct flags {
 	const char *config, *env, *name, *store, *instance, *poll, *full, *log, *keep,
-		*retention, *log_level, *log_format, *listen;
+		*retention, *log_level, *log_format, *listen, *map_size;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
 	int once, full_now, verbose, create_store;
@@ -85,7 +86,7 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 {
 	if (opt == OPT_ENV || opt == OPT_NAME || opt == OPT_STORE || opt == OPT_INCLUDE ||
 	    opt == OPT_EXCLUDE || opt == OPT_FULL || opt == OPT_POLL || opt == OPT_KEEP ||
-	    opt == OPT_RETENTION)
+	    opt == OPT_RETENTION || opt == OPT_MAP_SIZE)
 		f->env_flag = opt_name(opt);
 	switch (opt) {
 	case 'c':
@@ -102,6 +103,8 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return once_only(&f->poll, v, opt, err, errlen);
 	case OPT_FULL:
 		return once_only(&f->full, v, opt, err, errlen);
+	case OPT_MAP_SIZE:
+		return once_only(&f->map_size, v, opt, err, errlen);
 	case OPT_KEEP:
 		return once_only(&f->keep, v, opt, err, errlen);
 	case OPT_RETENTION:
@@ -170,6 +173,11 @@ static int env_from_flags(struct cfg *c, const struct flags *f, const char *cwd,
 		rc = cfg_list_add(&e->exclude, &e->nexclude, f->exclude[i]);
 	if (!rc && f->full)
 		rc = flag_duration("full-interval", f->full, &e->full_interval_ns, err, errlen);
+	if (!rc && f->map_size && cfg_parse_size(f->map_size, &e->map_size)) {
+		err_setf(err, errlen, "--map-size '%s': not a size of at least 1K (e.g. 64M, 2G)",
+			f->map_size);
+		rc = EINVAL;
+	}
 	return rc;
 }
 
@@ -177,7 +185,7 @@ static int flag_empty(const struct flags *f)
 {
 	const char *v[] = { f->config, f->env, f->name, f->store, f->instance, f->poll,
 			    f->full, f->log, f->keep, f->retention, f->log_level,
-			    f->log_format, f->listen };
+			    f->log_format, f->listen, f->map_size };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i] && !v[i][0])
@@ -227,10 +235,11 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 			"the --log-* flags override it)", f->env_flag);
 		return EINVAL;
 	}
-	if (!f->env && (f->name || f->store || f->ninclude || f->nexclude || f->full)) {
+	if (!f->env && (f->name || f->store || f->ninclude || f->nexclude || f->full ||
+			f->map_size)) {
 		err_setf(err, errlen, "--%s needs --env PATH",
 			f->name ? "name" : f->store ? "store" : f->ninclude ? "include" :
-			f->nexclude ? "exclude" : "full-interval");
+			f->nexclude ? "exclude" : f->full ? "full-interval" : "map-size");
 		return EINVAL;
 	}
 	if (f->instance && !cfg_instance_ok(f->instance)) {
@@ -342,6 +351,8 @@ void cfg_usage(FILE *f)
 		"      --include DBI       sync only this DBI (repeatable; '-' = unnamed DBI)\n"
 		"      --exclude DBI       sync every DBI but this one (repeatable)\n"
 		"      --full-interval DUR full snapshot period (default 4h; 0 = at start only)\n"
+		"      --map-size SIZE     the env's map if mdbtap creates it (a new instance\n"
+		"                          receiving before its program ran; default 64G)\n"
 		"      --poll-interval DUR export and receive period (default 1s, >= 10ms)\n"
 		"      --keep-interval DUR how long our objects superseded by a newer full\n"
 		"                          snapshot stay in the store (default 10m)\n"

@@ -97,30 +97,16 @@ static int duration(struct loader *l, const yaml_node_t *n, const char *what, ui
 	return 0;
 }
 
-/* A byte count: digits, then maybe K, M or G (powers of 1024); >= 1K. */
+/* A byte count (cfg_parse_size): digits, then maybe K, M, G or T. */
 static int byte_size(struct loader *l, const yaml_node_t *n, const char *what, uint64_t *out)
 {
 	const char *v;
-	char *end;
-	unsigned long long x;
-	int rc = scalar(l, n, what, &v), shift = 0;
+	int rc = scalar(l, n, what, &v);
 
 	if (rc)
 		return rc;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (*end == 'K' || *end == 'k')
-		shift = 10;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20;
-	else if (*end == 'G' || *end == 'g')
-		shift = 30;
-	if (shift)
-		end++;
-	if (errno || end == v || *end || !(v[0] >= '0' && v[0] <= '9') || x > (~0ull >> shift) ||
-	    (x << shift) < 1024)
+	if (cfg_parse_size(v, out))
 		return lerr(l, n, "%s '%s' is not a size of at least 1K (e.g. 64M, 2G)", what, v);
-	*out = (uint64_t)x << shift;
 	return 0;
 }
 
@@ -250,8 +236,10 @@ static int env_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 	}
 	if (!strcmp(key, "full_interval"))
 		return duration(l, v, "full_interval", &e->full_interval_ns);
+	if (!strcmp(key, "map_size"))
+		return byte_size(l, v, "map_size", &e->map_size);
 	return lerr(l, k, "unknown key '%s' in env '%s' (known: path, store, store_options, "
-		    "include, exclude, full_interval)", key, e->name);
+		    "include, exclude, full_interval, map_size)", key, e->name);
 }
 
 static int env_entry(struct loader *l, const char *name, yaml_node_t *k, yaml_node_t *v,

@@ -102,6 +102,7 @@ int cfg_add_env(struct cfg *c, struct cfg_env **out)
 	*out = &v[c->nenvs++];
 	memset(*out, 0, sizeof(**out));
 	(*out)->full_interval_ns = CFG_DEFAULT_FULL_INTERVAL;
+	(*out)->map_size = CFG_DEFAULT_MAP_SIZE;
 	return 0;
 }
 
@@ -240,6 +241,11 @@ static int check_env(const struct cfg *c, size_t i, char *err, size_t errlen)
 			"poll_interval and 366d", n);
 		return EINVAL;
 	}
+	if (e->map_size < CFG_MIN_MAP_SIZE || e->map_size > SIZE_MAX) {
+		err_setf(err, errlen, "env '%s': map_size must be at least 1M%s", n,
+			SIZE_MAX > 0xffffffffu ? "" : " and less than 4G on this machine");
+		return EINVAL;
+	}
 	/* Each instance's newest full snapshot must be younger than the
 	 * retention: an older one still holds elements deleted since, whose
 	 * tombstones may be swept already, and a joiner loading it would
@@ -316,4 +322,30 @@ int cfg_dbi_selected(const struct cfg_env *e, const char *name, size_t len)
 			return e->ninclude != 0;
 	}
 	return e->ninclude == 0;
+}
+
+int cfg_parse_size(const char *v, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	char *end;
+	unsigned long long x;
+	int shift = 0;
+
+	if (!(v[0] >= '0' && v[0] <= '9'))
+		return EINVAL;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (*end && (u = strchr(units, *end & ~0x20)) != NULL) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+	}
+	if (errno || *end)
+		return EINVAL;
+	if (x > (~0ull >> shift))
+		return ERANGE;
+	if ((x << shift) < 1024)
+		return EINVAL;
+	*out = (uint64_t)x << shift;
+	return 0;
 }

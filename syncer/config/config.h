@@ -19,6 +19,7 @@
  *       store: file:///srv/mdbtap
  *       exclude: [pdns]
  *       full_interval: 4h
+ *       map_size: 64G               # only for an env the syncer creates
  *     zones:
  *       path: /var/lib/zones.lmdb
  *       store: s3://bucket/mdbtap?region=eu-west-1
@@ -67,6 +68,10 @@
 #define CFG_DEFAULT_MAX_OBJECT (1ull << 30)
 #define CFG_DEFAULT_MAX_EXPANDED (16ull << 30)
 #define CFG_DEFAULT_KEEP (10 * 60 * CFG_NS_PER_SEC)
+/* The map of an env the syncer creates: address space, not disk (LMDB
+ * grows the file as data comes); 1 GiB where addresses are 32 bits. */
+#define CFG_DEFAULT_MAP_SIZE (SIZE_MAX > 0xffffffffu ? 64ull << 30 : 1ull << 30)
+#define CFG_MIN_MAP_SIZE (1ull << 20)                   /* LMDB's own default */
 #define CFG_MIN_POLL (10 * 1000000ull)                 /* 10 ms */
 #define CFG_MAX_POLL (3600 * CFG_NS_PER_SEC)            /* 1 h */
 #define CFG_MIN_MAX_FUTURE (1 * CFG_NS_PER_SEC)         /* 1 s */
@@ -87,6 +92,10 @@ struct cfg_env {
 	size_t ninclude, nexclude;   /* at most one of them is nonzero */
 	uint64_t full_interval_ns;   /* full snapshot period; default 4 h; 0 = only
 					at start; otherwise >= poll_interval */
+	uint64_t map_size;           /* the map of the env when the syncer creates
+					it (a new instance receiving before its
+					program ever ran); never applied to an env
+					that exists; CFG_DEFAULT_MAP_SIZE */
 };
 
 struct cfg {
@@ -136,6 +145,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
  *   --store URL              its store
  *   --include DBI, --exclude DBI   (repeatable) the DBIs synced
  *   --full-interval DUR      its full snapshot period
+ *   --map-size SIZE          its map if the syncer creates it (cfg_parse_size)
  *   --poll-interval DUR, --keep-interval DUR
  *   --instance NAME, --once, --log-file FILE
  *   -v, --verbose (log_level debug), --log-level LEVEL, --log-format FMT
@@ -159,6 +169,10 @@ int cfg_check(const struct cfg *c, char *err, size_t errlen);
  * (written "-" in include/exclude, so a DBI named "-" cannot be told
  * apart from it). */
 int cfg_dbi_selected(const struct cfg_env *e, const char *name, size_t len);
+
+/* A byte count: digits, then maybe K, M, G or T (powers of 1024), at
+ * least 1K: 0, or EINVAL (ERANGE: more than 64 bits hold). */
+int cfg_parse_size(const char *v, uint64_t *out);
 
 /* The options text for `mdbtap sync --help`. */
 void cfg_usage(FILE *f);

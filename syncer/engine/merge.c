@@ -412,7 +412,10 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 	struct batch b = { .s = s };
 	char *name = NULL, tf[64] = "";
 	int rc = rewind_fd(fd), open = 0;
+	uint64_t kvs = 0; /* elements read */
 
+	if (a->done)
+		*a->done = a->skip;
 	if (s->readonly)
 		return EROFS;
 	if (!rc)
@@ -450,12 +453,16 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 			cur.transform = tf;
 			continue;
 		}
-		if (ev.type != SNAP_EV_KV)
+		if (ev.type != SNAP_EV_KV || kvs++ < a->skip)
 			continue;
 		rc = apply_kv(&b, &cur, &ev.kv, a);
 		if (!rc && ++b.n >= MERGE_BATCH) {
 			rc = batch_commit(&b, a->instance, NULL);
 			open = 0;
+			/* Where a retry may start: not past an element refused
+			 * for max_future, which must be applied again. */
+			if (!rc && !b.future && a->done)
+				*a->done = kvs;
 		}
 	}
 	if (open)
@@ -463,8 +470,7 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 	snap_reader_free(r);
 	free(name);
 	if (rc == MDB_MAP_FULL)
-		log_msg(MDBTAP_LOG_ERROR, "%s: %s does not fit in the host's map: it waits until the "
-			"host's map grows or data is deleted", s->path, a->name);
+		; /* said once by the caller (mapfull.h) */
 	else if (rc && rc != MERGE_RETRY)
 		log_msg(MDBTAP_LOG_ERROR, "%s: applying %s: %s", s->path, a->name, err_str(rc));
 	else

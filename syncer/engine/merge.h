@@ -42,6 +42,10 @@ struct merge_args {
 	uint64_t max_future_ns;      /* refuse timestamps this far ahead */
 	uint64_t tombstone_cutoff_ns; /* ignore older tombstones of elements
 					 unknown here (sweep_load_cutoff) */
+	uint64_t skip;               /* the object's first elements merged already
+					(a merge stopped by a full map, mapfull.h) */
+	uint64_t *done;              /* NULL, or set to how many of its first
+					elements are merged and committed */
 };
 
 /* Check that fd holds a whole, valid object (to its end: checksum,

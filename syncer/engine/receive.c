@@ -11,6 +11,7 @@
 #include "err.h"
 #include "hlc.h"
 #include "log.h"
+#include "mapfull.h"
 #include "merge.h"
 #include "objname.h"
 #include "quarantine.h"
@@ -144,13 +145,19 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 		     const struct obj *o, struct meta_remote *p)
 {
 	struct meta_remote next = { o->on.generation, o->on.to_txnid, o->on.ts_ns };
+	uint64_t done = 0;
 	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
-				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns) };
+				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns), 0,
+				 &done };
 	char err[256];
 	int fd, rc;
 
 	if ((rc = bound_before_fetch(s, a, o)))
 		return rc;
+	/* Stopped by a full map and nothing changed since: not fetched
+	 * again, it waits (the instance's later objects after it). */
+	if (mapfull_wait(s, o->name, &ma.skip))
+		return MDB_MAP_FULL;
 	if ((fd = senv_tmpfile(s)) < 0)
 		return errno;
 	rc = store_get(store, o->name, fd);
@@ -176,6 +183,10 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	}
 	if (!rc) {
 		rc = merge_apply(s, fd, &ma);
+		if (rc == MDB_MAP_FULL)
+			mapfull_stopped(s, o->name, done);
+		else if (!rc || rc == MERGE_RETRY)
+			mapfull_applied(s, o->name, o->on.instance);
 		if (rc)
 			rc = quarantine_fault(s, o, rc, 1);
 	}

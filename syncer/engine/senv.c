@@ -22,7 +22,6 @@
 #include "env.h"
 
 #define SENV_MAX_DBS 1024
-#define SENV_NEW_MAP_SIZE (1ull << 30)
 
 const char *const senv_rescan_names[SENV_RESCAN_NWHY] = {
 	[SENV_RESCAN_UNACCOUNTED] = "unaccounted", [SENV_RESCAN_IN_DOUBT] = "in_doubt",
@@ -299,9 +298,11 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		rc = mdb_env_set_maxdbs(s->host, SENV_MAX_DBS);
 	/* No map size set: LMDB takes the host's from the file, and the
 	 * syncer never grows the host's map (docs/DESIGN.md §21). A new env gets room
-	 * to receive; its program may set its own size when it opens it. */
+	 * to receive (map_size); its program's own size replaces it in the
+	 * program when it opens it (§21 says what follows). */
 	if (!rc && fresh)
-		rc = mdb_env_set_mapsize(s->host, SENV_NEW_MAP_SIZE);
+		rc = mdb_env_set_mapsize(s->host, (size_t)(cfg ? cfg->map_size :
+							    CFG_DEFAULT_MAP_SIZE));
 	/* Opening reads the meta pages: under the host's lock too. */
 	if (!rc && !(rc = senv_lock(s, 0))) {
 		rc = mdb_env_open(s->host, path, flags, 0644);
@@ -499,6 +500,7 @@ int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino)
  * MDB_meta: magic, version (4 each), address, mapsize (8 each), two
  * MDB_db of 48 bytes, last page and txn id (8 each). The digest leaves
  * out the map size and address, which a later commit may change. */
+#define SENV_META_MAPSIZE 32
 #define SENV_META_DBS 40
 #define SENV_META_TXNID 144
 
@@ -561,6 +563,22 @@ int senv_file_txnid(struct senv *s, uint64_t *txnid)
 	for (int i = 0; i < 2; i++)
 		if (meta_txnid(page[i]) > *txnid)
 			*txnid = meta_txnid(page[i]);
+	return 0;
+}
+
+int senv_file_map(struct senv *s, uint64_t *mapsize, uint64_t *txnid)
+{
+	unsigned char page[2][SENV_META_READ];
+	int n, rc = read_meta_pages(s, page, &n), newest = 0;
+
+	if (rc)
+		return rc;
+	if (n < 2)
+		return MDB_CORRUPTED;
+	if (meta_txnid(page[1]) > meta_txnid(page[0]))
+		newest = 1;
+	*txnid = meta_txnid(page[newest]);
+	memcpy(mapsize, page[newest] + SENV_META_MAPSIZE, 8);
 	return 0;
 }
 

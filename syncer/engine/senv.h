@@ -60,6 +60,19 @@ struct senv_stats {
 	uint64_t tombstones_counted_ns; /* when they were counted (wall) */
 	struct hist lag;           /* per remote object applied: now minus the
 				      time in its name (when it was made) */
+	uint64_t merges_map_full;  /* merges stopped by the host's full map
+				      (mapfull.h) */
+};
+
+/* A merge stopped by the host's full map (mapfull.h): the object, how
+ * many of its elements were merged and committed before, and the host's
+ * data file as it was then. */
+#define SENV_FULL_SLOTS 8
+#define SENV_FULL_NAME 320
+struct senv_full {
+	char name[SENV_FULL_NAME];   /* "" = a free slot */
+	uint64_t done;               /* elements (in the object's order) merged */
+	uint64_t mapsize, txnid;     /* senv_file_map then */
 };
 
 /* Count a rescan (stats.rescans and its reason). */
@@ -104,6 +117,9 @@ struct senv {
 	struct senv_misfit *misfits; /* per DBI and instance */
 	size_t nmisfits;
 	uint64_t uploads_next_ns;    /* clean_uploads: when it looks next */
+	struct senv_full full[SENV_FULL_SLOTS]; /* mapfull.h */
+	unsigned full_next;          /* the slot to take next */
+	int full_logged;             /* a full map was said, not yet its end */
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;
@@ -183,6 +199,11 @@ int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16]);
  * from the file (not from the lock file, which a copy over the data file
  * leaves as it was). 0 or an errno / MDB_* code. */
 int senv_file_txnid(struct senv *s, uint64_t *txnid);
+
+/* The map size recorded in the host's data file (the largest any
+ * program committed with: LMDB never lowers it) and its newest txn id,
+ * read from its newest meta page. 0 or an errno / MDB_* code. */
+int senv_file_map(struct senv *s, uint64_t *mapsize, uint64_t *txnid);
 
 /* The host's last committed txn id. */
 uint64_t senv_last_txnid(struct senv *s);

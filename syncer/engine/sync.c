@@ -15,6 +15,7 @@
 #include "fold.h"
 #include "hlc.h"
 #include "log.h"
+#include "mapfull.h"
 #include "receive.h"
 #include "rescan.h"
 #include "snap.h"
@@ -231,6 +232,7 @@ static int readopt(struct dset *ds, MDB_txn *mt, struct meta_state *st, uint64_t
 		first = e.hdr.txnid;
 	journal_reader_free(&rd);
 	s->stats.readoptions++;
+	mapfull_forget(s); /* what was merged into the old file may be gone */
 	log_msg(MDBTAP_LOG_INFO, "%s: re-adopted %llu elements", s->path, (unsigned long long)n);
 	if (!first) {
 		fr->tail = st->jpos = journal_load(&h->head);

@@ -161,6 +161,8 @@ static const struct {
 	{ "mdbtap_tombstones_ignored_total", "counter",
 	  "Remote tombstones of unknown elements older than the retention, not taken in.",
 	  AT(d.env.tombstones_ignored) },
+	{ "mdbtap_merges_map_full_total", "counter", "Merges stopped by the host's full map "
+	  "(they resume when there is room).", AT(d.env.merges_map_full) },
 	{ "mdbtap_store_request_errors_total", "counter", "Store requests that failed.",
 	  AT(d.store.errors) },
 	{ "mdbtap_store_retries_total", "counter",

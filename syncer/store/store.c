@@ -271,7 +271,8 @@ int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pic
 	if (!s->ops->abort_uploads)
 		return 0;
 	s->error[0] = 0;
-	return count(s, &s->stats.list, "LIST UPLOADS", prefix,
+	uint64_t t0 = now_ns();
+	return count(s, &s->stats.list, STORE_OP_LIST, t0, "LIST UPLOADS", prefix,
 		     s->ops->abort_uploads(s, prefix, pick, ctx, aborted));
 }
 

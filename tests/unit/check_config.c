@@ -173,7 +173,55 @@ START_TEST(example_file_is_valid)
 	ck_assert_uint_eq(c.max_future_ns, CFG_DEFAULT_MAX_FUTURE);
 	ck_assert_uint_eq(c.tombstone_retention_ns, 0);
 	ck_assert_uint_eq(c.envs[0].full_interval_ns, CFG_DEFAULT_FULL_INTERVAL);
+	ck_assert_uint_eq(c.envs[0].map_size, CFG_DEFAULT_MAP_SIZE);
 	cfg_free(&c);
+}
+END_TEST
+
+/* map_size: the map of an env the syncer creates (config.h). */
+START_TEST(map_size)
+{
+	char *a1[] = { "sync", "--env", "/e", "--store", "/s", "--map-size", "2G", NULL };
+	char *a2[] = { "sync", "--env", "/e", "--store", "/s", "--map-size", "512K", NULL };
+	char *a3[] = { "sync", "--map-size", "1G", NULL };
+	struct cfg c;
+	uint64_t v;
+
+	ck_assert_msg(load(&c, "envs: {main: {path: /e, store: /s}}\n") == 0, "%s", err);
+	ck_assert_uint_eq(c.envs[0].map_size, CFG_DEFAULT_MAP_SIZE);
+	ck_assert_uint_eq(c.envs[0].map_size, sizeof(size_t) > 4 ? 64ull << 30 : 1ull << 30);
+	cfg_free(&c);
+	ck_assert_msg(load(&c, "envs: {main: {path: /e, store: /s, map_size: 512M}}\n") == 0,
+		      "%s", err);
+	ck_assert_int_eq(cfg_check(&c, err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.envs[0].map_size, 512ull << 20);
+	cfg_free(&c);
+	/* Below LMDB's own 1 MiB default: refused by the check. */
+	ck_assert_int_eq(load(&c, "envs: {main: {path: /e, store: /s, map_size: 64K}}\n"), 0);
+	ck_assert_int_eq(cfg_check(&c, err, sizeof(err)), EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "map_size"));
+	cfg_free(&c);
+	ck_assert_int_eq(load(&c, "envs: {main: {path: /e, store: /s, map_size: big}}\n"), EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "map_size"));
+	cfg_free(&c);
+	ck_assert_msg(parse(&c, a1) == 0, "%s", err);
+	ck_assert_uint_eq(c.envs[0].map_size, 2ull << 30);
+	cfg_free(&c);
+	ck_assert_int_eq(parse(&c, a2), 0);  /* parsed, refused by the check */
+	ck_assert_int_eq(cfg_check(&c, err, sizeof(err)), EINVAL);
+	cfg_free(&c);
+	ck_assert_int_eq(parse(&c, a3), EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--map-size needs --env"));
+	cfg_free(&c);
+	ck_assert_int_eq(cfg_parse_size("1T", &v), 0);
+	ck_assert_uint_eq(v, 1ull << 40);
+	ck_assert_int_eq(cfg_parse_size("3k", &v), 0);
+	ck_assert_uint_eq(v, 3072);
+	ck_assert_int_eq(cfg_parse_size("1023", &v), EINVAL);
+	ck_assert_int_eq(cfg_parse_size("99999999999999999999G", &v), EINVAL);
+	ck_assert_int_eq(cfg_parse_size("17179869184G", &v), ERANGE);
+	ck_assert_int_eq(cfg_parse_size("1GB", &v), EINVAL);
+	ck_assert_int_eq(cfg_parse_size("-1G", &v), EINVAL);
 }
 END_TEST
 
@@ -674,6 +722,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, full_file);
 	tcase_add_test(tc, minimal_file);
 	tcase_add_test(tc, example_file_is_valid);
+	tcase_add_test(tc, map_size);
 	tcase_add_loop_test(tc, file_errors, 0, sizeof(bad_files) / sizeof(bad_files[0]));
 	tcase_add_test(tc, file_unreadable);
 	tcase_add_test(tc, env_vars_expanded);
