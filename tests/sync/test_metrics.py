@@ -160,6 +160,7 @@ def status(path, *more):
 def setup(root):
     """b: 20 keys exported; a: tapped, journal of 64k overfilled."""
     store, a, b = (os.path.join(root, x) for x in ("store", "a", "b"))
+    os.makedirs(store)  # mdbtap creates no store directory unless told
     write(b, "put", 20, "b", tap=False)
     r = A.run([A.MDBTAP, "sync", "--once", "--env", b, "--store", store, "--instance", "b"],
               timeout=120)
