@@ -274,6 +274,10 @@ static const char *misfit(struct batch *b, const struct dctx *c, const struct sn
 	if (dup != !!(d->flags & MDB_DUPSORT))
 		return dup ? "a plain DBI's element for a DUPSORT DBI" :
 			     "a DUPSORT DBI's element for a plain DBI";
+	/* LMDB gives such a DBI leaf2 pages (for its own sub-DBs): keys of
+	 * the first value's size and no values, read past shorter buffers. */
+	if (!dup && (f & MDB_DUPFIXED))
+		return "a DBI with DUPFIXED but not DUPSORT, which LMDB cannot hold elements in";
 	if ((f & MDB_INTEGERKEY) && kv->klen != sizeof(unsigned) && kv->klen != sizeof(size_t))
 		return "a key of a size INTEGERKEY does not take";
 	if (dup && (f & MDB_INTEGERDUP) && kv->vlen != sizeof(unsigned) &&
@@ -292,6 +296,19 @@ static const char *misfit(struct batch *b, const struct dctx *c, const struct sn
 	}
 	mdb_cursor_close(cur);
 	return why;
+}
+
+/* Whether the host's unnamed DBI is DUPFIXED without DUPSORT: LMDB gives
+ * it leaf2 pages (fixed-size keys, no values), and a named DBI created
+ * there would have its record written as such a key, breaking the
+ * unnamed DBI (LMDB refuses named DBIs only beside DUPSORT and
+ * INTEGERKEY ones). */
+static int leaf2_main(struct batch *b)
+{
+	unsigned f;
+
+	return mdb_dbi_flags(b->w, 1 /* the unnamed DBI */, &f) == 0 &&
+	       (f & (MDB_DUPSORT | MDB_DUPFIXED)) == MDB_DUPFIXED;
 }
 
 /* Count and, once per DBI and instance, log a refused element. */
@@ -329,6 +346,13 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	/* A missing DBI is created with the remote's flags, for tombstones
 	 * too: they are part of the DBI's state (and of its digest). */
 	create = MDB_CREATE | (unsigned)(d->flags & MERGE_DBI_FLAGS);
+	if (!(create & MDB_DUPSORT)) /* flags LMDB means for DUPSORT only (misfit) */
+		create &= ~(unsigned)(MDB_DUPFIXED | MDB_INTEGERDUP | MDB_REVERSEDUP);
+	if (d->name_len && leaf2_main(b)) {
+		refuse_misfit(b, d, a->instance, "a named DBI in an env whose unnamed DBI is "
+			      "DUPFIXED but not DUPSORT (LMDB would write its record there wrongly)");
+		return 0;
+	}
 	rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* not synced here */
