@@ -14,6 +14,7 @@
 #include "merge.h"
 #include "objname.h"
 #include "quarantine.h"
+#include "snap.h"
 #include "store.h"
 #include "sweep.h"
 
@@ -287,6 +288,58 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 	return follow_gen(s, store, a, v, n, gen, p, have, applied);
 }
 
+/* Whether o, an object of our name from a chain this env did not start,
+ * newer than ours, was really written by another env using the name: a
+ * whole object whose own meta names our instance, our db and the chain
+ * of its name. A name planted to stop us (any bytes, or another
+ * instance's object renamed) is not: quarantined (one GET, for good),
+ * and this env goes on. *real says which. Returns 0, or the store's
+ * failure (the cycle stops). */
+static int other_env_wrote(struct senv *s, struct store *store, const struct receive_args *a,
+			   const struct obj *o, int *real)
+{
+	struct snap_reader *r = NULL;
+	struct snap_event ev;
+	char err[256], gen[24];
+	int fd, rc;
+
+	*real = 0;
+	if (senv_is_bad(s, o->name) || bound_before_fetch(s, a, o))
+		return 0;
+	if ((fd = senv_tmpfile(s)) < 0)
+		return errno;
+	rc = store_get(store, o->name, fd);
+	if (rc == ENOENT || rc == EFBIG || (rc && unreadable(rc))) {
+		if (rc == EFBIG)
+			quarantine_fault(s, o, rc, 0);
+		close(fd);
+		return 0; /* gone, too large, or unreadable this pass */
+	}
+	if (rc) {
+		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
+		close(fd);
+		return rc;
+	}
+	if (merge_verify(s, fd, err, sizeof(err)) != 0) {
+		quarantine_add(s, o->name, err);
+		close(fd);
+		return 0;
+	}
+	snprintf(gen, sizeof(gen), "G%016llx", (unsigned long long)o->on.generation);
+	if (lseek(fd, 0, SEEK_SET) == 0 && snap_reader_new(&r, snap_read_fd_source, &fd) == 0 &&
+	    snap_reader_next(r, &ev) == 0 && ev.type == SNAP_EV_META && ev.meta.instance &&
+	    !strcmp(ev.meta.instance, a->self) && ev.meta.database &&
+	    !strcmp(ev.meta.database, a->db) && ev.meta.generation &&
+	    !strcmp(ev.meta.generation, gen))
+		*real = 1;
+	snap_reader_free(r);
+	close(fd);
+	if (!*real)
+		quarantine_add(s, o->name, "named as ours, but not an object of our instance and "
+			       "of the chain its name says");
+	return 0;
+}
+
 /* Our own objects of other chains (docs/DESIGN.md §10, §11). Those
  * older than our chain are this env's past (before it was wiped or
  * replaced): followed like a remote's chain, so that what only they hold
@@ -318,6 +371,16 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 		if (own[i].on.generation == st.generation)
 			continue;
 		if (own[i].on.ts_ns > st.chain_ns) {
+			int real;
+
+			rc = other_env_wrote(s, store, a, &(struct obj){ (char *)own[i].name,
+						own[i].on, own[i].size }, &real);
+			if (rc) {
+				free(v);
+				return rc;
+			}
+			if (!real)
+				continue;
 			log_msg(MDBTAP_LOG_ERROR, "%s: instance name '%s' is used by another env: its "
 				"object %s belongs to a chain this env did not start, newer than its own; "
 				"this env stops syncing (give each env its own --instance)",
@@ -357,9 +420,25 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 	return rc;
 }
 
+/* What our metadata says we uploaded, for the cleaner (clean.h). */
+static int own_chain(struct senv *s, struct clean_self *me)
+{
+	struct meta_state st;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
+
+	if (rc)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	mdb_txn_abort(txn);
+	*me = (struct clean_self){ st.generation, st.last_full_name, st.last_obj_ns };
+	return rc;
+}
+
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
 		 struct receive_out *out)
 {
+	struct clean_self me;
 	struct listing l = { a, NULL, 0, 0, NULL, 0, 0, 0, 0 };
 	unsigned *applied = &out->applied;
 	char prefix[128];
@@ -409,7 +488,10 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 	*applied += out->past;
 	if (rc)
 		goto out;
-	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->max_future_ns, a->keep_ns,
+	rc = own_chain(s, &me);
+	if (rc)
+		goto out;
+	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), &me, a->keep_ns,
 				 &out->want);
 out:
 	for (size_t i = 0; i < l.n; i++)
