@@ -132,6 +132,7 @@ struct batch {
 	size_t n;
 	int wrote;
 	uint64_t future;    /* elements of this object refused for max_future */
+	uint64_t future_max; /* the newest of them */
 };
 
 static void batch_abort(struct batch *b)
@@ -340,7 +341,12 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	 * each object push the next one further ahead. */
 	if (kv->ts > hlc_wall_ns() + a->max_future_ns) {
 		b->s->stats.elems_refused++;
+		if (a->progress && kv->ts > a->progress->name_ns &&
+		    kv->ts - a->progress->name_ns > a->max_future_ns)
+			return 0; /* ahead of its own object's time: for good (merge.h) */
 		b->future++; /* the object is applied again later (merge_apply) */
+		if (kv->ts > b->future_max)
+			b->future_max = kv->ts;
 		return 0;
 	}
 	/* A missing DBI is created with the remote's flags, for tombstones
@@ -454,8 +460,11 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 			 * the clocks agree (re-applying changes nothing else). */
 			rc = batch_commit(&b, a->instance, b.future ? NULL : a->progress);
 			open = 0;
-			if (!rc && b.future)
+			if (!rc && b.future) {
 				rc = retry_later(s, a, b.future);
+				if (a->retry_ns)
+					*a->retry_ns = b.future_max - a->max_future_ns;
+			}
 			break;
 		}
 		if (ev.type == SNAP_EV_DBI) {

@@ -145,8 +145,10 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 		     const struct obj *o, struct meta_remote *p)
 {
 	struct meta_remote next = { o->on.generation, o->on.to_txnid, o->on.ts_ns };
+	uint64_t retry_ns = 0;
 	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
-				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns) };
+				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns),
+				 &retry_ns };
 	char err[256];
 	int fd, rc;
 
@@ -166,6 +168,9 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	if (rc) {
 		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
 		if (unreadable(rc)) {
+			/* Not fetched again for a while (quarantine.h): one GET
+			 * per wait, not one per cycle. */
+			quarantine_wait(s, o->name, hlc_wall_ns(), 0);
 			close(fd);
 			return OBJ_UNREADABLE;
 		}
@@ -177,7 +182,9 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	}
 	if (!rc) {
 		rc = merge_apply(s, fd, &ma);
-		if (rc)
+		if (rc == MERGE_RETRY) /* fetched again when acceptable */
+			quarantine_wait(s, o->name, hlc_wall_ns(), retry_ns);
+		else if (rc)
 			rc = quarantine_fault(s, o, rc, 1);
 	}
 	close(fd);
@@ -210,12 +217,14 @@ static int follow_gen(struct senv *s, struct store *store, const struct receive_
 	/* skip[i]: quarantined, or unreadable this pass. Looked up once:
 	 * each object that fails is skipped without a lookup per pass. */
 	char *skip = calloc(n ? n : 1, 1);
+	uint64_t now = hlc_wall_ns();
 	int rc = 0;
 
 	if (!skip)
 		return ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		skip[i] = v[i].on.generation == gen && senv_is_bad(s, v[i].name);
+		skip[i] = v[i].on.generation == gen &&
+			  (senv_is_bad(s, v[i].name) || quarantine_waits(s, v[i].name, now));
 	for (;;) {
 		const struct obj *next = NULL, *full = NULL;
 		int more = 0;
