@@ -133,11 +133,14 @@ static int quarantine_fault(struct senv *s, const struct obj *o, int rc, int fet
 #define OBJ_UNREADABLE (-2)
 
 /* Whether store_get's rc concerns that one object rather than the store
- * (unreachable, timed out, interrupted, out of memory: the cycle stops). */
+ * (unreachable, timed out, interrupted, out of memory: the cycle stops).
+ * The store answered the listing, so an answer it cannot give for one
+ * object (an error status after the retries: EIO; one we cannot read:
+ * EPROTO) is that object's: it must not stop every instance after it. */
 static int unreadable(int rc)
 {
 	return rc == EACCES || rc == EPERM || rc == EISDIR || rc == ELOOP || rc == ENXIO ||
-	       rc == ENODEV || rc == ENAMETOOLONG || rc == EINVAL;
+	       rc == ENODEV || rc == ENAMETOOLONG || rc == EINVAL || rc == EIO || rc == EPROTO;
 }
 
 /* Download, verify and apply one object; advance *p on success. */
