@@ -258,6 +258,30 @@ static int same_val(const MDB_val *a, const void *p, size_t n)
 	return a->mv_size == n && (!n || !memcmp(a->mv_data, p, n));
 }
 
+/* LMDB holds an empty DUPSORT value only as its key's one value: a put
+ * of another value drops it without a word, and a put of the empty value
+ * beside others fails (MDB_BAD_VALSIZE, which would refuse the whole
+ * object). Either would leave the host and the metadata apart. */
+static const char *empty_dup_misfit(struct batch *b, const struct dctx *c,
+				    const struct snap_kv *kv)
+{
+	MDB_val k = { kv->klen, (void *)kv->key }, v;
+	MDB_cursor *cur;
+	const char *why = NULL;
+	size_t n = 0;
+
+	if (mdb_cursor_open(b->w, c->host, &cur))
+		return NULL;
+	if (mdb_cursor_get(cur, &k, &v, MDB_SET_KEY) == 0 && mdb_cursor_count(cur, &n) == 0) {
+		if (!kv->vlen && (n > 1 || v.mv_size))
+			why = "an empty value beside other values of its key, which LMDB cannot hold";
+		else if (kv->vlen && n == 1 && !v.mv_size)
+			why = "a value for a key whose one value is empty, which LMDB would drop";
+	}
+	mdb_cursor_close(cur);
+	return why;
+}
+
 /* Why a remote element does not fit the local DBI as it really is
  * (docs/DESIGN.md §12: same-named DBIs may differ in flags between
  * instances), or NULL. LMDB would take some of these and break: a
@@ -284,6 +308,9 @@ static const char *misfit(struct batch *b, const struct dctx *c, const struct sn
 	if (dup && (f & MDB_INTEGERDUP) && kv->vlen != sizeof(unsigned) &&
 	    kv->vlen != sizeof(size_t))
 		return "a value of a size INTEGERDUP does not take";
+	if (dup && !(kv->flags & SNAP_KV_DELETED) && c->host_exists &&
+	    (why = empty_dup_misfit(b, c, kv)) != NULL)
+		return why;
 	if (!(f & (MDB_INTEGERKEY | MDB_INTEGERDUP | MDB_DUPFIXED)) || !c->host_exists ||
 	    mdb_cursor_open(b->w, c->host, &cur))
 		return NULL;

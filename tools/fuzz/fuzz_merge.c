@@ -92,6 +92,13 @@ static void fill(struct in *in, uint8_t *buf, size_t n)
 		buf[i] = (uint8_t)(u8(in) ^ (uint8_t)i);
 }
 
+/* A key: few distinct bytes, so that remote keys meet local ones. */
+static void fill_key(struct in *in, uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(u8(in) & 1);
+}
+
 /* A size: mostly small, sometimes at LMDB's limits and past them. */
 static size_t size_of(struct in *in, int key)
 {
@@ -155,7 +162,7 @@ static void make_local(struct in *in, const char *path, unsigned *lflags)
 			continue; /* LMDB cannot hold elements there (leaf2) */
 		key.mv_size = (lflags[i] & MDB_INTEGERKEY) ? ksz[i] : 1 + u8(in) % 8;
 		val.mv_size = (lflags[i] & (MDB_DUPFIXED | MDB_INTEGERDUP)) ? vsz[i] : u8(in) % 9;
-		fill(in, k, key.mv_size);
+		fill_key(in, k, key.mv_size);
 		fill(in, v, val.mv_size);
 		key.mv_data = k;
 		val.mv_data = v;
@@ -238,7 +245,7 @@ static void make_object(struct in *in, int fd)
 				kv.vlen = u8(in) & 1 ? 8 : 4;
 			t = u8(in);
 
-			fill(in, k, kv.klen < 64 ? kv.klen : 64);
+			fill_key(in, k, kv.klen < 64 ? kv.klen : 64);
 			fill(in, v, kv.vlen < 64 ? kv.vlen : 64);
 			kv.ts = t % 5 == 0 ? 0 : t % 5 == 1 ? now - (t >> 3) :
 				t % 5 == 2 ? now + 7200000000000ull : t % 5 == 3 ? (uint64_t)t : u64(in);
