@@ -1,49 +1,39 @@
 /* clean.c: see clean.h. */
 #include "clean.h"
 
-#include "log.h"
-#include "store.h"
-
 #include <stdio.h>
 #include <string.h>
 
-/* A name dated further ahead than our clock can be (the wall clock plus
- * max_future, which bounds what the merge lets the clock observe) was not
- * made by us: planted, it would pass for our newest full snapshot and
- * have our real objects deleted. */
-static int future(const struct clean_obj *o, uint64_t now_ns, uint64_t max_future_ns)
-{
-	return o->on.ts_ns > now_ns && o->on.ts_ns - now_ns > max_future_ns;
-}
+#include "log.h"
+#include "store.h"
 
 unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,
-		   uint64_t now_ns, uint64_t max_future_ns, uint64_t keep_ns, enum clean_want *want)
+		   uint64_t now_ns, const struct clean_self *me, uint64_t keep_ns,
+		   enum clean_want *want)
 {
 	const struct clean_obj *full = NULL;
-	uint64_t newest = 0, delta_bytes = 0;
+	uint64_t newest, delta_bytes = 0;
 	unsigned deleted = 0, deltas = 0;
 
 	*want = CLEAN_DELTA;
-	for (size_t i = 0; i < n; i++) {
-		if (future(&v[i], now_ns, max_future_ns))
-			continue;
-		/* Dated after now: maybe ours (our clock may run ahead by up
-		 * to max_future) but maybe planted, so never the full that
-		 * supersedes the rest. */
-		if (v[i].on.full && v[i].on.ts_ns <= now_ns &&
-		    (!full || v[i].on.ts_ns > full->on.ts_ns))
+	/* Our newest full snapshot is the one our metadata says we uploaded,
+	 * never merely the newest name that looks like one: a planted name
+	 * (dated ahead, or in our chain) would pass for it. */
+	for (size_t i = 0; me->full_ns && i < n; i++)
+		if (v[i].on.full && v[i].on.generation == me->generation &&
+		    v[i].on.ts_ns == me->full_ns)
 			full = &v[i];
-		if (v[i].on.ts_ns > newest)
-			newest = v[i].on.ts_ns;
-	}
 	if (!full)
-		return 0; /* never uploaded one: the next export is one anyway */
+		return 0; /* none yet, or not listed: keep everything */
+	newest = full->on.ts_ns;
 	for (size_t i = 0; i < n; i++) {
-		if (future(&v[i], now_ns, max_future_ns))
-			continue; /* neither kept count of nor deleted */
 		if (v[i].on.ts_ns > full->on.ts_ns) {
+			if (v[i].on.generation != me->generation || v[i].on.ts_ns > me->last_ns)
+				continue; /* not ours: neither kept count of nor deleted */
 			deltas++;
 			delta_bytes += v[i].size;
+			if (v[i].on.ts_ns > newest)
+				newest = v[i].on.ts_ns;
 		} else if (&v[i] != full && now_ns > v[i].on.ts_ns &&
 			   now_ns - v[i].on.ts_ns > keep_ns) {
 			int rc = store_del(store, v[i].name);

@@ -33,6 +33,18 @@ enum clean_want {
 	CLEAN_FULL_NOW,      /* a full snapshot now: idle for keep, with deltas */
 };
 
+/* What our metadata says we uploaded (the chain we write, our last full
+ * snapshot's name time, our last object's): only objects of ours that
+ * match it are ours. Anyone who can write to the store can put names
+ * under our instance, any generation, any time up to max_future: taken
+ * for our newest full snapshot, such a name would have our real objects
+ * deleted (docs/DESIGN.md §18.6). */
+struct clean_self {
+	uint64_t generation;
+	uint64_t full_ns;       /* 0: unknown, nothing is deleted */
+	uint64_t last_ns;
+};
+
 /* One of our objects, as listed. */
 struct clean_obj {
 	const char *name;
@@ -40,15 +52,17 @@ struct clean_obj {
 	uint64_t size;
 };
 
-/* Delete own objects v[0..n) (any order) that are older than the newest
- * full snapshot among them and than now - keep_ns. Names dated more than
- * max_future_ns after now are not ours to trust: ignored, never deleted
- * and never taken for the newest; a full one dated after now is never
- * taken for the newest either. Deletion failures are
- * logged (env names the env) and left for the next pass. Returns how many
- * were deleted; *want says what the next export should be (see above). */
+/* Delete objects v[0..n) of our name (any order) that are older than our
+ * newest full snapshot (the one me names; absent from the listing:
+ * nothing is deleted) and than now - keep_ns. Only the objects of our
+ * chain between it and our last object count as our deltas; any other
+ * name after it is not ours: neither counted nor deleted. Deletion
+ * failures are logged (env names the env) and left for the next pass.
+ * Returns how many were deleted; *want says what the next export should
+ * be (see above). */
 unsigned clean_own(struct store *store, const char *env, const struct clean_obj *v, size_t n,
-		   uint64_t now_ns, uint64_t max_future_ns, uint64_t keep_ns, enum clean_want *want);
+		   uint64_t now_ns, const struct clean_self *me, uint64_t keep_ns,
+		   enum clean_want *want);
 
 /* How often clean_uploads looks at most (a listing of uploads costs a
  * request; an idle syncer makes one per poll and no more). */

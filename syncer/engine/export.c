@@ -272,8 +272,10 @@ int export_upload(struct senv *s, struct store *store, struct meta_state *st,
 	s->stats.objects_out++;
 	st->exported = o->upto;
 	st->last_obj_ns = o->ts_ns;
-	if (o->full)
+	if (o->full) {
 		st->last_full_ns = o->made_ns;
+		st->last_full_name = o->ts_ns;
+	}
 	return 0;
 }
 

@@ -132,6 +132,7 @@ struct batch {
 	size_t n;
 	int wrote;
 	uint64_t future;    /* elements of this object refused for max_future */
+	uint64_t future_max; /* the newest of them */
 };
 
 static void batch_abort(struct batch *b)
@@ -257,6 +258,30 @@ static int same_val(const MDB_val *a, const void *p, size_t n)
 	return a->mv_size == n && (!n || !memcmp(a->mv_data, p, n));
 }
 
+/* LMDB holds an empty DUPSORT value only as its key's one value: a put
+ * of another value drops it without a word, and a put of the empty value
+ * beside others fails (MDB_BAD_VALSIZE, which would refuse the whole
+ * object). Either would leave the host and the metadata apart. */
+static const char *empty_dup_misfit(struct batch *b, const struct dctx *c,
+				    const struct snap_kv *kv)
+{
+	MDB_val k = { kv->klen, (void *)kv->key }, v;
+	MDB_cursor *cur;
+	const char *why = NULL;
+	size_t n = 0;
+
+	if (mdb_cursor_open(b->w, c->host, &cur))
+		return NULL;
+	if (mdb_cursor_get(cur, &k, &v, MDB_SET_KEY) == 0 && mdb_cursor_count(cur, &n) == 0) {
+		if (!kv->vlen && (n > 1 || v.mv_size))
+			why = "an empty value beside other values of its key, which LMDB cannot hold";
+		else if (kv->vlen && n == 1 && !v.mv_size)
+			why = "a value for a key whose one value is empty, which LMDB would drop";
+	}
+	mdb_cursor_close(cur);
+	return why;
+}
+
 /* Why a remote element does not fit the local DBI as it really is
  * (docs/DESIGN.md §12: same-named DBIs may differ in flags between
  * instances), or NULL. LMDB would take some of these and break: a
@@ -274,11 +299,18 @@ static const char *misfit(struct batch *b, const struct dctx *c, const struct sn
 	if (dup != !!(d->flags & MDB_DUPSORT))
 		return dup ? "a plain DBI's element for a DUPSORT DBI" :
 			     "a DUPSORT DBI's element for a plain DBI";
+	/* LMDB gives such a DBI leaf2 pages (for its own sub-DBs): keys of
+	 * the first value's size and no values, read past shorter buffers. */
+	if (!dup && (f & MDB_DUPFIXED))
+		return "a DBI with DUPFIXED but not DUPSORT, which LMDB cannot hold elements in";
 	if ((f & MDB_INTEGERKEY) && kv->klen != sizeof(unsigned) && kv->klen != sizeof(size_t))
 		return "a key of a size INTEGERKEY does not take";
 	if (dup && (f & MDB_INTEGERDUP) && kv->vlen != sizeof(unsigned) &&
 	    kv->vlen != sizeof(size_t))
 		return "a value of a size INTEGERDUP does not take";
+	if (dup && !(kv->flags & SNAP_KV_DELETED) && c->host_exists &&
+	    (why = empty_dup_misfit(b, c, kv)) != NULL)
+		return why;
 	if (!(f & (MDB_INTEGERKEY | MDB_INTEGERDUP | MDB_DUPFIXED)) || !c->host_exists ||
 	    mdb_cursor_open(b->w, c->host, &cur))
 		return NULL;
@@ -292,6 +324,19 @@ static const char *misfit(struct batch *b, const struct dctx *c, const struct sn
 	}
 	mdb_cursor_close(cur);
 	return why;
+}
+
+/* Whether the host's unnamed DBI is DUPFIXED without DUPSORT: LMDB gives
+ * it leaf2 pages (fixed-size keys, no values), and a named DBI created
+ * there would have its record written as such a key, breaking the
+ * unnamed DBI (LMDB refuses named DBIs only beside DUPSORT and
+ * INTEGERKEY ones). */
+static int leaf2_main(struct batch *b)
+{
+	unsigned f;
+
+	return mdb_dbi_flags(b->w, 1 /* the unnamed DBI */, &f) == 0 &&
+	       (f & (MDB_DUPSORT | MDB_DUPFIXED)) == MDB_DUPFIXED;
 }
 
 /* Count and, once per DBI and instance, log a refused element. */
@@ -323,12 +368,24 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	 * each object push the next one further ahead. */
 	if (kv->ts > hlc_wall_ns() + a->max_future_ns) {
 		b->s->stats.elems_refused++;
+		if (a->progress && kv->ts > a->progress->name_ns &&
+		    kv->ts - a->progress->name_ns > a->max_future_ns)
+			return 0; /* ahead of its own object's time: for good (merge.h) */
 		b->future++; /* the object is applied again later (merge_apply) */
+		if (kv->ts > b->future_max)
+			b->future_max = kv->ts;
 		return 0;
 	}
 	/* A missing DBI is created with the remote's flags, for tombstones
 	 * too: they are part of the DBI's state (and of its digest). */
 	create = MDB_CREATE | (unsigned)(d->flags & MERGE_DBI_FLAGS);
+	if (!(create & MDB_DUPSORT)) /* flags LMDB means for DUPSORT only (misfit) */
+		create &= ~(unsigned)(MDB_DUPFIXED | MDB_INTEGERDUP | MDB_REVERSEDUP);
+	if (d->name_len && leaf2_main(b)) {
+		refuse_misfit(b, d, a->instance, "a named DBI in an env whose unnamed DBI is "
+			      "DUPFIXED but not DUPSORT (LMDB would write its record there wrongly)");
+		return 0;
+	}
 	rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* not synced here */
@@ -433,8 +490,11 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 			 * the clocks agree (re-applying changes nothing else). */
 			rc = batch_commit(&b, a->instance, b.future ? NULL : a->progress);
 			open = 0;
-			if (!rc && b.future)
+			if (!rc && b.future) {
 				rc = retry_later(s, a, b.future);
+				if (a->retry_ns)
+					*a->retry_ns = b.future_max - a->max_future_ns;
+			}
 			break;
 		}
 		if (ev.type == SNAP_EV_DBI) {

@@ -32,7 +32,11 @@ int merge_remote_wins(const struct merge_side *local, const struct merge_side *r
 
 /* merge_apply's code when elements were refused for max_future: the rest
  * is applied but the progress is not advanced, so that the object is
- * applied again later (logged and counted in elems_refused). */
+ * applied again later (logged and counted in elems_refused). An element
+ * more than max_future ahead of the object's own name time (progress'
+ * name_ns) cannot come from a clock that is merely ahead: no writer's
+ * clock runs further ahead of its wall clock than max_future. It is
+ * refused for good, counted, and does not hold the object back. */
 #define MERGE_RETRY EAGAIN
 
 struct merge_args {
@@ -46,6 +50,9 @@ struct merge_args {
 					(a merge stopped by a full map, mapfull.h) */
 	uint64_t *done;              /* NULL, or set to how many of its first
 					elements are merged and committed */
+	uint64_t *retry_ns;          /* out, with MERGE_RETRY (may be NULL): the
+					wall time from which every refused
+					element is acceptable */
 };
 
 /* Check that fd holds a whole, valid object (to its end: checksum,

@@ -423,6 +423,9 @@ int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 	cf = create ? MDB_CREATE : 0;
 	h->dupsort = !!(order & MDB_DUPSORT);
 	if (!h->dupsort) {
+		/* DUPFIXED without DUPSORT makes LMDB keep keys of one size
+		 * and no values (leaf2 pages): never for the mirrors. */
+		order &= ~(unsigned)(MDB_DUPFIXED | MDB_INTEGERDUP | MDB_REVERSEDUP);
 		rc = open_one(txn, 'p', name, len, cf | order, &h->elems);
 		if (!rc)
 			rc = open_one(txn, 'c', name, len, cf | order, &h->changed);

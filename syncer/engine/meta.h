@@ -63,6 +63,9 @@ struct meta_state {
 	 * had a txn id of at most jmax. A committed record after it with a
 	 * txn id not above jmax was written by another env's writer. */
 	uint64_t jpos, jmax;
+	uint64_t last_full_name; /* name timestamp of our last full snapshot:
+				    the only one of our name the cleaner
+				    trusts as ours (clean.h); 0: unknown */
 };
 
 /* Progress of the objects of one remote instance. */

@@ -1,7 +1,9 @@
 /* quarantine.c: see quarantine.h. */
+#define _GNU_SOURCE /* tdestroy */
 #include "quarantine.h"
 
 #include <errno.h>
+#include <search.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,4 +99,62 @@ int quarantine_is_object_fault(int rc)
 	default:
 		return 1;
 	}
+}
+
+struct wait {
+	char *name;
+	uint64_t until;
+	uint64_t last;     /* the last wait's length */
+};
+
+static int wait_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct wait *)a)->name, ((const struct wait *)b)->name);
+}
+
+void quarantine_wait(struct senv *s, const char *name, uint64_t now_ns, uint64_t until_ns)
+{
+	struct wait k = { (char *)name, 0, 0 }, *w, **at = tfind(&k, &s->waits, wait_cmp);
+
+	if (at) {
+		w = *at;
+	} else {
+		if (s->nwaits >= QUARANTINE_MAX || !(w = calloc(1, sizeof(*w))))
+			return; /* fetched again next cycle: no harm */
+		if (!(w->name = strdup(name)) || !(at = tsearch(w, &s->waits, wait_cmp))) {
+			free(w->name);
+			free(w);
+			return;
+		}
+		s->nwaits++;
+	}
+	if (!until_ns) {
+		w->last = w->last ? 2 * w->last : QUARANTINE_WAIT_MIN;
+		if (w->last > QUARANTINE_WAIT_MAX)
+			w->last = QUARANTINE_WAIT_MAX;
+		until_ns = now_ns + w->last;
+	}
+	w->until = until_ns;
+}
+
+int quarantine_waits(const struct senv *s, const char *name, uint64_t now_ns)
+{
+	struct wait k = { (char *)name, 0, 0 }, **at = tfind(&k, &s->waits, wait_cmp);
+
+	return at && (*at)->until > now_ns;
+}
+
+static void wait_free(void *p)
+{
+	struct wait *w = p;
+
+	free(w->name);
+	free(w);
+}
+
+void quarantine_waits_free(struct senv *s)
+{
+	tdestroy(s->waits, wait_free);
+	s->waits = NULL;
+	s->nwaits = 0;
 }

@@ -27,4 +27,18 @@ void quarantine_add(struct senv *s, const char *name, const char *why);
  * (full disk, read-only, out of memory: retried later). */
 int quarantine_is_object_fault(int rc);
 
+/* Objects that cannot be fetched or applied for now, through no fault of
+ * theirs that is certain (unreadable: a 403, EACCES; elements ahead of
+ * max_future): not fetched again before a time, so that each costs one
+ * GET per wait rather than one per cycle. In memory only (a restart
+ * tries each once more); at most QUARANTINE_MAX of them.
+ * quarantine_wait: until_ns 0 waits twice as long as the last time,
+ * QUARANTINE_WAIT_MIN at first, at most QUARANTINE_WAIT_MAX. */
+#define QUARANTINE_WAIT_MIN (60ull * 1000000000ull)
+#define QUARANTINE_WAIT_MAX (3600ull * 1000000000ull)
+void quarantine_wait(struct senv *s, const char *name, uint64_t now_ns, uint64_t until_ns);
+/* Whether name waits past now_ns. */
+int quarantine_waits(const struct senv *s, const char *name, uint64_t now_ns);
+void quarantine_waits_free(struct senv *s);
+
 #endif

@@ -15,6 +15,7 @@
 #include "merge.h"
 #include "objname.h"
 #include "quarantine.h"
+#include "snap.h"
 #include "store.h"
 #include "sweep.h"
 
@@ -133,11 +134,14 @@ static int quarantine_fault(struct senv *s, const struct obj *o, int rc, int fet
 #define OBJ_UNREADABLE (-2)
 
 /* Whether store_get's rc concerns that one object rather than the store
- * (unreachable, timed out, interrupted, out of memory: the cycle stops). */
+ * (unreachable, timed out, interrupted, out of memory: the cycle stops).
+ * The store answered the listing, so an answer it cannot give for one
+ * object (an error status after the retries: EIO; one we cannot read:
+ * EPROTO) is that object's: it must not stop every instance after it. */
 static int unreadable(int rc)
 {
 	return rc == EACCES || rc == EPERM || rc == EISDIR || rc == ELOOP || rc == ENXIO ||
-	       rc == ENODEV || rc == ENAMETOOLONG || rc == EINVAL;
+	       rc == ENODEV || rc == ENAMETOOLONG || rc == EINVAL || rc == EIO || rc == EPROTO;
 }
 
 /* Download, verify and apply one object; advance *p on success. */
@@ -145,10 +149,10 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 		     const struct obj *o, struct meta_remote *p)
 {
 	struct meta_remote next = { o->on.generation, o->on.to_txnid, o->on.ts_ns };
-	uint64_t done = 0;
+	uint64_t done = 0, retry_ns = 0;
 	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
 				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns), 0,
-				 &done };
+				 &done, &retry_ns };
 	char err[256];
 	int fd, rc;
 
@@ -172,6 +176,9 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	if (rc) {
 		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
 		if (unreadable(rc)) {
+			/* Not fetched again for a while (quarantine.h): one GET
+			 * per wait, not one per cycle. */
+			quarantine_wait(s, o->name, hlc_wall_ns(), 0);
 			close(fd);
 			return OBJ_UNREADABLE;
 		}
@@ -187,7 +194,9 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 			mapfull_stopped(s, o->name, done);
 		else if (!rc || rc == MERGE_RETRY)
 			mapfull_applied(s, o->name, o->on.instance);
-		if (rc)
+		if (rc == MERGE_RETRY) /* fetched again when acceptable */
+			quarantine_wait(s, o->name, hlc_wall_ns(), retry_ns);
+		else if (rc)
 			rc = quarantine_fault(s, o, rc, 1);
 	}
 	close(fd);
@@ -224,12 +233,14 @@ static int follow_gen(struct senv *s, struct store *store, const struct receive_
 	/* skip[i]: quarantined, or unreadable this pass. Looked up once:
 	 * each object that fails is skipped without a lookup per pass. */
 	char *skip = calloc(n ? n : 1, 1);
+	uint64_t now = hlc_wall_ns();
 	int rc = 0;
 
 	if (!skip)
 		return ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		skip[i] = v[i].on.generation == gen && senv_is_bad(s, v[i].name);
+		skip[i] = v[i].on.generation == gen &&
+			  (senv_is_bad(s, v[i].name) || quarantine_waits(s, v[i].name, now));
 	for (;;) {
 		const struct obj *next = NULL, *full = NULL;
 		int more = 0;
@@ -302,6 +313,58 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 	return follow_gen(s, store, a, v, n, gen, p, have, applied);
 }
 
+/* Whether o, an object of our name from a chain this env did not start,
+ * newer than ours, was really written by another env using the name: a
+ * whole object whose own meta names our instance, our db and the chain
+ * of its name. A name planted to stop us (any bytes, or another
+ * instance's object renamed) is not: quarantined (one GET, for good),
+ * and this env goes on. *real says which. Returns 0, or the store's
+ * failure (the cycle stops). */
+static int other_env_wrote(struct senv *s, struct store *store, const struct receive_args *a,
+			   const struct obj *o, int *real)
+{
+	struct snap_reader *r = NULL;
+	struct snap_event ev;
+	char err[256], gen[24];
+	int fd, rc;
+
+	*real = 0;
+	if (senv_is_bad(s, o->name) || bound_before_fetch(s, a, o))
+		return 0;
+	if ((fd = senv_tmpfile(s)) < 0)
+		return errno;
+	rc = store_get(store, o->name, fd);
+	if (rc == ENOENT || rc == EFBIG || (rc && unreadable(rc))) {
+		if (rc == EFBIG)
+			quarantine_fault(s, o, rc, 0);
+		close(fd);
+		return 0; /* gone, too large, or unreadable this pass */
+	}
+	if (rc) {
+		log_msg(MDBTAP_LOG_ERROR, "%s: %s", s->path, store_error(store));
+		close(fd);
+		return rc;
+	}
+	if (merge_verify(s, fd, err, sizeof(err)) != 0) {
+		quarantine_add(s, o->name, err);
+		close(fd);
+		return 0;
+	}
+	snprintf(gen, sizeof(gen), "G%016llx", (unsigned long long)o->on.generation);
+	if (lseek(fd, 0, SEEK_SET) == 0 && snap_reader_new(&r, snap_read_fd_source, &fd) == 0 &&
+	    snap_reader_next(r, &ev) == 0 && ev.type == SNAP_EV_META && ev.meta.instance &&
+	    !strcmp(ev.meta.instance, a->self) && ev.meta.database &&
+	    !strcmp(ev.meta.database, a->db) && ev.meta.generation &&
+	    !strcmp(ev.meta.generation, gen))
+		*real = 1;
+	snap_reader_free(r);
+	close(fd);
+	if (!*real)
+		quarantine_add(s, o->name, "named as ours, but not an object of our instance and "
+			       "of the chain its name says");
+	return 0;
+}
+
 /* Our own objects of other chains (docs/DESIGN.md §10, §11). Those
  * older than our chain are this env's past (before it was wiped or
  * replaced): followed like a remote's chain, so that what only they hold
@@ -333,6 +396,16 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 		if (own[i].on.generation == st.generation)
 			continue;
 		if (own[i].on.ts_ns > st.chain_ns) {
+			int real;
+
+			rc = other_env_wrote(s, store, a, &(struct obj){ (char *)own[i].name,
+						own[i].on, own[i].size }, &real);
+			if (rc) {
+				free(v);
+				return rc;
+			}
+			if (!real)
+				continue;
 			log_msg(MDBTAP_LOG_ERROR, "%s: instance name '%s' is used by another env: its "
 				"object %s belongs to a chain this env did not start, newer than its own; "
 				"this env stops syncing (give each env its own --instance)",
@@ -372,9 +445,25 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 	return rc;
 }
 
+/* What our metadata says we uploaded, for the cleaner (clean.h). */
+static int own_chain(struct senv *s, struct clean_self *me)
+{
+	struct meta_state st;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
+
+	if (rc)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	mdb_txn_abort(txn);
+	*me = (struct clean_self){ st.generation, st.last_full_name, st.last_obj_ns };
+	return rc;
+}
+
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
 		 struct receive_out *out)
 {
+	struct clean_self me;
 	struct listing l = { a, NULL, 0, 0, NULL, 0, 0, 0, 0 };
 	unsigned *applied = &out->applied;
 	char prefix[128];
@@ -424,7 +513,10 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 	*applied += out->past;
 	if (rc)
 		goto out;
-	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), a->max_future_ns, a->keep_ns,
+	rc = own_chain(s, &me);
+	if (rc)
+		goto out;
+	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), &me, a->keep_ns,
 				 &out->want);
 	clean_uploads(store, s->path, a->db, a->self, hlc_wall_ns(), a->keep_ns, &s->uploads_next_ns);
 out:

@@ -450,6 +450,7 @@ void senv_close(struct senv *s)
 	tdestroy(s->bad, free);
 	s->bad = NULL;
 	s->nbad = 0;
+	quarantine_waits_free(s);
 	for (size_t i = 0; i < s->nmisfits; i++) {
 		free(s->misfits[i].dbi);
 		free(s->misfits[i].instance);

@@ -114,6 +114,9 @@ struct senv {
 				      * tsearch tree of names (many planted
 				      * ones stay O(log n) to look up) */
 	size_t nbad;
+	void *waits;                 /* objects not to fetch before a time
+				      * (quarantine_wait): a tsearch tree */
+	size_t nwaits;
 	struct senv_misfit *misfits; /* per DBI and instance */
 	size_t nmisfits;
 	uint64_t uploads_next_ns;    /* clean_uploads: when it looks next */

@@ -37,6 +37,8 @@ class State:
     lists = 0
     trickling = 0
     headers = []
+    objects = {}    # mode "objects": key -> body (None: 500 for ever)
+    gets = {}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -97,7 +99,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
+            if State.mode == "objects":
+                return self.answer((
+                    '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
+                    '<IsTruncated>false</IsTruncated>%s</ListBucketResult>' % "".join(
+                        "<Contents><Key>%s</Key><Size>%d</Size></Contents>"
+                        % (k, len(v or b"")) for k, v in sorted(State.objects.items())))
+                    .encode())
             return self.answer(EMPTY)
+        key = self.path.split("?")[0].lstrip("/").split("/", 1)[-1]
+        if State.mode == "objects" and key in State.objects:
+            State.gets[key] = State.gets.get(key, 0) + 1
+            body = State.objects[key]
+            if body is None:
+                return self.answer(b'<?xml version="1.0"?><Error><Code>InternalError</Code>'
+                                   b'<Message>broken</Message></Error>', 500)
+            return self.answer(body)
         self.answer(b"", 404)
 
 
@@ -192,6 +209,36 @@ def main():
                        capture_output=True, text=True, timeout=60)
     A.check(p.returncode != 0 and "SECRETVALUE123" not in p.stderr,
             "a malformed option is refused without its text: " + p.stderr)
+    # 5. one object whose GET always fails (HTTP 500): the instances
+    # sorted after it are still received, and it is not asked for again
+    # in every cycle
+    y = os.path.join(root, "y")
+    os.makedirs(y)
+    r = A.run([PY, "-c", "import lmdb,sys; e=lmdb.open(sys.argv[1]); t=e.begin(write=True); "
+               "t.put(b'from-y',b'1'); t.commit()", y])
+    A.eq(r.rc, 0, "make env y")
+    ystore = os.path.join(root, "ystore")
+    p = subprocess.run([A.MDBTAP, "sync", "--env", y, "--store", "file://" + ystore,
+                        "--instance", "y", "--once"], env=base, capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, 0, "sync y: " + p.stderr[-300:])
+    yname = os.listdir(ystore)[0]
+    xname = yname.replace("__y__", "__x__")
+    State.objects = {"p/" + xname: None,
+                     "p/" + yname: open(os.path.join(ystore, yname), "rb").read()}
+    State.mode = "objects"
+    p = subprocess.Popen(sync_argv(url, "--poll-interval", "50ms"), env=base,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    A.wait_for("y's object", lambda: State.gets.get("p/" + yname, 0) > 0, 60)
+    n = State.lists
+    A.wait_for("ten more cycles", lambda: State.lists >= n + 10, 60)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    r = A.run([PY, "-c", "import lmdb,sys; e=lmdb.open(sys.argv[1]); "
+               "print(e.begin().get(b'from-y'))", env])
+    A.check(b"b'1'" in r.out, "y's object was applied past x's broken one: " + err[-600:])
+    A.eq(State.gets.get("p/" + xname), 1, "x's broken object was asked for once in %d cycles"
+         % (State.lists - n + 1))
     srv.shutdown()
     A.finish()
 
