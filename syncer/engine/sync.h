@@ -22,6 +22,8 @@ struct sync_env {
 	uint64_t started_ns, cycles;
 	uint64_t swept_ns;           /* when tombstones were last swept */
 	uint64_t dev, ino;           /* the data file the env was opened on */
+	int adopting;                /* an adoption is under way (not done:
+					nothing is received meanwhile) */
 	int halted;                  /* stopped for good (another env uses our
 					instance name, or reopening failed) */
 };
