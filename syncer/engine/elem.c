@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "log.h"
@@ -232,9 +233,21 @@ unsigned elem_scan_chunk(void)
 	return *end || n > (1ul << 30) ? ELEM_SCAN_CHUNK : (unsigned)n;
 }
 
+/* MDBTAP_TEST_CHUNK_DELAY_MS: a pause after each chunk's commit, so that
+ * tests can kill a syncer between chunks of a small env. */
+static void chunk_delay(void)
+{
+	const char *v = getenv("MDBTAP_TEST_CHUNK_DELAY_MS");
+	unsigned long ms = v ? strtoul(v, NULL, 10) : 0;
+	struct timespec t = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	if (ms && ms < 10000)
+		nanosleep(&t, NULL);
+}
+
 int elem_chunk_due(struct dset *ds)
 {
-	if (!ds->chunk || ++ds->in_chunk < ds->chunk)
+	if (++ds->in_chunk < ds->chunk || !ds->chunk)
 		return 0;
 	ds->in_chunk = 0;
 	return 1;
@@ -263,6 +276,7 @@ int elem_set_renew(struct dset *ds)
 	if (rc)
 		return rc;
 	ds->chunks++;
+	chunk_delay();
 	rc = mdb_txn_begin(meta_env(ds->s->meta), NULL, 0, &t);
 	if (rc)
 		return rc;

@@ -36,7 +36,8 @@ struct dset {
 	 * txn): at each chunk's end the meta txn commits and the host read
 	 * txn moves on (elem_set_renew; docs/DESIGN.md §16, §21). The
 	 * caller takes host and mt back from here after a scan. */
-	unsigned chunk, in_chunk;
+	unsigned chunk;
+	uint64_t in_chunk;          /* elements counted since the last chunk */
 	uint64_t chunks;            /* meta txns committed by elem_set_renew */
 	/* Called just before each such commit, in the meta txn (an
 	 * adoption saves its position there). */
