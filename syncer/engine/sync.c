@@ -43,6 +43,7 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 	if (senv_file_id(&e->s, &e->dev, &e->ino))
 		e->dev = e->ino = 0;
 	e->started_ns = hlc_wall_ns();
+	e->adopting = 1; /* until a local step commits: an adoption may be half done */
 	rc = statfile_open(e->s.companion, &e->s.trust, &e->stats);
 	if (rc) /* only `mdbtap stats` misses it */
 		log_msg(MDBTAP_LOG_WARN, "%s: %s/%s: %s: `mdbtap stats` will not see this syncer",
