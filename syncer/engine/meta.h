@@ -12,7 +12,8 @@
  * The "p:", "s:" and "c:" DBIs take the host DBI's ordering flags, so they
  * iterate in the host's order. NAME is "-" for the unnamed DBI. Also:
  *   "dbis"    NAME -> struct meta_dbi (host flags, digest)
- *   "state"   small named values (struct meta_state; remote progress)
+ *   "state"   small named values (struct meta_state; remote progress; an
+ *             adoption under way, struct meta_adopt)
  * Keys and values have the host's limits (511-byte keys and dup values),
  * so every mirror fits.
  *
