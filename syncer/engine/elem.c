@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "log.h"
@@ -150,23 +151,40 @@ int elem_host_get(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int elem_stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
-	  uint64_t ts, unsigned how, uint64_t *stamped)
+/* elem_stamp, the host's side known: live, and v its value (plain DBI)
+ * or NULL to read it. */
+static int stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+		 const MDB_val *seen, uint64_t ts, unsigned how, uint64_t *stamped)
 {
 	struct meta_elem old, e = { 0 };
-	MDB_val v;
-	int rc, have, live;
+	MDB_val v = { 0, NULL };
+	int rc, have, live = 1;
 
 	if (c->h.dupsort && !dupval)
 		return EINVAL;
+	if (seen && (how & STAMP_FRESH) && !c->h.dupsort && !(how & STAMP_MARK)) {
+		e.ts = ts;
+		meta_hash(seen->mv_data, seen->mv_size, e.hash);
+		rc = meta_elem_append(ds->mt, &c->h, &c->d, key, &e);
+		if (rc != MDB_KEYEXIST) {
+			if (!rc) {
+				c->dirty = 1;
+				if (stamped)
+					(*stamped)++;
+			}
+			return rc;
+		}
+		memset(&e, 0, sizeof(e)); /* known already: the usual way */
+	}
 	rc = meta_elem_get(ds->mt, &c->h, key, dupval, &old);
 	if (rc && rc != MDB_NOTFOUND)
 		return rc;
 	have = rc == 0;
 	if (have && old.ts > ts)
 		return 0; /* a newer write is recorded already */
-	rc = elem_host_get(ds, c, key, dupval, &v, &live);
-	if (rc)
+	if (seen && !c->h.dupsort)
+		v = *seen;
+	else if (!seen && (rc = elem_host_get(ds, c, key, dupval, &v, &live)) != 0)
 		return rc;
 	if (!live && !have && (how & STAMP_IF_CHANGED))
 		return 0;
@@ -188,6 +206,96 @@ int elem_stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_va
 	c->dirty = 1;
 	if (stamped)
 		(*stamped)++;
+	return 0;
+}
+
+int elem_stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
+	  uint64_t ts, unsigned how, uint64_t *stamped)
+{
+	return stamp(ds, c, key, dupval, NULL, ts, how, stamped);
+}
+
+int elem_stamp_seen(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *val,
+		    uint64_t ts, unsigned how, uint64_t *stamped)
+{
+	return stamp(ds, c, key, c->h.dupsort ? val : NULL, val, ts, how, stamped);
+}
+
+unsigned elem_scan_chunk(void)
+{
+	const char *v = getenv("MDBTAP_TEST_SCAN_CHUNK");
+	char *end;
+	unsigned long n;
+
+	if (!v || !*v)
+		return ELEM_SCAN_CHUNK;
+	n = strtoul(v, &end, 10);
+	return *end || n > (1ul << 30) ? ELEM_SCAN_CHUNK : (unsigned)n;
+}
+
+/* MDBTAP_TEST_CHUNK_DELAY_MS: a pause after each chunk's commit, so that
+ * tests can kill a syncer between chunks of a small env. */
+static void chunk_delay(void)
+{
+	const char *v = getenv("MDBTAP_TEST_CHUNK_DELAY_MS");
+	unsigned long ms = v ? strtoul(v, NULL, 10) : 0;
+	struct timespec t = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	if (ms && ms < 10000)
+		nanosleep(&t, NULL);
+}
+
+int elem_chunk_due(struct dset *ds)
+{
+	if (++ds->in_chunk < ds->chunk || !ds->chunk)
+		return 0;
+	ds->in_chunk = 0;
+	return 1;
+}
+
+int elem_set_renew(struct dset *ds)
+{
+	MDB_txn *t = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < ds->n && !rc; i++) {
+		struct dctx *c = &ds->v[i];
+
+		if (c->dirty)
+			rc = meta_dbi_put(ds->mt, ds->s->meta, c->name, c->len, &c->d);
+		c->dirty = 0; /* written: the next chunk's txn has it */
+	}
+	if (!rc && ds->before_commit)
+		rc = ds->before_commit(ds, ds->hook_ctx);
+	if (rc)
+		return rc;
+	/* The metadata first: the host's new snapshot may only add changes
+	 * that the fold or a rescan stamps later (docs/DESIGN.md §16). */
+	rc = mdb_txn_commit(ds->mt);
+	ds->mt = NULL;
+	if (rc)
+		return rc;
+	ds->chunks++;
+	chunk_delay();
+	rc = mdb_txn_begin(meta_env(ds->s->meta), NULL, 0, &t);
+	if (rc)
+		return rc;
+	ds->mt = t;
+	/* As a chunked full snapshot does (export.c): a read txn keeps the
+	 * DBI handles it opened; a MDB_NOLOCK host gets its lock back. */
+	mdb_txn_commit(ds->host);
+	ds->host = NULL;
+	senv_unlock(ds->s);
+	rc = senv_lock(ds->s, 0);
+	if (rc)
+		return rc;
+	t = NULL;
+	rc = mdb_txn_begin(ds->s->host, NULL, MDB_RDONLY, &t);
+	if (rc == MDB_MAP_RESIZED && !(rc = mdb_env_set_mapsize(ds->s->host, 0)))
+		rc = mdb_txn_begin(ds->s->host, NULL, MDB_RDONLY, &t);
+	if (rc)
+		return rc;
+	ds->host = t;
 	return 0;
 }
 

@@ -31,9 +31,36 @@ struct dset {
 	MDB_txn *host, *mt;
 	struct dctx *v;
 	size_t n;
+	/* Long scans (adoption, rescans) over a host read txn go in chunks
+	 * of this many elements (0: in one txn, as over a merge's write
+	 * txn): at each chunk's end the meta txn commits and the host read
+	 * txn moves on (elem_set_renew; docs/DESIGN.md §16, §21). The
+	 * caller takes host and mt back from here after a scan. */
+	unsigned chunk;
+	uint64_t in_chunk;          /* elements counted since the last chunk */
+	uint64_t chunks;            /* meta txns committed by elem_set_renew */
+	/* Called just before each such commit, in the meta txn (an
+	 * adoption saves its position there). */
+	int (*before_commit)(struct dset *ds, void *ctx);
+	void *hook_ctx;
 };
 
 void elem_set_init(struct dset *ds, struct senv *s, MDB_txn *host, MDB_txn *mt);
+
+/* The scan chunk for local steps: MDBTAP_TEST_SCAN_CHUNK when set (tests),
+ * else ELEM_SCAN_CHUNK. */
+#define ELEM_SCAN_CHUNK 50000
+unsigned elem_scan_chunk(void);
+
+/* Count one element of a long scan: 1 when its chunk is full (the caller
+ * notes where it is, then calls elem_set_renew), else 0. */
+int elem_chunk_due(struct dset *ds);
+
+/* End a chunk: write back the DBIs' metadata (the contexts stay), call
+ * before_commit, commit the meta txn and begin the next one, and move to
+ * a new host read txn. The caller's cursors are gone: it reopens them
+ * where it was. On error ds->host and ds->mt are NULL where they ended. */
+int elem_set_renew(struct dset *ds);
 
 /* The context of DBI (name, len). MDB_NOTFOUND when the DBI is not synced
  * (config) or neither the host nor the meta knows it. create_flags
@@ -67,5 +94,13 @@ int elem_each(struct dset *ds, struct dctx *c, int changed_only, elem_fn fn, voi
  * seen already). *stamped is incremented when something was written. */
 int elem_stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *dupval,
 	  uint64_t ts, unsigned how, uint64_t *stamped);
+
+#define STAMP_FRESH 8u /* the scan goes in order over metadata that does not
+			  know the element yet: try appending (meta_elem_append) */
+
+/* elem_stamp for an element the caller just read live from the host's
+ * cursor (val: its value; a DUPSORT DBI's element is (key, val)). */
+int elem_stamp_seen(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_val *val,
+		    uint64_t ts, unsigned how, uint64_t *stamped);
 
 #endif

@@ -139,6 +139,24 @@ int meta_state_put(MDB_txn *txn, struct meta *m, const struct meta_state *st)
 	return put_blob(txn, m->state, "env", 3, st, sizeof(*st));
 }
 
+int meta_adopt_get(MDB_txn *txn, struct meta *m, struct meta_adopt *a)
+{
+	return get_blob(txn, m->state, "adopt", 5, a, sizeof(*a));
+}
+
+int meta_adopt_put(MDB_txn *txn, struct meta *m, const struct meta_adopt *a)
+{
+	return put_blob(txn, m->state, "adopt", 5, a, sizeof(*a));
+}
+
+int meta_adopt_del(MDB_txn *txn, struct meta *m)
+{
+	MDB_val k = { 5, "adopt" };
+	int rc = mdb_del(txn, m->state, &k, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Remote progress lives under "r/INSTANCE". */
 static int remote_key(const char *instance, char *buf, size_t cap, size_t *len)
 {
@@ -592,6 +610,24 @@ int meta_elem_put(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d
 			rc = 0;
 	}
 	return rc;
+}
+
+int meta_elem_append(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d,
+		     const MDB_val *key, const struct meta_elem *e)
+{
+	uint8_t buf[META_ELEM_SIZE];
+	MDB_val k = *key, v = { sizeof(buf), buf };
+	int rc;
+
+	if (h->dupsort)
+		return MDB_KEYEXIST;
+	elem_encode(e, buf);
+	rc = mdb_put(txn, h->elems, &k, &v, MDB_APPEND);
+	if (rc)
+		return rc;
+	d->count++;
+	meta_elem_digest(key, NULL, e, 1, d->digest);
+	return 0;
 }
 
 int meta_elem_forget(MDB_cursor *cur, const struct meta_handles *h, struct meta_dbi *d,

@@ -12,7 +12,8 @@
  * The "p:", "s:" and "c:" DBIs take the host DBI's ordering flags, so they
  * iterate in the host's order. NAME is "-" for the unnamed DBI. Also:
  *   "dbis"    NAME -> struct meta_dbi (host flags, digest)
- *   "state"   small named values (struct meta_state; remote progress)
+ *   "state"   small named values (struct meta_state; remote progress; an
+ *             adoption under way, struct meta_adopt)
  * Keys and values have the host's limits (511-byte keys and dup values),
  * so every mirror fits.
  *
@@ -75,6 +76,23 @@ struct meta_remote {
 	uint64_t name_ns;        /* its last applied object's name timestamp */
 };
 
+/* An adoption under way (docs/DESIGN.md §16, "Adoption"): saved in the
+ * meta txn of every chunk it commits, so that a syncer restarted after
+ * a kill goes on from there instead of starting over. */
+#define META_POS_MAX 512
+struct meta_adopt {
+	uint64_t upto;           /* the host txn id it began at */
+	uint64_t fold_from;      /* then fold the journal from this id on */
+	uint64_t consume_pos;    /* first consume the journal to here
+				    (a re-adoption); UINT64_MAX: not */
+	uint64_t done;           /* elements read so far, over all runs */
+	uint64_t chunks;         /* chunks committed, over all runs */
+	uint64_t runs;           /* syncer runs that worked on it */
+	uint32_t at;             /* 1: the position below is set */
+	uint32_t name_len, key_len, val_len; /* the DBI and element last done */
+	uint8_t name[META_POS_MAX], key[META_POS_MAX], val[META_POS_MAX];
+};
+
 struct meta;
 
 /* A DBI's handles in the meta env. */
@@ -104,6 +122,11 @@ int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
  * nonzero return stops and is returned. */
 typedef int (*meta_remote_fn)(void *ctx, const char *instance, const struct meta_remote *r);
 int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx);
+
+/* The adoption under way: MDB_NOTFOUND when none is. */
+int meta_adopt_get(MDB_txn *txn, struct meta *m, struct meta_adopt *a);
+int meta_adopt_put(MDB_txn *txn, struct meta *m, const struct meta_adopt *a);
+int meta_adopt_del(MDB_txn *txn, struct meta *m);
 
 /* Forget everything: every DBI's metadata, the state and every remote's
  * progress (an env re-adopted after its file was replaced). The caller
@@ -139,6 +162,12 @@ int meta_elem_get(MDB_txn *txn, const struct meta_handles *h, const MDB_val *key
 int meta_elem_put(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d,
 		  const MDB_val *key, const MDB_val *val, const struct meta_elem *old,
 		  const struct meta_elem *e, int changed);
+/* The same for a new element of a plain DBI whose key sorts after every
+ * key the metadata holds (a scan in order over fresh metadata): appended
+ * without a search (MDB_APPEND). MDB_KEYEXIST when it does not sort
+ * last: then nothing changed. */
+int meta_elem_append(MDB_txn *txn, const struct meta_handles *h, struct meta_dbi *d,
+		     const MDB_val *key, const struct meta_elem *e);
 
 /* Forget an element for good (a swept tombstone): cur is a cursor of the
  * meta txn on h->elems (plain DBI) or h->vals (DUPSORT DBI) positioned on

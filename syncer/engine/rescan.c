@@ -3,48 +3,132 @@
 
 #include <string.h>
 
+#include <errno.h>
+#include <stdlib.h>
+
+#include "log.h"
 #include "progress.h"
 
-static int host_pass(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
-		     uint64_t *stamped)
+/* Where a chunked scan stands: the last element done. */
+struct pos {
+	uint8_t key[META_POS_MAX], val[META_POS_MAX];
+	size_t klen, vlen;
+};
+
+static int pos_set(struct pos *p, const MDB_val *k, const MDB_val *v, int dup)
 {
+	if (k->mv_size > sizeof(p->key) || (dup && v->mv_size > sizeof(p->val)))
+		return MDB_BAD_VALSIZE; /* not an LMDB key or dup value */
+	memcpy(p->key, k->mv_data, k->mv_size);
+	p->klen = k->mv_size;
+	p->vlen = dup ? v->mv_size : 0;
+	if (dup)
+		memcpy(p->val, v->mv_data, v->mv_size);
+	return 0;
+}
+
+/* Put cur on the first element after p in its DBI's order (a new txn's
+ * cursor, after elem_set_renew): k, v get it. MDB_NOTFOUND: none. */
+static int seek_after(MDB_cursor *cur, int dup, const struct pos *p, MDB_val *k, MDB_val *v)
+{
+	MDB_txn *txn = mdb_cursor_txn(cur);
+	MDB_dbi dbi = mdb_cursor_dbi(cur);
+	MDB_val key = { p->klen, (void *)p->key }, val = { p->vlen, (void *)p->val };
+	int rc;
+
+	*k = key;
+	if (dup) {
+		*v = val;
+		rc = mdb_cursor_get(cur, k, v, MDB_GET_BOTH_RANGE);
+		if (rc == 0 && mdb_dcmp(txn, dbi, v, &val) == 0)
+			rc = mdb_cursor_get(cur, k, v, MDB_NEXT);
+		if (rc != MDB_NOTFOUND)
+			return rc;
+		*k = key; /* no value of the key at or after it: the next key */
+	}
+	rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	if (rc == 0 && mdb_cmp(txn, dbi, k, &key) == 0)
+		rc = mdb_cursor_get(cur, k, v, dup ? MDB_NEXT_NODUP : MDB_NEXT);
+	return rc;
+}
+
+/* Every element of the host's DBI c, from the one after *at (NULL: the
+ * first); *at follows where the scan is, for an adoption to save. */
+static int host_pass(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
+		     uint64_t *stamped, struct pos *at, int resume)
+{
+	struct pos here;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc = mdb_cursor_open(ds->host, c->host, &cur);
 
 	if (rc)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if (!at)
+		at = &here;
+	rc = resume ? seek_after(cur, c->h.dupsort, at, &k, &v) :
+		      mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
 		progress_tick();
-		if (c->len == 0 && senv_is_dbi_record(ds->s, ds->host, &k, &v))
+		if (c->len == 0 && senv_is_dbi_record(ds->s, ds->host, &k, &v)) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 			continue;
-		rc = elem_stamp(ds, c, &k, c->h.dupsort ? &v : NULL, ts, how | STAMP_IF_CHANGED,
-			   stamped);
+		}
+		rc = elem_stamp_seen(ds, c, &k, &v, ts, how | STAMP_IF_CHANGED, stamped);
 		if (rc)
 			break;
+		if (elem_chunk_due(ds)) {
+			rc = pos_set(at, &k, &v, c->h.dupsort);
+			mdb_cursor_close(cur);
+			cur = NULL;
+			if (!rc)
+				rc = elem_set_renew(ds);
+			if (!rc)
+				rc = mdb_cursor_open(ds->host, c->host, &cur);
+			if (!rc)
+				rc = seek_after(cur, c->h.dupsort, at, &k, &v);
+			continue;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
+	if (cur)
+		mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int rescan_deleted(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
 		   uint64_t *stamped)
 {
+	MDB_dbi dbi = c->h.dupsort ? c->h.vals : c->h.elems;
+	struct pos at;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	int rc = mdb_cursor_open(ds->mt, c->h.dupsort ? c->h.vals : c->h.elems, &cur);
+	int rc = mdb_cursor_open(ds->mt, dbi, &cur);
 
 	if (rc)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
 		rc = elem_stamp(ds, c, &k, c->h.dupsort ? &v : NULL, ts,
 			   how | STAMP_IF_CHANGED | STAMP_ONLY_DELETED, stamped);
 		if (rc)
 			break;
+		if (elem_chunk_due(ds)) {
+			rc = pos_set(&at, &k, &v, c->h.dupsort);
+			mdb_cursor_close(cur);
+			cur = NULL;
+			if (!rc)
+				rc = elem_set_renew(ds);
+			if (!rc)
+				rc = mdb_cursor_open(ds->mt, dbi, &cur);
+			if (!rc)
+				rc = seek_after(cur, c->h.dupsort, &at, &k, &v);
+			continue;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
-	mdb_cursor_close(cur);
+	if (cur)
+		mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -57,7 +141,7 @@ int rescan_dbi(struct dset *ds, const char *name, size_t len, uint64_t ts, unsig
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (!rc && c->host_exists)
-		rc = host_pass(ds, c, ts, how, stamped);
+		rc = host_pass(ds, c, ts, how, stamped, NULL, 0);
 	if (!rc)
 		rc = rescan_deleted(ds, c, ts, how, stamped);
 	if (!rc && !c->host_exists && c->d.exists) {
@@ -67,84 +151,189 @@ int rescan_dbi(struct dset *ds, const char *name, size_t len, uint64_t ts, unsig
 	return rc;
 }
 
-struct each_ctx {
-	struct dset *ds;
-	uint64_t ts;
-	unsigned how;
-	uint64_t *stamped;
+/* DBI names, copied: a chunked scan ends the txns the lists come from. */
+struct names {
+	char **v;
+	size_t *len, n;
+	int err;
 };
 
-static int each_host(void *ctx, const char *name, size_t len)
+static int add_name(struct names *l, const char *name, size_t len)
 {
-	struct each_ctx *e = ctx;
+	char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+	size_t *nl;
 
-	return rescan_dbi(e->ds, name, len, e->ts, e->how, e->stamped);
+	if (nv)
+		l->v = nv;
+	nl = nv ? realloc(l->len, (l->n + 1) * sizeof(*nl)) : NULL;
+	if (!nl)
+		return ENOMEM;
+	l->len = nl;
+	l->v[l->n] = malloc(len + 1);
+	if (!l->v[l->n])
+		return ENOMEM;
+	if (len)
+		memcpy(l->v[l->n], name, len);
+	l->v[l->n][len] = 0;
+	l->len[l->n++] = len;
+	return 0;
 }
 
-static int each_meta(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+static void names_free(struct names *l)
 {
-	struct each_ctx *e = ctx;
-	MDB_dbi dbi;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	free(l->len);
+	memset(l, 0, sizeof(*l));
+}
 
-	if (!d->exists)
-		return 0; /* its tombstones are in place */
-	if (senv_host_dbi(e->ds->s, e->ds->host, name, len, 0, &dbi) == 0)
-		return 0; /* done by the host pass */
-	return rescan_dbi(e->ds, name, len, e->ts, e->how, e->stamped);
+static int host_name(void *ctx, const char *name, size_t len)
+{
+	return add_name(ctx, name, len);
+}
+
+static int meta_name(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+{
+	return d->exists ? add_name(ctx, name, len) : 0; /* else its tombstones are in place */
 }
 
 static int count_host(void *ctx, const char *name, size_t len)
 {
-	struct each_ctx *e = ctx;
+	void **e = ctx;
+	struct dset *ds = e[0];
 	MDB_stat st;
 	MDB_dbi dbi;
 
-	if (senv_selected(e->ds->s, name, len) &&
-	    senv_host_dbi(e->ds->s, e->ds->host, name, len, 0, &dbi) == 0 &&
-	    mdb_stat(e->ds->host, dbi, &st) == 0)
-		*e->stamped += st.ms_entries; /* borrowed as the counter */
+	if (senv_selected(ds->s, name, len) &&
+	    senv_host_dbi(ds->s, ds->host, name, len, 0, &dbi) == 0 &&
+	    mdb_stat(ds->host, dbi, &st) == 0)
+		*(uint64_t *)e[1] += st.ms_entries;
 	return 0;
+}
+
+static uint64_t host_elems(struct dset *ds)
+{
+	uint64_t total = 0;
+	void *e[2] = { ds, &total };
+
+	senv_each_host_dbi(ds->s, ds->host, count_host, e);
+	return total;
 }
 
 int rescan_all(struct dset *ds, uint64_t ts, unsigned how, uint64_t *stamped)
 {
-	uint64_t total = 0;
-	struct each_ctx e = { ds, ts, how, &total };
-	int rc = senv_each_host_dbi(ds->s, ds->host, count_host, &e);
+	struct names hn = { 0 }, mn = { 0 };
+	MDB_dbi dbi;
+	int rc;
 
-	progress_start(ts ? "rescan" : "adopting", total);
-	e.stamped = stamped;
+	progress_start(ts ? "rescan" : "adopting", host_elems(ds));
+	rc = senv_each_host_dbi(ds->s, ds->host, host_name, &hn);
 	if (!rc)
-		rc = senv_each_host_dbi(ds->s, ds->host, each_host, &e);
-	if (!rc)
-		rc = meta_dbi_each(ds->mt, ds->s->meta, each_meta, &e);
+		rc = meta_dbi_each(ds->mt, ds->s->meta, meta_name, &mn);
+	for (size_t i = 0; !rc && i < hn.n; i++)
+		rc = rescan_dbi(ds, hn.v[i], hn.len[i], ts, how, stamped);
+	/* The DBIs only the metadata still knows: deleted from the host. */
+	for (size_t i = 0; !rc && i < mn.n; i++)
+		if (senv_host_dbi(ds->s, ds->host, mn.v[i], mn.len[i], 0, &dbi) != 0)
+			rc = rescan_dbi(ds, mn.v[i], mn.len[i], ts, how, stamped);
 	progress_end();
+	names_free(&hn);
+	names_free(&mn);
 	return rc;
 }
 
-struct unknown_ctx {
-	struct dset *ds;
-	uint64_t *stamped, *adopted;
+/* An adoption's chunk ends: its position goes into the same meta txn. */
+struct adopt_ctx {
+	struct meta_adopt *a;
+	struct pos at;            /* in the DBI named below */
+	char *name;
+	size_t len;
 };
 
-static int each_unknown(void *ctx, const char *name, size_t len)
+static int save_adopt(struct dset *ds, void *ctx)
 {
-	struct unknown_ctx *u = ctx;
-	struct meta_dbi d;
-	int rc;
+	struct adopt_ctx *x = ctx;
+	struct meta_adopt *a = x->a;
 
-	if (!senv_selected(u->ds->s, name, len))
-		return 0;
-	rc = meta_dbi_get(u->ds->mt, u->ds->s->meta, name, len, &d);
-	if (rc != MDB_NOTFOUND)
-		return rc;
-	(*u->adopted)++;
-	return rescan_dbi(u->ds, name, len, 0, STAMP_MARK, u->stamped);
+	a->at = 1;
+	a->name_len = (uint32_t)x->len;
+	memcpy(a->name, x->name, x->len);
+	a->key_len = (uint32_t)x->at.klen;
+	memcpy(a->key, x->at.key, x->at.klen);
+	a->val_len = (uint32_t)x->at.vlen;
+	memcpy(a->val, x->at.val, x->at.vlen);
+	a->chunks++;
+	a->done += ds->chunk;
+	log_msg(MDBTAP_LOG_DEBUG, "%s: adopting: %llu elements done (%llu chunks)", ds->s->path,
+		(unsigned long long)a->done, (unsigned long long)a->chunks);
+	return meta_adopt_put(ds->mt, ds->s->meta, a);
 }
 
+int rescan_adopt(struct dset *ds, struct meta_adopt *a, uint64_t *stamped)
+{
+	struct adopt_ctx x = { .a = a };
+	struct names hn = { 0 };
+	int rc, seeking = a->at;
+
+	ds->before_commit = save_adopt;
+	ds->hook_ctx = &x;
+	progress_start("adopting", host_elems(ds));
+	rc = senv_each_host_dbi(ds->s, ds->host, host_name, &hn);
+	for (int pass = 0; !rc && pass < 2; pass++) {
+		for (size_t i = 0; !rc && i < hn.n; i++) {
+			struct dctx *c;
+			int resume = 0;
+
+			if (seeking) {
+				if (hn.len[i] != a->name_len ||
+				    memcmp(hn.v[i], a->name, hn.len[i]))
+					continue; /* adopted before */
+				seeking = 0;
+				resume = 1;
+				memcpy(x.at.key, a->key, a->key_len);
+				x.at.klen = a->key_len;
+				memcpy(x.at.val, a->val, a->val_len);
+				x.at.vlen = a->val_len;
+			}
+			rc = elem_set_get(ds, hn.v[i], hn.len[i], 0, &c);
+			if (rc == MDB_NOTFOUND) {
+				rc = 0;
+				continue;
+			}
+			x.name = hn.v[i];
+			x.len = hn.len[i];
+			if (!rc && c->host_exists)
+				rc = host_pass(ds, c, 0, STAMP_FRESH, stamped, &x.at, resume);
+		}
+		if (!seeking)
+			break;
+		/* The DBI it stopped in is gone: go over them all again
+		 * (what is adopted already is skipped, as folded). */
+		seeking = 0;
+	}
+	a->done += ds->in_chunk;
+	progress_end();
+	names_free(&hn);
+	ds->before_commit = NULL;
+	ds->hook_ctx = NULL;
+	return rc;
+}
 int rescan_unknown(struct dset *ds, uint64_t *stamped, uint64_t *adopted)
 {
-	struct unknown_ctx u = { ds, stamped, adopted };
+	struct names hn = { 0 };
+	struct meta_dbi d;
+	int rc = senv_each_host_dbi(ds->s, ds->host, host_name, &hn);
 
-	return senv_each_host_dbi(ds->s, ds->host, each_unknown, &u);
+	for (size_t i = 0; !rc && i < hn.n; i++) {
+		if (!senv_selected(ds->s, hn.v[i], hn.len[i]))
+			continue;
+		rc = meta_dbi_get(ds->mt, ds->s->meta, hn.v[i], hn.len[i], &d);
+		if (rc != MDB_NOTFOUND)
+			continue;
+		(*adopted)++;
+		rc = rescan_dbi(ds, hn.v[i], hn.len[i], 0, STAMP_MARK, stamped);
+	}
+	names_free(&hn);
+	return rc;
 }

@@ -21,6 +21,13 @@ int rescan_deleted(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
  * still knows (deleted from the host). */
 int rescan_all(struct dset *ds, uint64_t ts, unsigned how, uint64_t *stamped);
 
+/* Adopt the env (docs/DESIGN.md §16, "Adoption"): every element of every
+ * synced host DBI gets timestamp 0, not marked for export, from the
+ * element after a's position on (its first run: from the start). In
+ * chunks when ds->chunk is set: each chunk's meta txn saves a's position
+ * (meta_adopt_put), so that a killed syncer goes on from there. */
+int rescan_adopt(struct dset *ds, struct meta_adopt *a, uint64_t *stamped);
+
 /* Adopt every synced host DBI the metadata does not know (one that an
  * `include`/`exclude` change just selected): its elements get timestamp
  * 0, as at a first adoption, and are marked for export. *adopted counts

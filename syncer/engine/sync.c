@@ -44,6 +44,7 @@ int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t er
 	if (senv_file_id(&e->s, &e->dev, &e->ino))
 		e->dev = e->ino = 0;
 	e->started_ns = hlc_wall_ns();
+	e->adopting = 1; /* until a local step commits: an adoption may be half done */
 	rc = statfile_open(e->s.companion, &e->s.trust, &e->stats);
 	if (rc) /* only `mdbtap stats` misses it */
 		log_msg(MDBTAP_LOG_WARN, "%s: %s/%s: %s: `mdbtap stats` will not see this syncer",
@@ -69,29 +70,75 @@ static uint64_t new_generation(void)
 	return g ? g : 1;
 }
 
-/* First sight of an env: its data gets timestamp 0, so that any real
- * write anywhere wins over it (Lightning Stream's migration advice). Then
- * the writes the tap journaled since the journal began (before this
- * syncer ever ran) are folded as usual and keep their own timestamps;
- * txn ids no record accounts for keep timestamp 0. */
-static int adopt(struct dset *ds, struct meta_state *st, uint64_t upto,
-		 struct fold_result *fr)
+/* Adoption (docs/DESIGN.md §16, "Adoption"), first sight of an env or
+ * a re-adoption: its data gets timestamp 0, so that any real write
+ * anywhere wins over it (Lightning Stream's migration advice), read in
+ * chunks of short host read txns, each chunk's metadata committed with
+ * the position reached (ad), so that a killed syncer goes on from there.
+ * Then the journal is folded from ad->fold_from up to the host snapshot
+ * the scan ended in: the writes the tap journaled since the journal began
+ * (or, for a re-adoption, since the new file's first record) and while
+ * the scan ran keep their own timestamps; ids no record accounts for
+ * are rescanned. *upto: the host txn id the fold went to. The caller
+ * deletes nothing: ad is deleted here, in the meta txn the caller commits
+ * with st, which says adopted only then. */
+static int adopt(struct dset *ds, struct meta_state *st, struct meta_adopt *ad,
+		 uint64_t *upto, struct fold_result *fr)
 {
-	uint64_t n = 0, base = journal_header(ds->s->jnl)->base_txnid;
+	struct senv *s = ds->s;
+	uint64_t n = 0;
 	int rc;
 
-	log_msg(MDBTAP_LOG_INFO, "%s: adopting the env (txn %llu): existing data gets timestamp 0, "
-		"writes journaled since txn %llu their own", ds->s->path,
-		(unsigned long long)upto, (unsigned long long)base);
-	rc = rescan_all(ds, 0, 0, &n);
+	ad->runs++;
+	rc = meta_adopt_put(ds->mt, s->meta, ad); /* committed with the first chunk */
+	if (!rc)
+		rc = rescan_adopt(ds, ad, &n);
 	if (rc)
 		return rc;
+	*upto = mdb_txn_id(ds->host);
+	rc = meta_adopt_del(ds->mt, s->meta);
+	if (rc)
+		return rc;
+	log_msg(MDBTAP_LOG_INFO, "%s: adopted %llu elements (host txns %llu to %llu, %llu chunks, "
+		"%llu run%s)", s->path, (unsigned long long)ad->done, (unsigned long long)ad->upto,
+		(unsigned long long)*upto, (unsigned long long)ad->chunks + 1,
+		(unsigned long long)ad->runs, ad->runs == 1 ? "" : "s");
+	memset(fr, 0, sizeof(*fr));
 	st->adopted = 1;
 	st->generation = new_generation();
-	st->accounted = base < upto ? base : upto;
-	st->exported = upto;
-	log_msg(MDBTAP_LOG_INFO, "%s: adopted %llu elements", ds->s->path, (unsigned long long)n);
-	return fold_journal(ds, st, upto, 0, fr);
+	st->chain_ns = hlc_wall_ns();
+	st->exported = *upto;
+	st->accounted = ad->fold_from;
+	if (ad->consume_pos != UINT64_MAX) /* the old file's records go unread */
+		journal_consume(s->jnl, ad->consume_pos, ad->fold_from);
+	return fold_journal(ds, st, *upto, 0, fr);
+}
+
+/* An adoption to begin or to go on with, in ad; first sight of the env. */
+static int adopt_first(struct dset *ds, struct meta_adopt *ad, uint64_t upto)
+{
+	struct senv *s = ds->s;
+	uint64_t base = journal_header(s->jnl)->base_txnid;
+	int rc = meta_adopt_get(ds->mt, s->meta, ad);
+
+	if (rc == 0) {
+		log_msg(MDBTAP_LOG_INFO, "%s: resuming the adoption begun at txn %llu: %llu elements "
+			"done in %llu chunks by %llu earlier run%s", s->path,
+			(unsigned long long)ad->upto, (unsigned long long)ad->done,
+			(unsigned long long)ad->chunks, (unsigned long long)ad->runs,
+			ad->runs == 1 ? "" : "s");
+		return 0;
+	}
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	log_msg(MDBTAP_LOG_INFO, "%s: adopting the env (txn %llu): existing data gets timestamp 0, "
+		"writes journaled since txn %llu their own", s->path, (unsigned long long)upto,
+		(unsigned long long)base);
+	memset(ad, 0, sizeof(*ad));
+	ad->upto = upto;
+	ad->fold_from = base < upto ? base : upto;
+	ad->consume_pos = UINT64_MAX;
+	return 0;
 }
 
 /* Whether the journal holds a committed record, written since the last
@@ -201,49 +248,42 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
  * the fleet's full snapshots are loaded again) and adopt what the file
  * holds at timestamp 0, so that nothing missing from it is a delete and
  * nothing in it beats a real write. The journal's records of the old file
- * are consumed unread; those of the new one (from newrecs, when known)
- * are folded, keeping their timestamps, as at a first adoption. */
-static int readopt(struct dset *ds, MDB_txn *mt, struct meta_state *st, uint64_t upto,
-		   const char *why, uint64_t newrecs, struct fold_result *fr)
+ * are consumed unread; those of the new one (from newrecs, when known;
+ * else those written from now on) are folded, keeping their timestamps,
+ * as at a first adoption. Sets up ad for adopt(), in the meta txn the
+ * reset is in (committed with adopt()'s first chunk). */
+static int readopt(struct dset *ds, struct meta_state *st, uint64_t upto, const char *why,
+		   uint64_t newrecs, struct meta_adopt *ad)
 {
 	struct senv *s = ds->s;
 	struct mdbtap_journal_header *h = journal_header(s->jnl);
 	struct journal_reader rd = { 0 };
 	struct journal_entry e;
-	uint64_t n = 0, first = 0;
+	uint64_t first = 0;
 	int rc;
 
 	log_msg(MDBTAP_LOG_WARN, "%s: the env was replaced (%s): re-adopting it at timestamp 0 "
 		"as a new chain; nothing missing from it is deleted elsewhere", s->path, why);
-	rc = meta_reset(mt, s->meta);
+	rc = meta_reset(ds->mt, s->meta);
 	if (rc)
 		return rc;
 	memset(st, 0, sizeof(*st));
-	memset(fr, 0, sizeof(*fr));
-	rc = rescan_all(ds, 0, 0, &n);
-	if (rc)
-		return rc;
-	st->adopted = 1;
-	st->generation = new_generation();
-	st->chain_ns = hlc_wall_ns();
-	st->accounted = st->exported = upto;
+	memset(ad, 0, sizeof(*ad));
+	ad->upto = upto;
 	if (newrecs != UINT64_MAX && journal_read(s->jnl, newrecs, &rd, &e) == 1 &&
 	    e.hdr.txnid > 0 && e.hdr.txnid <= upto)
 		first = e.hdr.txnid;
 	journal_reader_free(&rd);
+	if (first) { /* the old file's records go; the fold starts at the new file's */
+		ad->consume_pos = newrecs;
+		ad->fold_from = first - 1;
+	} else { /* every record so far is the old file's, or accounted in upto */
+		ad->consume_pos = journal_load(&h->head);
+		ad->fold_from = upto;
+	}
 	s->stats.readoptions++;
 	mapfull_forget(s); /* what was merged into the old file may be gone */
-	log_msg(MDBTAP_LOG_INFO, "%s: re-adopted %llu elements", s->path, (unsigned long long)n);
-	if (!first) {
-		fr->tail = st->jpos = journal_load(&h->head);
-		return 0;
-	}
-	/* The old file's records go; the fold starts at the new file's. */
-	journal_consume(s->jnl, newrecs, first - 1);
-	st->accounted = first - 1;
-	rc = fold_journal(ds, st, upto, 0, fr);
-	st->jpos = journal_load(&h->head);
-	return rc;
+	return 0;
 }
 
 /* The env's identity as of txn upto, for replaced() next time. */
@@ -269,6 +309,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	struct export_args xa = { e->ce->name, c->instance, hostname(), 0, 0, 0 };
 	struct fold_result fr = { 0 };
 	struct meta_state st;
+	struct meta_adopt ad;
 	struct export_obj obj = { .fd = -1 };
 	MDB_txn *host = NULL, *mt = NULL, *xt = NULL;
 	struct dset ds;
@@ -296,13 +337,21 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	xa.upto = mdb_txn_id(host);
 	phase = "folding the journal";
 	elem_set_init(&ds, s, host, mt); /* no metadata handle cached before a reset */
+	ds.chunk = elem_scan_chunk(); /* adoption and rescans: docs/DESIGN.md §16 */
 	rc = meta_state_get(mt, s->meta, &st);
 	if (!rc && st.adopted && replaced(s, &st, xa.upto, &why, &newrecs)) {
-		rc = readopt(&ds, mt, &st, xa.upto, why, newrecs, &fr);
+		e->adopting = 1;
+		rc = readopt(&ds, &st, xa.upto, why, newrecs, &ad);
+		if (!rc)
+			rc = adopt(&ds, &st, &ad, &xa.upto, &fr);
+		if (!rc)
+			st.jpos = journal_load(&journal_header(s->jnl)->head);
 		adopted_now = 1;
 	} else if (!rc && !st.adopted) {
-		rc = adopt(&ds, &st, xa.upto, &fr);
-		st.chain_ns = hlc_wall_ns();
+		e->adopting = 1;
+		rc = adopt_first(&ds, &ad, xa.upto);
+		if (!rc)
+			rc = adopt(&ds, &st, &ad, &xa.upto, &fr);
 		adopted_now = 1;
 	} else if (!rc) {
 		rc = fold_journal(&ds, &st, xa.upto, 0, &fr);
@@ -338,6 +387,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		rc = elem_set_flush(&ds, 0);
 	else
 		elem_set_flush(&ds, 1);
+	host = ds.host; /* a chunked scan moved on to newer txns */
+	mt = ds.mt;
 	if (rc)
 		goto out;
 	xa.full = adopted_now || e->force_full || !st.last_full_ns ||
@@ -384,6 +435,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (rc)
 		goto out;
 	journal_consume(s->jnl, fr.tail, st.accounted);
+	e->adopting = 0;
 	if (made && (xa.full || xa.full_if_changed))
 		e->force_full = e->compact = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -524,6 +576,13 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 	rc = sweep_step(e, c); /* first: a full snapshot now leaves them out */
 	if (!rc)
 		rc = local_step(e, c);
+	if (e->adopting && rc) {
+		/* Not merged into before the adoption ends: a merge's fold would
+		 * take the data not adopted yet for unseen writes (stamped
+		 * now, not at 0). */
+		e->cycles++;
+		return rc;
+	}
 
 	store_set_max_get(e->store, c->max_object_size);
 	snap_set_max_expanded(c->max_object_expanded);

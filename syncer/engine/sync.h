@@ -23,6 +23,9 @@ struct sync_env {
 	uint64_t started_ns, cycles;
 	uint64_t swept_ns;           /* when tombstones were last swept */
 	uint64_t dev, ino;           /* the data file the env was opened on */
+	int adopting;                /* no local step committed since the env
+					was opened, or an adoption is under way:
+					nothing is received meanwhile (sync.c) */
 	int halted;                  /* stopped for good (another env uses our
 					instance name, or reopening failed) */
 	struct statfile_data pub;    /* what the last cycle published (the
