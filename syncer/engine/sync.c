@@ -442,19 +442,26 @@ static int reopen_if_replaced(struct sync_env *e)
 	return 0;
 }
 
-int sync_cycle(struct sync_env *e, const struct cfg *c)
+int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 {
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns, c->max_object_size };
-	struct receive_out ro;
-	int rc, rc2;
+	struct receive_out ro = { 0 };
+	int rc, rc2 = 0;
 
 	rc = reopen_if_replaced(e);
 	if (rc)
 		return rc;
-	rc = sweep_step(e, c); /* first: a full snapshot now leaves them out */
-	if (!rc)
-		rc = local_step(e, c);
+	if (what & SYNC_LOCAL) {
+		/* Before the fold: a commit that ends after this shows as a
+		 * change when the syncer next decides whether to sleep. */
+		journal_mark(e->s.jnl, &e->mark);
+		rc = sweep_step(e, c); /* first: a full snapshot now leaves them out */
+		if (!rc)
+			rc = local_step(e, c);
+	}
+	if (!(what & SYNC_RECEIVE))
+		goto done;
 
 	store_set_max_get(e->store, c->max_object_size);
 	snap_set_max_expanded(c->max_object_expanded);
@@ -475,6 +482,7 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 		e->force_full = 1;
 		rc = local_step(e, c);
 	}
+done:
 	e->cycles++;
 	if (e->stats) {
 		struct statfile_data d = { (uint64_t)getpid(), e->started_ns, hlc_wall_ns(),

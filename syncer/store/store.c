@@ -199,6 +199,20 @@ int store_del(struct store *s, const char *name)
 	return count(s, &s->stats.del, "DELETE", name, s->ops->del(s, name));
 }
 
+int store_watch(struct store *s, int *fd)
+{
+	if (!s || !fd)
+		return EINVAL;
+	return s->watch_ops ? s->watch_ops->watch(s, fd) : ENOTSUP;
+}
+
+int store_watch_read(struct store *s, store_watch_fn fn, void *ctx)
+{
+	if (!s || !fn)
+		return EINVAL;
+	return s->watch_ops ? s->watch_ops->watch_read(s, fn, ctx) : ENOTSUP;
+}
+
 const char *store_error(const struct store *s)
 {
 	return s->error;
