@@ -118,7 +118,8 @@ static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *ope
 }
 
 /* Once env i is open, objects arriving in its store wake us, if the
- * store can tell (a directory); else it is listed every poll. */
+ * store can tell (a directory); else it is listed every poll. watched[i]:
+ * 0 not tried yet, 1 polled, 2 watched. */
 static void watch_store(struct wake *wk, struct sync_env *envs, const struct cfg *c, size_t i,
 			const int *opened, int *watched)
 {
@@ -128,6 +129,8 @@ static void watch_store(struct wake *wk, struct sync_env *envs, const struct cfg
 		return;
 	watched[i] = 1;
 	rc = wake_watch_store(wk, i, envs[i].store, c->envs[i].name, c->instance);
+	if (rc == 0)
+		watched[i] = 2; /* objects wake us */
 	if (rc == 0)
 		log_msg(MDBTAP_LOG_DEBUG, "%s: watching the store for new objects",
 			c->envs[i].path);
@@ -162,9 +165,17 @@ static uint64_t batch_cap(const struct cfg *c)
 	return cap < c->poll_interval_ns ? cap : c->poll_interval_ns;
 }
 
+static int all_watched(const int *opened, const int *watched, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (opened[i] && watched[i] != 2)
+			return 0;
+	return 1;
+}
+
 static void wait_next(struct wake *wk, struct sync_env *envs, struct wake_env *wev,
-		      const int *opened, const struct cfg *c, uint64_t next_poll,
-		      struct wake_batch *batch)
+		      const int *opened, const int *watched, const struct cfg *c,
+		      uint64_t next_poll, struct wake_batch *batch)
 {
 	uint64_t delay, now;
 	int local = 0;
@@ -193,7 +204,12 @@ static void wait_next(struct wake *wk, struct sync_env *envs, struct wake_env *w
 		return;
 	/* The commits that follow within the batch window go with it. */
 	now = wake_now_ns();
-	delay = wake_batch_delay(batch, c->batch_window_ns, batch_cap(c), now);
+	/* A store that is listed (S3) charges each request: there a commit
+	 * within a poll of the last export is still the burst, so that a
+	 * steady stream makes about one object per poll, as without waking. */
+	delay = wake_batch_delay(batch, c->batch_window_ns, batch_cap(c),
+				 all_watched(opened, watched, c->nenvs) ? 0 : c->poll_interval_ns,
+				 now);
 	if (delay)
 		sleep_until(now + delay);
 }
@@ -358,7 +374,7 @@ int cmd_sync(int argc, char **argv)
 			next_poll = wake_now_ns() + c.poll_interval_ns;
 		if (local_round)
 			batch.last_end_ns = wake_now_ns();
-		wait_next(wk, envs, wev, opened, &c, next_poll, &batch);
+		wait_next(wk, envs, wev, opened, watched, &c, next_poll, &batch);
 	} while (!stopping);
 	if (stopping) {
 		notify_stopping();

@@ -312,7 +312,7 @@ void wake_wait(struct wake *w, struct wake_env *ev, size_t n, uint64_t deadline_
 }
 
 uint64_t wake_batch_delay(struct wake_batch *b, uint64_t window_ns, uint64_t cap_ns,
-			  uint64_t now_ns)
+			  uint64_t burst_ns, uint64_t now_ns)
 {
 	uint64_t d = window_ns;
 
@@ -323,8 +323,9 @@ uint64_t wake_batch_delay(struct wake_batch *b, uint64_t window_ns, uint64_t cap
 	if (d > cap_ns)
 		d = cap_ns;
 	/* Woken again soon after the last export (within its wait and ten
-	 * windows more): still a burst, wait longer. */
-	if (b->last_end_ns && now_ns - b->last_end_ns < d + BURST_WINDOWS * window_ns) {
+	 * windows more, or burst_ns): still a burst, wait longer. */
+	if (b->last_end_ns && (now_ns - b->last_end_ns < d + BURST_WINDOWS * window_ns ||
+			       now_ns - b->last_end_ns < burst_ns)) {
 		if (d < cap_ns)
 			b->level++;
 		d = d << 1 < cap_ns ? d << 1 : cap_ns;

@@ -1,5 +1,5 @@
 /* wake.h: what `mdbtap sync` waits for between cycles (docs/DESIGN.md
- * §29): the next poll, a local commit (the tap wakes a futex word in the
+ * §25): the next poll, a local commit (the tap wakes a futex word in the
  * env's journal, include/mdbtap.h "Waking the syncer"), an object of
  * another instance arriving in a store that can be watched (a directory
  * store, through inotify), or a signal, whichever comes first. One
@@ -45,7 +45,7 @@ int wake_watch_store(struct wake *w, size_t i, struct store *s, const char *db,
 void wake_wait(struct wake *w, struct wake_env *ev, size_t n, uint64_t deadline_ns);
 
 /* How long a local commit waits for others before its export
- * (docs/DESIGN.md §29): window_ns after a quiet spell; while commits keep
+ * (docs/DESIGN.md §25): window_ns after a quiet spell; while commits keep
  * coming (the next wake less than the last wait plus ten windows after an
  * export), twice the last wait each time, up to cap_ns. So a lone commit goes at once, a
  * burst makes a handful of objects and a steady stream one per cap. */
@@ -54,9 +54,11 @@ struct wake_batch {
 	uint64_t last_end_ns;       /* when the last local export ended */
 };
 
-/* A local commit woke us at now_ns: the wait before exporting it. */
+/* A local commit woke us at now_ns: the wait before exporting it. A
+ * wake less than burst_ns after an export also counts as the same burst
+ * (0: only the rule above). */
 uint64_t wake_batch_delay(struct wake_batch *b, uint64_t window_ns, uint64_t cap_ns,
-			  uint64_t now_ns);
+			  uint64_t burst_ns, uint64_t now_ns);
 
 /* End the wait under way now (async-signal-safe: for a signal handler,
  * whichever thread it runs on). */

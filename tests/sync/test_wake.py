@@ -1,5 +1,5 @@
 """The syncer wakes when something happens instead of waiting for its poll
-(docs/DESIGN.md §29): two instances with running syncers through a
+(docs/DESIGN.md §25): two instances with running syncers through a
 directory store, with a poll interval far longer than any wait here.
 
   test_wake.py --lag      a commit on A is on B in seconds, not a poll (60 s)
