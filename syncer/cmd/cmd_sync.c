@@ -23,6 +23,7 @@ static void on_signal(int sig)
 {
 	if (sig == SIGHUP) {
 		reopen = 1;
+		wake_interrupt(); /* reopened at once, and the wait goes on */
 		return;
 	}
 	stopping = 1;
