@@ -353,7 +353,7 @@ void journal_finish(const struct journal_slot *slot, int committed)
 	__atomic_compare_exchange_n(slot->state, &expect,
 				    slot->pos | (committed ? MDBTAP_STATE_COMMITTED
 							   : MDBTAP_STATE_ABORTED),
-				    0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+				    0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED); /* SEQ_CST: journal_notify */
 }
 
 void journal_reader_free(struct journal_reader *r)
@@ -430,10 +430,14 @@ void journal_notify(const struct journal_slot *slot)
 
 	if (!h)
 		return;
-	/* Pairs with journal_arm's: the syncer sees our record's state, or
-	 * we see its deadline. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	until = __atomic_load_n(&h->wake_until, __ATOMIC_RELAXED);
+	/* Pairs with journal_arm's fence: the syncer sees our record's state,
+	 * or we see its deadline. journal_finish's compare and swap is
+	 * sequentially consistent, and so is this load (on x86 a locked
+	 * instruction and a plain load: no fence of our own); a record that
+	 * was dropped had none. */
+	if (!slot->state)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	until = __atomic_load_n(&h->wake_until, __ATOMIC_SEQ_CST);
 	if (!until)
 		return;
 	if (mono_ns() > until) { /* its syncer died waiting: forget it */
