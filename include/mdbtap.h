@@ -40,12 +40,14 @@
  * the other, which then polls). A syncer about to sleep stores a
  * deadline in `wake_until`, then a sequentially consistent fence, then
  * looks at the records once more. A tap, after the host's commit
- * returned, marks its record, fences, and reads `wake_until`: when it is
+ * returned, marks its record (a sequentially consistent compare and
+ * swap) and reads `wake_until` (a sequentially consistent load): when it is
  * nonzero and not past, it increments `wake_seq` and FUTEX_WAKEs it (a
  * shared futex: the file is MAP_SHARED); when past, it clears it (a
  * syncer killed while waiting costs nothing once its deadline passed).
- * The two fences make sure that either the tap sees the deadline or the
- * syncer sees the record's new state. Nothing else is done per commit.
+ * The fence and the two sequentially consistent operations make sure that
+ * either the tap sees the deadline or the syncer sees the record's new
+ * state. Nothing else is done per commit.
  *
  * @section record A record
  * struct mdbtap_record, then `nnames` names, then `nops` ops, then zero
