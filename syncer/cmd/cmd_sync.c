@@ -316,7 +316,8 @@ int cmd_sync(int argc, char **argv)
 	}
 	wev = calloc(c.nenvs, sizeof(*wev));
 	watched = calloc(c.nenvs, sizeof(*watched));
-	if (!wev || !watched || wake_open(c.nenvs, &wk)) {
+	/* --once never waits: no watch, no thread. */
+	if (!c.once && (!wev || !watched || wake_open(c.nenvs, &wk))) {
 		/* Polling only, as before: still correct. */
 		log_msg(MDBTAP_LOG_WARN, "out of memory: local commits and new objects wait for "
 			"the next poll");
