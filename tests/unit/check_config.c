@@ -504,6 +504,7 @@ START_TEST(check_rules)
 	good(&c);
 	c.batch_window_ns = 0;            /* no batching */
 	ck_assert_int_eq(cfg_check(&c, err, sizeof(err)), 0);
+	cfg_free(&c);
 	good(&c);
 	c.poll_interval_ns = 9 * MS;
 	check_fails(&c, "poll_interval must be between 10ms and 1h");
