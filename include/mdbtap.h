@@ -33,6 +33,22 @@
  * dropped and `dropped` is incremented; the syncer then sees an
  * unaccounted txn id and rescans (docs/DESIGN.md §2).
  *
+ * @section wake Waking the syncer
+ * `wake_until` and `wake_seq` were reserved words (zero) in the first
+ * version-2 journals; zero means what it meant then, so a tap and a
+ * syncer of either age work together (the older one just never wakes
+ * the other, which then polls). A syncer about to sleep stores a
+ * deadline in `wake_until`, then a sequentially consistent fence, then
+ * looks at the records once more. A tap, after the host's commit
+ * returned, marks its record (a sequentially consistent compare and
+ * swap) and reads `wake_until` (a sequentially consistent load): when it is
+ * nonzero and not past, it increments `wake_seq` and FUTEX_WAKEs it (a
+ * shared futex: the file is MAP_SHARED); when past, it clears it (a
+ * syncer killed while waiting costs nothing once its deadline passed).
+ * The fence and the two sequentially consistent operations make sure that
+ * either the tap sees the deadline or the syncer sees the record's new
+ * state. Nothing else is done per commit.
+ *
  * @section record A record
  * struct mdbtap_record, then `nnames` names, then `nops` ops, then zero
  * padding to `size`. A name is a u16 length (MDBTAP_NAME_UNNAMED for the
@@ -100,7 +116,11 @@ struct mdbtap_journal_header {
 	uint64_t clock;        /**< atomic: the env's hybrid logical clock, ns */
 	uint64_t dropped;      /**< atomic: records that did not fit in the ring */
 	uint64_t accounted_txnid; /**< atomic: the syncer accounted for every txn id up to here */
-	uint64_t reserved[6];  /**< zero */
+	uint64_t wake_until;   /**< atomic: a syncer waits for a commit until this
+				    CLOCK_MONOTONIC ns; 0: none waits (see below) */
+	uint32_t wake_seq;     /**< atomic: a futex word, bumped to wake the syncer */
+	uint32_t wake_pad;     /**< zero */
+	uint64_t reserved[4];  /**< zero */
 };
 
 /** @name Record magics */
@@ -211,7 +231,13 @@ MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, dropped) == 6
 		     "journal header: dropped");
 MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, accounted_txnid) == 72,
 		     "journal header: accounted_txnid");
-MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, reserved) == 80,
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, wake_until) == 80,
+		     "journal header: wake_until");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, wake_seq) == 88,
+		     "journal header: wake_seq (a futex word: 4-byte aligned)");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, wake_pad) == 92,
+		     "journal header: wake_pad");
+MDBTAP_STATIC_ASSERT(MDBTAP_OFFSETOF(struct mdbtap_journal_header, reserved) == 96,
 		     "journal header: reserved");
 MDBTAP_STATIC_ASSERT(sizeof(struct mdbtap_record) == 56,
 		     "record header size");

@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -291,6 +294,7 @@ int journal_append(struct journal *j, const struct journal_append_in *in, struct
 	struct mdbtap_record *r;
 
 	slot->state = NULL;
+	slot->hdr = h; /* a dropped record wakes the syncer too: it rescans */
 	if (tail > head || head - tail > j->capacity)
 		return MDBTAP_E_CORRUPT;
 	if (off + size > j->capacity)
@@ -349,7 +353,7 @@ void journal_finish(const struct journal_slot *slot, int committed)
 	__atomic_compare_exchange_n(slot->state, &expect,
 				    slot->pos | (committed ? MDBTAP_STATE_COMMITTED
 							   : MDBTAP_STATE_ABORTED),
-				    0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+				    0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED); /* SEQ_CST: journal_notify */
 }
 
 void journal_reader_free(struct journal_reader *r)
@@ -408,4 +412,94 @@ int journal_read(struct journal *j, uint64_t pos, struct journal_reader *rd, str
 	e->state = (unsigned)(state & MDBTAP_STATE_MASK);
 	e->next = pos + size;
 	return 1;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void journal_notify(const struct journal_slot *slot)
+{
+	struct mdbtap_journal_header *h = slot->hdr;
+	uint64_t until;
+	int saved;
+
+	if (!h)
+		return;
+	/* Pairs with journal_arm's fence: the syncer sees our record's state,
+	 * or we see its deadline. journal_finish's compare and swap is
+	 * sequentially consistent, and so is this load (on x86 a locked
+	 * instruction and a plain load: no fence of our own); a record that
+	 * was dropped had none. */
+	if (!slot->state)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	until = __atomic_load_n(&h->wake_until, __ATOMIC_SEQ_CST);
+	if (!until)
+		return;
+	if (mono_ns() > until) { /* its syncer died waiting: forget it */
+		__atomic_compare_exchange_n(&h->wake_until, &until, 0, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+		return;
+	}
+	saved = errno;
+	__atomic_fetch_add(&h->wake_seq, 1, __ATOMIC_RELEASE);
+	(void)syscall(SYS_futex, &h->wake_seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+	errno = saved;
+}
+
+uint32_t journal_arm(struct journal *j, uint64_t deadline_ns)
+{
+	__atomic_store_n(&j->hdr->wake_until, deadline_ns ? deadline_ns : 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&j->hdr->wake_seq, __ATOMIC_ACQUIRE);
+}
+
+void journal_disarm(struct journal *j)
+{
+	__atomic_store_n(&j->hdr->wake_until, 0, __ATOMIC_RELAXED);
+}
+
+uint32_t *journal_wake_word(struct journal *j) { return &j->hdr->wake_seq; }
+
+void journal_mark(struct journal *j, struct journal_mark *m)
+{
+	const struct mdbtap_journal_header *h = j->hdr;
+	uint64_t head = journal_load(&h->head), pos = journal_load(&h->tail);
+	uint64_t pending = 0;
+
+	if (m->last > head) /* a new journal */
+		m->last = 0;
+	/* Headers only, with the bounds journal_read checks: the walk stops
+	 * at anything that is not a whole record. */
+	while (pos < head && pos % 8 == 0) {
+		uint64_t off = pos % j->capacity;
+		const struct mdbtap_record *r = (const void *)(j->ring + off);
+		uint32_t magic, size, flags;
+		uint64_t state;
+
+		if (j->capacity - off < 8)
+			break;
+		magic = __atomic_load_n(&r->magic, __ATOMIC_RELAXED);
+		size = __atomic_load_n(&r->size, __ATOMIC_RELAXED);
+		if (size < 8 || size % 8 || size > j->capacity - off || size > head - pos)
+			break;
+		if (magic == MDBTAP_RECORD_MAGIC && size >= sizeof(*r)) {
+			flags = __atomic_load_n(&r->flags, __ATOMIC_RELAXED);
+			state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+			if (!(flags & MDBTAP_REC_SYNCER)) {
+				if (pos + size > m->last)
+					m->last = pos + size;
+				if ((state & MDBTAP_STATE_MASK) == MDBTAP_STATE_PENDING)
+					pending++;
+			}
+		} else if (magic != MDBTAP_PAD_MAGIC) {
+			break;
+		}
+		pos += size;
+	}
+	m->pending = pending;
 }

@@ -91,6 +91,7 @@ struct journal_append_in {
 struct journal_slot {
 	uint64_t *state;       /* NULL: nothing to finish */
 	uint64_t pos;
+	struct mdbtap_journal_header *hdr; /* for journal_notify; NULL: none */
 };
 
 /* The largest body a record can have in this journal. */
@@ -104,6 +105,36 @@ int journal_append(struct journal *j, const struct journal_append_in *in, struct
 /* Mark a record COMMITTED or ABORTED. Safe from any thread, without the
  * writer lock, and a no-op if the slot was reused meanwhile. */
 void journal_finish(const struct journal_slot *slot, int committed);
+
+/* After the host's commit returned (and journal_finish): wake the
+ * syncer if one waits on this journal (include/mdbtap.h, "Waking the
+ * syncer"). Never blocks and never fails; when no syncer waits it costs
+ * a fence and a load. Keeps errno. */
+void journal_notify(const struct journal_slot *slot);
+
+/* Where the tap's records stand, for a syncer deciding whether to sleep:
+ * `last` is the end of the newest tap record (the syncer's own records do
+ * not count), `pending` how many tap records in [tail, head) are still
+ * PENDING. Two marks differ when a tap record was appended or settled in
+ * between (or was consumed while pending). */
+struct journal_mark {
+	uint64_t last;
+	uint64_t pending;
+};
+
+/* Take a mark. `last` is kept from m when nothing newer is in the ring
+ * (the records were consumed), and reset when the journal is a new one. */
+void journal_mark(struct journal *j, struct journal_mark *m);
+
+/* The syncer is about to sleep until deadline_ns (CLOCK_MONOTONIC): ask
+ * the taps for a wake. Returns the value of the futex word to wait on;
+ * call journal_mark after this, and sleep only if it did not change.
+ * journal_disarm when awake. */
+uint32_t journal_arm(struct journal *j, uint64_t deadline_ns);
+void journal_disarm(struct journal *j);
+
+/* The futex word the taps wake (shared, in the file's mapping). */
+uint32_t *journal_wake_word(struct journal *j);
 
 /* The syncer has folded every record before pos and accounted for every
  * txn id up to accounted_txnid: free their space. Only the syncer calls

@@ -298,9 +298,11 @@ TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
 	saved = errno;
 	/* After a top-level commit the writer lock is gone: only the slot,
 	 * never the env's state, may be touched now. */
-	if (level == 0)
+	if (level == 0) {
 		journal_finish(&slot, rc == 0);
-	else if (level > 0)
+		if (rc == 0) /* a syncer waiting for commits exports it now */
+			journal_notify(&slot);
+	} else if (level > 0)
 		tap_txn_child_end(e, level, rc == 0);
 	errno = saved;
 	tap_depth--;

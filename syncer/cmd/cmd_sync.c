@@ -15,6 +15,7 @@
 #include "notify.h"
 #include "store.h"
 #include "sync.h"
+#include "wake.h"
 
 static volatile sig_atomic_t stopping, reopen;
 
@@ -22,10 +23,12 @@ static void on_signal(int sig)
 {
 	if (sig == SIGHUP) {
 		reopen = 1;
+		wake_interrupt(); /* reopened at once, and the wait goes on */
 		return;
 	}
 	stopping = 1;
 	store_interrupt(); /* a request in progress ends within a second */
+	wake_interrupt();  /* and the wait between cycles at once */
 }
 
 /* SIGHUP (logrotate moved the file): reopen the log, between steps. */
@@ -42,17 +45,6 @@ static void reopen_log(void)
 			"one", err_str(rc));
 	else
 		log_msg(MDBTAP_LOG_INFO, "log file reopened (SIGHUP)");
-}
-
-/* Sleep ns, or less if asked to stop; SIGHUP reopens the log and the
- * sleep goes on. */
-static void sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-
-	while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		reopen_log();
-	reopen_log();
 }
 
 /* Open env i. One whose path does not exist yet is waited for (its
@@ -94,14 +86,14 @@ static uint64_t clock_ns(clockid_t id)
 /* One env's cycle (opening it first if needed), published to the HTTP
  * endpoint (h may be NULL). Returns 1 if it failed. */
 static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *opened,
-		     struct http *h, struct http_env *he)
+		     unsigned what, struct http *h, struct http_env *he)
 {
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	int failed = 0;
 
 	if (!*opened && open_env(e, c, i, opened))
 		failed = 1;
-	if (*opened && sync_cycle(e, c))
+	if (*opened && sync_cycle(e, c, what))
 		failed = 1;
 	if (!h)
 		return failed;
@@ -124,6 +116,103 @@ static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *ope
 	return failed;
 }
 
+/* Once env i is open, objects arriving in its store wake us, if the
+ * store can tell (a directory); else it is listed every poll. watched[i]:
+ * 0 not tried yet, 1 polled, 2 watched. */
+static void watch_store(struct wake *wk, struct sync_env *envs, const struct cfg *c, size_t i,
+			const int *opened, int *watched)
+{
+	int rc;
+
+	if (!wk || !opened[i] || watched[i] || envs[i].halted)
+		return;
+	watched[i] = 1;
+	rc = wake_watch_store(wk, i, envs[i].store, c->envs[i].name, c->instance);
+	if (rc == 0)
+		watched[i] = 2; /* objects wake us */
+	if (rc == 0)
+		log_msg(MDBTAP_LOG_DEBUG, "%s: watching the store for new objects",
+			c->envs[i].path);
+	else if (rc != ENOTSUP)
+		log_msg(MDBTAP_LOG_WARN, "%s: cannot watch the store (%s): it is listed every "
+			"poll interval", c->envs[i].path, err_str(rc));
+}
+
+/* Wait for the next poll, a local commit or an object; a local commit
+ * then waits for the rest of its burst (batch_window). Without a waiter,
+ * a plain sleep. */
+static void sleep_until(uint64_t t)
+{
+	uint64_t now = wake_now_ns();
+	struct timespec ts = { 0, 0 };
+
+	if (now < t) {
+		ts.tv_sec = (time_t)((t - now) / 1000000000u);
+		ts.tv_nsec = (long)((t - now) % 1000000000u);
+	}
+	while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		reopen_log();
+	reopen_log();
+}
+
+/* The longest a burst's commits wait: 512 batch windows (1 s by
+ * default), and never longer than the poll interval. */
+static uint64_t batch_cap(const struct cfg *c)
+{
+	uint64_t cap = 512 * c->batch_window_ns;
+
+	return cap < c->poll_interval_ns ? cap : c->poll_interval_ns;
+}
+
+static int all_watched(const int *opened, const int *watched, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (opened[i] && watched[i] != 2)
+			return 0;
+	return 1;
+}
+
+static void wait_next(struct wake *wk, struct sync_env *envs, struct wake_env *wev,
+		      const int *opened, const int *watched, const struct cfg *c,
+		      uint64_t next_poll, struct wake_batch *batch)
+{
+	uint64_t delay, now;
+	int local = 0;
+
+	if (!wk) {
+		sleep_until(next_poll);
+		return;
+	}
+	for (size_t i = 0; i < c->nenvs; i++) {
+		wev[i].jnl = opened[i] && !envs[i].halted ? envs[i].s.jnl : NULL;
+		wev[i].mark = envs[i].mark;
+		wev[i].local = wev[i].remote = 0;
+	}
+	while (!stopping) {
+		wake_wait(wk, wev, c->nenvs, next_poll);
+		reopen_log();
+		for (size_t i = 0; i < c->nenvs; i++)
+			local |= wev[i].local | wev[i].remote;
+		if (local || stopping || wake_now_ns() >= next_poll)
+			break;
+	}
+	local = 0;
+	for (size_t i = 0; i < c->nenvs; i++)
+		local |= wev[i].local;
+	if (!local || stopping)
+		return;
+	/* The commits that follow within the batch window go with it. */
+	now = wake_now_ns();
+	/* A store that is listed (S3) charges each request: there a commit
+	 * within a poll of the last export is still the burst, so that a
+	 * steady stream makes about one object per poll, as without waking. */
+	delay = wake_batch_delay(batch, c->batch_window_ns, batch_cap(c),
+				 all_watched(opened, watched, c->nenvs) ? 0 : c->poll_interval_ns,
+				 now);
+	if (delay)
+		sleep_until(now + delay);
+}
+
 static int all_opened(const int *opened, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -138,8 +227,12 @@ int cmd_sync(int argc, char **argv)
 	struct sync_env *envs;
 	struct cfg c;
 	char err[512];
-	int rc, failed = 0, once = 0, *opened, ready = 0;
+	int rc, failed = 0, once = 0, *opened, ready = 0, *watched = NULL;
 	struct http *http = NULL;
+	struct wake *wk = NULL;
+	struct wake_env *wev = NULL;
+	uint64_t next_poll = 0;
+	struct wake_batch batch = { 0, 0 };
 	struct http_env *hstate = NULL;
 
 	/* Our own LMDB calls must never be journaled as the host's, even
@@ -219,24 +312,48 @@ int cmd_sync(int argc, char **argv)
 		cfg_free(&c);
 		return MDBTAP_EXIT_FAIL;
 	}
+	wev = calloc(c.nenvs, sizeof(*wev));
+	watched = calloc(c.nenvs, sizeof(*watched));
+	/* --once never waits: no watch, no thread. */
+	if (!c.once && (!wev || !watched || wake_open(c.nenvs, &wk))) {
+		/* Polling only, as before: still correct. */
+		log_msg(MDBTAP_LOG_WARN, "out of memory: local commits and new objects wait for "
+			"the next poll");
+		wake_close(wk);
+		wk = NULL;
+	}
 	do {
 		size_t halted = 0;
+		uint64_t now = wake_now_ns();
+		int due = now >= next_poll, local_round = 0;
 
 		failed = 0;
 		/* A SIGTERM lets the cycle finish over every env (a request
 		 * in progress is cut short): each env's state in the store is
 		 * then whole, and the exit status 0. */
 		for (size_t i = 0; i < c.nenvs; i++) {
+			unsigned what = SYNC_ALL;
+
 			reopen_log();
 			if (envs[i].halted) {
 				halted++; /* said in the log when it stopped */
 				failed = 1;
 				continue;
 			}
-			if (cycle_env(&envs[i], &c, i, &opened[i], http, hstate ? &hstate[i] : NULL))
+			if (!due && wk)
+				what = (wev[i].local ? SYNC_LOCAL : 0) |
+				       (wev[i].remote ? SYNC_RECEIVE : 0);
+			if (!what)
+				continue;
+			local_round |= !due && (what & SYNC_LOCAL);
+			if (cycle_env(&envs[i], &c, i, &opened[i], what, http,
+				      hstate ? &hstate[i] : NULL))
 				failed = 1;
+			watch_store(wk, envs, &c, i, opened, watched);
 		}
-		if (!failed && !ready && all_opened(opened, c.nenvs)) {
+		if (!due)
+			failed = 0; /* a round of some envs: says nothing of the rest */
+		if (due && !failed && !ready && all_opened(opened, c.nenvs)) {
 			/* The initial sync: every env has applied what the store
 			 * held (an env still waiting for its path holds nothing
 			 * yet); a server may now be put in rotation. */
@@ -253,12 +370,19 @@ int cmd_sync(int argc, char **argv)
 			once = 1;
 			break;
 		}
-		sleep_ns(c.poll_interval_ns);
+		if (due)
+			next_poll = wake_now_ns() + c.poll_interval_ns;
+		if (local_round)
+			batch.last_end_ns = wake_now_ns();
+		wait_next(wk, envs, wev, opened, watched, &c, next_poll, &batch);
 	} while (!stopping);
 	if (stopping) {
 		notify_stopping();
 		log_msg(MDBTAP_LOG_INFO, "stopping: the cycle is done");
 	}
+	wake_close(wk); /* its thread reads the stores: first */
+	free(wev);
+	free(watched);
 	for (size_t i = 0; i < c.nenvs; i++)
 		if (opened[i])
 			sync_close(&envs[i]);

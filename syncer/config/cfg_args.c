@@ -14,7 +14,7 @@
 enum {
 	OPT_ENV = 256, OPT_NAME, OPT_STORE, OPT_INSTANCE, OPT_INCLUDE, OPT_EXCLUDE,
 	OPT_ONCE, OPT_POLL, OPT_FULL, OPT_LOG, OPT_FULL_NOW, OPT_KEEP, OPT_RETENTION,
-	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN, OPT_CREATE_STORE, OPT_MAP_SIZE,
+	OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_LISTEN, OPT_CREATE_STORE, OPT_MAP_SIZE, OPT_BATCH,
 };
 
 static const struct option long_opts[] = {
@@ -28,6 +28,7 @@ static const struct option long_opts[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "full-now", no_argument, NULL, OPT_FULL_NOW },
 	{ "poll-interval", required_argument, NULL, OPT_POLL },
+	{ "batch-window", required_argument, NULL, OPT_BATCH },
 	{ "full-interval", required_argument, NULL, OPT_FULL },
 	{ "map-size", required_argument, NULL, OPT_MAP_SIZE },
 	{ "keep-interval", required_argument, NULL, OPT_KEEP },
@@ -45,7 +46,7 @@ static const struct option long_opts[] = {
 /* The flags as given: pointers into argv. */
 struct flags {
 	const char *config, *env, *name, *store, *instance, *poll, *full, *log, *keep,
-		*retention, *log_level, *log_format, *listen, *map_size;
+		*retention, *log_level, *log_format, *listen, *map_size, *batch;
 	const char **include, **exclude;
 	size_t ninclude, nexclude;
 	int once, full_now, verbose, create_store;
@@ -86,7 +87,7 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 {
 	if (opt == OPT_ENV || opt == OPT_NAME || opt == OPT_STORE || opt == OPT_INCLUDE ||
 	    opt == OPT_EXCLUDE || opt == OPT_FULL || opt == OPT_POLL || opt == OPT_KEEP ||
-	    opt == OPT_RETENTION || opt == OPT_MAP_SIZE)
+	    opt == OPT_RETENTION || opt == OPT_MAP_SIZE || opt == OPT_BATCH)
 		f->env_flag = opt_name(opt);
 	switch (opt) {
 	case 'c':
@@ -101,6 +102,8 @@ static int take_opt(struct flags *f, int opt, const char *v, char *err, size_t e
 		return once_only(&f->instance, v, opt, err, errlen);
 	case OPT_POLL:
 		return once_only(&f->poll, v, opt, err, errlen);
+	case OPT_BATCH:
+		return once_only(&f->batch, v, opt, err, errlen);
 	case OPT_FULL:
 		return once_only(&f->full, v, opt, err, errlen);
 	case OPT_MAP_SIZE:
@@ -185,7 +188,7 @@ static int flag_empty(const struct flags *f)
 {
 	const char *v[] = { f->config, f->env, f->name, f->store, f->instance, f->poll,
 			    f->full, f->log, f->keep, f->retention, f->log_level,
-			    f->log_format, f->listen, f->map_size };
+			    f->log_format, f->listen, f->map_size, f->batch };
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		if (v[i] && !v[i][0])
@@ -262,6 +265,8 @@ static int apply_flags(struct cfg *c, const struct flags *f, char *err, size_t e
 		rc = env_from_flags(c, f, cwd, err, errlen);
 	if (!rc && f->poll)
 		rc = flag_duration("poll-interval", f->poll, &c->poll_interval_ns, err, errlen);
+	if (!rc && f->batch)
+		rc = flag_duration("batch-window", f->batch, &c->batch_window_ns, err, errlen);
 	if (!rc && f->keep)
 		rc = flag_duration("keep-interval", f->keep, &c->keep_ns, err, errlen);
 	if (!rc && f->retention)
@@ -354,6 +359,8 @@ void cfg_usage(FILE *f)
 		"      --map-size SIZE     the env's map if mdbtap creates it (a new instance\n"
 		"                          receiving before its program ran; default 64G)\n"
 		"      --poll-interval DUR export and receive period (default 1s, >= 10ms)\n"
+		"      --batch-window DUR  a local commit is exported once no other came for\n"
+		"                          this long (default 2ms, at most 1s; 0: at once)\n"
 		"      --keep-interval DUR how long our objects superseded by a newer full\n"
 		"                          snapshot stay in the store (default 10m)\n"
 		"      --tombstone-retention DUR\n"

@@ -290,6 +290,8 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 	}
 	if (!strcmp(key, "poll_interval"))
 		return duration(l, v, "poll_interval", &c->poll_interval_ns);
+	if (!strcmp(key, "batch_window"))
+		return duration(l, v, "batch_window", &c->batch_window_ns);
 	if (!strcmp(key, "max_future"))
 		return duration(l, v, "max_future", &c->max_future_ns);
 	if (!strcmp(key, "keep_interval"))
@@ -326,7 +328,7 @@ static int top_key(struct loader *l, const char *key, yaml_node_t *k, yaml_node_
 			return lerr(l, v, "envs is empty");
 		return rc ? rc : each_pair(l, v, "envs", env_entry, NULL);
 	}
-	return lerr(l, k, "unknown key '%s' (known: instance, poll_interval, max_future, "
+	return lerr(l, k, "unknown key '%s' (known: instance, poll_interval, batch_window, max_future, "
 		    "keep_interval, tombstone_retention, max_object_size, max_object_expanded, "
 		    "log_file, log_level, log_format, http_listen, envs)", key);
 }

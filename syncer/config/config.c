@@ -43,6 +43,7 @@ void cfg_init(struct cfg *c)
 	memset(c, 0, sizeof(*c));
 	c->instance = host_instance();
 	c->poll_interval_ns = CFG_DEFAULT_POLL;
+	c->batch_window_ns = CFG_DEFAULT_BATCH;
 	c->max_future_ns = CFG_DEFAULT_MAX_FUTURE;
 	c->keep_ns = CFG_DEFAULT_KEEP;
 	c->max_object_size = CFG_DEFAULT_MAX_OBJECT;
@@ -276,6 +277,10 @@ int cfg_check(const struct cfg *c, char *err, size_t errlen)
 	}
 	if (c->poll_interval_ns < CFG_MIN_POLL || c->poll_interval_ns > CFG_MAX_POLL) {
 		err_setf(err, errlen, "poll_interval must be between 10ms and 1h");
+		return EINVAL;
+	}
+	if (c->batch_window_ns > CFG_MAX_BATCH) {
+		err_setf(err, errlen, "batch_window must be at most 1s");
 		return EINVAL;
 	}
 	if (c->max_future_ns < CFG_MIN_MAX_FUTURE || c->max_future_ns > CFG_MAX_DURATION) {

@@ -4,6 +4,7 @@
  *
  *   instance: dns1
  *   poll_interval: 1s
+ *   batch_window: 2ms
  *   max_future: 1h
  *   keep_interval: 10m
  *   tombstone_retention: 0
@@ -63,6 +64,8 @@
 #define CFG_DEFAULT_ENV_NAME "main"
 #define CFG_NS_PER_SEC DUR_NS_PER_SEC
 #define CFG_DEFAULT_POLL (1 * CFG_NS_PER_SEC)
+#define CFG_DEFAULT_BATCH (2 * 1000000ull)                /* 2 ms */
+#define CFG_MAX_BATCH (1 * CFG_NS_PER_SEC)
 #define CFG_DEFAULT_MAX_FUTURE (3600 * CFG_NS_PER_SEC)
 #define CFG_DEFAULT_FULL_INTERVAL (4 * 3600 * CFG_NS_PER_SEC)
 #define CFG_DEFAULT_MAX_OBJECT (1ull << 30)
@@ -104,6 +107,10 @@ struct cfg {
 					  to 64; given names must already be so */
 	uint64_t poll_interval_ns;     /* default 1 s; export and receive each
 					  interval; 10 ms..1 h */
+	uint64_t batch_window_ns;      /* a local commit wakes the syncer, which
+					  exports once no commit came for this
+					  long (at most 20 windows, and the poll
+					  interval, in all); default 2 ms, 0..1 s */
 	uint64_t max_future_ns;        /* remote timestamps further ahead of our
 					  clock are refused; default 1 h; >= 1 s */
 	uint64_t keep_ns;              /* our objects older than our newest full
@@ -146,7 +153,7 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
  *   --include DBI, --exclude DBI   (repeatable) the DBIs synced
  *   --full-interval DUR      its full snapshot period
  *   --map-size SIZE          its map if the syncer creates it (cfg_parse_size)
- *   --poll-interval DUR, --keep-interval DUR
+ *   --poll-interval DUR, --batch-window DUR, --keep-interval DUR
  *   --instance NAME, --once, --log-file FILE
  *   -v, --verbose (log_level debug), --log-level LEVEL, --log-format FMT
  *   --listen ADDR            http_listen

@@ -561,28 +561,34 @@ static void publish(struct sync_env *e, const struct cfg *c, uint64_t t0, int rc
 		statfile_update(e->stats, d);
 }
 
-int sync_cycle(struct sync_env *e, const struct cfg *c)
+int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 {
 	uint64_t t0 = mono_ns();
-
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns, c->max_object_size };
-	struct receive_out ro;
-	int rc, rc2;
+	struct receive_out ro = { 0 };
+	int rc, rc2 = 0;
 
 	rc = reopen_if_replaced(e);
 	if (rc)
 		return rc;
-	rc = sweep_step(e, c); /* first: a full snapshot now leaves them out */
-	if (!rc)
-		rc = local_step(e, c);
-	if (e->adopting && rc) {
-		/* Not merged into before the adoption ends: a merge's fold would
-		 * take the data not adopted yet for unseen writes (stamped
-		 * now, not at 0). */
+	if (what & SYNC_LOCAL) {
+		/* Before the fold: a commit that ends after this shows as a
+		 * change when the syncer next decides whether to sleep. */
+		journal_mark(e->s.jnl, &e->mark);
+		rc = sweep_step(e, c); /* first: a full snapshot now leaves them out */
+		if (!rc)
+			rc = local_step(e, c);
+	}
+	if (e->adopting) {
+		/* Not merged into before the adoption ends (a local step
+		 * committed it): a merge's fold would take the data not
+		 * adopted yet for unseen writes (stamped now, not at 0). */
 		e->cycles++;
 		return rc;
 	}
+	if (!(what & SYNC_RECEIVE))
+		goto done;
 
 	store_set_max_get(e->store, c->max_object_size);
 	snap_set_max_expanded(c->max_object_expanded);
@@ -605,6 +611,7 @@ int sync_cycle(struct sync_env *e, const struct cfg *c)
 		e->force_full = 1;
 		rc = local_step(e, c);
 	}
+done:
 	e->cycles++;
 	publish(e, c, t0, rc ? rc : rc2, rc ? NULL : rc2 ? store_error(e->store) : NULL);
 	return rc ? rc : rc2;

@@ -30,16 +30,24 @@ struct sync_env {
 					instance name, or reopening failed) */
 	struct statfile_data pub;    /* what the last cycle published (the
 					stats file, /metrics) */
+	struct journal_mark mark;    /* the journal when the last local step
+					began (wake.h) */
 };
+
+/* What a cycle does: both on every poll; the local step alone after a
+ * local commit woke the syncer, receiving alone after an object came. */
+#define SYNC_LOCAL 1u
+#define SYNC_RECEIVE 2u
+#define SYNC_ALL (SYNC_LOCAL | SYNC_RECEIVE)
 
 /* Open the env and its store. err says what failed. */
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen);
 void sync_close(struct sync_env *e);
 
-/* One cycle. Returns 0 when every step succeeded (errors are logged).
+/* One cycle, of what (SYNC_*). Returns 0 when every step succeeded (errors are logged).
  * An env whose data file was replaced under it is reopened first (then
  * re-adopted). Sets e->halted, and the env is closed, when it must not
  * sync any more. */
-int sync_cycle(struct sync_env *e, const struct cfg *c);
+int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what);
 
 #endif

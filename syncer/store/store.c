@@ -276,6 +276,20 @@ int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pic
 		     s->ops->abort_uploads(s, prefix, pick, ctx, aborted));
 }
 
+int store_watch(struct store *s, int *fd)
+{
+	if (!s || !fd)
+		return EINVAL;
+	return s->watch_ops ? s->watch_ops->watch(s, fd) : ENOTSUP;
+}
+
+int store_watch_read(struct store *s, store_watch_fn fn, void *ctx)
+{
+	if (!s || !fn)
+		return EINVAL;
+	return s->watch_ops ? s->watch_ops->watch_read(s, fn, ctx) : ENOTSUP;
+}
+
 const char *store_error(const struct store *s)
 {
 	return s->error;

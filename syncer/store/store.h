@@ -49,6 +49,10 @@ typedef int (*store_list_fn)(void *ctx, const char *name, uint64_t size);
  * leaves it, another value stops the pass and is returned. */
 typedef int (*store_upload_fn)(void *ctx, const char *name, uint64_t initiated_ns);
 
+/* store_watch_read calls this once per object that arrived; name NULL:
+ * objects may have arrived unseen (the watch overflowed). */
+typedef void (*store_watch_fn)(void *ctx, const char *name);
+
 struct store;
 
 /* What a backend implements. Names and prefixes are valid when these are
@@ -65,9 +69,17 @@ struct store_ops {
 			     void *ctx, unsigned *aborted);
 };
 
+/* What a backend that can tell when objects arrive implements
+ * (store_watch, store_watch_read). */
+struct store_watch_ops {
+	int (*watch)(struct store *s, int *fd);
+	int (*watch_read)(struct store *s, store_watch_fn fn, void *ctx);
+};
+
 /* The part every backend starts its own struct with. */
 struct store {
 	const struct store_ops *ops;
+	const struct store_watch_ops *watch_ops; /* NULL: polled only */
 	char *url;                  /* owned; for logs, never holds secrets */
 	struct store_stats stats;
 	char error[512];            /* the last failure, for logs; no secrets */
@@ -138,6 +150,20 @@ int store_del(struct store *s, const char *name);
  * Requests count as a listing and deletes. */
 int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pick, void *ctx,
 			unsigned *aborted);
+
+/* A descriptor that becomes readable (poll(2)) when objects may have
+ * arrived in the store, so that a receiver need not poll the listing:
+ * a directory store watches its directory with inotify. ENOTSUP when the
+ * backend cannot (S3: list at the poll interval). The store owns the fd;
+ * store_close closes it. A second call returns the same fd. */
+int store_watch(struct store *s, int *fd);
+
+/* Read what the watch fd holds, without blocking: fn(ctx, name) for each
+ * valid object name put since the last read (a name may come more than
+ * once; deletions are not told). Unlike every other call here, it may be
+ * called from another thread while the store is in use: it touches only
+ * the watch. Returns 0 or an errno value. */
+int store_watch_read(struct store *s, store_watch_fn fn, void *ctx);
 
 /* The store's URL, for logs: "file:///abs/dir" for a directory store.
  * Never contains secrets. Valid until store_close. */

@@ -12,7 +12,7 @@
  *
  * All file operations are relative to a descriptor of the directory, so
  * the store keeps working on the same directory whatever happens to the
- * path.
+ * path (the inotify watch too: it is added through /proc/self/fd).
  */
 #include "store.h"
 #include "pct.h"
@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,6 +42,7 @@
 struct dir_store {
 	struct store base;       /* first: a struct store * is a struct dir_store * */
 	int dirfd;
+	int watchfd;             /* inotify, or -1 */
 };
 
 
@@ -431,10 +433,63 @@ static int dir_del(struct store *s, const char *name)
 	return sync_dir(d);
 }
 
+/* A put ends with a rename into the directory (IN_MOVED_TO); a file
+ * written in place by something else, with its close (IN_CLOSE_WRITE). */
+static int dir_watch(struct store *s, int *fd)
+{
+	struct dir_store *d = ds(s);
+	char path[64];
+
+	if (d->watchfd < 0) {
+		int w = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+		if (w < 0)
+			return errno;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", d->dirfd);
+		if (inotify_add_watch(w, path, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR) < 0) {
+			int rc = errno;
+
+			close(w);
+			return rc;
+		}
+		d->watchfd = w;
+	}
+	*fd = d->watchfd;
+	return 0;
+}
+
+static int dir_watch_read(struct store *s, store_watch_fn fn, void *ctx)
+{
+	struct dir_store *d = ds(s);
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	if (d->watchfd < 0)
+		return EINVAL;
+	for (;;) {
+		ssize_t n = read(d->watchfd, buf, sizeof(buf));
+
+		if (n < 0)
+			return errno == EAGAIN ? 0 : errno == EINTR ? 0 : errno;
+		if (n == 0)
+			return 0;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const void *)p;
+
+			if (ev->mask & IN_Q_OVERFLOW)
+				fn(ctx, NULL);
+			else if (ev->len && store_valid_name(ev->name)) /* not temp files */
+				fn(ctx, ev->name);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
 static void dir_close(struct store *s)
 {
 	struct dir_store *d = ds(s);
 
+	if (d->watchfd >= 0)
+		close(d->watchfd);
 	close(d->dirfd);
 	free(s->url);
 	free(d);
@@ -447,6 +502,8 @@ static const struct store_ops dir_ops = {
 	.del = dir_del,
 	.close = dir_close,
 };
+
+static const struct store_watch_ops dir_watch_ops = { dir_watch, dir_watch_read };
 
 /* mkdir -p: each missing component with mode 0755. */
 static int mkdir_p(const char *dir)
@@ -508,6 +565,8 @@ int store_dir_open(const char *dir, int create, struct store **out, char *err, s
 	}
 	snprintf(d->base.url, n, "file://%s", dir);
 	d->base.ops = &dir_ops;
+	d->base.watch_ops = &dir_watch_ops;
+	d->watchfd = -1;
 	d->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirfd < 0) {
 		rc = errno;

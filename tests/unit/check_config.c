@@ -93,6 +93,7 @@ START_TEST(full_file)
 		"# a comment\n"
 		"instance: dns1\n"
 		"poll_interval: 250ms\n"
+		"batch_window: 5ms\n"
 		"max_future: 30m\n"
 		"tombstone_retention: 7d\n"
 		"log_file: logs/mdbtap.log\n"
@@ -111,6 +112,7 @@ START_TEST(full_file)
 	ck_assert_msg(cfg_check(&c, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_str_eq(c.instance, "dns1");
 	ck_assert_uint_eq(c.poll_interval_ns, 250 * MS);
+	ck_assert_uint_eq(c.batch_window_ns, 5 * MS);
 	ck_assert_uint_eq(c.max_future_ns, 1800 * S);
 	ck_assert_uint_eq(c.tombstone_retention_ns, 7 * 86400 * S);
 	/* Relative paths are taken from the file's directory. */
@@ -170,6 +172,7 @@ START_TEST(example_file_is_valid)
 	ck_assert_str_eq(c.envs[0].exclude[0], "pdns");
 	/* It shows the defaults. */
 	ck_assert_uint_eq(c.poll_interval_ns, CFG_DEFAULT_POLL);
+	ck_assert_uint_eq(c.batch_window_ns, CFG_DEFAULT_BATCH);
 	ck_assert_uint_eq(c.max_future_ns, CFG_DEFAULT_MAX_FUTURE);
 	ck_assert_uint_eq(c.tombstone_retention_ns, 0);
 	ck_assert_uint_eq(c.envs[0].full_interval_ns, CFG_DEFAULT_FULL_INTERVAL);
@@ -543,6 +546,13 @@ START_TEST(check_rules)
 	c.envs[0].nexclude = 1;
 	check_fails(&c, "env 'main' has both include and exclude");
 
+	good(&c);
+	c.batch_window_ns = 1001 * MS;
+	check_fails(&c, "batch_window must be at most 1s");
+	good(&c);
+	c.batch_window_ns = 0;            /* no batching */
+	ck_assert_int_eq(cfg_check(&c, err, sizeof(err)), 0);
+	cfg_free(&c);
 	good(&c);
 	c.poll_interval_ns = 9 * MS;
 	check_fails(&c, "poll_interval must be between 10ms and 1h");

@@ -416,7 +416,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "fuzz_merge: %s\n", err);
 		die("sync_open");
 	}
-	(void)sync_cycle(&e, &c);
+	(void)sync_cycle(&e, &c, SYNC_ALL);
 	if (!e.halted) {
 		check(&e);
 		total.objects_in += e.s.stats.objects_in;
