@@ -121,13 +121,20 @@ struct cursor_elem {
 };
 
 /* LMDB 0.9's MDB_cursor starts with next, backup, xcursor (whose own
- * cursor comes first), txn, dbi, db, dbx, dbflag, snum, top, flags. Every
- * mdb_cursor_get clears C_DEL in flags (the cursor already points at the
- * item after a deleted one: the next MDB_NEXT must not move), for the
- * cursor and its sub-cursor. The tap's MDB_GET_CURRENT must leave the
- * host's cursor as it was, so it saves both flags words and puts them
- * back. The layout is checked against mdb_cursor_txn and mdb_cursor_dbi
- * first; if it does not match, the tap does not read the cursor at all. */
+ * cursor comes first), txn, dbi, db, dbx, dbflag, snum, top, flags, then
+ * the page stack pg[CURSOR_STACK] and index stack ki[CURSOR_STACK]
+ * (CURSOR_STACK is 32 in every 0.9 release). Every mdb_cursor_get clears
+ * C_DEL in flags (the cursor already points at the item after a deleted
+ * one: the next MDB_NEXT must not move), for the cursor and its
+ * sub-cursor; MDB_GET_CURRENT on an index past the page's last item sets
+ * the index to the item count (LMDB leaves a sub-cursor there when it
+ * deletes a single-value key and the cursor lands on a key with several:
+ * the host's next MDB_PREV_DUP then starts from another place). The tap's
+ * MDB_GET_CURRENT must leave the host's cursor as it was, so it saves the
+ * flags words and top indexes of both and puts them back. The layout is
+ * checked against mdb_cursor_txn and mdb_cursor_dbi first; if it does not
+ * match, the tap does not read the cursor at all. */
+#define LMDB_CURSOR_STACK 32
 struct lmdb_cursor_head {
 	void *next, *backup, *xcursor;
 	MDB_txn *txn;
@@ -136,6 +143,8 @@ struct lmdb_cursor_head {
 	unsigned char *dbflag;
 	unsigned short snum, top;
 	unsigned int flags;
+	void *pg[LMDB_CURSOR_STACK];
+	uint16_t ki[LMDB_CURSOR_STACK];
 };
 
 static unsigned int *cursor_flags_word(MDB_cursor *mc, MDB_txn *txn, MDB_dbi dbi)
@@ -154,22 +163,29 @@ static int probe_current(MDB_cursor *mc, MDB_val *k, MDB_val *v)
 	MDB_txn *txn = real_mdb_cursor_txn(mc);
 	MDB_dbi dbi = real_mdb_cursor_dbi(mc);
 	unsigned int *f = cursor_flags_word(mc, txn, dbi), *xf = NULL, saved, xsaved = 0;
-	struct lmdb_cursor_head *h = (struct lmdb_cursor_head *)(void *)mc;
+	struct lmdb_cursor_head *h = (struct lmdb_cursor_head *)(void *)mc, *xh = NULL;
+	uint16_t ki = 0, xki = 0;
 	int rc;
 
-	if (!f)
+	if (!f || h->top >= LMDB_CURSOR_STACK)
 		return -1;
 	if (h->xcursor) {
 		xf = cursor_flags_word(h->xcursor, txn, dbi);
-		if (!xf)
+		xh = h->xcursor;
+		if (!xf || xh->top >= LMDB_CURSOR_STACK)
 			return -1;
 		xsaved = *xf;
+		xki = xh->ki[xh->top];
 	}
 	saved = *f;
+	ki = h->ki[h->top];
 	rc = real_mdb_cursor_get(mc, k, v, MDB_GET_CURRENT);
 	*f = saved;
-	if (xf)
+	h->ki[h->top] = ki;
+	if (xh) {
 		*xf = xsaved;
+		xh->ki[xh->top] = xki;
+	}
 	return rc ? -1 : 0;
 }
 

@@ -402,6 +402,17 @@ static void op_del(struct level *l, unsigned d)
 	if (rc == 0)
 		rc = mdb_del(l->txn, dbi, key, data);
 	out_op_x(ORACLE_OP_DEL, rc, NULL, NULL, (uint64_t)from_cursor);
+	/* LMDB 0.9.24: deleting one value of a key whose values sit in a
+	 * sub-page updates another cursor's sub-cursor page (mdb_cursor_del0,
+	 * XCURSOR_REFRESH) but not its count (mx_db.md_entries). If that
+	 * cursor was on this key, its own mdb_cursor_del of the last value
+	 * then sees "sub-DB still has entries", shrinks the sub-page to no
+	 * values and keeps the key: it reads back with a value of stale
+	 * bytes, with and without the tap. A new cursor instead. */
+	if (rc == 0 && data && (dbi_flags[d] & MDB_DUPSORT) && l->cur[d]) {
+		mdb_cursor_close(l->cur[d]);
+		l->cur[d] = NULL;
+	}
 	free_val(&v);
 }
 
