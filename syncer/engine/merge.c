@@ -133,6 +133,7 @@ struct batch {
 	int wrote;
 	uint64_t future;    /* elements of this object refused for max_future */
 	uint64_t future_max; /* the newest of them */
+	int own_past;       /* merge_args.own_past */
 };
 
 static void batch_abort(struct batch *b)
@@ -210,6 +211,9 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 
 	if (!rc && prog)
 		rc = meta_remote_put(b->mt, b->s->meta, instance, prog);
+	if (prog && b->own_past)
+		b->st.last_full_ns = 0; /* a full snapshot is owed: made by the next
+					 * local step, even after a restart */
 	if (rc)
 		goto fail;
 	journal_clock_observe(b->s->jnl, b->max_ts);
@@ -466,7 +470,7 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 	struct snap_reader *r = NULL;
 	struct snap_event ev;
 	struct snap_dbi cur = { 0 };
-	struct batch b = { .s = s };
+	struct batch b = { .s = s, .own_past = a->own_past };
 	char *name = NULL, tf[64] = "";
 	int rc = rewind_fd(fd), open = 0;
 	uint64_t kvs = 0; /* elements read */

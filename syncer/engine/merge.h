@@ -53,6 +53,10 @@ struct merge_args {
 	uint64_t *retry_ns;          /* out, with MERGE_RETRY (may be NULL): the
 					wall time from which every refused
 					element is acceptable */
+	int own_past;                /* an object of our own older chain: only
+					a full snapshot of ours carries what it
+					brings back, so the txn that records its
+					progress also marks that one is owed */
 };
 
 /* Check that fd holds a whole, valid object (to its end: checksum,

@@ -152,7 +152,7 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	uint64_t done = 0, retry_ns = 0;
 	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
 				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns), 0,
-				 &done, &retry_ns };
+				 &done, &retry_ns, !strcmp(o->on.instance, a->self) };
 	char err[256];
 	int fd, rc;
 
