@@ -96,6 +96,7 @@ def seen_within(env, key, secs):
 
 def pair(root, *extra):
     store = os.path.join(root, "store")
+    os.makedirs(store)  # mdbtap creates no store directory unless told
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     write(a, "seeda")
     write(b, "seedb")
@@ -148,6 +149,7 @@ def wake_until(env):
 def killed():
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
+    os.makedirs(store)  # mdbtap creates no store directory unless told
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     write(a, "seeda")
     write(b, "seedb")
