@@ -187,6 +187,13 @@ int cmd_sync(int argc, char **argv)
 			cfg_free(&c);
 			return MDBTAP_EXIT_FAIL;
 		}
+		/* Each env's labels from the start: a scrape during the first
+		 * cycle (a long initial sync) must not see env="". */
+		for (size_t i = 0; i < c.nenvs; i++) {
+			snprintf(hstate[i].name, sizeof(hstate[i].name), "%s", c.envs[i].name);
+			snprintf(hstate[i].instance, sizeof(hstate[i].instance), "%s", c.instance);
+			http_publish(http, i, &hstate[i]);
+		}
 		log_msg(MDBTAP_LOG_INFO, "serving /metrics, /healthz and /readyz on %s",
 			c.http_listen);
 	}

@@ -66,8 +66,38 @@ def stop(p):
         return p.wait()
 
 
+def first_cycle(root):
+    """A store that accepts connections and never answers: the first cycle
+    hangs in its first request. /metrics already names the env and the
+    instance (it once said env="",instance="" until a cycle ended)."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    env = A.base_env({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+    port = free_port()
+    write_env(os.path.join(root, "h"), 1)
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", os.path.join(root, "h"), "--instance", "h",
+                          "--store", "s3://bucket/p?endpoint=http://127.0.0.1:%d&retries=0"
+                          "&low_speed_time=1h" % ls.getsockname()[1],
+                          "--listen", str(port), "--log-file", os.path.join(root, "h.log")],
+                         env=env)
+    try:
+        A.wait_for("the endpoint", lambda: get(port, "/metrics")[0] is not None)
+        st, text = get(port, "/metrics")
+        A.eq(st, 200, "/metrics during the first cycle")
+        A.check('env=""' not in text and 'instance=""' not in text,
+                "no empty labels during the first cycle")
+        A.eq(metric(text, "mdbtap_env_up", env="main", instance="h"), 0.0,
+             "the env named during the first cycle")
+    finally:
+        rc = stop(p)
+        ls.close()
+    A.eq(rc, 0, "SIGTERM during a request: exit 0")
+
+
 def main():
     root = A.fresh_tmp()
+    first_cycle(root)
     store = os.path.join(root, "store")
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     write_env(b, 20)
