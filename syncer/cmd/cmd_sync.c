@@ -45,13 +45,22 @@ static void reopen_log(void)
 }
 
 /* Sleep ns, or less if asked to stop; SIGHUP reopens the log and the
- * sleep goes on. */
-static void sleep_ns(uint64_t ns)
+ * sleep goes on. Under a watchdog (wd_ns), WATCHDOG=1 goes out at least
+ * every wd_ns / 2: a poll interval may be longer than WatchdogSec=, and
+ * sleeping is no hang. */
+static void sleep_ns(uint64_t ns, uint64_t wd_ns)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+	while (ns && !stopping) {
+		uint64_t part = wd_ns && ns > wd_ns / 2 ? wd_ns / 2 : ns;
+		struct timespec ts = { (time_t)(part / 1000000000u),
+				       (long)(part % 1000000000u) };
 
-	while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		reopen_log();
+		while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			reopen_log();
+		ns -= part;
+		if (ns && wd_ns)
+			notify_watchdog();
+	}
 	reopen_log();
 }
 
@@ -139,6 +148,7 @@ int cmd_sync(int argc, char **argv)
 	struct cfg c;
 	char err[512];
 	int rc, failed = 0, once = 0, *opened, ready = 0;
+	uint64_t wd_ns = notify_watchdog_ns();
 	struct http *http = NULL;
 	struct http_env *hstate = NULL;
 
@@ -260,7 +270,7 @@ int cmd_sync(int argc, char **argv)
 			once = 1;
 			break;
 		}
-		sleep_ns(c.poll_interval_ns);
+		sleep_ns(c.poll_interval_ns, wd_ns);
 	} while (!stopping);
 	if (stopping) {
 		notify_stopping();
