@@ -132,6 +132,7 @@ struct batch {
 	size_t n;
 	int wrote;
 	uint64_t future;    /* elements of this object refused for max_future */
+	uint64_t merged;    /* elements won in this batch: counted once committed */
 };
 
 static void batch_abort(struct batch *b)
@@ -175,6 +176,7 @@ static int batch_begin(struct batch *b)
 	}
 	elem_set_init(&b->ds, b->s, b->w, b->mt);
 	b->n = 0;
+	b->merged = 0;
 	b->wrote = 0;
 	b->max_ts = 0;
 	rc = meta_state_get(b->mt, b->s->meta, &b->st);
@@ -234,6 +236,8 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 		senv_forget_dbis(b->s);
 		goto fail;
 	}
+	/* Only now merged: an aborted batch (a full map) merged nothing. */
+	b->s->stats.elems_merged += b->merged;
 	if (b->wrote && b->st.accounted + 1 == id)
 		own_txn(b->s, &b->st, id);
 	rc = meta_state_put(b->mt, b->s->meta, &b->st);
@@ -392,7 +396,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 		rc = 0;
 	if (kv->ts > b->max_ts)
 		b->max_ts = kv->ts;
-	b->s->stats.elems_merged++;
+	b->merged++;
 	return rc;
 }
 
