@@ -404,8 +404,10 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 			goto out;
 		have = rc == 0;
 		rc = follow(s, store, a, l.v + i, j - i, &p, have, applied);
-		if (rc == EROFS || rc == MDB_MAP_FULL)
+		if (rc == EROFS || rc == MDB_MAP_FULL) {
+			out->blocked = rc;
 			rc = 0; /* said in the log; the other instances may still fit */
+		}
 		if (rc)
 			goto out;
 	}

@@ -95,9 +95,54 @@ def first_cycle(root):
     A.eq(rc, 0, "SIGTERM during a request: exit 0")
 
 
+def map_full(root):
+    """Another instance's data does not fit in the env's map: the env does
+    not hold the fleet's data, so the syncer is not ready, its cycles fail
+    (/healthz), and no element counts as merged while every merge aborts
+    (it once said ready and healthy, and counted the aborted batch's
+    elements again at each cycle)."""
+    store = os.path.join(root, "fullstore")
+    big, small = os.path.join(root, "big"), os.path.join(root, "small")
+    subprocess.run([PY, "-c", "import sys, lmdb\n"
+                    "e = lmdb.open(sys.argv[1], map_size=64 << 20)\n"
+                    "with e.begin(write=True) as t:\n"
+                    "    [t.put(b'k%d' % i, b'x' * 1000) for i in range(2000)]\n"
+                    "e = lmdb.open(sys.argv[2], map_size=128 << 10)\n"
+                    "with e.begin(write=True) as t:\n"
+                    "    t.put(b'z', b'1')\n", big, small], check=True, timeout=60)
+    r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", big, "--store", store,
+                        "--instance", "big"], capture_output=True, text=True, timeout=120,
+                       env=A.base_env())
+    A.eq(r.returncode, 0, "big exports: " + r.stderr)
+    port = free_port()
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", small, "--store", store, "--instance",
+                          "small", "--poll-interval", "100ms", "--listen", str(port),
+                          "--log-file", os.path.join(root, "small.log")], env=A.base_env())
+
+    def cycles():
+        return metric(get(port, "/metrics")[1], "mdbtap_cycles_total") or 0
+
+    try:
+        A.wait_for("the endpoint", lambda: get(port, "/readyz")[0] is not None)
+        A.wait_for("3 cycles", lambda: cycles() >= 3)
+        merged = metric(get(port, "/metrics")[1], "mdbtap_elements_merged_total")
+        n = cycles()
+        A.wait_for("3 more cycles", lambda: cycles() >= n + 3)
+        A.eq(metric(get(port, "/metrics")[1], "mdbtap_elements_merged_total"), merged,
+             "no element merged by merges that abort")
+        A.eq(get(port, "/readyz")[0], 503, "not ready while the fleet's data does not fit")
+        A.check((metric(get(port, "/metrics")[1], "mdbtap_cycles_failed_total") or 0) >= 3,
+                "the cycles fail while the fleet's data does not fit")
+        A.wait_for("/healthz 503", lambda: get(port, "/healthz")[0] == 503)
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM: exit 0")
+
+
 def main():
     root = A.fresh_tmp()
     first_cycle(root)
+    map_full(root)
     store = os.path.join(root, "store")
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     write_env(b, 20)
