@@ -179,7 +179,9 @@ def main():
         with open(os.path.join(root, "metrics.txt"), "w") as f:
             f.write(text)
         print(text)
-        A.eq(metric(text, "mdbtap_ready"), 1.0, "mdbtap_ready")
+        # the syncer's instance label on every sample (honor_labels)
+        A.eq(metric(text, "mdbtap_ready", instance="a"), 1.0, "mdbtap_ready")
+        A.eq(metric(text, "mdbtap_build_info", instance="a"), 1.0, "build info's instance")
         A.check((metric(text, "mdbtap_objects_applied_total", env="main", instance="a") or 0)
                 >= 1, "objects applied counted")
         A.check((metric(text, "mdbtap_store_requests_total", type="list") or 0) >= 3,
