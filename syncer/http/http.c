@@ -138,15 +138,17 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, 
 		memcpy(host, addr, hl);
 		host[hl] = 0;
 	}
-	if (!*port || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535 ||
-	    getaddrinfo(host, port, &hints, &res) || !res)
+	/* 1 to 65535 (atoi of "4294967297" was 1: port 1; 0 a port nobody
+	 * knows). */
+	if (!*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+	    atoi(port) < 1 || atoi(port) > 65535 || getaddrinfo(host, port, &hints, &res) || !res)
 		goto bad;
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	return 0;
 bad:
 	err_setf(err, errlen, "listen address '%s': give PORT, HOST:PORT or [V6]:PORT with a "
-		 "numeric host", addr);
+		 "numeric host and a port from 1 to 65535", addr);
 	return EINVAL;
 }
 

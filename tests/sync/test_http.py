@@ -139,8 +139,22 @@ def map_full(root):
     A.eq(rc, 0, "SIGTERM: exit 0")
 
 
+def bad_listen(root):
+    """Listen addresses whose port is not 1..65535 are refused (4294967297
+    once listened on port 1, 0 on a port of the kernel's choosing)."""
+    env = os.path.join(root, "l")
+    write_env(env, 1)
+    for addr in ("4294967297", "127.0.0.1:65537", "0", "127.0.0.1:00000", "000080"):
+        r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store",
+                            os.path.join(root, "lstore"), "--instance", "l", "--listen", addr],
+                           capture_output=True, text=True, timeout=60, env=A.base_env())
+        A.check(r.returncode != 0 and "listen address" in r.stderr,
+                "--listen %s refused: rc %d %s" % (addr, r.returncode, r.stderr))
+
+
 def main():
     root = A.fresh_tmp()
+    bad_listen(root)
     first_cycle(root)
     map_full(root)
     store = os.path.join(root, "store")
