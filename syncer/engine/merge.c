@@ -456,6 +456,8 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 		}
 		if (ev.type != SNAP_EV_KV)
 			continue;
+		if (a->newest_ts && ev.kv.ts > *a->newest_ts)
+			*a->newest_ts = ev.kv.ts;
 		rc = apply_kv(&b, &cur, &ev.kv, a);
 		if (!rc && ++b.n >= MERGE_BATCH) {
 			rc = batch_commit(&b, a->instance, NULL);

@@ -42,6 +42,9 @@ struct merge_args {
 	uint64_t max_future_ns;      /* refuse timestamps this far ahead */
 	uint64_t tombstone_cutoff_ns; /* ignore older tombstones of elements
 					 unknown here (sweep_load_cutoff) */
+	uint64_t *newest_ts;         /* out (may be NULL): the newest element
+					timestamp (its commit) in the object;
+					0 when all are 0 (adopted data) */
 };
 
 /* Check that fd holds a whole, valid object (to its end: checksum,

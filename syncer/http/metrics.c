@@ -212,8 +212,8 @@ static void per_env(struct out *o, const struct http_env *e, size_t n, uint64_t 
 			hist_series(o, "mdbtap_store_request_duration_seconds", &e[i], "type",
 				    op_names[t], &e[i].d.store.latency[t]);
 	head(o, "mdbtap_merge_lag_seconds", "histogram",
-	     "Per remote object applied: the time from its making (the time in its name) to its "
-	     "merge here.");
+	     "Per remote object applied: the time from the newest remote commit it carries to "
+	     "its merge here.");
 	for (size_t i = 0; i < n; i++)
 		hist_series(o, "mdbtap_merge_lag_seconds", &e[i], NULL, NULL, &e[i].d.env.lag);
 	head(o, "mdbtap_cycle_duration_seconds", "histogram",

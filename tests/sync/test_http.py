@@ -5,11 +5,13 @@ path appears and b's data is merged into it), then 200; /healthz turns
 `promtool check metrics` accepts, with the counters moving. And the
 alert rules in tools/prometheus pass `promtool test rules`.
 """
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -152,8 +154,41 @@ def bad_listen(root):
                 "--listen %s refused: rc %d %s" % (addr, r.returncode, r.stderr))
 
 
+def commit_lag(root):
+    """The merge lag runs from the remote commit, not from the object's
+    making: a commit exported 4 s later and merged at once has a lag of
+    at least 4 s (it once measured the time since the export)."""
+    store = os.path.join(root, "lagstore")
+    a, b = os.path.join(root, "la"), os.path.join(root, "lb")
+    write_env(a, 1)
+    write_env(b, 1)
+
+    def sync(env, inst):
+        r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store", store,
+                            "--instance", inst], capture_output=True, text=True, timeout=120,
+                           env=A.base_env())
+        A.eq(r.returncode, 0, "sync %s: %s" % (inst, r.stderr))
+
+    sync(b, "lb")
+    sync(a, "la")   # a follows b's chain: the next object is b's delta
+    r = A.run([PY, "-c", "import sys, lmdb\n"
+               "e = lmdb.open(sys.argv[1], max_dbs=2)\n"
+               "with e.begin(write=True) as t:\n"
+               "    t.put(b'new', b'v')\n", b], preload=A.PRELOAD, timeout=60)
+    A.eq(r.rc, 0, "a tapped commit on b: " + r.err.decode())
+    time.sleep(4)
+    sync(b, "lb")
+    sync(a, "la")
+    st = subprocess.run([A.MDBTAP, "status", "--json", a], capture_output=True, text=True,
+                        timeout=60)
+    d = json.loads(st.stdout)
+    A.eq(d.get("lag_count"), 1, "one object applied: %r" % d)
+    A.check(d.get("lag_sum_ns", 0) >= 4e9, "the lag runs from the commit: %r" % d)
+
+
 def main():
     root = A.fresh_tmp()
+    commit_lag(root)
     bad_listen(root)
     first_cycle(root)
     map_full(root)
