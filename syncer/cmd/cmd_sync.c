@@ -117,8 +117,16 @@ static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *ope
 	snprintf(he->name, sizeof(he->name), "%s", c->envs[i].name);
 	snprintf(he->instance, sizeof(he->instance), "%s", c->instance);
 	he->opened = *opened;
-	if (*opened)
+	if (*opened) {
+		uint64_t before = he->d.journal_dropped;
+
 		he->d = e->pub;
+		/* Records dropped during this run (not those of before it):
+		 * /healthz says so for a while. */
+		if (he->published && he->d.journal_dropped > before)
+			he->dropped_ns = clock_ns(CLOCK_REALTIME);
+		he->published = 1;
+	}
 	he->cycles++;
 	he->last_cycle_s = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
 	if (failed) {

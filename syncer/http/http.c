@@ -68,6 +68,21 @@ static char *health(const struct http *h, unsigned *status)
 			return body;
 		}
 	}
+	for (size_t i = 0; i < h->nenvs; i++) {
+		const struct http_env *e = &h->envs[i];
+
+		if (e->dropped_ns && now - e->dropped_ns < h->fail_ns) {
+			*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+			if (asprintf(&body, "{\"status\":\"dropping\",\"env\":\"%s\",\"reason\":"
+				     "\"its journal dropped records %.0f s ago (%llu since it was "
+				     "made): the ring is too small for the writes between cycles; "
+				     "they are rescanned\"}\n", e->name,
+				     (double)(now - e->dropped_ns) / 1e9,
+				     (unsigned long long)e->d.journal_dropped) < 0)
+				return NULL;
+			return body;
+		}
+	}
 	*status = MHD_HTTP_OK;
 	return strdup("{\"status\":\"ok\"}\n");
 }

@@ -186,8 +186,45 @@ def commit_lag(root):
     A.check(d.get("lag_sum_ns", 0) >= 4e9, "the lag runs from the commit: %r" % d)
 
 
+def journal_dropping(root):
+    """Records dropped by the tap's ring while the syncer runs make
+    /healthz 503 with the reason (it said ok: only failed cycles counted)."""
+    env = os.path.join(root, "drop")
+    code = ("import sys, lmdb\n"
+            "e = lmdb.open(sys.argv[1], max_dbs=2, map_size=1 << 28, sync=False,\n"
+            "              metasync=False)\n"
+            "for i in range(int(sys.argv[2])):\n"
+            "    with e.begin(write=True) as t:\n"
+            "        t.put(b'k%d' % i, b'x' * 40)\n")
+    small = {"MDBTAP_JOURNAL_SIZE": "64k"}
+    r = A.run([PY, "-c", code, env, "1"], preload=A.PRELOAD, extra_env=small, timeout=60)
+    A.eq(r.rc, 0, "the env with a 64k ring: " + r.err.decode())
+    port = free_port()
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", env, "--store",
+                          os.path.join(root, "dropstore"), "--instance", "d",
+                          "--poll-interval", "2s", "--listen", str(port),
+                          "--log-file", os.path.join(root, "drop.log")], env=A.base_env())
+    try:
+        A.wait_for("/readyz 200", lambda: get(port, "/readyz")[0] == 200)
+        A.eq(get(port, "/healthz")[0], 200, "healthy before any drop")
+        # 20000 records of about 60 bytes, without fsync: over 1 MB between
+        # two folds 2 s apart
+        r = A.run([PY, "-c", code, env, "20000"], preload=A.PRELOAD, extra_env=small,
+                  timeout=120)
+        A.eq(r.rc, 0, "the writer: " + r.err.decode())
+        A.wait_for("/healthz 503 (dropping)", lambda: get(port, "/healthz")[0] == 503)
+        st, body = get(port, "/healthz")
+        A.check('"dropping"' in body and '"env":"main"' in body, "the reason: " + body)
+        A.check((metric(get(port, "/metrics")[1], "mdbtap_journal_dropped_records_total")
+                 or 0) > 0, "dropped records counted")
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM: exit 0")
+
+
 def main():
     root = A.fresh_tmp()
+    journal_dropping(root)
     commit_lag(root)
     bad_listen(root)
     first_cycle(root)
