@@ -177,7 +177,7 @@ static void text(const struct view *v)
 		snprintf(a, sizeof(a), p50 < 0 ? "over %g s" : "%g s", p50 < 0 ? 3600 : p50);
 		snprintf(b, sizeof(b), p99 < 0 ? "over %g s" : "%g s", p99 < 0 ? 3600 : p99);
 		printf("  lag         %" PRIu64 " objects applied: half within %s, 99%% within %s "
-		       "of their making\n", e->lag.count, a, b);
+		       "of the newest commit they carry\n", e->lag.count, a, b);
 	}
 	for (unsigned r = 0; r < SENV_RESCAN_NWHY; r++)
 		rescans += e->rescans_by[r];

@@ -47,6 +47,18 @@ static void reopen_log(void)
 		log_msg(MDBTAP_LOG_INFO, "log file reopened (SIGHUP)");
 }
 
+/* Under a systemd watchdog, WATCHDOG=1 goes out at least every wd_ns / 2
+ * while the syncer sleeps: a poll interval may be longer than
+ * WatchdogSec=, and sleeping is no hang. 0: no watchdog. */
+static uint64_t wd_ns;
+
+/* The end of the next stretch of sleep towards t: t, or sooner under a
+ * watchdog. */
+static uint64_t wd_until(uint64_t now, uint64_t t)
+{
+	return wd_ns && t > now && t - now > wd_ns / 2 ? now + wd_ns / 2 : t;
+}
+
 /* Open env i. One whose path does not exist yet is waited for (its
  * program creates it, PowerDNS its record shards at the first record):
  * *opened stays 0 and the next cycle tries again; with --once that is an
@@ -100,8 +112,16 @@ static int cycle_env(struct sync_env *e, const struct cfg *c, size_t i, int *ope
 	snprintf(he->name, sizeof(he->name), "%s", c->envs[i].name);
 	snprintf(he->instance, sizeof(he->instance), "%s", c->instance);
 	he->opened = *opened;
-	if (*opened)
+	if (*opened) {
+		uint64_t before = he->d.journal_dropped;
+
 		he->d = e->pub;
+		/* Records dropped during this run (not those of before it):
+		 * /healthz says so for a while. */
+		if (he->published && he->d.journal_dropped > before)
+			he->dropped_ns = clock_ns(CLOCK_REALTIME);
+		he->published = 1;
+	}
 	he->cycles++;
 	he->last_cycle_s = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
 	if (failed) {
@@ -143,15 +163,18 @@ static void watch_store(struct wake *wk, struct sync_env *envs, const struct cfg
  * a plain sleep. */
 static void sleep_until(uint64_t t)
 {
-	uint64_t now = wake_now_ns();
-	struct timespec ts = { 0, 0 };
+	uint64_t now;
 
-	if (now < t) {
-		ts.tv_sec = (time_t)((t - now) / 1000000000u);
-		ts.tv_nsec = (long)((t - now) % 1000000000u);
+	while (!stopping && (now = wake_now_ns()) < t) {
+		uint64_t end = wd_until(now, t);
+		struct timespec ts = { (time_t)((end - now) / 1000000000u),
+				       (long)((end - now) % 1000000000u) };
+
+		while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			reopen_log();
+		if (end < t)
+			notify_watchdog();
 	}
-	while (!stopping && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		reopen_log();
 	reopen_log();
 }
 
@@ -189,8 +212,12 @@ static void wait_next(struct wake *wk, struct sync_env *envs, struct wake_env *w
 		wev[i].local = wev[i].remote = 0;
 	}
 	while (!stopping) {
-		wake_wait(wk, wev, c->nenvs, next_poll);
+		uint64_t until = wd_until(wake_now_ns(), next_poll);
+
+		wake_wait(wk, wev, c->nenvs, until);
 		reopen_log();
+		if (until < next_poll && wake_now_ns() >= until)
+			notify_watchdog();
 		for (size_t i = 0; i < c->nenvs; i++)
 			local |= wev[i].local | wev[i].remote;
 		if (local || stopping || wake_now_ns() >= next_poll)
@@ -234,6 +261,7 @@ int cmd_sync(int argc, char **argv)
 	uint64_t next_poll = 0;
 	struct wake_batch batch = { 0, 0 };
 	struct http_env *hstate = NULL;
+	wd_ns = notify_watchdog_ns();
 
 	/* Our own LMDB calls must never be journaled as the host's, even
 	 * if the tap was preloaded into us by accident. */
@@ -279,6 +307,13 @@ int cmd_sync(int argc, char **argv)
 			log_close();
 			cfg_free(&c);
 			return MDBTAP_EXIT_FAIL;
+		}
+		/* Each env's labels from the start: a scrape during the first
+		 * cycle (a long initial sync) must not see env="". */
+		for (size_t i = 0; i < c.nenvs; i++) {
+			snprintf(hstate[i].name, sizeof(hstate[i].name), "%s", c.envs[i].name);
+			snprintf(hstate[i].instance, sizeof(hstate[i].instance), "%s", c.instance);
+			http_publish(http, i, &hstate[i]);
 		}
 		log_msg(MDBTAP_LOG_INFO, "serving /metrics, /healthz and /readyz on %s",
 			c.http_listen);

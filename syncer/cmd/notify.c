@@ -2,6 +2,7 @@
 #include "notify.h"
 
 #ifdef MDBTAP_HAVE_SYSTEMD
+#include <stdint.h>
 #include <systemd/sd-daemon.h>
 
 /* Failures to notify are not the syncer's: the manager says what it
@@ -16,6 +17,13 @@ void notify_watchdog(void)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+unsigned long long notify_watchdog_ns(void)
+{
+	uint64_t usec = 0;
+
+	return sd_watchdog_enabled(0, &usec) > 0 ? (unsigned long long)usec * 1000u : 0;
+}
+
 void notify_stopping(void)
 {
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping after the cycle");
@@ -28,6 +36,11 @@ void notify_ready(const char *status)
 
 void notify_watchdog(void)
 {
+}
+
+unsigned long long notify_watchdog_ns(void)
+{
+	return 0;
 }
 
 void notify_stopping(void)

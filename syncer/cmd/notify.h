@@ -11,6 +11,11 @@ void notify_ready(const char *status);
 /* WATCHDOG=1: a cycle over every env ended (WatchdogSec= in the unit). */
 void notify_watchdog(void);
 
+/* The service manager's watchdog period in ns (WATCHDOG_USEC), 0 when
+ * there is none: a sleep between cycles longer than half of it (a
+ * poll_interval above WatchdogSec=/2) sends WATCHDOG=1 on the way. */
+unsigned long long notify_watchdog_ns(void);
+
 /* STOPPING=1: SIGTERM came, the cycle under way finishes. */
 void notify_stopping(void);
 

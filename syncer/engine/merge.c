@@ -134,6 +134,7 @@ struct batch {
 	uint64_t future;    /* elements of this object refused for max_future */
 	uint64_t future_max; /* the newest of them */
 	int own_past;       /* merge_args.own_past */
+	uint64_t merged;    /* elements won in this batch: counted once committed */
 };
 
 static void batch_abort(struct batch *b)
@@ -177,6 +178,7 @@ static int batch_begin(struct batch *b)
 	}
 	elem_set_init(&b->ds, b->s, b->w, b->mt);
 	b->n = 0;
+	b->merged = 0;
 	b->wrote = 0;
 	b->max_ts = 0;
 	rc = meta_state_get(b->mt, b->s->meta, &b->st);
@@ -239,6 +241,8 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 		senv_forget_dbis(b->s);
 		goto fail;
 	}
+	/* Only now merged: an aborted batch (a full map) merged nothing. */
+	b->s->stats.elems_merged += b->merged;
 	if (b->wrote && b->st.accounted + 1 == id)
 		own_txn(b->s, &b->st, id);
 	rc = meta_state_put(b->mt, b->s->meta, &b->st);
@@ -453,7 +457,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 		rc = 0;
 	if (kv->ts > b->max_ts)
 		b->max_ts = kv->ts;
-	b->s->stats.elems_merged++;
+	b->merged++;
 	return rc;
 }
 
@@ -519,6 +523,8 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 		}
 		if (ev.type != SNAP_EV_KV || kvs++ < a->skip)
 			continue;
+		if (a->newest_ts && ev.kv.ts > *a->newest_ts)
+			*a->newest_ts = ev.kv.ts;
 		rc = apply_kv(&b, &cur, &ev.kv, a);
 		if (!rc && ++b.n >= MERGE_BATCH) {
 			rc = batch_commit(&b, a->instance, NULL);

@@ -57,6 +57,9 @@ struct merge_args {
 					a full snapshot of ours carries what it
 					brings back, so the txn that records its
 					progress also marks that one is owed */
+	uint64_t *newest_ts;         /* out (may be NULL): the newest element
+					timestamp (its commit) in the object;
+					0 when all are 0 (adopted data) */
 };
 
 /* Check that fd holds a whole, valid object (to its end: checksum,

@@ -149,10 +149,10 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 		     const struct obj *o, struct meta_remote *p)
 {
 	struct meta_remote next = { o->on.generation, o->on.to_txnid, o->on.ts_ns };
-	uint64_t done = 0, retry_ns = 0;
+	uint64_t done = 0, retry_ns = 0, newest = 0;
 	struct merge_args ma = { o->name, o->on.instance, &next, a->max_future_ns,
 				 sweep_load_cutoff(hlc_wall_ns(), a->tombstone_retention_ns), 0,
-				 &done, &retry_ns, !strcmp(o->on.instance, a->self) };
+				 &done, &retry_ns, !strcmp(o->on.instance, a->self), &newest };
 	char err[256];
 	int fd, rc;
 
@@ -201,11 +201,13 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	}
 	close(fd);
 	if (!rc) {
-		uint64_t now = hlc_wall_ns();
+		uint64_t now = hlc_wall_ns(), from = newest ? newest : o->on.ts_ns;
 
 		*p = next;
-		/* The lag: from the object's making (its name) to its merge. */
-		hist_observe_ns(&s->stats.lag, now > o->on.ts_ns ? now - o->on.ts_ns : 0);
+		/* The lag: from the newest commit the object carries (its
+		 * newest element's timestamp; the object's making when it
+		 * holds only adopted data, stamped 0) to its merge here. */
+		hist_observe_ns(&s->stats.lag, now > from ? now - from : 0);
 		log_msg(MDBTAP_LOG_DEBUG, "%s: applied %s", s->path, o->name);
 	}
 	return rc;
@@ -504,8 +506,10 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 			goto out;
 		have = rc == 0;
 		rc = follow(s, store, a, l.v + i, j - i, &p, have, applied);
-		if (rc == EROFS || rc == MDB_MAP_FULL)
+		if (rc == EROFS || rc == MDB_MAP_FULL) {
+			out->blocked = rc;
 			rc = 0; /* said in the log; the other instances may still fit */
+		}
 		if (rc)
 			goto out;
 	}

@@ -30,6 +30,9 @@ struct receive_out {
 	enum clean_want want;        /* what our next export should be */
 	unsigned past;               /* objects of our own older chains applied:
 					a full snapshot must carry them */
+	int blocked;                 /* MDB_MAP_FULL or EROFS: an instance's
+					objects could not be applied (said in
+					the log; the others were tried); 0 */
 };
 
 /* receive_once's code when another env writes objects under our instance

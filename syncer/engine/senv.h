@@ -58,8 +58,9 @@ struct senv_stats {
 	uint64_t tombstones;       /* tombstones held, as counted by the last
 				      sweep (sync.c); 0 before one */
 	uint64_t tombstones_counted_ns; /* when they were counted (wall) */
-	struct hist lag;           /* per remote object applied: now minus the
-				      time in its name (when it was made) */
+	struct hist lag;           /* per remote object applied: now minus its
+				      newest element's timestamp (the remote
+				      commit), or the time in its name */
 	uint64_t merges_map_full;  /* merges stopped by the host's full map
 				      (mapfull.h) */
 };

@@ -613,6 +613,13 @@ int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 	}
 done:
 	e->cycles++;
+	if (!rc && !rc2 && ro.blocked) {
+		/* The env cannot take another instance's data: the cycle
+		 * failed (not ready, /healthz unwell), whatever else it did. */
+		publish(e, c, t0, ro.blocked, ro.blocked == MDB_MAP_FULL ?
+			"objects of other instances do not fit in the host's map" : NULL);
+		return ro.blocked;
+	}
 	publish(e, c, t0, rc ? rc : rc2, rc ? NULL : rc2 ? store_error(e->store) : NULL);
 	return rc ? rc : rc2;
 }

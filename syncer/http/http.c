@@ -68,6 +68,21 @@ static char *health(const struct http *h, unsigned *status)
 			return body;
 		}
 	}
+	for (size_t i = 0; i < h->nenvs; i++) {
+		const struct http_env *e = &h->envs[i];
+
+		if (e->dropped_ns && now - e->dropped_ns < h->fail_ns) {
+			*status = MHD_HTTP_SERVICE_UNAVAILABLE;
+			if (asprintf(&body, "{\"status\":\"dropping\",\"env\":\"%s\",\"reason\":"
+				     "\"its journal dropped records %.0f s ago (%llu since it was "
+				     "made): the ring is too small for the writes between cycles; "
+				     "they are rescanned\"}\n", e->name,
+				     (double)(now - e->dropped_ns) / 1e9,
+				     (unsigned long long)e->d.journal_dropped) < 0)
+				return NULL;
+			return body;
+		}
+	}
 	*status = MHD_HTTP_OK;
 	return strdup("{\"status\":\"ok\"}\n");
 }
@@ -138,15 +153,17 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, 
 		memcpy(host, addr, hl);
 		host[hl] = 0;
 	}
-	if (!*port || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535 ||
-	    getaddrinfo(host, port, &hints, &res) || !res)
+	/* 1 to 65535 (atoi of "4294967297" was 1: port 1; 0 a port nobody
+	 * knows). */
+	if (!*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+	    atoi(port) < 1 || atoi(port) > 65535 || getaddrinfo(host, port, &hints, &res) || !res)
 		goto bad;
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	return 0;
 bad:
 	err_setf(err, errlen, "listen address '%s': give PORT, HOST:PORT or [V6]:PORT with a "
-		 "numeric host", addr);
+		 "numeric host and a port from 1 to 65535", addr);
 	return EINVAL;
 }
 

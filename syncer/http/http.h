@@ -24,13 +24,18 @@ struct http_env {
 	uint64_t failing_since_ns;   /* first failed cycle of the current run; 0 */
 	double last_cycle_s;         /* how long the last cycle took */
 	int opened;                  /* 0 while its path does not exist yet */
+	int published;               /* d holds a cycle's state */
+	uint64_t dropped_ns;         /* wall clock of the last cycle that found
+					more journal records dropped than the one
+					before (this run); 0 */
 };
 
 struct http;
 
 /* Listen on addr: "PORT" (loopback), "HOST:PORT" or "[V6]:PORT"; nenvs
  * envs are published. An env whose cycles have failed for longer than
- * fail_ns makes /healthz 503. Returns 0, EINVAL (bad address, message in
+ * fail_ns, or whose journal dropped records within the last fail_ns,
+ * makes /healthz 503. Returns 0, EINVAL (bad address, message in
  * err) or an errno value. */
 int http_start(const char *addr, size_t nenvs, uint64_t fail_ns, struct http **out, char *err,
 	       size_t errlen);

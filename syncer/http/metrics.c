@@ -214,8 +214,8 @@ static void per_env(struct out *o, const struct http_env *e, size_t n, uint64_t 
 			hist_series(o, "mdbtap_store_request_duration_seconds", &e[i], "type",
 				    op_names[t], &e[i].d.store.latency[t]);
 	head(o, "mdbtap_merge_lag_seconds", "histogram",
-	     "Per remote object applied: the time from its making (the time in its name) to its "
-	     "merge here.");
+	     "Per remote object applied: the time from the newest remote commit it carries to "
+	     "its merge here.");
 	for (size_t i = 0; i < n; i++)
 		hist_series(o, "mdbtap_merge_lag_seconds", &e[i], NULL, NULL, &e[i].d.env.lag);
 	head(o, "mdbtap_cycle_duration_seconds", "histogram",
@@ -258,11 +258,15 @@ static void per_env(struct out *o, const struct http_env *e, size_t n, uint64_t 
 char *http_metrics(const struct http_env *e, size_t n, int ready, uint64_t now_ns)
 {
 	struct out o = { { 0 }, 0 };
+	char inst[160];
 
+	/* This syncer's instance label on these too: with honor_labels,
+	 * a sample without one would get the target's host:port. */
+	esc(inst, sizeof(inst), n ? e[0].instance : "");
 	head(&o, "mdbtap_build_info", "gauge", "The syncer's version.");
-	put(&o, "mdbtap_build_info{version=\"%s\"} 1\n", MDBTAP_VERSION);
+	put(&o, "mdbtap_build_info{instance=\"%s\",version=\"%s\"} 1\n", inst, MDBTAP_VERSION);
 	head(&o, "mdbtap_ready", "gauge", "Whether the initial sync is done (/readyz).");
-	put(&o, "mdbtap_ready %d\n", ready);
+	put(&o, "mdbtap_ready{instance=\"%s\"} %d\n", inst, ready);
 	per_env(&o, e, n, now_ns);
 	if (o.failed || buf_add(&o.b, "", 0) || !o.b.p) {
 		buf_free(&o.b);

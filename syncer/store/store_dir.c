@@ -172,8 +172,8 @@ static void remove_stale(struct dir_store *d)
 	closedir(dir);
 }
 
-/* Copy fd (from offset 0 to its end) to out. */
-static int copy_from_start(int fd, int out, char *buf)
+/* Copy fd (from offset 0 to its end) to out; *total: the bytes copied. */
+static int copy_from_start(int fd, int out, char *buf, uint64_t *total)
 {
 	off_t off = 0;
 
@@ -181,6 +181,7 @@ static int copy_from_start(int fd, int out, char *buf)
 		ssize_t r = read_some(fd, buf, CHUNK, off, 1);
 		int rc;
 
+		*total = (uint64_t)off;
 		if (r < 0)
 			return errno;
 		if (r == 0)
@@ -210,6 +211,7 @@ static int dir_put(struct store *s, const char *name, int fd)
 {
 	struct dir_store *d = ds(s);
 	char tmp[NAME_MAX + 1];
+	uint64_t total = 0;
 	char *buf;
 	int out, rc;
 
@@ -225,7 +227,7 @@ static int dir_put(struct store *s, const char *name, int fd)
 		free(buf);
 		return rc;
 	}
-	rc = copy_from_start(fd, out, buf);
+	rc = copy_from_start(fd, out, buf, &total);
 	free(buf);
 	if (!rc)
 		rc = fsync_retry(out);
@@ -237,7 +239,10 @@ static int dir_put(struct store *s, const char *name, int fd)
 		unlinkat(d->dirfd, tmp, 0);
 		return rc;
 	}
-	return sync_dir(d);
+	rc = sync_dir(d);
+	if (!rc)
+		s->stats.bytes_out += total; /* as the S3 store counts them */
+	return rc;
 }
 
 /* Where a get starts writing, and whether it may cut fd back to there on
@@ -319,6 +324,8 @@ static int dir_get(struct store *s, const char *name, int fd)
 		rc = EIO;
 	if (rc && start >= 0 && ftruncate(fd, start) == 0)
 		lseek(fd, start, SEEK_SET);
+	if (!rc)
+		s->stats.bytes_in += total;
 	return rc;
 }
 

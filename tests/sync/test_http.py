@@ -5,11 +5,13 @@ path appears and b's data is merged into it), then 200; /healthz turns
 `promtool check metrics` accepts, with the counters moving. And the
 alert rules in tools/prometheus pass `promtool test rules`.
 """
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -66,8 +68,167 @@ def stop(p):
         return p.wait()
 
 
+def first_cycle(root):
+    """A store that accepts connections and never answers: the first cycle
+    hangs in its first request. /metrics already names the env and the
+    instance (it once said env="",instance="" until a cycle ended)."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    env = A.base_env({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+    port = free_port()
+    write_env(os.path.join(root, "h"), 1)
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", os.path.join(root, "h"), "--instance", "h",
+                          "--store", "s3://bucket/p?endpoint=http://127.0.0.1:%d&retries=0"
+                          "&low_speed_time=1h" % ls.getsockname()[1],
+                          "--listen", str(port), "--log-file", os.path.join(root, "h.log")],
+                         env=env)
+    try:
+        A.wait_for("the endpoint", lambda: get(port, "/metrics")[0] is not None)
+        st, text = get(port, "/metrics")
+        A.eq(st, 200, "/metrics during the first cycle")
+        A.check('env=""' not in text and 'instance=""' not in text,
+                "no empty labels during the first cycle")
+        A.eq(metric(text, "mdbtap_env_up", env="main", instance="h"), 0.0,
+             "the env named during the first cycle")
+    finally:
+        rc = stop(p)
+        ls.close()
+    A.eq(rc, 0, "SIGTERM during a request: exit 0")
+
+
+def map_full(root):
+    """Another instance's data does not fit in the env's map: the env does
+    not hold the fleet's data, so the syncer is not ready, its cycles fail
+    (/healthz), and no element counts as merged while every merge aborts
+    (it once said ready and healthy, and counted the aborted batch's
+    elements again at each cycle)."""
+    store = os.path.join(root, "fullstore")
+    big, small = os.path.join(root, "big"), os.path.join(root, "small")
+    subprocess.run([PY, "-c", "import sys, lmdb\n"
+                    "e = lmdb.open(sys.argv[1], map_size=64 << 20)\n"
+                    "with e.begin(write=True) as t:\n"
+                    "    [t.put(b'k%d' % i, b'x' * 1000) for i in range(2000)]\n"
+                    "e = lmdb.open(sys.argv[2], map_size=128 << 10)\n"
+                    "with e.begin(write=True) as t:\n"
+                    "    t.put(b'z', b'1')\n", big, small], check=True, timeout=60)
+    r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", big, "--store", store,
+                        "--instance", "big"], capture_output=True, text=True, timeout=120,
+                       env=A.base_env())
+    A.eq(r.returncode, 0, "big exports: " + r.stderr)
+    port = free_port()
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", small, "--store", store, "--instance",
+                          "small", "--poll-interval", "100ms", "--listen", str(port),
+                          "--log-file", os.path.join(root, "small.log")], env=A.base_env())
+
+    def cycles():
+        return metric(get(port, "/metrics")[1], "mdbtap_cycles_total") or 0
+
+    try:
+        A.wait_for("the endpoint", lambda: get(port, "/readyz")[0] is not None)
+        A.wait_for("3 cycles", lambda: cycles() >= 3)
+        merged = metric(get(port, "/metrics")[1], "mdbtap_elements_merged_total")
+        n = cycles()
+        A.wait_for("3 more cycles", lambda: cycles() >= n + 3)
+        A.eq(metric(get(port, "/metrics")[1], "mdbtap_elements_merged_total"), merged,
+             "no element merged by merges that abort")
+        A.eq(get(port, "/readyz")[0], 503, "not ready while the fleet's data does not fit")
+        A.check((metric(get(port, "/metrics")[1], "mdbtap_cycles_failed_total") or 0) >= 3,
+                "the cycles fail while the fleet's data does not fit")
+        A.wait_for("/healthz 503", lambda: get(port, "/healthz")[0] == 503)
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM: exit 0")
+
+
+def bad_listen(root):
+    """Listen addresses whose port is not 1..65535 are refused (4294967297
+    once listened on port 1, 0 on a port of the kernel's choosing)."""
+    env = os.path.join(root, "l")
+    write_env(env, 1)
+    for addr in ("4294967297", "127.0.0.1:65537", "0", "127.0.0.1:00000", "000080"):
+        r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store",
+                            os.path.join(root, "lstore"), "--instance", "l", "--listen", addr],
+                           capture_output=True, text=True, timeout=60, env=A.base_env())
+        A.check(r.returncode != 0 and "listen address" in r.stderr,
+                "--listen %s refused: rc %d %s" % (addr, r.returncode, r.stderr))
+
+
+def commit_lag(root):
+    """The merge lag runs from the remote commit, not from the object's
+    making: a commit exported 4 s later and merged at once has a lag of
+    at least 4 s (it once measured the time since the export)."""
+    store = os.path.join(root, "lagstore")
+    a, b = os.path.join(root, "la"), os.path.join(root, "lb")
+    write_env(a, 1)
+    write_env(b, 1)
+
+    def sync(env, inst):
+        r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store", store,
+                            "--instance", inst], capture_output=True, text=True, timeout=120,
+                           env=A.base_env())
+        A.eq(r.returncode, 0, "sync %s: %s" % (inst, r.stderr))
+
+    sync(b, "lb")
+    sync(a, "la")   # a follows b's chain: the next object is b's delta
+    r = A.run([PY, "-c", "import sys, lmdb\n"
+               "e = lmdb.open(sys.argv[1], max_dbs=2)\n"
+               "with e.begin(write=True) as t:\n"
+               "    t.put(b'new', b'v')\n", b], preload=A.PRELOAD, timeout=60)
+    A.eq(r.rc, 0, "a tapped commit on b: " + r.err.decode())
+    time.sleep(4)
+    sync(b, "lb")
+    sync(a, "la")
+    st = subprocess.run([A.MDBTAP, "status", "--json", a], capture_output=True, text=True,
+                        timeout=60)
+    d = json.loads(st.stdout)
+    A.eq(d.get("lag_count"), 1, "one object applied: %r" % d)
+    A.check(d.get("lag_sum_ns", 0) >= 4e9, "the lag runs from the commit: %r" % d)
+
+
+def journal_dropping(root):
+    """Records dropped by the tap's ring while the syncer runs make
+    /healthz 503 with the reason (it said ok: only failed cycles counted)."""
+    env = os.path.join(root, "drop")
+    code = ("import sys, lmdb\n"
+            "e = lmdb.open(sys.argv[1], max_dbs=2, map_size=1 << 28, sync=False,\n"
+            "              metasync=False)\n"
+            "for i in range(int(sys.argv[2])):\n"
+            "    with e.begin(write=True) as t:\n"
+            "        t.put(b'k%d' % i, b'x' * 40)\n")
+    small = {"MDBTAP_JOURNAL_SIZE": "64k"}
+    r = A.run([PY, "-c", code, env, "1"], preload=A.PRELOAD, extra_env=small, timeout=60)
+    A.eq(r.rc, 0, "the env with a 64k ring: " + r.err.decode())
+    port = free_port()
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", env, "--store",
+                          os.path.join(root, "dropstore"), "--instance", "d",
+                          "--poll-interval", "2s", "--listen", str(port),
+                          "--log-file", os.path.join(root, "drop.log")], env=A.base_env())
+    try:
+        A.wait_for("/readyz 200", lambda: get(port, "/readyz")[0] == 200)
+        A.eq(get(port, "/healthz")[0], 200, "healthy before any drop")
+        # 20000 records of about 60 bytes, without fsync: over 1 MB between
+        # two folds 2 s apart
+        r = A.run([PY, "-c", code, env, "20000"], preload=A.PRELOAD, extra_env=small,
+                  timeout=120)
+        A.eq(r.rc, 0, "the writer: " + r.err.decode())
+        A.wait_for("/healthz 503 (dropping)", lambda: get(port, "/healthz")[0] == 503)
+        st, body = get(port, "/healthz")
+        A.check('"dropping"' in body and '"env":"main"' in body, "the reason: " + body)
+        A.check((metric(get(port, "/metrics")[1], "mdbtap_journal_dropped_records_total")
+                 or 0) > 0, "dropped records counted")
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM: exit 0")
+
+
 def main():
     root = A.fresh_tmp()
+    journal_dropping(root)
+    commit_lag(root)
+    bad_listen(root)
+    first_cycle(root)
+    map_full(root)
     store = os.path.join(root, "store")
     os.makedirs(store)  # mdbtap creates none unless told
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
@@ -105,7 +266,9 @@ def main():
         with open(os.path.join(root, "metrics.txt"), "w") as f:
             f.write(text)
         print(text)
-        A.eq(metric(text, "mdbtap_ready"), 1.0, "mdbtap_ready")
+        # the syncer's instance label on every sample (honor_labels)
+        A.eq(metric(text, "mdbtap_ready", instance="a"), 1.0, "mdbtap_ready")
+        A.eq(metric(text, "mdbtap_build_info", instance="a"), 1.0, "build info's instance")
         A.check((metric(text, "mdbtap_objects_applied_total", env="main", instance="a") or 0)
                 >= 1, "objects applied counted")
         A.check((metric(text, "mdbtap_store_requests_total", type="list") or 0) >= 3,

@@ -1,7 +1,8 @@
 """sync_notify: the syncer under systemd's Type=notify protocol, on a
 socket of our own (NOTIFY_SOCKET): READY=1 only once the initial sync is
 done (the env holds what the store had), never while the store fails;
-WATCHDOG=1 after every cycle; STOPPING=1 on SIGTERM, then exit 0. And
+WATCHDOG=1 after every cycle, and during a sleep longer than half the
+watchdog's period; STOPPING=1 on SIGTERM, then exit 0. And
 `systemd-analyze verify` finds nothing in the unit.
 """
 import os
@@ -108,6 +109,23 @@ def main():
         rc = stop(p)
     A.eq(rc, 0, "SIGTERM: exit 0")
     A.check(n.count("STOPPING=1") == 1, "STOPPING=1 on SIGTERM: %r" % n.msgs[-3:])
+
+    # A poll interval longer than the watchdog's period (poll_interval may
+    # be up to 1h, the unit's WatchdogSec= is 15min): WATCHDOG=1 still comes
+    # at least every half period while the syncer sleeps, or systemd would
+    # kill a healthy syncer.
+    n = Notify(os.path.join(root, "n3.sock"))
+    env = A.base_env({"NOTIFY_SOCKET": n.path, "WATCHDOG_USEC": "1000000"})
+    p = subprocess.Popen([A.MDBTAP, "sync", "--poll-interval", "1h", "--log-file",
+                          os.path.join(root, "wd.log"), "--env", a, "--store", store,
+                          "--instance", "a"], env=env)
+    try:
+        A.wait_for("READY=1 (long poll)", lambda: n.count("READY=1") == 1)
+        w = n.count("WATCHDOG=1")
+        A.wait_for("WATCHDOG=1 while sleeping", lambda: n.count("WATCHDOG=1") >= w + 3, 30)
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM during a long sleep: exit 0")
 
     unit = os.environ.get("MDBTAP_UNIT")
     if unit and shutil.which("systemd-analyze"):

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 MDBTAP = sys.argv[1]
 MAN = os.path.join(sys.argv[2], "man")
@@ -37,6 +38,22 @@ for cmd in listed:
                                      run("help", cmd)))):
         if opt != "help":
             check(opt in in_page, "mdbtap(1) describes %s's --%s" % (cmd, opt))
+# Every key the config file takes (as the syncer's own error lists them,
+# at the top and in an env) has its entry in mdbtap.yaml(5).
+yaml5 = open(os.path.join(MAN, "mdbtap.yaml.5")).read()
+in_yaml5 = set(re.findall(r"^\.It Ic (\w+)(?: , Ic (\w+))?", yaml5, re.M))
+in_yaml5 = {k for pair in in_yaml5 for k in pair if k}
+for text in ("bogus_key: 1\n", "envs:\n  main:\n    bogus_key: 1\n"):
+    fd, cfg = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    err = subprocess.run([MDBTAP, "sync", "--config", cfg], capture_output=True, text=True,
+                         timeout=30).stderr
+    os.unlink(cfg)
+    known = re.search(r"\(known: ([a-z_, ]+)\)", err)
+    check(known, "the config error lists the known keys: " + err)
+    for key in (known.group(1).split(", ") if known else []):
+        check(key in in_yaml5, "mdbtap.yaml(5) describes the key %s" % key)
 if shutil.which("mandoc"):
     for name in ("mdbtap.1", "mdbtap.yaml.5", "libmdbtap.7"):
         # (from the pages' folder: their references to each other resolve)

@@ -543,6 +543,26 @@ START_TEST(stats_count_requests)
 }
 END_TEST
 
+/* Object bytes put and got are counted (mdbtap_store_*_bytes_total), by
+ * every store: the directory store once counted none. */
+START_TEST(stats_count_bytes)
+{
+	struct store *s = open_store();
+	const struct store_stats *st = store_stats(s);
+	char *text;
+
+	put_str(s, "a", "12345");
+	put_str(s, "b", "1234567");
+	ck_assert_uint_eq(st->bytes_out, 12);
+	ck_assert_int_eq(get_str(s, "b", &text), 0);
+	free(text);
+	ck_assert_int_eq(get_str(s, "zz", &text), ENOENT);  /* no bytes */
+	free(text);
+	ck_assert_uint_eq(st->bytes_in, 7);
+	store_close(s);
+}
+END_TEST
+
 /* Atomicity: objects of OBJ_SIZE bytes whose last 8 bytes are the
  * XXH64 of the rest. A reader that ever got part of one, or a mix of
  * two, would see a bad checksum or size. */
@@ -944,6 +964,7 @@ Suite *store_suite(void)
 	tcase_add_test(tc, missing_objects);
 	tcase_add_test(tc, invalid_names);
 	tcase_add_test(tc, stats_count_requests);
+	tcase_add_test(tc, stats_count_bytes);
 	if (s3_base()) {
 		tcase_add_test(tc, s3_pages);
 		tcase_add_test(tc, s3_refusals);
