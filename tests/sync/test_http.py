@@ -104,6 +104,7 @@ def map_full(root):
     (it once said ready and healthy, and counted the aborted batch's
     elements again at each cycle)."""
     store = os.path.join(root, "fullstore")
+    os.makedirs(store)  # mdbtap creates none unless told
     big, small = os.path.join(root, "big"), os.path.join(root, "small")
     subprocess.run([PY, "-c", "import sys, lmdb\n"
                     "e = lmdb.open(sys.argv[1], map_size=64 << 20)\n"
@@ -146,6 +147,7 @@ def bad_listen(root):
     once listened on port 1, 0 on a port of the kernel's choosing)."""
     env = os.path.join(root, "l")
     write_env(env, 1)
+    os.makedirs(os.path.join(root, "lstore"))
     for addr in ("4294967297", "127.0.0.1:65537", "0", "127.0.0.1:00000", "000080"):
         r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store",
                             os.path.join(root, "lstore"), "--instance", "l", "--listen", addr],
@@ -159,6 +161,7 @@ def commit_lag(root):
     making: a commit exported 4 s later and merged at once has a lag of
     at least 4 s (it once measured the time since the export)."""
     store = os.path.join(root, "lagstore")
+    os.makedirs(store)  # mdbtap creates none unless told
     a, b = os.path.join(root, "la"), os.path.join(root, "lb")
     write_env(a, 1)
     write_env(b, 1)
@@ -200,6 +203,7 @@ def journal_dropping(root):
     r = A.run([PY, "-c", code, env, "1"], preload=A.PRELOAD, extra_env=small, timeout=60)
     A.eq(r.rc, 0, "the env with a 64k ring: " + r.err.decode())
     port = free_port()
+    os.makedirs(os.path.join(root, "dropstore"))
     p = subprocess.Popen([A.MDBTAP, "sync", "--env", env, "--store",
                           os.path.join(root, "dropstore"), "--instance", "d",
                           "--poll-interval", "2s", "--listen", str(port),
