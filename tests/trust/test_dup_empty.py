@@ -52,6 +52,7 @@ def misfits(env):
 def main():
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
+    os.makedirs(store, exist_ok=True)  # mdbtap creates none unless told
     a, b = os.path.join(root, "a"), os.path.join(root, "b")
     os.makedirs(a)
     os.makedirs(b)

@@ -218,6 +218,7 @@ def main():
                "t.put(b'from-y',b'1'); t.commit()", y])
     A.eq(r.rc, 0, "make env y")
     ystore = os.path.join(root, "ystore")
+    os.makedirs(ystore)  # mdbtap creates none unless told
     p = subprocess.run([A.MDBTAP, "sync", "--env", y, "--store", "file://" + ystore,
                         "--instance", "y", "--once"], env=base, capture_output=True, text=True,
                        timeout=60)
