@@ -196,8 +196,11 @@ static void text(const struct view *v)
 	if (d->misfits[0])
 		printf("    %.*s\n", (int)sizeof(d->misfits), d->misfits);
 	printf("  traffic     %" PRIu64 " objects out (%s), %" PRIu64 " in (%s); %" PRIu64
-	       " elements merged\n", e->objects_out, bytes(a, sizeof(a), d->store.bytes_out),
-	       e->objects_in, bytes(b, sizeof(b), d->store.bytes_in), e->elems_merged);
+	       " elements exported, %" PRIu64 " merged\n", e->objects_out,
+	       bytes(a, sizeof(a), d->store.bytes_out), e->objects_in,
+	       bytes(b, sizeof(b), d->store.bytes_in), e->elems_out, e->elems_merged);
+	printf("  conflicts   %" PRIu64 " won by the remote version, %" PRIu64 " lost to the local "
+	       "one\n", e->conflicts_won, e->conflicts_lost);
 	printf("  tombstones  %" PRIu64 " held (counted %s), %" PRIu64 " swept\n", e->tombstones,
 	       ago(c, sizeof(c), v->now, e->tombstones_counted_ns), e->tombstones_swept);
 }
@@ -259,7 +262,10 @@ static void json(const struct view *v)
 	json_u("objects_out", e->objects_out, 1);
 	json_u("objects_in", e->objects_in, 1);
 	json_u("objects_quarantined", e->objects_bad, 1);
+	json_u("elements_exported", e->elems_out, 1);
 	json_u("elements_merged", e->elems_merged, 1);
+	json_u("conflicts_won", e->conflicts_won, 1);
+	json_u("conflicts_lost", e->conflicts_lost, 1);
 	json_u("elements_refused", e->elems_refused, 1);
 	json_u("elements_misfit", e->elems_misfit, 1);
 	json_u("lag_count", e->lag.count, 1);

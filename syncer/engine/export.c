@@ -270,6 +270,7 @@ int export_upload(struct senv *s, struct store *store, struct meta_state *st,
 		o->name, (unsigned long long)o->elems, o->host_txns, o->host_txns == 1 ? "" : "s");
 	export_discard(o);
 	s->stats.objects_out++;
+	s->stats.elems_out += o->elems;
 	st->exported = o->upto;
 	st->last_obj_ns = o->ts_ns;
 	if (o->full) {

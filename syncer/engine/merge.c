@@ -135,6 +135,7 @@ struct batch {
 	uint64_t future_max; /* the newest of them */
 	int own_past;       /* merge_args.own_past */
 	uint64_t merged;    /* elements won in this batch: counted once committed */
+	uint64_t won, lost; /* conflicts of this batch: counted once committed */
 };
 
 static void batch_abort(struct batch *b)
@@ -179,6 +180,7 @@ static int batch_begin(struct batch *b)
 	elem_set_init(&b->ds, b->s, b->w, b->mt);
 	b->n = 0;
 	b->merged = 0;
+	b->won = b->lost = 0;
 	b->wrote = 0;
 	b->max_ts = 0;
 	rc = meta_state_get(b->mt, b->s->meta, &b->st);
@@ -243,6 +245,8 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 	}
 	/* Only now merged: an aborted batch (a full map) merged nothing. */
 	b->s->stats.elems_merged += b->merged;
+	b->s->stats.conflicts_won += b->won;
+	b->s->stats.conflicts_lost += b->lost;
 	if (b->wrote && b->st.accounted + 1 == id)
 		own_txn(b->s, &b->st, id);
 	rc = meta_state_put(b->mt, b->s->meta, &b->st);
@@ -369,7 +373,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	unsigned create;
 	struct dctx *c;
 	const char *why;
-	int rc, live, deleted = !!(kv->flags & SNAP_KV_DELETED);
+	int rc, live, conflict, deleted = !!(kv->flags & SNAP_KV_DELETED);
 
 	/* Against the wall clock only: the journal's clock has observed
 	 * accepted remote timestamps, and a bound that followed it would let
@@ -429,8 +433,13 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	remote.deleted = deleted;
 	remote.val = kv->val;
 	remote.vlen = kv->vlen;
-	if (!merge_remote_wins(&local, &remote))
+	/* A conflict: a local version of another time, decided by last
+	 * writer wins (docs/DESIGN.md §5). */
+	conflict = local.exists && local.ts != remote.ts;
+	if (!merge_remote_wins(&local, &remote)) {
+		b->lost += conflict;
 		return 0;
+	}
 	if (deleted && live) {
 		rc = mdb_del(b->w, c->host, &key, c->h.dupsort ? &val : NULL);
 		b->wrote = 1;
@@ -458,6 +467,7 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	if (kv->ts > b->max_ts)
 		b->max_ts = kv->ts;
 	b->merged++;
+	b->won += conflict;
 	return rc;
 }
 

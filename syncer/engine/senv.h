@@ -63,6 +63,12 @@ struct senv_stats {
 				      commit), or the time in its name */
 	uint64_t merges_map_full;  /* merges stopped by the host's full map
 				      (mapfull.h) */
+	uint64_t elems_out;        /* elements written into objects uploaded
+				      (deltas and full snapshots) */
+	uint64_t conflicts_won;    /* remote elements that replaced a local
+				      version of another timestamp */
+	uint64_t conflicts_lost;   /* remote elements a local version of
+				      another timestamp kept out */
 };
 
 /* A merge stopped by the host's full map (mapfull.h): the object, how

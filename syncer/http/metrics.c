@@ -151,6 +151,9 @@ static const struct {
 	  AT(d.env.objects_in) },
 	{ "mdbtap_objects_quarantined_total", "counter",
 	  "Objects refused: corrupt, truncated or unknown.", AT(d.env.objects_bad) },
+	{ "mdbtap_elements_exported_total", "counter",
+	  "Elements written into objects uploaded (deltas and full snapshots).",
+	  AT(d.env.elems_out) },
 	{ "mdbtap_elements_merged_total", "counter", "Remote elements that won the merge.",
 	  AT(d.env.elems_merged) },
 	{ "mdbtap_tombstones", "gauge",
@@ -178,6 +181,7 @@ static const struct {
 };
 
 static const char *const op_names[STORE_NOPS] = { "put", "get", "list", "delete" };
+static const char *const outcome_names[STORE_NOUTCOMES] = { "ok", "error", "not_found" };
 
 static void per_env(struct out *o, const struct http_env *e, size_t n, uint64_t now)
 {
@@ -199,14 +203,28 @@ static void per_env(struct out *o, const struct http_env *e, size_t n, uint64_t 
 		sample_u(o, "mdbtap_elements_refused_total", &e[i], "reason", "dbi_flags",
 			 e[i].d.env.elems_misfit);
 	}
-	head(o, "mdbtap_store_requests_total", "counter", "Store requests, by type.");
+	head(o, "mdbtap_merge_conflicts_total", "counter",
+	     "Remote elements met by a local version of another timestamp, by result: won (the "
+	     "remote one replaced it) or lost (the local one stayed).");
 	for (size_t i = 0; i < n; i++) {
-		const struct store_stats *s = &e[i].d.store;
-		const uint64_t v[STORE_NOPS] = { s->put, s->get, s->list, s->del };
-
-		for (unsigned t = 0; t < STORE_NOPS; t++)
-			sample_u(o, "mdbtap_store_requests_total", &e[i], "type", op_names[t], v[t]);
+		sample_u(o, "mdbtap_merge_conflicts_total", &e[i], "result", "won",
+			 e[i].d.env.conflicts_won);
+		sample_u(o, "mdbtap_merge_conflicts_total", &e[i], "result", "lost",
+			 e[i].d.env.conflicts_lost);
 	}
+	head(o, "mdbtap_store_requests_total", "counter",
+	     "Store requests, by type and outcome (not_found: a get or delete of a missing "
+	     "object).");
+	for (size_t i = 0; i < n; i++)
+		for (unsigned t = 0; t < STORE_NOPS; t++)
+			for (unsigned r = 0; r < STORE_NOUTCOMES; r++) {
+				char lbl[320];
+
+				labels(lbl, sizeof(lbl), &e[i], "type", op_names[t]);
+				put(o, "mdbtap_store_requests_total{%s,outcome=\"%s\"} %llu\n", lbl,
+				    outcome_names[r],
+				    (unsigned long long)e[i].d.store.outcomes[t][r]);
+			}
 	head(o, "mdbtap_store_request_duration_seconds", "histogram",
 	     "Store requests' duration, retries and every page of a listing included, by type.");
 	for (size_t i = 0; i < n; i++)

@@ -178,13 +178,26 @@ static uint64_t now_ns(void)
 /* Count a request; on failure make sure store_error says something. A
  * get or delete of a missing object is an answer, not an error. t0: when
  * it began (now_ns()), for its latency. */
-static int count(struct store *s, uint64_t *kind, enum store_op op, uint64_t t0,
-		 const char *what, const char *name, int rc)
+void store_count(struct store_stats *st, enum store_op op, int rc)
 {
-	(*kind)++;
+	uint64_t *const total[STORE_NOPS] = { &st->put, &st->get, &st->list, &st->del };
+	enum store_outcome out = STORE_OK;
+
+	if (rc == ENOENT && (op == STORE_OP_GET || op == STORE_OP_DEL))
+		out = STORE_NOT_FOUND;
+	else if (rc)
+		out = STORE_ERROR;
+	(*total[op])++;
+	st->outcomes[op][out]++;
+	if (out == STORE_ERROR)
+		st->errors++;
+}
+
+static int count(struct store *s, enum store_op op, uint64_t t0, const char *what,
+		 const char *name, int rc)
+{
+	store_count(&s->stats, op, rc);
 	hist_observe_ns(&s->stats.latency[op], now_ns() - t0);
-	if (rc && !(rc == ENOENT && (kind == &s->stats.get || kind == &s->stats.del)))
-		s->stats.errors++;
 	if (rc && !s->error[0])
 		snprintf(s->error, sizeof(s->error), "%s '%s' in %s: %s", what, name, s->url,
 			 err_str(rc));
@@ -197,7 +210,7 @@ int store_put(struct store *s, const char *name, int fd)
 		return EINVAL;
 	s->error[0] = 0;
 	uint64_t t0 = now_ns();
-	return count(s, &s->stats.put, STORE_OP_PUT, t0, "PUT", name, s->ops->put(s, name, fd));
+	return count(s, STORE_OP_PUT, t0, "PUT", name, s->ops->put(s, name, fd));
 }
 
 int store_get(struct store *s, const char *name, int fd)
@@ -206,7 +219,7 @@ int store_get(struct store *s, const char *name, int fd)
 		return EINVAL;
 	s->error[0] = 0;
 	uint64_t t0 = now_ns();
-	return count(s, &s->stats.get, STORE_OP_GET, t0, "GET", name, s->ops->get(s, name, fd));
+	return count(s, STORE_OP_GET, t0, "GET", name, s->ops->get(s, name, fd));
 }
 
 /* Passes on object names only, and tells a stop asked by the caller's fn
@@ -247,7 +260,7 @@ int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx)
 		hist_observe_ns(&s->stats.latency[STORE_OP_LIST], now_ns() - t0);
 		return rc;
 	}
-	return count(s, &s->stats.list, STORE_OP_LIST, t0, "LIST", prefix, rc);
+	return count(s, STORE_OP_LIST, t0, "LIST", prefix, rc);
 }
 
 int store_del(struct store *s, const char *name)
@@ -256,7 +269,7 @@ int store_del(struct store *s, const char *name)
 		return EINVAL;
 	s->error[0] = 0;
 	uint64_t t0 = now_ns();
-	return count(s, &s->stats.del, STORE_OP_DEL, t0, "DELETE", name, s->ops->del(s, name));
+	return count(s, STORE_OP_DEL, t0, "DELETE", name, s->ops->del(s, name));
 }
 
 int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pick, void *ctx,
@@ -272,7 +285,7 @@ int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pic
 		return 0;
 	s->error[0] = 0;
 	uint64_t t0 = now_ns();
-	return count(s, &s->stats.list, STORE_OP_LIST, t0, "LIST UPLOADS", prefix,
+	return count(s, STORE_OP_LIST, t0, "LIST UPLOADS", prefix,
 		     s->ops->abort_uploads(s, prefix, pick, ctx, aborted));
 }
 

@@ -27,8 +27,14 @@
  * failed; a get of a missing object is an answer (ENOENT), not an error. */
 enum store_op { STORE_OP_PUT, STORE_OP_GET, STORE_OP_LIST, STORE_OP_DEL, STORE_NOPS };
 
+/* How a request ended: answered, failed, or (get and delete only) the
+ * object was missing. */
+enum store_outcome { STORE_OK, STORE_ERROR, STORE_NOT_FOUND, STORE_NOUTCOMES };
+
 struct store_stats {
 	uint64_t put, get, list, del, errors;
+	uint64_t outcomes[STORE_NOPS][STORE_NOUTCOMES]; /* the same requests, by
+							   type and outcome */
 	uint64_t retries;           /* attempts repeated after a transient failure */
 	uint64_t bytes_in, bytes_out;   /* object bytes got and put */
 	struct hist latency[STORE_NOPS]; /* each call's wall time, retries and
@@ -176,6 +182,12 @@ const char *store_error(const struct store *s);
 
 /* Requests made so far. Valid until store_close. */
 const struct store_stats *store_stats(const struct store *s);
+
+/* Count one request of type op that ended with rc (0, ENOENT or another
+ * error): its type's total, its outcome and, when it failed, errors. A
+ * get or delete of a missing object is not found, not an error. For the
+ * backends' own requests; the store_* calls count theirs. */
+void store_count(struct store_stats *st, enum store_op op, int rc);
 
 /* Make every request in progress, and every later one, of every store in
  * this process fail soon (within about a second) with EINTR, without

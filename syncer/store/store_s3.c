@@ -994,7 +994,10 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 	} while (!rc && token);
 	free(token);
 	tdestroy(seen, free);
-	s->base.stats.list += pages - 1; /* store.c counts the first */
+	/* store.c counts the first (or the one that failed); those before
+	 * it were answered */
+	s->base.stats.list += pages - 1;
+	s->base.stats.outcomes[STORE_OP_LIST][STORE_OK] += pages - 1;
 	return rc;
 }
 
@@ -1023,13 +1026,12 @@ static int one_upload(void *ctx, const char *key, const char *id, uint64_t initi
 	rc = mp_abort(s, name, id);
 	if (!rc) {
 		(*u->aborted)++;
-		s->base.stats.del++;
+		store_count(&s->base.stats, STORE_OP_DEL, 0);
 		log_msg(MDBTAP_LOG_INFO, "%s%s: aborted an upload left unfinished", s->base.url, name);
 	} else if (rc == EINTR) {
 		return rc;
 	} else {
-		s->base.stats.del++;
-		s->base.stats.errors++;
+		store_count(&s->base.stats, STORE_OP_DEL, rc == ENOENT ? EIO : rc);
 		/* left for the next pass */
 		log_msg(rc == ENOTSUP ? MDBTAP_LOG_DEBUG : MDBTAP_LOG_WARN, "%s", s->base.error);
 	}
@@ -1128,7 +1130,10 @@ static int s3_abort_uploads(struct store *st, const char *prefix, store_upload_f
 	} while (!rc && key);
 	free(key);
 	free(id);
-	s->base.stats.list += pages - 1; /* store.c counts the first */
+	/* store.c counts the first (or the one that failed); those before
+	 * it were answered */
+	s->base.stats.list += pages - 1;
+	s->base.stats.outcomes[STORE_OP_LIST][STORE_OK] += pages - 1;
 	return rc;
 }
 
