@@ -226,8 +226,79 @@ def journal_dropping(root):
     A.eq(rc, 0, "SIGTERM: exit 0")
 
 
+def exported_and_conflicts(root):
+    """Elements exported and merge conflicts, counted right: a writes k0..k4
+    and exports them (5 elements); b then writes k0 and k1, a writes k1
+    again; when a merges b's object, b's k0 (newer) wins a conflict and
+    b's k1 (older than a's) loses one. Store requests carry their outcome."""
+    store = os.path.join(root, "cstore")
+    os.makedirs(store)  # mdbtap creates none unless told
+    a, b = os.path.join(root, "ca"), os.path.join(root, "cb")
+
+    def write(env, keys, val):
+        r = A.run([PY, "-c", "import sys, lmdb\n"
+                   "e = lmdb.open(sys.argv[1], max_dbs=2)\n"
+                   "with e.begin(write=True) as t:\n"
+                   "    [t.put(k.encode(), sys.argv[2].encode()) for k in sys.argv[3:]]\n",
+                   env, val] + keys, preload=A.PRELOAD, timeout=60)
+        A.eq(r.rc, 0, "a tapped commit: " + r.err.decode())
+
+    def sync(env, inst):
+        r = subprocess.run([A.MDBTAP, "sync", "--once", "--env", env, "--store", store,
+                            "--instance", inst], capture_output=True, text=True, timeout=120,
+                           env=A.base_env())
+        A.eq(r.returncode, 0, "sync %s: %s" % (inst, r.stderr))
+        st = subprocess.run([A.MDBTAP, "status", "--json", env], capture_output=True,
+                            text=True, timeout=60)
+        return json.loads(st.stdout)
+
+    write(a, ["k%d" % i for i in range(5)], "a")
+    d = sync(a, "ca")
+    A.eq(d.get("elements_exported"), 5, "a's 5 elements exported: %r" % d)
+    write(b, ["k0", "k1"], "b")   # after a's commit: later timestamps
+    d = sync(b, "cb")
+    A.eq((d.get("conflicts_won"), d.get("conflicts_lost")), (0, 2),
+         "b keeps its newer k0 and k1: %r" % d)
+    write(a, ["k1"], "a2")        # after b's: a's k1 is the newest
+    port = free_port()
+    p = subprocess.Popen([A.MDBTAP, "sync", "--env", a, "--store", store, "--instance", "ca",
+                          "--poll-interval", "100ms", "--listen", str(port),
+                          "--log-file", os.path.join(root, "ca.log")], env=A.base_env())
+    try:
+        A.wait_for("b's object merged", lambda: (metric(
+            get(port, "/metrics")[1], "mdbtap_objects_applied_total") or 0) >= 1)
+        A.wait_for("a's k1 exported", lambda: (metric(
+            get(port, "/metrics")[1], "mdbtap_elements_exported_total") or 0) >= 1)
+        text = get(port, "/metrics")[1]
+        A.eq(metric(text, "mdbtap_merge_conflicts_total", result="won"), 1.0,
+             "b's newer k0 won")
+        A.eq(metric(text, "mdbtap_merge_conflicts_total", result="lost"), 1.0,
+             "b's older k1 lost")
+        A.eq(metric(text, "mdbtap_elements_merged_total"), 1.0, "one element merged")
+        A.eq(metric(text, "mdbtap_elements_exported_total"), 1.0, "a's new k1 exported")
+        A.check((metric(text, "mdbtap_store_requests_total", type="put", outcome="ok") or 0)
+                >= 1, "PUT ok counted")
+        A.eq(metric(text, "mdbtap_store_requests_total", type="put", outcome="error"), 0.0,
+             "no PUT failed")
+        A.check((metric(text, "mdbtap_store_requests_total", type="get", outcome="ok") or 0)
+                >= 1, "GET ok counted")
+        r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=60)
+        A.check(r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(),
+                "promtool check metrics: " + r.stdout + r.stderr)
+    finally:
+        rc = stop(p)
+    A.eq(rc, 0, "SIGTERM: exit 0")
+    d = json.loads(subprocess.run([A.MDBTAP, "status", "--json", a], capture_output=True,
+                                  text=True, timeout=60).stdout)
+    A.eq((d.get("conflicts_won"), d.get("conflicts_lost")), (1, 1), "status: %r" % d)
+    st = subprocess.run([A.MDBTAP, "status", a], capture_output=True, text=True, timeout=60)
+    A.check("1 won by the remote version, 1 lost" in st.stdout, "status: " + st.stdout)
+
+
 def main():
     root = A.fresh_tmp()
+    exported_and_conflicts(root)
     journal_dropping(root)
     commit_lag(root)
     bad_listen(root)
