@@ -237,9 +237,11 @@ def test_status():
                 "the lag of b's object applied")
         lag = value(samples, "mdbtap_merge_lag_seconds_sum", **lab) or -1
         A.check(0 <= lag < 600, "lag sum in seconds: %r" % lag)
+        lists = [v for n, lb, v in samples if n == "mdbtap_store_requests_total"
+                 and lb.get("type") == "list" and all(lb.get(k) == x for k, x in lab.items())]
+        A.eq(len(lists), 3, "LIST requests by outcome: ok, error, not_found")
         A.eq(value(samples, "mdbtap_store_request_duration_seconds_count", type="list", **lab),
-             value(samples, "mdbtap_store_requests_total", type="list", **lab),
-             "a duration per LIST request")
+             sum(lists), "a duration per LIST request, whatever its outcome")
         A.check((value(samples, "mdbtap_cycle_duration_seconds_count", **lab) or 0) >= 1,
                 "cycle durations")
         age = value(samples, "mdbtap_remote_newest_object_age_seconds", remote="b", **lab)
@@ -345,7 +347,8 @@ def test_prometheus():
                     "mdbtap_store_request_duration_seconds_bucket",
                     "mdbtap_remote_newest_object_age_seconds", "mdbtap_journal_backlog_records",
                     "mdbtap_journal_dropped_records_total", "mdbtap_rescans_total",
-                    "mdbtap_tombstones"):
+                    "mdbtap_tombstones", "mdbtap_elements_exported_total",
+                    "mdbtap_merge_conflicts_total"):
             A.check(fam in used, "the dashboard shows " + fam)
         with open(os.path.join(PROMDIR, "mdbtap-alerts.yml")) as f:
             rules = f.read()
