@@ -341,7 +341,7 @@ static void op_put(struct level *l, unsigned d)
 	struct kbuf k;
 	struct vbuf v;
 	unsigned flags = gen_put_flags(d);
-	MDB_dbi dbi;
+	MDB_dbi dbi = 0;        /* printed when the open failed too */
 	size_t want;
 	int rc;
 
