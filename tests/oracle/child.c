@@ -341,7 +341,7 @@ static void op_put(struct level *l, unsigned d)
 	struct kbuf k;
 	struct vbuf v;
 	unsigned flags = gen_put_flags(d);
-	MDB_dbi dbi;
+	MDB_dbi dbi = 0;        /* printed when the open failed too */
 	size_t want;
 	int rc;
 
@@ -490,7 +490,7 @@ static void op_cursor_del(struct level *l, unsigned d)
 	MDB_cursor *c;
 	MDB_val k, v;
 	unsigned times = 1 + rnd(4);
-	int rc, deleted = 0;
+	int rc, deleted = 0, lost = 0;
 
 	c = cursor(l, d, &rc);
 	if (c && rnd(2)) {
@@ -500,6 +500,7 @@ static void op_cursor_del(struct level *l, unsigned d)
 		gen_key(d, &kb);
 		rc = mdb_cursor_get(c, &kb.v, &v, MDB_SET_RANGE);
 		out_op(ORACLE_OP_CURSOR_READ, rc, &kb.v, &v);
+		lost = rc != 0;
 	}
 	for (unsigned i = 0; c && i < times; i++) {
 		rc = mdb_cursor_del(c, rnd(3) == 0 ? MDB_NODUPDATA : 0);
@@ -520,6 +521,20 @@ static void op_cursor_del(struct level *l, unsigned d)
 		out_op_x(ORACLE_OP_CURSOR_READ, rc, &k, &v, op);
 	} else if (!c) {
 		out_op(ORACLE_OP_CURSOR_DEL, rc, NULL, NULL);
+	}
+	/* LMDB 0.9.24 (and 0.9.31), mdb_cursor_set: a positioned cursor whose
+	 * MDB_SET_RANGE finds no key at or after the one asked for, on the
+	 * last leaf, gets mc_ki = NUMKEYS without C_EOF ("There are no other
+	 * pages"). mdb_cursor_del then says MDB_NOTFOUND, but in a DUPSORT
+	 * DBI the next MDB_NEXT or MDB_NEXT_DUP (mdb_cursor_next) reads
+	 * NODEPTR(mp, NUMKEYS): a stale slot past mp_lower. Its node may be
+	 * a deleted key (returned, with another key's values through the
+	 * sub-cursor) or any offset (a key of KiBs read past the page, heap
+	 * addresses unlike in each process, with or without the tap). A new
+	 * cursor instead, as op_cursor_read does after a failed positioning. */
+	if (c && lost && (dbi_flags[d] & MDB_DUPSORT)) {
+		mdb_cursor_close(c);
+		l->cur[d] = NULL;
 	}
 }
 
