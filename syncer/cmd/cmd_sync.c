@@ -158,9 +158,8 @@ static void watch_store(struct wake *wk, struct sync_env *envs, const struct cfg
 			"poll interval", c->envs[i].path, err_str(rc));
 }
 
-/* Wait for the next poll, a local commit or an object; a local commit
- * then waits for the rest of its burst (batch_window). Without a waiter,
- * a plain sleep. */
+/* Sleep until t (wake_now_ns), or less if asked to stop; SIGHUP reopens
+ * the log and the sleep goes on; under a watchdog, WATCHDOG=1 on the way. */
 static void sleep_until(uint64_t t)
 {
 	uint64_t now;
@@ -195,6 +194,9 @@ static int all_watched(const int *opened, const int *watched, size_t n)
 	return 1;
 }
 
+/* Wait for the next poll, a local commit or an object; a local commit
+ * then waits for the rest of its burst (batch_window). Without a waiter,
+ * a plain sleep. */
 static void wait_next(struct wake *wk, struct sync_env *envs, struct wake_env *wev,
 		      const int *opened, const int *watched, const struct cfg *c,
 		      uint64_t next_poll, struct wake_batch *batch)
