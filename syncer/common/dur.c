@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "dur.h"
+
 
 static const struct unit {
 	const char *name;
@@ -92,4 +94,12 @@ int dur_parse(const char *s, uint64_t *ns)
 	}
 	*ns = total;
 	return 0;
+}
+
+uint64_t dur_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

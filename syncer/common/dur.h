@@ -13,4 +13,7 @@
  * EINVAL (syntax) or ERANGE (more than UINT64_MAX ns). */
 int dur_parse(const char *s, uint64_t *ns);
 
+/* CLOCK_MONOTONIC in ns: for intervals and deadlines, never for stamps. */
+uint64_t dur_mono_ns(void);
+
 #endif

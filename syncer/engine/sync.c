@@ -14,6 +14,7 @@
 #include "export.h"
 #include "fold.h"
 #include "hlc.h"
+#include "dur.h"
 #include "log.h"
 #include "mapfull.h"
 #include "receive.h"
@@ -519,21 +520,13 @@ static int reopen_if_replaced(struct sync_env *e)
 	return 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* After a cycle that began at t0 (mono_ns) and ended with rc (what: the
+/* After a cycle that began at t0 (dur_mono_ns) and ended with rc (what: the
  * store's words for it, or NULL): e->pub, and the stats file. */
 static void publish(struct sync_env *e, const struct cfg *c, uint64_t t0, int rc,
 		    const char *what)
 {
 	struct statfile_data *d = &e->pub;
-	uint64_t took = mono_ns() - t0, now = hlc_wall_ns();
+	uint64_t took = dur_mono_ns() - t0, now = hlc_wall_ns();
 
 	d->pid = (uint64_t)getpid();
 	d->started_ns = e->started_ns;
@@ -563,7 +556,7 @@ static void publish(struct sync_env *e, const struct cfg *c, uint64_t t0, int rc
 
 int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = dur_mono_ns();
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns, c->max_object_size };
 	struct receive_out ro = { 0 };

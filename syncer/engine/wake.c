@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "dur.h"
 #include "log.h"
 #include "objname.h"
 #include "store.h"
@@ -56,10 +57,7 @@ static struct wake *current;     /* for wake_interrupt */
 
 uint64_t wake_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return dur_mono_ns();
 }
 
 static void bump(struct wake *w)

@@ -2,6 +2,7 @@
  * counting, in front of the backends' ops. */
 #include "store.h"
 #include "err.h"
+#include "dur.h"
 #include "log.h"
 #include "pct.h"
 
@@ -167,17 +168,9 @@ void store_close(struct store *s)
 }
 
 /* Monotonic nanoseconds, for request latencies. */
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Count a request; on failure make sure store_error says something. A
  * get or delete of a missing object is an answer, not an error. t0: when
- * it began (now_ns()), for its latency. */
+ * it began (dur_mono_ns()), for its latency. */
 void store_count(struct store_stats *st, enum store_op op, int rc)
 {
 	uint64_t *const total[STORE_NOPS] = { &st->put, &st->get, &st->list, &st->del };
@@ -197,7 +190,7 @@ static int count(struct store *s, enum store_op op, uint64_t t0, const char *wha
 		 const char *name, int rc)
 {
 	store_count(&s->stats, op, rc);
-	hist_observe_ns(&s->stats.latency[op], now_ns() - t0);
+	hist_observe_ns(&s->stats.latency[op], dur_mono_ns() - t0);
 	if (rc && !s->error[0])
 		snprintf(s->error, sizeof(s->error), "%s '%s' in %s: %s", what, name, s->url,
 			 err_str(rc));
@@ -209,7 +202,7 @@ int store_put(struct store *s, const char *name, int fd)
 	if (!s || !store_valid_name(name) || fd < 0)
 		return EINVAL;
 	s->error[0] = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = dur_mono_ns();
 	return count(s, STORE_OP_PUT, t0, "PUT", name, s->ops->put(s, name, fd));
 }
 
@@ -218,7 +211,7 @@ int store_get(struct store *s, const char *name, int fd)
 	if (!s || !store_valid_name(name) || fd < 0)
 		return EINVAL;
 	s->error[0] = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = dur_mono_ns();
 	return count(s, STORE_OP_GET, t0, "GET", name, s->ops->get(s, name, fd));
 }
 
@@ -253,11 +246,11 @@ int store_list(struct store *s, const char *prefix, store_list_fn fn, void *ctx)
 	if (!s || !fn || !valid_prefix(prefix))
 		return EINVAL;
 	s->error[0] = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = dur_mono_ns();
 	rc = s->ops->list(s, prefix, list_cb, &w);
 	if (w.stopped) {
 		s->stats.list++;
-		hist_observe_ns(&s->stats.latency[STORE_OP_LIST], now_ns() - t0);
+		hist_observe_ns(&s->stats.latency[STORE_OP_LIST], dur_mono_ns() - t0);
 		return rc;
 	}
 	return count(s, STORE_OP_LIST, t0, "LIST", prefix, rc);
@@ -268,7 +261,7 @@ int store_del(struct store *s, const char *name)
 	if (!s || !store_valid_name(name))
 		return EINVAL;
 	s->error[0] = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = dur_mono_ns();
 	return count(s, STORE_OP_DEL, t0, "DELETE", name, s->ops->del(s, name));
 }
 
@@ -284,7 +277,7 @@ int store_abort_uploads(struct store *s, const char *prefix, store_upload_fn pic
 	if (!s->ops->abort_uploads)
 		return 0;
 	s->error[0] = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = dur_mono_ns();
 	return count(s, STORE_OP_LIST, t0, "LIST UPLOADS", prefix,
 		     s->ops->abort_uploads(s, prefix, pick, ctx, aborted));
 }
