@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,44 @@ struct journal {
 };
 
 static uint64_t align8(uint64_t n) { return (n + 7) & ~(uint64_t)7; }
+
+/* The writer's pid for every record, without a system call per record:
+ * getpid() enters the kernel (about 2 us on a VM with the usual
+ * mitigations: a fifth of a one-put NOSYNC commit). It is kept on a page
+ * the kernel zeroes in the child of any kind of fork (MADV_WIPEONFORK,
+ * Linux 4.14; fork handlers would miss _Fork and raw clone), so a child
+ * never writes its parent's pid. Without that page, getpid() every time. */
+static uint32_t *pid_cache;
+static pthread_once_t pid_cache_once = PTHREAD_ONCE_INIT;
+
+static void pid_cache_init(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, (size_t)page, MADV_WIPEONFORK) != 0) {
+		munmap(p, (size_t)page);
+		return;
+	}
+	pid_cache = p;
+}
+
+static uint32_t writer_pid(void)
+{
+	uint32_t pid;
+
+	if (pthread_once(&pid_cache_once, pid_cache_init) != 0 || !pid_cache)
+		return (uint32_t)getpid();
+	pid = __atomic_load_n(pid_cache, __ATOMIC_RELAXED);
+	if (!pid) {
+		pid = (uint32_t)getpid();
+		__atomic_store_n(pid_cache, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
 
 int journal_companion_dir(const char *env_path, int nosubdir, char *buf, size_t cap)
 {
@@ -315,7 +354,7 @@ int journal_append(struct journal *j, const struct journal_append_in *in, struct
 	r->size = (uint32_t)size;
 	r->txnid = in->txnid;
 	r->ts = in->ts;
-	r->pid = (uint32_t)getpid();
+	r->pid = writer_pid();
 	r->flags = in->flags;
 	r->nnames = in->nnames;
 	r->nops = in->nops;
