@@ -67,6 +67,9 @@ struct meta_state {
 	uint64_t last_full_name; /* name timestamp of our last full snapshot:
 				    the only one of our name the cleaner
 				    trusts as ours (clean.h); 0: unknown */
+	uint64_t selection;      /* the include/exclude the host's DBIs were
+				    last looked for under (sync.c); 0: never */
+	uint64_t swept_ns;       /* wall ns of the last whole tombstone sweep */
 };
 
 /* Progress of the objects of one remote instance. */

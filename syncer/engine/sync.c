@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "config.h"
 #include "elem.h"
@@ -304,6 +305,26 @@ static const char *hostname(void)
 	return name;
 }
 
+/* Which DBIs are synced (include/exclude), as a number kept in the
+ * metadata: when it changes, the host's DBIs are looked for new ones. */
+static uint64_t selection_id(const struct cfg_env *ce)
+{
+	XXH64_state_t *x = XXH64_createState();
+	uint64_t id = 0;
+
+	if (x && XXH64_reset(x, 0) == XXH_OK) {
+		XXH64_update(x, ce->ninclude ? "i" : "e", 1);
+		for (size_t i = 0; i < ce->ninclude + ce->nexclude; i++) {
+			const char *n = ce->ninclude ? ce->include[i] : ce->exclude[i];
+
+			XXH64_update(x, n, strlen(n) + 1);
+		}
+		id = XXH64_digest(x);
+	}
+	XXH64_freeState(x);
+	return id | 1; /* 0: metadata that never looked */
+}
+
 static int local_step(struct sync_env *e, const struct cfg *c)
 {
 	struct senv *s = &e->s;
@@ -363,13 +384,21 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 			e->force_full = 1;
 		}
 	}
-	if (!rc && !adopted_now && !fr.waiting) {
+	if (adopted_now)
+		st.selection = selection_id(e->ce); /* it adopted every selected DBI */
+	if (!rc && !adopted_now && !fr.waiting && st.selection != selection_id(e->ce)) {
 		/* A DBI an include/exclude change selected: its data is
 		 * adopted (with the journal folded, every other DBI the host
-		 * has is known by now). */
+		 * has is known by now). Only when the selection changed:
+		 * listing the host's DBIs walks its unnamed DBI, which may
+		 * hold all of its data; a DBI made later is known from the
+		 * journal, or from the rescan of a txn id nobody accounted
+		 * for. */
 		uint64_t n = 0, dbis = 0;
 
 		rc = rescan_unknown(&ds, &n, &dbis);
+		if (!rc)
+			st.selection = selection_id(e->ce);
 		if (!rc && dbis)
 			log_msg(MDBTAP_LOG_INFO, "%s: adopted %llu newly synced DBI(s): %llu elements "
 				"at timestamp 0", s->path, (unsigned long long)dbis,
@@ -464,6 +493,41 @@ out:
 	return rc ? rc : upload_rc;
 }
 
+/* Was the last sweep of this env, by any run, less than every ago? */
+static int sweep_recent(struct sync_env *e, uint64_t now, uint64_t every)
+{
+	struct meta_state st;
+	MDB_txn *t;
+	int rc = mdb_txn_begin(meta_env(e->s.meta), NULL, MDB_RDONLY, &t);
+
+	if (rc)
+		return 0;
+	rc = meta_state_get(t, e->s.meta, &st);
+	mdb_txn_abort(t);
+	return !rc && st.swept_ns && st.swept_ns <= now && now - st.swept_ns < every;
+}
+
+/* Keep the time of a whole sweep for the next run (sweep_recent). */
+static int sweep_remember(struct sync_env *e, uint64_t now)
+{
+	struct meta_state st;
+	MDB_txn *t;
+	int rc = mdb_txn_begin(meta_env(e->s.meta), NULL, 0, &t);
+
+	if (rc)
+		return rc;
+	rc = meta_state_get(t, e->s.meta, &st);
+	if (!rc) {
+		st.swept_ns = now;
+		rc = meta_state_put(t, e->s.meta, &st);
+	}
+	if (rc) {
+		mdb_txn_abort(t);
+		return rc;
+	}
+	return mdb_txn_commit(t);
+}
+
 /* Forget tombstones past the retention, every sweep_interval(); count
  * those held (hourly when none are forgotten, retention 0). */
 static int sweep_step(struct sync_env *e, const struct cfg *c)
@@ -474,6 +538,8 @@ static int sweep_step(struct sync_env *e, const struct cfg *c)
 	struct timespec t0, t1;
 	int rc;
 
+	if (!e->swept_ns && c->once && sweep_recent(e, now, every))
+		return 0; /* a --once run: no pass over every element unless due */
 	if (e->swept_ns && now - e->swept_ns < every)
 		return 0;
 	e->swept_ns = now;
@@ -485,6 +551,8 @@ static int sweep_step(struct sync_env *e, const struct cfg *c)
 		e->s.stats.tombstones = held;
 		e->s.stats.tombstones_counted_ns = now;
 	}
+	if (!rc)
+		rc = sweep_remember(e, now);
 	if (rc)
 		log_msg(MDBTAP_LOG_ERROR, "%s: sweeping tombstones: %s (%d)", e->s.path, err_str(rc),
 			rc);
