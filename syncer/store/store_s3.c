@@ -154,13 +154,19 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ctx)
 {
 	struct req *r = ctx;
 	size_t n = size * nmemb;
+	char line[64]; /* curl's header line is not NUL-terminated */
 	int code;
 
-	if (n > 9 && !strncmp(p, "HTTP/", 5) && sscanf(p, "HTTP/%*s %3d", &code) == 1 &&
-	    code >= 200) {
-		r->status = code; /* the last status line counts: skips "100 Continue" */
-		r->etag[0] = 0;
-		r->etag_bad = 0;
+	if (n > 9 && !strncmp(p, "HTTP/", 5)) {
+		size_t len = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+
+		memcpy(line, p, len);
+		line[len] = 0;
+		if (sscanf(line, "HTTP/%*s %3d", &code) == 1 && code >= 200) {
+			r->status = code; /* the last status line counts: skips "100 Continue" */
+			r->etag[0] = 0;
+			r->etag_bad = 0;
+		}
 	} else if (n > 5 && !strncasecmp(p, "etag:", 5)) {
 		size_t i = 5, len;
 
