@@ -407,8 +407,17 @@ int cmd_sync(int argc, char **argv)
 			once = 1;
 			break;
 		}
-		if (due)
-			next_poll = wake_now_ns() + c.poll_interval_ns;
+		if (due) {
+			/* Polls keep their period whatever the cycle took (one
+			 * listing per interval, a remote object waits at most
+			 * one); a cycle longer than the interval still leaves a
+			 * tenth of one before the next. */
+			uint64_t floor = wake_now_ns() + c.poll_interval_ns / 10;
+
+			next_poll = now + c.poll_interval_ns;
+			if (next_poll < floor)
+				next_poll = floor;
+		}
 		if (local_round)
 			batch.last_end_ns = wake_now_ns();
 		wait_next(wk, envs, wev, opened, watched, &c, next_poll, &batch);
