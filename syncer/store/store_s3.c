@@ -362,8 +362,12 @@ static void instance_credentials(struct s3_store *s)
 	    now < s->creds_retry_ns)
 		return;
 	rc = s3imds_fetch(s->c.imds_endpoint, &cr, err, sizeof(err));
+	if (rc == EINTR)
+		return; /* SIGTERM: the request that follows ends at once too */
 	if (rc) {
-		s->creds_retry_ns = now + IMDS_RETRY_NS;
+		/* from the end of the fetch: a slow service (seconds per
+		 * answer) must not be asked again before every request */
+		s->creds_retry_ns = hlc_wall_ns() + IMDS_RETRY_NS;
 		if (!s->creds_failing)
 			log_msg(MDBTAP_LOG_WARN, "%s: %s%s", s->base.url, err, s->c.access_key &&
 				now < s->creds_expire_ns ? "; the credentials held are used until "

@@ -10,7 +10,8 @@
   that trickles a byte every 0.9 s, and `mdbtap run --sync` returns when
   its program exits;
 - a session token with CR/LF from the metadata service never becomes a
-  header;
+  header; a slow metadata service is asked again only 5 s after a fetch
+  ends, and SIGTERM ends a syncer in the middle of a metadata request;
 - a prefix with a '..' segment is refused; a malformed URL option is not
   echoed.
 """
@@ -36,6 +37,8 @@ EMPTY = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
 
 class State:
     mode = "loop"
+    imds_delay = 0  # seconds each metadata answer takes
+    imds = []       # (path, time its answer was sent)
     lists = 0
     trickling = 0
     headers = []
@@ -60,6 +63,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(n)
         if self.path.startswith("/latest/api/token"):
+            State.imds.append(("token", time.monotonic()))
+            time.sleep(State.imds_delay)
             return self.answer(b"imds-token")
         self.answer(b"")
 
@@ -74,7 +79,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 '<IsTruncated>true</IsTruncated><NextKeyMarker>%s</NextKeyMarker>'
                 '<NextUploadIdMarker></NextUploadIdMarker></ListMultipartUploadsResult>'
                 % nxt).encode())
+        if self.path.startswith("/latest/"):
+            time.sleep(State.imds_delay)
         if self.path.startswith("/latest/meta-data/iam/security-credentials/role"):
+            State.imds.append(("role", time.monotonic()))
             return self.answer(b'{"Code":"Success","AccessKeyId":"AKIDEXAMPLE",'
                                b'"SecretAccessKey":"secret","Token":"tok\\r\\nX-Evil: 1",'
                                b'"Expiration":"2099-01-01T00:00:00Z"}')
@@ -219,6 +227,34 @@ def main():
                        capture_output=True, text=True, timeout=60)
     A.check(not any("X-Evil" in h for h in State.headers),
             "an IMDS token with CR/LF became a header: " + p.stderr[-300:])
+
+    # 3b. a slow metadata service (each answer whole, but seconds in
+    # coming) with unusable credentials: it is asked again only a while
+    # after a fetch ends, not before every request; SIGTERM in the middle
+    # of a metadata request ends the syncer at once
+    State.imds = []
+    State.imds_delay = 2
+    q = subprocess.Popen(sync_argv(url + "&instance_profile=true", "--poll-interval", "100ms"),
+                         env=imds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tokens = lambda: [t for what, t in State.imds if what == "token"]  # noqa: E731
+    if A.wait_for("a second fetch of credentials", lambda: len(tokens()) >= 2, 90):
+        ended = [t for what, t in State.imds if what == "role"][0]
+        A.check(tokens()[1] - ended > 3, "the credentials are fetched again %.1f s after a "
+                "failed fetch ended (5 s from its end)" % (tokens()[1] - ended))
+    State.imds_delay = 4
+    n = len(tokens())
+    if A.wait_for("a slow metadata request", lambda: len(tokens()) > n, 90):
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        q.send_signal(signal.SIGTERM)
+        try:
+            # the rest of the fetch alone would take 3.5 + 4 + 4 s
+            q.wait(timeout=7)
+        except subprocess.TimeoutExpired:
+            A.fail("the syncer is still running 7 s after SIGTERM in a metadata request")
+    q.kill()
+    q.wait()
+    State.imds_delay = 0
 
     # 4. dot segments in the prefix; a malformed option
     p = subprocess.run(sync_argv("s3://bucket/a/../../other/x?endpoint=%s&region=us-east-1" % ep,
