@@ -54,18 +54,40 @@ static int owner_ok(uid_t owner, const struct jdir_trust *t)
 	return owner == t->uid || owner == geteuid() || owner == 0;
 }
 
-/* No write bit beyond what the data file has, and never for others. */
-static int writers_ok(mode_t m, const struct jdir_trust *t)
+/* No write bit for others, and a group write bit only when that group is
+ * the data file's and may write the data file: a group that cannot write
+ * the env must not be able to truncate a journal the host has mapped. */
+static int writers_ok(const struct stat *st, const struct jdir_trust *t)
 {
-	return !(m & 0002) && !(m & 0020 & ~t->mode);
+	if (st->st_mode & 0002)
+		return 0;
+	return !(st->st_mode & 0020) || (st->st_gid == t->gid && (t->mode & 0020));
 }
 
-/* Root makes what it creates the env owner's, so that the owner's own
- * processes can use it. */
-static void give_to_owner(int fd, const struct jdir_trust *t)
+/* What we just created, with no group bits yet (so that no other group
+ * can reach it meanwhile), becomes the env's: root gives it to the env's
+ * owner and group, anyone else gives it the data file's group (allowed
+ * when we are in that group). mode is what it should have: its group bits
+ * are set only when its group is the data file's; a file left in another
+ * group (our egid) gives that group no more than the data file gives
+ * others. */
+static void give_to_owner(int fd, const struct jdir_trust *t, mode_t mode)
 {
+	struct stat st;
+
 	if (geteuid() == 0 && t->uid != 0)
 		(void)!fchown(fd, t->uid, t->gid);
+	else
+		(void)!fchown(fd, (uid_t)-1, t->gid);
+	if (fstat(fd, &st) != 0 || st.st_gid != t->gid)
+		mode = (mode & ~(mode_t)0070) | (mode & ((mode & 0005) << 3));
+	(void)fchmod(fd, mode);
+}
+
+/* The mode a new file gets: t's, less the umask. */
+static mode_t file_mode(const struct jdir_trust *t)
+{
+	return t->mode & ~current_umask() & 0664;
 }
 
 int jdir_open(const char *dir, const struct jdir_trust *t, int create, int *dirfd)
@@ -79,7 +101,7 @@ int jdir_open(const char *dir, const struct jdir_trust *t, int create, int *dirf
 	dmode = (dmode | ((dmode & 0444) >> 2) | 0700) & ~(mode_t)0002;
 	*dirfd = -1;
 	if (create) {
-		if (mkdir(dir, dmode) == 0)
+		if (mkdir(dir, dmode & ~(mode_t)0070) == 0)
 			made = 1;
 		else if (errno != EEXIST)
 			return errno;
@@ -87,17 +109,15 @@ int jdir_open(const char *dir, const struct jdir_trust *t, int create, int *dirf
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOTDIR ? EPERM : errno;
-	if (made) {
-		give_to_owner(fd, t);
-		(void)fchmod(fd, dmode);
-	}
+	if (made)
+		give_to_owner(fd, t, dmode);
 	if (fstat(fd, &st) != 0) {
 		int rc = errno;
 
 		close(fd);
 		return rc;
 	}
-	if (!S_ISDIR(st.st_mode) || !owner_ok(st.st_uid, t) || !writers_ok(st.st_mode, t)) {
+	if (!S_ISDIR(st.st_mode) || !owner_ok(st.st_uid, t) || !writers_ok(&st, t)) {
 		close(fd);
 		return EPERM;
 	}
@@ -112,7 +132,7 @@ int jdir_check_file(int fd, const struct jdir_trust *t)
 	if (fstat(fd, &st) != 0)
 		return errno;
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || !owner_ok(st.st_uid, t) ||
-	    !writers_ok(st.st_mode, t))
+	    !writers_ok(&st, t))
 		return EPERM;
 	/* A file made by an older version may be wider than the env. */
 	if (st.st_uid == geteuid() && (st.st_mode & 0777 & ~t->mode))
@@ -127,9 +147,9 @@ int jdir_openat(int dirfd, const char *name, int flags, const struct jdir_trust 
 
 	*fdp = -1;
 	if (flags & O_CREAT) { /* ours if we made it: give it to the owner */
-		fd = openat(dirfd, name, (flags | O_EXCL | base), t->mode);
+		fd = openat(dirfd, name, (flags | O_EXCL | base), t->mode & 0600);
 		if (fd >= 0)
-			give_to_owner(fd, t);
+			give_to_owner(fd, t, file_mode(t));
 		else if (errno != EEXIST)
 			return errno == ELOOP ? EPERM : errno;
 	}
@@ -155,7 +175,7 @@ int jdir_create_tmp(int dirfd, const struct jdir_trust *t, char *tmpname, size_t
 
 	*fdp = -1;
 	if (!tmpname) {
-		fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, t->mode);
+		fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, t->mode & 0600);
 		if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 			return errno;
 	}
@@ -164,7 +184,7 @@ int jdir_create_tmp(int dirfd, const struct jdir_trust *t, char *tmpname, size_t
 
 		snprintf(name, sizeof(name), ".tmp.%ld.%u", (long)getpid(),
 			 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
-		fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, t->mode);
+		fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, t->mode & 0600);
 		if (fd < 0 && errno != EEXIST)
 			return errno;
 		if (fd >= 0 && !tmpname)
@@ -174,7 +194,7 @@ int jdir_create_tmp(int dirfd, const struct jdir_trust *t, char *tmpname, size_t
 	}
 	if (fd < 0)
 		return EEXIST;
-	give_to_owner(fd, t);
+	give_to_owner(fd, t, file_mode(t));
 	*fdp = fd;
 	return 0;
 }

@@ -72,6 +72,56 @@ const struct tap_config *tap_config(void)
 	return &config;
 }
 
+/* Open the log file at path, following no symlink in any component: a
+ * directory on the way that another user can write could otherwise be
+ * replaced by a link to one only the (root) host may write. Each
+ * directory is opened relative to the one before, O_NOFOLLOW. -1 when
+ * refused or failed. */
+static int open_log(const char *path)
+{
+	char buf[4096], *comp, *slash;
+	int dfd, fd;
+
+	if (strlen(path) >= sizeof(buf))
+		return -1;
+	memcpy(buf, path, strlen(path) + 1);
+	comp = buf;
+	if (*comp == '/') {
+		dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -1;
+	} else {
+		dfd = AT_FDCWD;
+	}
+	while ((slash = strchr(comp, '/'))) {
+		int next;
+
+		*slash = 0;
+		if (*comp) {
+			struct stat st;
+
+			next = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (next >= 0 && (fstat(next, &st) != 0 || !S_ISDIR(st.st_mode))) {
+				close(next);
+				next = -1;
+			}
+			if (dfd != AT_FDCWD)
+				close(dfd);
+			if (next < 0)
+				return -1;
+			dfd = next;
+		}
+		comp = slash + 1;
+	}
+	fd = -1;
+	if (*comp)
+		fd = openat(dfd, comp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+			    O_NOCTTY | O_NONBLOCK, 0644);
+	if (dfd != AT_FDCWD)
+		close(dfd);
+	return fd;
+}
+
 void tap_log(const char *fmt, ...)
 {
 	const char *path = secure_getenv("MDBTAP_LOG");
@@ -89,11 +139,11 @@ void tap_log(const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	/* Never through a symlink, never a FIFO or device (a FIFO would
-	 * block the open, or the write, for ever): the host may be root in
-	 * a directory others can write. O_NONBLOCK only for the open. */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
-		  O_NONBLOCK, 0644);
+	/* Never through a symlink (in any component), never a FIFO or
+	 * device (a FIFO would block the open, or the write, for ever): the
+	 * host may be root in a directory others can write. O_NONBLOCK only
+	 * for the open. */
+	fd = open_log(path);
 	if (fd >= 0) {
 		struct stat st;
 

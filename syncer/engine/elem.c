@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "out.h"
 
 void elem_set_init(struct dset *ds, struct senv *s, MDB_txn *host, MDB_txn *mt)
 {
@@ -29,6 +30,7 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	     struct dctx **out)
 {
 	struct dctx *c = find(ds, name, len), *nv;
+	char shown[200]; /* the name in a log line: it may be a remote's */
 	unsigned hflags = 0;
 	int rc, fresh = !c;
 
@@ -73,10 +75,9 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 		if (rc)
 			goto fail;
 		if (dropped)
-			log_msg(MDBTAP_LOG_WARN, "%s: DBI '%.*s%s' was re-created with other flags: "
+			log_msg(MDBTAP_LOG_WARN, "%s: DBI '%s' was re-created with other flags: "
 				"its old metadata is dropped and it syncs with its new flags",
-				ds->s->path, (int)(len > 64 ? 64 : len), len ? name : "-",
-				len > 64 ? "..." : "");
+				ds->s->path, len ? out_escape(shown, sizeof(shown), name, len) : "-");
 	}
 	/* A DBI the host lacks but the meta knows (deleted, or not created
 	 * here yet) keeps its recorded flags. */
@@ -96,9 +97,8 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	return 0;
 fail:
 	if (rc != MDB_NOTFOUND)
-		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%.*s%s': %s", ds->s->path,
-			(int)(len > 64 ? 64 : len), len ? name : "-", len > 64 ? "..." : "",
-			err_str(rc));
+		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%s': %s", ds->s->path,
+			len ? out_escape(shown, sizeof(shown), name, len) : "-", err_str(rc));
 	if (fresh) {
 		free(c->name);
 		ds->n--;

@@ -12,6 +12,7 @@
 #include "fold.h"
 #include "hlc.h"
 #include "log.h"
+#include "out.h"
 #include "snap.h"
 
 /* Persistent DBI flags a remote may ask a DBI to be created with. */
@@ -355,11 +356,13 @@ static int leaf2_main(struct batch *b)
 static void refuse_misfit(struct batch *b, const struct snap_dbi *d, const char *instance,
 			  const char *why)
 {
+	char name[200]; /* a remote DBI name: never raw bytes in a log line */
+
 	if (senv_count_misfit(b->s, d->name, d->name_len, instance))
-		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%.*s': elements from instance '%s' do not fit "
+		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%s': elements from instance '%s' do not fit "
 			"this DBI's flags (%s): refused (counted in `mdbtap stats`; logged once)",
-			b->s->path, d->name_len ? (int)d->name_len : 9,
-			d->name_len ? d->name : "(unnamed)", instance, why);
+			b->s->path, d->name_len ? out_escape(name, sizeof(name), d->name, d->name_len)
+			: "(unnamed)", instance, why);
 }
 
 /* One remote element against the local one. */

@@ -13,6 +13,7 @@
 #include "jdir.h"
 #include "err.h"
 #include "log.h"
+#include "out.h"
 #include "store.h"
 
 static int open_file(struct senv *s, int flags, int *fd)
@@ -54,10 +55,11 @@ int quarantine_load(struct senv *s)
 
 void quarantine_add(struct senv *s, const char *name, const char *why)
 {
+	char shown[512]; /* why may quote the object's bytes: never raw in a log line */
 	int fd, rc;
 
 	log_msg(MDBTAP_LOG_ERROR, "%s: object %s is not applied and is quarantined (never fetched again): %s",
-		s->path, name, why);
+		s->path, name, out_escape(shown, sizeof(shown), why, strlen(why)));
 	s->stats.objects_bad++;
 	if (senv_is_bad(s, name))
 		return;

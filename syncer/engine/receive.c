@@ -144,6 +144,32 @@ static int unreadable(int rc)
 	       rc == ENODEV || rc == ENAMETOOLONG || rc == EINVAL || rc == EIO || rc == EPROTO;
 }
 
+/* Whether the verified object in fd says, in its own meta, what its name
+ * o says: instance, db, chain, full or delta and its txn range. The name
+ * drives progress (a remote's chain and txn id), so a copy of one
+ * instance's object renamed as another's, or given a larger txn range,
+ * would skip that instance's real objects for good. */
+static int meta_matches_name(int fd, const char *db, const struct obj *o)
+{
+	struct snap_reader *r = NULL;
+	struct snap_event ev;
+	char gen[24];
+	int ok;
+
+	snprintf(gen, sizeof(gen), "G%016llx", (unsigned long long)o->on.generation);
+	ok = lseek(fd, 0, SEEK_SET) == 0 && snap_reader_new(&r, snap_read_fd_source, &fd) == 0 &&
+	     snap_reader_next(r, &ev) == 0 && ev.type == SNAP_EV_META && ev.meta.instance &&
+	     !strcmp(ev.meta.instance, o->on.instance) && ev.meta.database &&
+	     !strcmp(ev.meta.database, db) && ev.meta.generation &&
+	     !strcmp(ev.meta.generation, gen) && ev.meta.txnid >= 0 &&
+	     (uint64_t)ev.meta.txnid == o->on.to_txnid && ev.meta.from_txnid >= 0 &&
+	     (uint64_t)ev.meta.from_txnid == (o->on.full ? 0 : o->on.from_txnid);
+	snap_reader_free(r);
+	return ok;
+}
+
+#define NAME_MISMATCH "its meta (instance, db, chain or txn range) is not what its name says"
+
 /* Download, verify and apply one object; advance *p on success. */
 static int apply_obj(struct senv *s, struct store *store, const struct receive_args *a,
 		     const struct obj *o, struct meta_remote *p)
@@ -185,6 +211,11 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 	}
 	if (!rc && merge_verify(s, fd, err, sizeof(err)) != 0) {
 		quarantine_add(s, o->name, err);
+		close(fd);
+		return EINVAL;
+	}
+	if (!rc && !meta_matches_name(fd, a->db, o)) {
+		quarantine_add(s, o->name, NAME_MISMATCH);
 		close(fd);
 		return EINVAL;
 	}
@@ -325,9 +356,7 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 static int other_env_wrote(struct senv *s, struct store *store, const struct receive_args *a,
 			   const struct obj *o, int *real)
 {
-	struct snap_reader *r = NULL;
-	struct snap_event ev;
-	char err[256], gen[24];
+	char err[256];
 	int fd, rc;
 
 	*real = 0;
@@ -352,14 +381,8 @@ static int other_env_wrote(struct senv *s, struct store *store, const struct rec
 		close(fd);
 		return 0;
 	}
-	snprintf(gen, sizeof(gen), "G%016llx", (unsigned long long)o->on.generation);
-	if (lseek(fd, 0, SEEK_SET) == 0 && snap_reader_new(&r, snap_read_fd_source, &fd) == 0 &&
-	    snap_reader_next(r, &ev) == 0 && ev.type == SNAP_EV_META && ev.meta.instance &&
-	    !strcmp(ev.meta.instance, a->self) && ev.meta.database &&
-	    !strcmp(ev.meta.database, a->db) && ev.meta.generation &&
-	    !strcmp(ev.meta.generation, gen))
-		*real = 1;
-	snap_reader_free(r);
+	/* o's instance is ours (a->self) */
+	*real = meta_matches_name(fd, a->db, o);
 	close(fd);
 	if (!*real)
 		quarantine_add(s, o->name, "named as ours, but not an object of our instance and "

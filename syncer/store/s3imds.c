@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "s3conf.h"
+#include "store.h"
 
 #define IMDS_BODY_MAX 16384
 #define IMDS_TOKEN_TTL "21600" /* seconds: the service's maximum */
@@ -38,7 +39,15 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
-/* One request; a 2xx answer's body in b. */
+/* Called by curl at least once a second: a SIGTERM (store_interrupt) ends
+ * a metadata request as it ends an S3 one, even a slow answer. */
+static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)ctx, (void)dt, (void)dn, (void)ut, (void)un;
+	return store_interrupted();
+}
+
+/* One request; a 2xx answer's body in b. EINTR: store_interrupt. */
 static int request(CURL *h, const char *method, const char *url, const char *header,
 		   struct body *b, char *err, size_t errlen)
 {
@@ -62,9 +71,15 @@ static int request(CURL *h, const char *method, const char *url, const char *hea
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	cc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	cc = store_interrupted() ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdrs);
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		err_setf(err, errlen, "the instance metadata service (%s): interrupted", method);
+		return EINTR;
+	}
 	if (cc != CURLE_OK && !b->over) {
 		err_setf(err, errlen, "the instance metadata service (%s): %s", method,
 			 curl_easy_strerror(cc));

@@ -17,7 +17,8 @@ struct s3imds_creds {
 
 /* Ask the service at endpoint (http://HOST[:PORT], no '/' after), with
  * short timeouts (it answers from the instance itself). Returns 0, or an
- * errno value with err saying what failed; never a secret in err. */
+ * errno value with err saying what failed; never a secret in err.
+ * EINTR: store_interrupt was called (a SIGTERM), before or during it. */
 int s3imds_fetch(const char *endpoint, struct s3imds_creds *out, char *err, size_t errlen);
 
 void s3imds_free(struct s3imds_creds *c);

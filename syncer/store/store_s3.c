@@ -362,8 +362,12 @@ static void instance_credentials(struct s3_store *s)
 	    now < s->creds_retry_ns)
 		return;
 	rc = s3imds_fetch(s->c.imds_endpoint, &cr, err, sizeof(err));
+	if (rc == EINTR)
+		return; /* SIGTERM: the request that follows ends at once too */
 	if (rc) {
-		s->creds_retry_ns = now + IMDS_RETRY_NS;
+		/* from the end of the fetch: a slow service (seconds per
+		 * answer) must not be asked again before every request */
+		s->creds_retry_ns = hlc_wall_ns() + IMDS_RETRY_NS;
 		if (!s->creds_failing)
 			log_msg(MDBTAP_LOG_WARN, "%s: %s%s", s->base.url, err, s->c.access_key &&
 				now < s->creds_expire_ns ? "; the credentials held are used until "
@@ -921,21 +925,38 @@ static int list_query(struct s3_store *s, const char *prefix, const char *token,
 	return 0;
 }
 
+/* A continuation token (or a pair of upload markers) the server sends
+ * back is bounded: AWS's are a few hundred bytes, and each one is kept
+ * for cycle detection, so a server sending huge fresh tokens would
+ * otherwise grow our memory by their size on every page. */
+#define LIST_TOKEN_MAX 4096
+#define LIST_TOKENS_KEPT_MAX (32u << 20)
+
+/* The tokens sent so far in one listing. */
+struct token_set {
+	void *tree;   /* tsearch tree of strings */
+	size_t bytes; /* their total length */
+};
+
 static int token_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);
 }
 
-/* Whether token was seen before in this listing (*seen: a tsearch tree
- * of them); remembers it. A cycle of tokens (A, B, A, ...) would
- * otherwise go round until LIST_MAX_PAGES. ENOMEM, or 0/1. */
-static int token_seen(void **seen, const char *token)
+/* Whether token was seen before in this listing; remembers it. A cycle of
+ * tokens (A, B, A, ...) would otherwise go round until LIST_MAX_PAGES.
+ * 1: seen, 0: new, -ENOMEM, -E2BIG: the token, or all kept, too long. */
+static int token_seen(struct token_set *set, const char *token)
 {
-	char *copy = strdup(token), **at;
+	size_t len = strlen(token);
+	char *copy, **at;
 
+	if (len > LIST_TOKEN_MAX || set->bytes + len > LIST_TOKENS_KEPT_MAX)
+		return -E2BIG;
+	copy = strdup(token);
 	if (!copy)
 		return -ENOMEM;
-	at = tsearch(copy, seen, token_cmp);
+	at = tsearch(copy, &set->tree, token_cmp);
 	if (!at) {
 		free(copy);
 		return -ENOMEM;
@@ -944,6 +965,7 @@ static int token_seen(void **seen, const char *token)
 		free(copy);
 		return 1;
 	}
+	set->bytes += len;
 	return 0;
 }
 
@@ -952,7 +974,7 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 	struct s3_store *s = s3(st);
 	struct list_ctx l = { s->c.prefix, fn, ctx, "", 0, 0 };
 	char *token = NULL; /* the continuation token to send */
-	void *seen = NULL;  /* the tokens sent so far */
+	struct token_set seen = { NULL, 0 }; /* the tokens sent so far */
 	uint64_t pages = 0;
 	int rc;
 
@@ -983,7 +1005,13 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 		if (!rc && pg.next_token) {
 			int again = token_seen(&seen, pg.next_token);
 
-			if (again < 0) {
+			if (again == -E2BIG) {
+				snprintf(s->base.error, sizeof(s->base.error), "LIST %s%s: a "
+					 "continuation token longer than %u bytes, or more than %u "
+					 "bytes of them in one listing", s->base.url, prefix,
+					 LIST_TOKEN_MAX, LIST_TOKENS_KEPT_MAX);
+				rc = EPROTO;
+			} else if (again < 0) {
 				rc = -again;
 			} else if (again || pages >= LIST_MAX_PAGES) {
 				snprintf(s->base.error, sizeof(s->base.error), "LIST %s%s: %s",
@@ -999,7 +1027,7 @@ static int s3_list(struct store *st, const char *prefix, store_list_fn fn, void 
 			free(pg.next_token);
 	} while (!rc && token);
 	free(token);
-	tdestroy(seen, free);
+	tdestroy(seen.tree, free);
 	/* store.c counts the first (or the one that failed); those before
 	 * it were answered */
 	s->base.stats.list += pages - 1;
@@ -1075,12 +1103,27 @@ static int uploads_query(struct s3_store *s, const char *prefix, const char *key
 	return 0;
 }
 
+/* token_seen for a pair of upload markers (either may be absent). */
+static int markers_seen(struct token_set *set, const char *key, const char *id)
+{
+	char *pair = NULL;
+	int rc;
+
+	/* the key's length first: no key and id can make another pair's text */
+	if (asprintf(&pair, "%zu:%s%s", key ? strlen(key) : 0, key ? key : "", id ? id : "") < 0)
+		return -ENOMEM;
+	rc = token_seen(set, pair);
+	free(pair);
+	return rc;
+}
+
 static int s3_abort_uploads(struct store *st, const char *prefix, store_upload_fn pick,
 			    void *ctx, unsigned *aborted)
 {
 	struct s3_store *s = s3(st);
 	struct uploads_ctx u = { s, pick, ctx, aborted };
 	char *key = NULL, *id = NULL; /* the markers to send */
+	struct token_set seen = { NULL, 0 }; /* the pairs sent so far */
 	uint64_t pages = 0;
 	int rc;
 
@@ -1116,12 +1159,19 @@ static int s3_abort_uploads(struct store *st, const char *prefix, store_upload_f
 					 "answer is not a ListMultipartUploads page", s->base.url, prefix);
 		}
 		req_free(&r);
-		/* markers go forward; the same pair again would go round */
-		if (!rc && pg.truncated && ((key && !strcmp(key, pg.next_key) &&
-					      !strcmp(id, pg.next_upload_id)) || pages >= LIST_MAX_PAGES)) {
-			snprintf(s->base.error, sizeof(s->base.error), "LIST UPLOADS %s%s: the "
-				 "listing does not move on", s->base.url, prefix);
-			rc = EPROTO;
+		/* markers go forward; any pair sent before again (A, B, A, ...)
+		 * would go round */
+		if (!rc && pg.truncated) {
+			int again = markers_seen(&seen, pg.next_key, pg.next_upload_id);
+
+			if (again < 0 && again != -E2BIG) {
+				rc = -again;
+			} else if (again || pages >= LIST_MAX_PAGES) {
+				snprintf(s->base.error, sizeof(s->base.error), "LIST UPLOADS %s%s: %s",
+					 s->base.url, prefix, again == -E2BIG
+					 ? "markers too long" : "the listing does not move on");
+				rc = EPROTO;
+			}
 		}
 		free(key);
 		free(id);
@@ -1136,6 +1186,7 @@ static int s3_abort_uploads(struct store *st, const char *prefix, store_upload_f
 	} while (!rc && key);
 	free(key);
 	free(id);
+	tdestroy(seen.tree, free);
 	/* store.c counts the first (or the one that failed); those before
 	 * it were answered */
 	s->base.stats.list += pages - 1;

@@ -11,7 +11,8 @@ syncers of the env's owner run as `nobody`, an attacker as another uid.
 - a journal name pointing (symlink) at another env's data file: a root
   host leaves that file alone;
 - MDBTAP_LOG naming a symlink is not followed, nor one naming a FIFO
-  (the host would block in the open).
+  (the host would block in the open), nor a symlink in any directory of
+  its path.
 """
 import os
 import stat
@@ -183,6 +184,27 @@ def main():
         A.eq((r.returncode, r.stdout), (0, "ok\n"), "a host logging to a FIFO: " + r.stderr)
     except subprocess.TimeoutExpired:
         A.check(False, "a host logging to a FIFO hung")
+
+    # 9. MDBTAP_LOG through a directory another user replaced with a
+    # symlink (to a root-only one): no component is followed; the same
+    # log in a real directory, by a relative path too, is written
+    public = user_dir(os.path.join(root, "public"), uid=0, mode=0o777)
+    rootonly = os.path.join(root, "rootonly")
+    os.mkdir(rootonly, 0o700)
+    r = as_user(OTHER, ["ln", "-s", rootonly, os.path.join(public, "mdbtap")], preload=False)
+    A.eq(r.returncode, 0, "the attacker plants the symlink: " + r.stderr)
+    write(0, e, extra={"MDBTAP_LOG": os.path.join(public, "mdbtap", "tap.log")})
+    A.eq(os.listdir(rootonly), [], "the tap's log did not follow a symlinked directory")
+    real = os.path.join(root, "reallogs", "sub")
+    os.makedirs(real)
+    write(0, e, extra={"MDBTAP_LOG": os.path.join(real, "tap.log")})
+    A.check(os.path.exists(os.path.join(real, "tap.log")), "the tap logs to a real directory")
+    r = subprocess.run([PY, "-c", WRITE, e, "0644", "022"], cwd=root, capture_output=True,
+                       text=True, timeout=60, env=dict(A.base_env({"MDBTAP_LOG":
+                                                                   "reallogs/sub/rel.log"}),
+                                                       LD_PRELOAD=A.PRELOAD))
+    A.eq(r.returncode, 0, "a host with a relative MDBTAP_LOG: " + r.stderr)
+    A.check(os.path.exists(os.path.join(real, "rel.log")), "... and by a relative path")
     A.finish()
 
 

@@ -2,13 +2,16 @@
 "Security"), served on 127.0.0.1 by this script:
 
 - a listing whose continuation token repeats fails the cycle (no loop),
-  and so does one whose tokens go round (A, B, A) or that lists a key
-  longer than S3's 1024 bytes (compared cut short, it hid a repeat);
+  and so does one whose tokens go round (A, B, A), that lists a key
+  longer than S3's 1024 bytes (compared cut short, it hid a repeat), or
+  whose fresh tokens are 20 KB each (all are kept); a listing of uploads
+  whose markers go round (A, B, A) too;
 - SIGTERM ends a syncer within a few seconds in the middle of a request
   that trickles a byte every 0.9 s, and `mdbtap run --sync` returns when
   its program exits;
 - a session token with CR/LF from the metadata service never becomes a
-  header;
+  header; a slow metadata service is asked again only 5 s after a fetch
+  ends, and SIGTERM ends a syncer in the middle of a metadata request;
 - a prefix with a '..' segment is refused; a malformed URL option is not
   echoed.
 """
@@ -34,6 +37,8 @@ EMPTY = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
 
 class State:
     mode = "loop"
+    imds_delay = 0  # seconds each metadata answer takes
+    imds = []       # (path, time its answer was sent)
     lists = 0
     trickling = 0
     headers = []
@@ -58,12 +63,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(n)
         if self.path.startswith("/latest/api/token"):
+            State.imds.append(("token", time.monotonic()))
+            time.sleep(State.imds_delay)
             return self.answer(b"imds-token")
         self.answer(b"")
 
     def do_GET(self):
         State.headers.append(str(self.headers))
+        if "uploads=" in self.path and State.mode == "upcycle":
+            # ListMultipartUploads whose markers go round: A, B, A, ...
+            State.lists += 1
+            nxt = "B" if "key-marker=A" in self.path else "A"
+            return self.answer((
+                '<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult>'
+                '<IsTruncated>true</IsTruncated><NextKeyMarker>%s</NextKeyMarker>'
+                '<NextUploadIdMarker></NextUploadIdMarker></ListMultipartUploadsResult>'
+                % nxt).encode())
+        if self.path.startswith("/latest/"):
+            time.sleep(State.imds_delay)
         if self.path.startswith("/latest/meta-data/iam/security-credentials/role"):
+            State.imds.append(("role", time.monotonic()))
             return self.answer(b'{"Code":"Success","AccessKeyId":"AKIDEXAMPLE",'
                                b'"SecretAccessKey":"secret","Token":"tok\\r\\nX-Evil: 1",'
                                b'"Expiration":"2099-01-01T00:00:00Z"}')
@@ -73,14 +92,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             State.lists += 1
             if State.mode == "loop":
                 return self.answer(LOOP_PAGE)
-            if State.mode in ("cycle", "long"):
+            if State.mode in ("cycle", "long", "bigtoken"):
                 # cycle: tokens A, B, A, ... with keys that ascend; long:
-                # fresh tokens, the same 1200-byte key on every page
+                # fresh tokens, the same 1200-byte key on every page;
+                # bigtoken: fresh 20 KB tokens (each one is kept)
                 n = State.lists
                 tok = ("B" if "continuation-token=A" in self.path else "A") \
                     if State.mode == "cycle" else "t%d" % n
+                if State.mode == "bigtoken":
+                    tok = "%06d" % n + "A" * 20000
                 key = "p/main__x__20260101-000000-%09d__G0000000000000001__F1.pb.zst" % n \
-                    if State.mode == "cycle" else "p/main__" + "x" * 1200
+                    if State.mode != "long" else "p/main__" + "x" * 1200
                 return self.answer((
                     '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
                     '<IsTruncated>true</IsTruncated><NextContinuationToken>%s'
@@ -99,6 +121,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
+            if State.mode == "upcycle":
+                return self.answer(EMPTY)
             if State.mode == "objects":
                 return self.answer((
                     '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>'
@@ -149,13 +173,16 @@ def main():
     except subprocess.TimeoutExpired:
         A.fail("the syncer loops on a repeating continuation token")
 
-    for mode in ("cycle", "long"):
+    for mode, says in (("cycle", "repeat"), ("long", "LIST"), ("bigtoken", "longer than"),
+                       ("upcycle", "does not move on")):
         State.mode = mode
         State.lists = 0
         try:
             p = subprocess.run(sync_argv(url, "--once"), env=base, capture_output=True,
                                text=True, timeout=60)
-            A.check(p.returncode != 0 and "LIST" in p.stderr,
+            # the cleaner's listing of uploads only warns: the cycle goes on
+            A.check((p.returncode != 0 or mode == "upcycle") and "LIST" in p.stderr
+                    and says in p.stderr,
                     "a listing in mode %s fails the cycle: %d %s"
                     % (mode, p.returncode, p.stderr[-500:]))
             A.check(State.lists < 10, "it stopped at once: %d pages" % State.lists)
@@ -200,6 +227,34 @@ def main():
                        capture_output=True, text=True, timeout=60)
     A.check(not any("X-Evil" in h for h in State.headers),
             "an IMDS token with CR/LF became a header: " + p.stderr[-300:])
+
+    # 3b. a slow metadata service (each answer whole, but seconds in
+    # coming) with unusable credentials: it is asked again only a while
+    # after a fetch ends, not before every request; SIGTERM in the middle
+    # of a metadata request ends the syncer at once
+    State.imds = []
+    State.imds_delay = 2
+    q = subprocess.Popen(sync_argv(url + "&instance_profile=true", "--poll-interval", "100ms"),
+                         env=imds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tokens = lambda: [t for what, t in State.imds if what == "token"]  # noqa: E731
+    if A.wait_for("a second fetch of credentials", lambda: len(tokens()) >= 2, 90):
+        ended = [t for what, t in State.imds if what == "role"][0]
+        A.check(tokens()[1] - ended > 3, "the credentials are fetched again %.1f s after a "
+                "failed fetch ended (5 s from its end)" % (tokens()[1] - ended))
+    State.imds_delay = 4
+    n = len(tokens())
+    if A.wait_for("a slow metadata request", lambda: len(tokens()) > n, 90):
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        q.send_signal(signal.SIGTERM)
+        try:
+            # the rest of the fetch alone would take 3.5 + 4 + 4 s
+            q.wait(timeout=7)
+        except subprocess.TimeoutExpired:
+            A.fail("the syncer is still running 7 s after SIGTERM in a metadata request")
+    q.kill()
+    q.wait()
+    State.imds_delay = 0
 
     # 4. dot segments in the prefix; a malformed option
     p = subprocess.run(sync_argv("s3://bucket/a/../../other/x?endpoint=%s&region=us-east-1" % ep,
