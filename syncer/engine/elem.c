@@ -95,7 +95,9 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	*out = c;
 	return 0;
 fail:
-	if (rc != MDB_NOTFOUND)
+	/* MDB_INCOMPATIBLE on creating: the name is a plain key of the
+	 * unnamed DBI here; the merge refuses such elements and says so. */
+	if (rc != MDB_NOTFOUND && !(rc == MDB_INCOMPATIBLE && create_flags))
 		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%.*s%s': %s", ds->s->path,
 			(int)(len > 64 ? 64 : len), len ? name : "-", len > 64 ? "..." : "",
 			err_str(rc));
