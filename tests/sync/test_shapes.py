@@ -5,10 +5,12 @@ DBI on another. One regression test per mode.
 
   test_shapes.py --unfoldable JNL_RECORD
   test_shapes.py --dbi-name-reuse
+  test_shapes.py --dbi-name-reuse-running
   test_shapes.py --dbi-name-clash
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -124,6 +126,45 @@ def dbi_name_reuse():
             "b refuses a's plain key X, logged: " + log[-1500:])
 
 
+def dbi_name_reuse_running():
+    """--dbi-name-reuse under a running syncer, which holds DBI X's handle
+    from its earlier cycles (LMDB hands it back without reading X's record
+    again): X is found deleted, and A's syncer goes on exporting."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    logf = open(os.path.join(root, "a.log"), "w+")
+    syncer = subprocess.Popen(a.sync_argv(store, "--poll-interval", "50ms"), stderr=logf)
+
+    def b_has(key, val):
+        sync_ok(b, store)
+        return dump(b).get(key) == val
+    try:
+        lmdb_code(a.env, "x = env.open_db(b'X')\nwith env.begin(write=True) as t:\n"
+                  "    t.put(b'inner', b'1', db=x)\n    t.put(b'other', b'o')\n")
+        A.wait_for("b gets DBI X", lambda: b_has("X", [["inner", "1"]]))
+        lmdb_code(a.env, "with env.begin(write=True) as t:\n    t.put(b'mid', b'M')\n")
+        A.wait_for("b gets mid", lambda: b_has("mid", "M"))  # a's syncer used X's handle
+        lmdb_code(a.env, "x = env.open_db(b'X')\nwith env.begin(write=True) as t:\n"
+                  "    t.drop(x, delete=True)\n    t.put(b'X', b'now-a-plain-key')\n")
+        lmdb_code(a.env, "with env.begin(write=True) as t:\n    t.put(b'later', b'L')\n")
+        A.wait_for("b gets a's later write", lambda: b_has("later", "L"))
+        A.eq(dump(b).get("X"), [], "b: X's element deleted")
+        A.check(syncer.poll() is None, "a's syncer still runs")
+    finally:
+        syncer.send_signal(signal.SIGTERM)
+        try:
+            syncer.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            syncer.kill()
+            syncer.wait()
+        logf.seek(0)
+        log = logf.read()
+        logf.close()
+    A.check("MDB_INCOMPATIBLE" not in log and "folding the journal" not in log,
+            "a's syncer folds on: " + log[-1500:])
+
+
 def dbi_name_clash():
     """A has a plain key X in its unnamed DBI, B a named DBI X: each refuses
     the other's clashing elements (dbi_name_clash, counted per DBI and
@@ -160,6 +201,7 @@ def dbi_name_clash():
 
 def main():
     modes = {"--unfoldable": unfoldable, "--dbi-name-reuse": dbi_name_reuse,
+             "--dbi-name-reuse-running": dbi_name_reuse_running,
              "--dbi-name-clash": dbi_name_clash}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
