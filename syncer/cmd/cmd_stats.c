@@ -41,7 +41,9 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 		printf("misfits   %.*s\n", (int)sizeof(d->misfits), d->misfits);
 	if (e->readoptions)
 		printf("env       found replaced and re-adopted %" PRIu64 " times\n", e->readoptions);
-	printf("journal   %" PRIu64 " records folded, %" PRIu64 " rescans\n", e->records, e->rescans);
+	printf("journal   %" PRIu64 " records folded, %" PRIu64 " rescans, %" PRIu64
+	       " ops skipped (no DBI can hold their element)\n", e->records, e->rescans,
+	       e->elems_unfoldable);
 	printf("tombstones %" PRIu64 " swept, %" PRIu64 " old ones not taken in\n",
 	       e->tombstones_swept, e->tombstones_ignored);
 	if (e->merges_map_full)
@@ -67,12 +69,13 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"elements_refused\":%" PRIu64 ",\"records\":%" PRIu64 ",\"rescans\":%" PRIu64
 	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64
 	       ",\"elements_misfit\":%" PRIu64 ",\"readoptions\":%" PRIu64
-	       ",\"merges_map_full\":%" PRIu64 ",\"misfits\":",
+	       ",\"merges_map_full\":%" PRIu64 ",\"unfoldable_ops\":%" PRIu64 ",\"misfits\":",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
-	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full);
+	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full,
+	       e->elems_unfoldable);
 	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));
 	fputs("}\n", stdout);
 }

@@ -188,8 +188,9 @@ static void text(const struct view *v)
 			       e->rescans_by[r]);
 			first = 0;
 		}
-	printf("%s; %" PRIu64 " lossy records; env replaced %" PRIu64 " times\n",
-	       rescans ? ")" : "", e->lossy, e->readoptions);
+	printf("%s; %" PRIu64 " lossy records; %" PRIu64 " unfoldable journal ops; env "
+	       "replaced %" PRIu64 " times\n", rescans ? ")" : "", e->lossy, e->elems_unfoldable,
+	       e->readoptions);
 	printf("  refused     %" PRIu64 " objects quarantined, %" PRIu64 " elements from the "
 	       "future, %" PRIu64 " that do not fit the DBI's flags\n", e->objects_bad,
 	       e->elems_refused, e->elems_misfit);
@@ -245,6 +246,7 @@ static void json(const struct view *v)
 	json_u("journal_capacity", d->journal_capacity, 1);
 	json_u("journal_dropped", d->journal_dropped, 1);
 	json_u("lossy_records", e->lossy, 1);
+	json_u("unfoldable_ops", e->elems_unfoldable, 1);
 	fputs(",\"rescans\":{", stdout);
 	for (unsigned r = 0; r < SENV_RESCAN_NWHY; r++)
 		json_u(senv_rescan_names[r], e->rescans_by[r], r > 0);

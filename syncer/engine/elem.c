@@ -96,7 +96,9 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	*out = c;
 	return 0;
 fail:
-	if (rc != MDB_NOTFOUND)
+	/* MDB_INCOMPATIBLE on creating: the name is a plain key of the
+	 * unnamed DBI here; the merge refuses such elements and says so. */
+	if (rc != MDB_NOTFOUND && !(rc == MDB_INCOMPATIBLE && create_flags))
 		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%s': %s", ds->s->path,
 			len ? out_escape(shown, sizeof(shown), name, len) : "-", err_str(rc));
 	if (fresh) {

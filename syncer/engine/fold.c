@@ -9,6 +9,7 @@
 #include "acct.h"
 #include "hlc.h"
 #include "log.h"
+#include "out.h"
 #include "record.h"
 #include "rescan.h"
 
@@ -73,27 +74,81 @@ static int each_key_value(struct dset *ds, struct dctx *c, const MDB_val *key, u
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int fold_op(struct dset *ds, const struct record_op *op, uint64_t ts, unsigned how,
-		   struct fold_result *res)
+/* Why an element op names what no LMDB DBI can hold (an empty key, one
+ * over the env's limit: the tap journals calls LMDB refused), or NULL.
+ * LMDB refuses such a key in the metadata too (MDB_BAD_VALSIZE), which
+ * would stop the fold at this record for ever. */
+static const char *unholdable(const struct dset *ds, const struct dctx *c,
+			      const struct record_op *op)
+{
+	size_t maxkey = (size_t)mdb_env_get_maxkeysize(ds->s->host);
+
+	if (op->type != MDBTAP_OP_PUT && op->type != MDBTAP_OP_DEL &&
+	    op->type != MDBTAP_OP_DELALL)
+		return NULL;
+	if (!op->klen)
+		return "an empty key, which LMDB cannot hold";
+	if (op->klen > maxkey)
+		return "a key over LMDB's size limit";
+	if (c->h.dupsort && (op->flags & MDBTAP_OPF_VALUE) && op->vlen > maxkey)
+		return "a DUPSORT value over LMDB's size limit";
+	return NULL;
+}
+
+/* Skip an element op the fold cannot take: logged, counted, and the rest
+ * of the record and of the journal folded (such an element cannot be in
+ * the host, so nothing is lost). */
+static void skip_op(struct dset *ds, const struct record_op *op, uint64_t txnid,
+		    const char *why, const char *then)
+{
+	char shown[200];
+
+	ds->s->stats.elems_unfoldable++;
+	log_msg(MDBTAP_LOG_WARN, "%s: txn %llu: DBI '%s': %s: %s (counted as unfoldable "
+		"in `mdbtap stats`)", ds->s->path, (unsigned long long)txnid,
+		op->name_len ? out_escape(shown, sizeof(shown), op->name, op->name_len) : "-",
+		why, then);
+}
+
+static int fold_op(struct dset *ds, const struct record_op *op, uint64_t txnid, uint64_t ts,
+		   unsigned how, struct fold_result *res)
 {
 	MDB_val key = { op->klen, (void *)op->key }, val = { op->vlen, (void *)op->val };
 	struct dctx *c;
+	const char *why;
 	int rc = elem_set_get(ds, op->name, op->name_len, 0, &c);
 
 	if (rc == MDB_NOTFOUND)
 		return 0; /* not synced, or created and deleted unseen */
+	if (rc == MDB_BAD_VALSIZE) {
+		skip_op(ds, op, txnid, "a DBI name LMDB refuses", "skipped");
+		return 0;
+	}
 	if (rc || op->type == MDBTAP_OP_CREATE)
 		return rc; /* a created DBI is now known to the metadata */
+	if ((why = unholdable(ds, c, op)) != NULL) {
+		skip_op(ds, op, txnid, why, "skipped");
+		return 0;
+	}
 	switch (op->type) {
 	case MDBTAP_OP_PUT:
 	case MDBTAP_OP_DEL:
-		if (c->h.dupsort && !(op->flags & MDBTAP_OPF_VALUE))
-			return each_key_value(ds, c, &key, ts, how, &res->stamped, NULL);
-		return elem_stamp(ds, c, &key, c->h.dupsort ? &val : NULL, ts, how, &res->stamped);
 	case MDBTAP_OP_DELALL:
 		if (!c->h.dupsort)
-			return elem_stamp(ds, c, &key, NULL, ts, how, &res->stamped);
-		return each_key_value(ds, c, &key, ts, how, &res->stamped, NULL);
+			rc = elem_stamp(ds, c, &key, NULL, ts, how, &res->stamped);
+		else if (op->type == MDBTAP_OP_DELALL || !(op->flags & MDBTAP_OPF_VALUE))
+			rc = each_key_value(ds, c, &key, ts, how, &res->stamped, NULL);
+		else
+			rc = elem_stamp(ds, c, &key, &val, ts, how, &res->stamped);
+		if (rc != MDB_BAD_VALSIZE)
+			return rc;
+		/* Another element LMDB refuses (checked before it writes):
+		 * the DBI is taken as dirty, rescanned by digest. */
+		skip_op(ds, op, txnid, "an element LMDB refuses (MDB_BAD_VALSIZE)",
+			"the DBI is rescanned");
+		res->rescanned = 1;
+		senv_count_rescan(&ds->s->stats, SENV_RESCAN_DIRTY);
+		return rescan_dbi(ds, op->name, op->name_len, ts, how, &res->stamped);
 	case MDBTAP_OP_DELETE_DBI:
 		if (!c->host_exists && c->d.exists) {
 			c->d.exists = 0; /* its elements become tombstones below */
@@ -131,7 +186,7 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
 	}
 	rc = record_iter_init(&it, e->body, e->hdr.body_len, e->hdr.nnames, e->hdr.nops);
 	while (!rc && (rc = record_iter_next(&it, &op)) == 1) {
-		rc = fold_op(ds, &op, e->hdr.ts, how, res);
+		rc = fold_op(ds, &op, e->hdr.txnid, e->hdr.ts, how, res);
 		if (rc)
 			return rc;
 	}
@@ -185,12 +240,14 @@ static int record_shows(struct dset *ds, const struct journal_entry *e, int *sho
 		struct dctx *c;
 
 		rc = elem_set_get(ds, op.name, op.name_len, 0, &c);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0; /* not synced: says nothing */
+		if (rc == MDB_NOTFOUND || rc == MDB_BAD_VALSIZE) {
+			rc = 0; /* not synced, or no DBI's name: says nothing */
 			continue;
 		}
 		if (rc)
 			return rc;
+		if (unholdable(ds, c, &op))
+			continue; /* not in the host: shows nothing (skipped by the fold) */
 		switch (op.type) {
 		case MDBTAP_OP_PUT:
 		case MDBTAP_OP_DEL:

@@ -309,6 +309,13 @@ static const char *misfit(struct batch *b, const struct dctx *c, const struct sn
 	MDB_val k, v;
 	const char *why = NULL;
 
+	if (!d->name_len && c->host_exists) {
+		/* LMDB keeps DBI names as keys of the unnamed DBI: a put there
+		 * fails (MDB_INCOMPATIBLE), a delete would delete the DBI. */
+		k = (MDB_val){ kv->klen, (void *)kv->key };
+		if (mdb_get(b->w, c->host, &k, &v) == 0 && senv_is_dbi_record(b->s, b->w, &k, &v))
+			return "dbi_name_clash: the key names a DBI here";
+	}
 	if (dup != !!(d->flags & MDB_DUPSORT))
 		return dup ? "a plain DBI's element for a DUPSORT DBI" :
 			     "a DUPSORT DBI's element for a plain DBI";
@@ -404,6 +411,11 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* not synced here */
+	if (rc == MDB_INCOMPATIBLE && d->name_len) {
+		refuse_misfit(b, d, a->instance, "dbi_name_clash: the DBI's name is a plain key "
+			      "of the unnamed DBI here");
+		return 0;
+	}
 	if (rc)
 		return rc;
 	if (c->created)

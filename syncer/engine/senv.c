@@ -598,37 +598,96 @@ static struct senv_dbi *find_dbi(struct senv *s, const char *name, size_t len)
 	return NULL;
 }
 
+/* Whether the handle h of the DBI named (name, len) names a DBI in txn:
+ * 0, or MDB_NOTFOUND (gone) or MDB_INCOMPATIBLE (its name is now a plain
+ * key, or the DBI was re-created with other flags), as LMDB says when it
+ * reads the name's record again for a handle opened in an older txn. */
+static int dbi_check(MDB_txn *txn, MDB_dbi h, const char *name, size_t len)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, h, &c);
+
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	k.mv_size = len; /* empty, or gone: its record tells */
+	k.mv_data = (void *)name;
+	return mdb_get(txn, 1 /* the unnamed DBI */, &k, &v);
+}
+
+static int cache_dbi(struct senv *s, char *cname, size_t len, MDB_dbi h)
+{
+	struct senv_dbi *nd = realloc(s->dbis, (s->ndbis + 1) * sizeof(*nd));
+
+	if (!nd)
+		return ENOMEM;
+	s->dbis = nd;
+	s->dbis[s->ndbis++] = (struct senv_dbi){ cname, len, h };
+	return 0;
+}
+
+static void uncache_dbi(struct senv *s, struct senv_dbi *d)
+{
+	free(d->name);
+	*d = s->dbis[--s->ndbis];
+}
+
+/* Open (name, len) afresh: LMDB hands back the handle it has for a name
+ * without reading its record again, so a stale one is closed first.
+ * MDB_INCOMPATIBLE from LMDB: the name is a plain key of the unnamed DBI,
+ * which is no DBI (MDB_NOTFOUND) unless asked to create one. */
+static int open_named(struct senv *s, MDB_txn *txn, const char *cname, size_t len,
+		      unsigned create_flags, MDB_dbi *h)
+{
+	int rc = mdb_dbi_open(txn, cname, 0, h), chk;
+
+	if (rc == 0 && (chk = dbi_check(txn, *h, cname, len)) != 0) {
+		if (chk != MDB_NOTFOUND && chk != MDB_INCOMPATIBLE)
+			return chk;
+		/* Deleted, or re-created with other flags, since the handle
+		 * was opened: a single-threaded syncer holds it alone. */
+		mdb_dbi_close(s->host, *h);
+		rc = mdb_dbi_open(txn, cname, 0, h);
+	}
+	if (rc == MDB_NOTFOUND && create_flags)
+		rc = mdb_dbi_open(txn, cname, create_flags, h);
+	if (rc == MDB_INCOMPATIBLE && !create_flags)
+		rc = MDB_NOTFOUND;
+	return rc;
+}
+
 int senv_host_dbi(struct senv *s, MDB_txn *txn, const char *name, size_t len,
 		  unsigned create_flags, MDB_dbi *dbi)
 {
-	struct senv_dbi *d = find_dbi(s, name, len), *nd;
+	struct senv_dbi *d = find_dbi(s, name, len);
 	char *cname = NULL;
 	int rc;
 
-	if (d && !create_flags) {
+	if (d && (!len || dbi_check(txn, d->dbi, name, len) == 0)) {
 		*dbi = d->dbi;
 		return 0;
 	}
-	if (len) {
-		cname = malloc(len + 1);
-		if (!cname)
-			return ENOMEM;
-		memcpy(cname, name, len);
-		cname[len] = 0;
+	if (d)
+		uncache_dbi(s, d); /* stale: opened afresh below */
+	if (!len) {
+		rc = mdb_dbi_open(txn, NULL, create_flags, dbi);
+		return rc ? rc : cache_dbi(s, NULL, 0, *dbi);
 	}
-	rc = mdb_dbi_open(txn, cname, create_flags, dbi);
-	if (rc || d) {
-		free(cname);
-		return rc;
-	}
-	nd = realloc(s->dbis, (s->ndbis + 1) * sizeof(*nd));
-	if (!nd) {
-		free(cname);
+	cname = malloc(len + 1);
+	if (!cname)
 		return ENOMEM;
-	}
-	s->dbis = nd;
-	s->dbis[s->ndbis++] = (struct senv_dbi){ cname, len, *dbi };
-	return 0;
+	memcpy(cname, name, len);
+	cname[len] = 0;
+	rc = open_named(s, txn, cname, len, create_flags, dbi);
+	if (!rc)
+		rc = cache_dbi(s, cname, len, *dbi);
+	if (rc)
+		free(cname);
+	return rc;
 }
 
 int senv_is_dbi_record(struct senv *s, MDB_txn *txn, const MDB_val *key, const MDB_val *val)

@@ -55,6 +55,8 @@ struct senv_stats {
 					than the retention (sweep.h) */
 	uint64_t rescans_by[SENV_RESCAN_NWHY]; /* rescans, by reason */
 	uint64_t lossy;            /* lossy journal records folded */
+	uint64_t elems_unfoldable; /* journal ops naming an element LMDB cannot
+				      hold (an empty key...): skipped (fold.c) */
 	uint64_t tombstones;       /* tombstones held, as counted by the last
 				      sweep (sync.c); 0 before one */
 	uint64_t tombstones_counted_ns; /* when they were counted (wall) */

@@ -1,8 +1,10 @@
 """trust_objects: what one bad remote object can do (README "Security").
 
-- an object that fails to apply (its DBI name is a data key here) is
-  quarantined for good, across restarts, and counted; the objects of an
-  instance sorted after it are still received;
+- an object whose DBI name is a data key here has those elements refused
+  (dbi_name_clash), the rest applied;
+- an object that cannot be read is quarantined for good, across
+  restarts, and counted; the objects of an instance sorted after it are
+  still received;
 - an object larger than max_object_size is quarantined unread (a sparse
   3 GB file with a valid name is never copied);
 - one that decompresses to more than max_object_expanded is quarantined;
@@ -67,19 +69,31 @@ def main():
 
     # 1. a's object has a DBI "x"; on b, "x" is a data key of the unnamed DBI
     put(env["a"], "x", "k=from-a")
+    put(env["a"], "", "a1=from-a")
     A.eq(sync(env["a"], "a", store).returncode, 0, "sync a")
     put(env["c"], "", "c1=from-c")
     A.eq(sync(env["c"], "c", store).returncode, 0, "sync c")
+    # an object that cannot be read, under a valid name sorted before c's
+    name = [n for n in os.listdir(store) if "__a__" in n][0]
+    with open(os.path.join(store, name.replace("__a__", "__aa__")), "wb") as f:
+        f.write(b"\x28\xb5\x2f\xfd" + b"not zstd" * 8)
     put(env["b"], "", "x=plain")
     r = sync(env["b"], "b", store)
-    A.check("quarantined" in r.stderr, "a's object is quarantined on b: " + r.stderr)
-    A.eq(get(env["b"], "c1"), "from-c", "b still received c's object (sorted after a's)")
+    A.check("dbi_name_clash" in r.stderr and "'a'" in r.stderr,
+            "a's DBI x is refused on b, element by element: " + r.stderr)
+    A.eq(get(env["b"], "x"), "plain", "b's key x kept")
+    A.eq(get(env["b"], "a1"), "from-a", "the rest of a's object applied")
+    A.check("quarantined" in r.stderr and "__aa__" in r.stderr,
+            "the unreadable object is quarantined on b: " + r.stderr)
+    A.eq(get(env["b"], "c1"), "from-c", "b still received c's object (sorted after it)")
     q = os.path.join(env["b"], "mdbtap", "quarantine")
-    A.check(os.path.exists(q) and "__a__" in open(q).read(), "the quarantine is on disk")
+    A.check(os.path.exists(q) and "__aa__" in open(q).read() and "__a__" not in open(q).read(),
+            "the quarantine is on disk, a's object not in it")
     r = sync(env["b"], "b", store)
     A.eq(r.returncode, 0, "b's next sync: " + r.stderr)
     A.check("quarantined" not in r.stderr and "not applied" not in r.stderr,
             "after a restart the quarantined object is not fetched again: " + r.stderr)
+    os.unlink(os.path.join(store, name.replace("__a__", "__aa__")))
 
     # 2. a sparse 3 GB object with a valid name: never spooled
     name = [n for n in os.listdir(store) if "__c__" in n][0]
