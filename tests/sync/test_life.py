@@ -286,6 +286,122 @@ def reshaped():
     A.check(quiesce([a, b], store), "no convergence after the re-creation")
 
 
+def read_dbi(inst, name):
+    """[DUPSORT?, sorted [key, value]] of DBI name on inst, or None."""
+    code = ("import json, lmdb, sys\n"
+            "env = lmdb.open(sys.argv[1], max_dbs=64, readonly=True, lock=False)\n"
+            "with env.begin() as t:\n"
+            "    try:\n"
+            "        db = env.open_db(sys.argv[2].encode(), txn=t, create=False)\n"
+            "    except lmdb.NotFoundError:\n"
+            "        print('null')\n"
+            "        sys.exit(0)\n"
+            "    print(json.dumps([db.flags(t)['dupsort'], sorted([k.decode(), v.decode()] "
+            "for k, v in t.cursor(db=db))]))\n")
+    p = subprocess.run([sys.executable, "-c", code, inst.env, name], capture_output=True,
+                       text=True, timeout=60)
+    A.eq(p.returncode, 0, "read %s on %s: %s" % (name, inst.name, p.stderr[-300:]))
+    return json.loads(p.stdout) if p.returncode == 0 else None
+
+
+def recreate(inst, name, dupsort, kvs):
+    """inst's program drops DBI name and creates it again (dupsort or
+    not), then writes kvs into it."""
+    tapped_lmdb(inst.env, "db = env.open_db(%r)\nwith env.begin(write=True) as t:\n"
+                "    t.drop(db, delete=True)\n"
+                "db = env.open_db(%r, dupsort=%r)\nwith env.begin(write=True) as t:\n"
+                % (name.encode(), name.encode(), dupsort) +
+                "".join("    t.put(%r, %r, db=db)\n" % (k.encode(), v.encode()) for k, v in kvs))
+
+
+def reshape_back():
+    """DBI rshp is created plain by A's program and written; then every
+    program drops it and creates it DUPSORT (an upgrade), and later drops
+    it and creates it plain again. C syncs all along without a program
+    (it holds what the first shape had), and D joins late: it loads the
+    older objects too (A's first full snapshot and B's, both of the first
+    plain shape). The first shape's elements never come back: rshp ends
+    plain, with only what was written after the second re-creation, on
+    every instance, and the digests agree."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b, c = Instance(root, "a"), Instance(root, "b"), Instance(root, "c")
+    tapped_lmdb(a.env, "db = env.open_db(%r)\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k1', b'first', db=db)\n    t.put(b'k', b'first', db=db)\n"
+                % RESHAPED.encode())
+    a.new_records()
+    for i in (a, b, c):
+        i.sync(store)
+    # B's full snapshot holds the first shape's elements too
+    b.sync(store, "--full-now")
+    for i in (a, b, c):
+        A.eq(read_dbi(i, RESHAPED), [False, [["k", "first"], ["k1", "first"]]],
+             "%s: the first shape" % i.name)
+    recreate(a, RESHAPED, True, [("k", "a1"), ("k", "a2")])
+    recreate(b, RESHAPED, True, [("k", "b1")])
+    for i in (a, b):
+        i.new_records()
+    for i in (a, b, c, a, b, c):
+        i.sync(store)
+    for i in (a, b, c):
+        A.eq(read_dbi(i, RESHAPED), [True, [["k", "a1"], ["k", "a2"], ["k", "b1"]]],
+             "%s: the DUPSORT shape" % i.name)
+    recreate(a, RESHAPED, False, [("k2", "a")])
+    recreate(b, RESHAPED, False, [("k3", "b")])
+    for i in (a, b):
+        i.new_records()
+    want = [False, [["k2", "a"], ["k3", "b"]]]
+    for i in (a, b, c, a, b, c):
+        i.sync(store)
+    for i in (a, b, c):
+        A.eq(read_dbi(i, RESHAPED), want, "%s: back to plain, the first shape gone" % i.name)
+    d = Instance(root, "d")
+    log = d.sync(store).stderr
+    A.eq(read_dbi(d, RESHAPED), want, "d (late): only the last shape's elements")
+    A.check("DBI shapes dropped here since" in log, "d logs what it skipped: " + log[-1500:])
+    # the stats count what the last syncer process did
+    p = subprocess.run([A.MDBTAP, "stats", "--json", d.env], capture_output=True, text=True,
+                       timeout=60)
+    st = json.loads(p.stdout) if p.returncode == 0 else {}
+    A.check(st.get("elements_old_shape", 0) > 0,
+            "d counts the old shapes' elements it skipped: %r" % st)
+    A.check(quiesce([a, b, c, d], store), "no convergence after the re-creations")
+    for i in (a, b, c, d):
+        A.eq(read_dbi(i, RESHAPED), want, "%s: the last shape only, after settling" % i.name)
+    same_everywhere([a, b, c, d])
+
+
+def reshape_receiver_first():
+    """A's program creates rshp plain and writes; A's syncer exports it; then
+    A's program is upgraded: r dropped, created DUPSORT, written. B is a
+    new instance whose syncer runs before its (upgraded) program: it
+    receives A's first full snapshot (plain) and the deltas after it
+    (DUPSORT), so rshp must end DUPSORT; then B's program opens rshp DUPSORT and
+    writes. Both converge, digests equal."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    tapped_lmdb(a.env, "db = env.open_db(%r)\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k', b'plain', db=db)\n" % RESHAPED.encode())
+    a.new_records()
+    a.sync(store)
+    recreate(a, RESHAPED, True, [("k", "a1"), ("k", "a2")])
+    a.new_records()
+    a.sync(store)
+    p = b.sync(store)
+    A.check("does not fit" not in p.stderr, "b refused nothing: " + p.stderr[-1000:])
+    A.eq(read_dbi(b, RESHAPED), [True, [["k", "a1"], ["k", "a2"]]],
+         "b: r received with its new flags")
+    tapped_lmdb(b.env, "db = env.open_db(%r, dupsort=True)\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k', b'b1', db=db)\n" % RESHAPED.encode())
+    b.new_records()
+    A.check(quiesce([a, b], store), "no convergence after b's program started")
+    for i in (a, b):
+        A.eq(read_dbi(i, RESHAPED), [True, [["k", "a1"], ["k", "a2"], ["k", "b1"]]],
+             "%s: r DUPSORT with both programs' values" % i.name)
+    same_everywhere([a, b])
+
+
 def included():
     """A syncs only DBI n (--include n) while its program writes to n
     and d; then it syncs every DBI: d, which it now syncs, is adopted
@@ -893,6 +1009,8 @@ def main():
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
              "--reshaped": reshaped,
+             "--reshape-back": reshape_back,
+             "--reshape-receiver-first": reshape_receiver_first,
              "--included": included,
              "--included-after-export": included_after_export,
              "--restored-then-written": restored_then_written,

@@ -212,7 +212,8 @@ static void make_object(struct in *in, int fd)
 	nd = u8(in) % 5;
 	for (unsigned d = 0; d < nd; d++) {
 		unsigned sel = u8(in) % 7, fb = u8(in), nkv, t;
-		struct snap_dbi dbi = { names[sel % 5], strlen(names[sel % 5]), flags_of(fb), "" };
+		struct snap_dbi dbi = { names[sel % 5], strlen(names[sel % 5]), flags_of(fb), "",
+					0, 0 };
 
 		if (sel == 5) { /* a name at and past LMDB's limits */
 			dbi.name_len = size_of(in, 1);
