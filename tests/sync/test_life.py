@@ -759,7 +759,10 @@ def lifecycle(seed, steps, writer=None, probe=None):
         backups.pop(i.name, None)
         i.seen = 0
         if reshaped["want"] is not None:
-            upgraded_start(i)  # the upgraded program starts again (see below)
+            # the syncer first: it receives rshp with the flags of the
+            # fleet's newest shape, which the program then opens
+            sync(i)
+            upgraded_start(i)
 
     def untapped(i):
         if not os.path.exists(os.path.join(i.env, "data.mdb")):
@@ -816,18 +819,19 @@ def lifecycle(seed, steps, writer=None, probe=None):
                                                                 reshaped["dupsort"]))
         i.new_records()
 
-    def reshape(_):
+    def reshape(_, flip=True):
         """An upgrade of the fleet's program: each instance's drops DBI
         rshp and creates it again with the other flags (plain <-> DUPSORT),
-        then writes to it. It must end with the new flags and exactly the
-        new values everywhere. Backups taken before are not restored (the
-        old program's data)."""
-        reshaped["dupsort"] = not reshaped["dupsort"]
+        then writes to it, and its syncer runs once. It must end with the
+        new flags and exactly the new values everywhere. Backups taken
+        before are not restored (the old program's data). flip=False:
+        the first program creates rshp plain and writes to it."""
+        reshaped["dupsort"] = reshaped["dupsort"] != flip
         reshaped["gen"] += 1
         dup, gen = reshaped["dupsort"], reshaped["gen"]
         want = []
         for i in insts:
-            if not os.path.exists(os.path.join(i.env, "data.mdb")):
+            if flip and not os.path.exists(os.path.join(i.env, "data.mdb")):
                 upgraded_start(i)  # a wiped instance's program is the new one too
                 continue
             vals = [("k", "%s%d-1" % (i.name, gen)), ("k", "%s%d-2" % (i.name, gen))] if dup \
@@ -843,6 +847,8 @@ def lifecycle(seed, steps, writer=None, probe=None):
         reshaped["want"] = sorted(want)
         backups.clear()
         trace.write("  %s as %s: %s\n" % (RESHAPED, "DUPSORT" if dup else "plain", want))
+        for i in insts:  # the fleet's objects hold the new shape
+            sync(i)
 
     events = [(write, 50), (sync, 20), (sigkill, 8), (second_syncer, 4), (backup, 5),
               (restore, 4), (wipe, 3), (untapped, 6),
@@ -851,18 +857,15 @@ def lifecycle(seed, steps, writer=None, probe=None):
     # backup), then at random
     fixed = [e for e, _ in events] + [restore]
     rng.shuffle(fixed)
-    # the reshape takes no random draw, so that a seed runs the same other
-    # events as before it was added
-    # One reshape a run: a second one, back to the first flags, would bring
-    # back the first shape's elements (the drop's tombstones go with the
-    # old metadata), and a wiped instance may re-create the DBI from
-    # older objects with the old flags when its syncer starts before its
-    # program: not handled yet, so the program starts first here.
+    # the reshapes take no random draw, so that a seed runs the same other
+    # events as before they were added. rshp is created plain with elements
+    # first, re-created DUPSORT, then plain again: the first shape's
+    # elements must not come back (older objects still hold them).
     for k in range(int(steps)):
-        if k == int(steps) // 2:
+        if k in (0, int(steps) // 3, 2 * int(steps) // 3):
             counts["reshape"] = counts.get("reshape", 0) + 1
             trace.write("reshape\n")
-            reshape(None)
+            reshape(None, k > 0)
         ev = fixed[k // 3] if k % 3 == 2 and k // 3 < len(fixed) else \
             rng.choices([e for e, _ in events], [w for _, w in events])[0]
         counts[ev.__name__] = counts.get(ev.__name__, 0) + 1
