@@ -320,21 +320,27 @@ def reshape_back():
     it and creates it plain again. C syncs all along without a program
     (it holds what the first shape had), and D joins late: it loads the
     older objects too (A's first full snapshot and B's, both of the first
-    plain shape). The first shape's elements never come back: rshp ends
+    plain shape). E syncs at first, then is away while the DBI is
+    re-created twice; A's deltas meanwhile are cleaned (a full snapshot,
+    --keep-interval 0), so E skips the DUPSORT shape and finds its own
+    plain shape older than the one A's plain shape replaced: emptied.
+    The first shape's elements never come back: rshp ends
     plain, with only what was written after the second re-creation, on
     every instance, and the digests agree."""
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
     a, b, c = Instance(root, "a"), Instance(root, "b"), Instance(root, "c")
+    e = Instance(root, "e")
     tapped_lmdb(a.env, "db = env.open_db(%r)\nwith env.begin(write=True) as t:\n"
                 "    t.put(b'k1', b'first', db=db)\n    t.put(b'k', b'first', db=db)\n"
                 % RESHAPED.encode())
     a.new_records()
-    for i in (a, b, c):
+    for i in (a, b, c, e):
         i.sync(store)
     # B's full snapshot holds the first shape's elements too
     b.sync(store, "--full-now")
-    for i in (a, b, c):
+    e.sync(store)
+    for i in (a, b, c, e):
         A.eq(read_dbi(i, RESHAPED), [False, [["k", "first"], ["k1", "first"]]],
              "%s: the first shape" % i.name)
     recreate(a, RESHAPED, True, [("k", "a1"), ("k", "a2")])
@@ -355,6 +361,11 @@ def reshape_back():
         i.sync(store)
     for i in (a, b, c):
         A.eq(read_dbi(i, RESHAPED), want, "%s: back to plain, the first shape gone" % i.name)
+    # A's deltas go: E, back, loads A's full snapshot of the last shape
+    a.sync(store, "--full-now", "--keep-interval", "0")
+    log = e.sync(store).stderr
+    A.eq(read_dbi(e, RESHAPED), want, "e (away during both): the first shape gone")
+    A.check("dropped and re-created it since" in log, "e says why: " + log[-1500:])
     d = Instance(root, "d")
     log = d.sync(store).stderr
     A.eq(read_dbi(d, RESHAPED), want, "d (late): only the last shape's elements")
@@ -365,10 +376,10 @@ def reshape_back():
     st = json.loads(p.stdout) if p.returncode == 0 else {}
     A.check(st.get("elements_old_shape", 0) > 0,
             "d counts the old shapes' elements it skipped: %r" % st)
-    A.check(quiesce([a, b, c, d], store), "no convergence after the re-creations")
-    for i in (a, b, c, d):
+    A.check(quiesce([a, b, c, d, e], store), "no convergence after the re-creations")
+    for i in (a, b, c, d, e):
         A.eq(read_dbi(i, RESHAPED), want, "%s: the last shape only, after settling" % i.name)
-    same_everywhere([a, b, c, d])
+    same_everywhere([a, b, c, d, e])
 
 
 def reshape_receiver_first():
