@@ -473,9 +473,9 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	 * each object push the next one further ahead. */
 	if (kv->ts > hlc_wall_ns() + a->max_future_ns ||
 	    d->epoch > hlc_wall_ns() + a->max_future_ns) { /* its shape's time too */
-		b->s->stats.elems_refused++;
 		uint64_t t = kv->ts > d->epoch ? kv->ts : d->epoch;
 
+		b->s->stats.elems_refused++;
 		if (a->progress && t > a->progress->name_ns &&
 		    t - a->progress->name_ns > a->max_future_ns)
 			return 0; /* ahead of its own object's time: for good (merge.h) */
