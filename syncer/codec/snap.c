@@ -218,12 +218,16 @@ int snap_writer_dbi(struct snap_writer *w, const struct snap_dbi *d)
 		return rc;
 	w->head.len = 0;
 	w->in_dbi = 1;
-	/* DBI: name(1), flags(3), transform(4), then entries(2). */
+	/* DBI: name(1), flags(3), transform(4), our epochs, then entries(2). */
 	rc = put_bytes(&w->head, 1, d->name, d->name_len);
 	if (!rc)
 		rc = put_uint(&w->head, 3, d->flags);
 	if (!rc)
 		rc = put_str(&w->head, 4, d->transform);
+	if (!rc)
+		rc = put_fixed64(&w->head, SNAP_FIELD_EPOCH, d->epoch);
+	if (!rc)
+		rc = put_fixed64(&w->head, SNAP_FIELD_PREV_EPOCH, d->prev_epoch);
 	return rc;
 }
 
@@ -623,6 +627,10 @@ static int parse_dbi(struct snap_reader *r, struct snap_event *ev)
 		} else if (f == 4 && wt == WT_LEN) {
 			tp = p;
 			tn = n;
+		} else if (f == SNAP_FIELD_EPOCH && wt == WT_I64) {
+			d->epoch = v;
+		} else if (f == SNAP_FIELD_PREV_EPOCH && wt == WT_I64) {
+			d->prev_epoch = v;
 		}
 	}
 	if (dup_str(&r->transform, tp ? tp : (const uint8_t *)"", tn))

@@ -30,6 +30,10 @@
 #define SNAP_TRANSFORM_DUPSORT "mdbtap_dupsort_v1"
 #define SNAP_CHUNK (1u << 20)
 #define SNAP_MAX_MESSAGE (64u << 20)
+/* DBI message fields of mdbtap's own, fixed64, far from Lightning
+ * Stream's (1 to 4), which its readers skip as unknown. */
+#define SNAP_FIELD_EPOCH 1001
+#define SNAP_FIELD_PREV_EPOCH 1002
 
 
 
@@ -46,6 +50,11 @@ struct snap_dbi {
 	size_t name_len;
 	uint64_t flags;         /* the DBI's persistent LMDB flags */
 	const char *transform;  /* "" or SNAP_TRANSFORM_DUPSORT */
+	/* mdbtap's own fields (SNAP_FIELD_*; absent, as Lightning Stream
+	 * writes, means 0): HLC ns of when the DBI's current shape (flags)
+	 * began, and the epoch of the shape it replaced (docs/DESIGN.md §22). */
+	uint64_t epoch;
+	uint64_t prev_epoch;
 };
 
 struct snap_kv {

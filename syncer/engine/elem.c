@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "journal.h"
 #include "log.h"
 #include "out.h"
 
@@ -31,8 +32,9 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 {
 	struct dctx *c = find(ds, name, len), *nv;
 	char shown[200]; /* the name in a log line: it may be a remote's */
+	struct meta_dbi old;
 	unsigned hflags = 0;
-	int rc, fresh = !c;
+	int rc, fresh = !c, dropped = 0;
 
 	if (c && (c->host_exists || !create_flags)) {
 		*out = c;
@@ -69,9 +71,7 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 		goto fail;
 	c->flags = hflags;
 	if (c->host_exists) {
-		int dropped;
-
-		rc = meta_dbi_reshaped(ds->mt, ds->s->meta, name, len, hflags, &dropped);
+		rc = meta_dbi_reshaped(ds->mt, ds->s->meta, name, len, hflags, &dropped, &old);
 		if (rc)
 			goto fail;
 		if (dropped)
@@ -87,6 +87,18 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	rc = meta_dbi_get(ds->mt, ds->s->meta, name, len, &c->d);
 	if (rc)
 		goto fail;
+	if (dropped) {
+		/* A new shape: it begins after the one it replaces, at the
+		 * record that showed it or now (docs/DESIGN.md §22). */
+		uint64_t t = ds->rec_ts ? ds->rec_ts : journal_clock_next(ds->s->jnl);
+
+		c->d.epoch = t > old.epoch ? t : old.epoch + 1;
+		c->d.prev_epoch = old.epoch;
+		/* Now: an export's contexts are never written back. */
+		rc = meta_dbi_put(ds->mt, ds->s->meta, name, len, &c->d);
+		if (rc)
+			goto fail;
+	}
 	if (!c->host_exists)
 		c->flags = c->d.flags;
 	else if (!c->d.exists) {
@@ -106,6 +118,42 @@ fail:
 		ds->n--;
 	}
 	return rc;
+}
+
+int elem_set_reset(struct dset *ds, const char *name, size_t len, unsigned create_flags,
+		   uint64_t epoch, uint64_t prev_epoch, struct dctx **out)
+{
+	struct dctx *c = find(ds, name, len);
+	MDB_dbi dbi;
+	unsigned f;
+	int rc;
+
+	if (c) { /* its handles go with what is dropped below */
+		free(c->name);
+		*c = ds->v[--ds->n];
+	}
+	rc = senv_host_dbi(ds->s, ds->host, name, len, 0, &dbi);
+	if (rc == 0) {
+		rc = mdb_dbi_flags(ds->host, dbi, &f);
+		/* Other flags need a new DBI: LMDB keeps a DBI's flags. */
+		if (!rc)
+			rc = mdb_drop(ds->host, dbi, meta_flags_differ(f, create_flags));
+		if (!rc && meta_flags_differ(f, create_flags))
+			senv_forget_dbis(ds->s); /* the handle is closed */
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0;
+	}
+	if (!rc)
+		rc = meta_dbi_forget(ds->mt, ds->s->meta, name, len);
+	if (!rc)
+		rc = elem_set_get(ds, name, len, create_flags, out);
+	if (rc)
+		return rc;
+	(*out)->created = 1; /* the host changed: the txn takes an id */
+	(*out)->d.epoch = epoch;
+	(*out)->d.prev_epoch = prev_epoch;
+	(*out)->dirty = 1;
+	return 0;
 }
 
 int elem_set_flush(struct dset *ds, int err)

@@ -43,6 +43,10 @@ struct dset {
 	 * adoption saves its position there). */
 	int (*before_commit)(struct dset *ds, void *ctx);
 	void *hook_ctx;
+	/* The timestamp of the journal record being folded (0: none): a
+	 * DBI found re-created with other flags begins its new shape then
+	 * (the txn that re-created it, or one soon after), else now. */
+	uint64_t rec_ts;
 };
 
 void elem_set_init(struct dset *ds, struct senv *s, MDB_txn *host, MDB_txn *mt);
@@ -67,6 +71,14 @@ int elem_set_renew(struct dset *ds);
  * (MDB_CREATE | flags) creates a missing host DBI: write txns only. */
 int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_flags,
 	     struct dctx **out);
+
+/* The fleet dropped the DBI's shape (docs/DESIGN.md §22): empty the host
+ * DBI (create_flags as for elem_set_get: MDB_CREATE and the new shape's
+ * flags; a DBI of other flags is deleted and created again), forget its
+ * metadata, and take it anew with epoch and prev_epoch. Write txns only.
+ * *out as for elem_set_get. */
+int elem_set_reset(struct dset *ds, const char *name, size_t len, unsigned create_flags,
+		   uint64_t epoch, uint64_t prev_epoch, struct dctx **out);
 
 /* Write back the DBIs' metadata and free the contexts. With err set,
  * only free. */

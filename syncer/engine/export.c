@@ -118,8 +118,13 @@ static int export_dbi(void *ctx, const char *name, size_t len, const struct meta
 		return rc == MDB_NOTFOUND ? 0 : rc;
 	}
 	x->ds = &ds;
-	x->sd = (struct snap_dbi){ name, len, d->flags,
-				   c->h.dupsort ? SNAP_TRANSFORM_DUPSORT : "" };
+	/* c->d, not d: the DBI may have been found re-created just now. Its
+	 * elements are all of the shape that began at c->d.epoch: an old
+	 * shape's metadata went when it was dropped. */
+	(void)d;
+	x->sd = (struct snap_dbi){ name, len, c->d.flags,
+				   c->h.dupsort ? SNAP_TRANSFORM_DUPSORT : "",
+				   c->d.epoch, c->d.prev_epoch };
 	x->dbi_started = 0;
 	rc = elem_each(&ds, c, !x->full, emit, x);
 	if (!rc)

@@ -116,8 +116,11 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t txnid, 
 	MDB_val key = { op->klen, (void *)op->key }, val = { op->vlen, (void *)op->val };
 	struct dctx *c;
 	const char *why;
-	int rc = elem_set_get(ds, op->name, op->name_len, 0, &c);
+	int rc;
 
+	ds->rec_ts = ts; /* a DBI found re-created begins its shape here */
+	rc = elem_set_get(ds, op->name, op->name_len, 0, &c);
+	ds->rec_ts = 0;
 	if (rc == MDB_NOTFOUND)
 		return 0; /* not synced, or created and deleted unseen */
 	if (rc == MDB_BAD_VALSIZE) {

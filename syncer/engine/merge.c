@@ -137,7 +137,14 @@ struct batch {
 	int own_past;       /* merge_args.own_past */
 	uint64_t merged;    /* elements won in this batch: counted once committed */
 	uint64_t won, lost; /* conflicts of this batch: counted once committed */
+	int shape;          /* the current DBI message's shape: SHAPE_* */
+	uint64_t old_shape; /* elements of this object skipped: SHAPE_OLD */
 };
+
+/* What the elements of a DBI message are to the local DBI's shape
+ * (shape_decide): not looked at yet, applied, or skipped as elements
+ * of a shape this instance knows was dropped. */
+enum { SHAPE_UNKNOWN, SHAPE_APPLY, SHAPE_OLD };
 
 static void batch_abort(struct batch *b)
 {
@@ -372,6 +379,92 @@ static void refuse_misfit(struct batch *b, const struct snap_dbi *d, const char 
 			: "(unnamed)", instance, why);
 }
 
+static void log_reset(struct batch *b, const struct snap_dbi *d, const char *instance,
+		      const char *why)
+{
+	log_msg(MDBTAP_LOG_WARN, "%s: DBI '%.*s': instance '%s' %s: this instance's older "
+		"shape of it is dropped and the DBI taken anew with flags 0x%llx", b->s->path,
+		d->name_len ? (int)(d->name_len > 64 ? 64 : d->name_len) : 9,
+		d->name_len ? d->name : "(unnamed)", instance, why,
+		(unsigned long long)d->flags);
+}
+
+/* The remote DBI message d's shape (epoch R, prev_epoch Rp, flags) against
+ * the local DBI's (docs/DESIGN.md §22, "shape epochs"): set b->shape, and
+ * when the remote's shape replaced the local one, drop the local one
+ * (host DBI emptied or made anew with the remote's flags, metadata
+ * forgotten) and take the remote's epochs. create: as for elem_set_get. */
+static int shape_decide(struct batch *b, const struct snap_dbi *d, unsigned create,
+			const char *instance)
+{
+	uint64_t R = d->epoch, Rp = d->prev_epoch, L, Lp;
+	struct dctx *c;
+	int rc = elem_set_get(&b->ds, d->name, d->name_len, 0, &c), differ;
+
+	b->shape = SHAPE_APPLY;
+	if (rc == MDB_NOTFOUND) {
+		if (!senv_selected(b->s, d->name, d->name_len))
+			return 0;
+		/* Unknown here: created with the remote's flags and shape. */
+		rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
+		if (rc)
+			return rc;
+		c->d.epoch = R;
+		c->d.prev_epoch = Rp;
+		c->dirty = 1;
+		b->wrote |= c->created;
+		goto took;
+	}
+	if (rc)
+		return rc;
+	L = c->d.epoch;
+	Lp = c->d.prev_epoch;
+	differ = meta_flags_differ(c->flags, (unsigned)d->flags);
+	/* The unnamed DBI's flags cannot change: misfit() refuses what
+	 * does not fit it. */
+	if (R == L && (c->host_exists || !differ))
+		return 0;
+	if (differ && d->name_len) {
+		if (R < L) {
+			b->shape = SHAPE_OLD; /* a shape re-created here since */
+			return 0;
+		}
+		rc = elem_set_reset(&b->ds, d->name, d->name_len, create, R, Rp, &c);
+		if (rc)
+			return rc;
+		b->wrote = 1;
+		log_reset(b, d, instance, "re-created it with other flags");
+		goto took;
+	}
+	if (differ)
+		return 0;
+	/* The same flags: the same shape unless the other side's began
+	 * before the shape the newer one replaced (a DBI re-created back to
+	 * earlier flags). Two instances that re-created it on their own
+	 * (one upgrade, two epochs) keep both sides' elements. */
+	if (R < Lp) {
+		b->shape = SHAPE_OLD;
+		return 0;
+	}
+	if (L < Rp) {
+		rc = elem_set_reset(&b->ds, d->name, d->name_len, create, R, Rp, &c);
+		if (rc)
+			return rc;
+		b->wrote = 1;
+		log_reset(b, d, instance, "dropped and re-created it since");
+		goto took;
+	}
+	if (R < L && R > Lp) { /* one shape: every instance ends on one epoch */
+		c->d.epoch = R;
+		c->dirty = 1;
+	}
+	return 0;
+took:
+	if (R > b->max_ts)
+		b->max_ts = R; /* our clock's next shapes begin after it */
+	return 0;
+}
+
 /* One remote element against the local one. */
 static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap_kv *kv,
 		    const struct merge_args *a)
@@ -388,14 +481,17 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	/* Against the wall clock only: the journal's clock has observed
 	 * accepted remote timestamps, and a bound that followed it would let
 	 * each object push the next one further ahead. */
-	if (kv->ts > hlc_wall_ns() + a->max_future_ns) {
+	if (kv->ts > hlc_wall_ns() + a->max_future_ns ||
+	    d->epoch > hlc_wall_ns() + a->max_future_ns) { /* its shape's time too */
+		uint64_t t = kv->ts > d->epoch ? kv->ts : d->epoch;
+
 		b->s->stats.elems_refused++;
-		if (a->progress && kv->ts > a->progress->name_ns &&
-		    kv->ts - a->progress->name_ns > a->max_future_ns)
+		if (a->progress && t > a->progress->name_ns &&
+		    t - a->progress->name_ns > a->max_future_ns)
 			return 0; /* ahead of its own object's time: for good (merge.h) */
 		b->future++; /* the object is applied again later (merge_apply) */
-		if (kv->ts > b->future_max)
-			b->future_max = kv->ts;
+		if (t > b->future_max)
+			b->future_max = t;
 		return 0;
 	}
 	/* A missing DBI is created with the remote's flags, for tombstones
@@ -406,6 +502,13 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	if (d->name_len && leaf2_main(b)) {
 		refuse_misfit(b, d, a->instance, "a named DBI in an env whose unnamed DBI is "
 			      "DUPFIXED but not DUPSORT (LMDB would write its record there wrongly)");
+		return 0;
+	}
+	if (b->shape == SHAPE_UNKNOWN && (rc = shape_decide(b, d, create, a->instance)) != 0)
+		return rc;
+	if (b->shape == SHAPE_OLD) {
+		b->old_shape++;
+		b->s->stats.elems_old_shape++;
 		return 0;
 	}
 	rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
@@ -544,6 +647,7 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 			cur.name = name;
 			snprintf(tf, sizeof(tf), "%s", ev.dbi.transform ? ev.dbi.transform : "");
 			cur.transform = tf;
+			b.shape = SHAPE_UNKNOWN; /* decided at its first element */
 			continue;
 		}
 		if (ev.type != SNAP_EV_KV || kvs++ < a->skip)
@@ -570,5 +674,9 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 		log_msg(MDBTAP_LOG_ERROR, "%s: applying %s: %s", s->path, a->name, err_str(rc));
 	else
 		s->stats.objects_in++;
+	if (b.old_shape)
+		log_msg(MDBTAP_LOG_INFO, "%s: %s: %llu elements of DBI shapes dropped here since "
+			"(a DBI re-created with other flags): skipped", s->path, a->name,
+			(unsigned long long)b.old_shape);
 	return rc;
 }

@@ -302,13 +302,55 @@ static int dbi_key(const char *name, size_t len, char *buf, size_t cap, size_t *
 	return 0;
 }
 
+/* The size of struct meta_dbi before its epochs were added: an older
+ * record is that long (and reads as epochs 0). */
+#define META_DBI_OLD_SIZE 32
+
+/* Decode a "dbis" record (k, v) into *d and the DBI's name. A long
+ * name's record holds the name after the struct, whose size depends on
+ * the version that wrote it: the one whose name hashes to the key. */
+static int dbi_decode(const MDB_val *k, const MDB_val *v, struct meta_dbi *d,
+		      const char **name, size_t *len)
+{
+	size_t head = v->mv_size;
+
+	memset(d, 0, sizeof(*d));
+	*name = (const char *)k->mv_data + 1;
+	*len = k->mv_size ? k->mv_size - 1 : 0;
+	if (k->mv_size && *(const char *)k->mv_data == '#') {
+		char hex[33];
+
+		head = sizeof(*d);
+		if (v->mv_size > head) {
+			long_id((const char *)v->mv_data + head, v->mv_size - head, hex);
+			if (k->mv_size != 33 || memcmp(hex, (const char *)k->mv_data + 1, 32))
+				head = META_DBI_OLD_SIZE;
+		} else {
+			head = META_DBI_OLD_SIZE;
+		}
+		if (v->mv_size <= head)
+			return MDB_CORRUPTED; /* cannot be: written with its name */
+		*name = (const char *)v->mv_data + head;
+		*len = v->mv_size - head;
+	}
+	memcpy(d, v->mv_data, head < sizeof(*d) ? head : sizeof(*d));
+	return 0;
+}
+
 int meta_dbi_get(MDB_txn *txn, struct meta *m, const char *name, size_t len, struct meta_dbi *d)
 {
 	char key[520];
-	size_t klen;
+	size_t klen, nlen;
+	const char *nm;
+	MDB_val k, v;
 	int rc = dbi_key(name, len, key, sizeof(key), &klen);
 
-	return rc ? rc : get_blob(txn, m->dbis, key, klen, d, sizeof(*d));
+	if (rc)
+		return rc;
+	k.mv_size = klen;
+	k.mv_data = key;
+	rc = mdb_get(txn, m->dbis, &k, &v);
+	return rc ? rc : dbi_decode(&k, &v, d, &nm, &nlen);
 }
 
 int meta_dbi_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,
@@ -340,19 +382,12 @@ int meta_dbi_each(MDB_txn *txn, struct meta *m, meta_dbi_fn fn, void *ctx)
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		struct meta_dbi d = { 0 };
-		const char *name = (const char *)k.mv_data + 1;
-		size_t len = k.mv_size - 1;
+		struct meta_dbi d;
+		const char *name;
+		size_t len;
 
-		if (k.mv_size && *(const char *)k.mv_data == '#') { /* a long name */
-			if (v.mv_size <= sizeof(d))
-				continue; /* cannot be: written with its name */
-			name = (const char *)v.mv_data + sizeof(d);
-			len = v.mv_size - sizeof(d);
-			v.mv_size = sizeof(d);
-		}
-
-		memcpy(&d, v.mv_data, v.mv_size < sizeof(d) ? v.mv_size : sizeof(d));
+		if (dbi_decode(&k, &v, &d, &name, &len))
+			continue;
 		rc = fn(ctx, name, len, &d);
 		if (rc)
 			break;
@@ -384,20 +419,18 @@ static int open_one(MDB_txn *txn, char kind, const char *name, size_t len, unsig
 	return mdb_dbi_open(txn, dname, flags, dbi);
 }
 
-int meta_dbi_reshaped(MDB_txn *txn, struct meta *m, const char *name, size_t len,
-		      unsigned host_flags, int *dropped)
+int meta_flags_differ(unsigned a, unsigned b)
+{
+	return !!((a ^ b) & META_ORDER_FLAGS);
+}
+
+int meta_dbi_forget(MDB_txn *txn, struct meta *m, const char *name, size_t len)
 {
 	static const char kinds[] = "pstc";
-	struct meta_dbi d;
 	char key[520];
 	size_t klen;
-	int rc = meta_dbi_get(txn, m, name, len, &d);
+	int rc;
 
-	*dropped = 0;
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc || !((d.flags ^ host_flags) & META_ORDER_FLAGS))
-		return rc;
 	for (int i = 0; kinds[i]; i++) {
 		MDB_dbi dbi;
 
@@ -412,7 +445,23 @@ int meta_dbi_reshaped(MDB_txn *txn, struct meta *m, const char *name, size_t len
 		MDB_val k = { klen, key };
 
 		rc = mdb_del(txn, m->dbis, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
 	}
+	return rc;
+}
+
+int meta_dbi_reshaped(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		      unsigned host_flags, int *dropped, struct meta_dbi *old)
+{
+	int rc = meta_dbi_get(txn, m, name, len, old);
+
+	*dropped = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc || !meta_flags_differ(old->flags, host_flags))
+		return rc;
+	rc = meta_dbi_forget(txn, m, name, len);
 	*dropped = rc == 0;
 	return rc;
 }

@@ -41,6 +41,12 @@ struct meta_dbi {
 	uint32_t exists;         /* 0 after the host deleted the DBI */
 	uint64_t count;          /* elements, tombstones included */
 	uint8_t digest[16];      /* sum of meta_elem_digest() over elements */
+	/* The DBI's shape (docs/DESIGN.md §22, "shape epochs"): HLC ns of
+	 * when its current flags began here or on the instance it was taken
+	 * from (0: as found), and the epoch of the shape it replaced. A
+	 * record written before these fields reads as 0, 0. */
+	uint64_t epoch;
+	uint64_t prev_epoch;
 };
 
 /* The syncer's progress for this env. */
@@ -144,9 +150,16 @@ int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 /* A DBI the host re-created with other ordering flags (plain <-> DUPSORT
  * and the like) than the metadata knows it by: drop all its metadata
  * (mirrors, changed set, record), so that it is taken anew with its new
- * flags; *dropped says whether it was. */
+ * flags; *dropped says whether it was, and *old gets the dropped record
+ * (its epoch begins the next shape's history). */
 int meta_dbi_reshaped(MDB_txn *txn, struct meta *m, const char *name, size_t len,
-		      unsigned host_flags, int *dropped);
+		      unsigned host_flags, int *dropped, struct meta_dbi *old);
+/* Drop all the metadata of a DBI (mirrors, changed set, record): its
+ * shape was dropped by the fleet. Handles to its mirrors are gone. */
+int meta_dbi_forget(MDB_txn *txn, struct meta *m, const char *name, size_t len);
+/* Whether the persistent flags a and b order elements differently (the
+ * mirrors would have to be made anew). */
+int meta_flags_differ(unsigned a, unsigned b);
 int meta_dbi_get(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 		 struct meta_dbi *d);
 int meta_dbi_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,

@@ -71,6 +71,8 @@ struct senv_stats {
 				      version of another timestamp */
 	uint64_t conflicts_lost;   /* remote elements a local version of
 				      another timestamp kept out */
+	uint64_t elems_old_shape;  /* remote elements of a DBI shape dropped
+				      here since (merge.c, shape_decide) */
 };
 
 /* A merge stopped by the host's full map (mapfull.h): the object, how

@@ -286,6 +286,133 @@ def reshaped():
     A.check(quiesce([a, b], store), "no convergence after the re-creation")
 
 
+def read_dbi(inst, name):
+    """[DUPSORT?, sorted [key, value]] of DBI name on inst, or None."""
+    code = ("import json, lmdb, sys\n"
+            "env = lmdb.open(sys.argv[1], max_dbs=64, readonly=True, lock=False)\n"
+            "with env.begin() as t:\n"
+            "    try:\n"
+            "        db = env.open_db(sys.argv[2].encode(), txn=t, create=False)\n"
+            "    except lmdb.NotFoundError:\n"
+            "        print('null')\n"
+            "        sys.exit(0)\n"
+            "    print(json.dumps([db.flags(t)['dupsort'], sorted([k.decode(), v.decode()] "
+            "for k, v in t.cursor(db=db))]))\n")
+    p = subprocess.run([sys.executable, "-c", code, inst.env, name], capture_output=True,
+                       text=True, timeout=60)
+    A.eq(p.returncode, 0, "read %s on %s: %s" % (name, inst.name, p.stderr[-300:]))
+    return json.loads(p.stdout) if p.returncode == 0 else None
+
+
+def recreate(inst, name, dupsort, kvs):
+    """inst's program drops DBI name and creates it again (dupsort or
+    not), then writes kvs into it."""
+    tapped_lmdb(inst.env, "db = env.open_db(%r)\nwith env.begin(write=True) as t:\n"
+                "    t.drop(db, delete=True)\n"
+                "db = env.open_db(%r, dupsort=%r)\nwith env.begin(write=True) as t:\n"
+                % (name.encode(), name.encode(), dupsort) +
+                "".join("    t.put(%r, %r, db=db)\n" % (k.encode(), v.encode()) for k, v in kvs))
+
+
+def reshape_back():
+    """DBI rshp is created plain by A's program and written; then every
+    program drops it and creates it DUPSORT (an upgrade), and later drops
+    it and creates it plain again. C syncs all along without a program
+    (it holds what the first shape had), and D joins late: it loads the
+    older objects too (A's first full snapshot and B's, both of the first
+    plain shape). E syncs at first, then is away while the DBI is
+    re-created twice; A's deltas meanwhile are cleaned (a full snapshot,
+    --keep-interval 0), so E skips the DUPSORT shape and finds its own
+    plain shape older than the one A's plain shape replaced: emptied.
+    The first shape's elements never come back: rshp ends
+    plain, with only what was written after the second re-creation, on
+    every instance, and the digests agree."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b, c = Instance(root, "a"), Instance(root, "b"), Instance(root, "c")
+    e = Instance(root, "e")
+    tapped_lmdb(a.env, "db = env.open_db(%r)\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k1', b'first', db=db)\n    t.put(b'k', b'first', db=db)\n"
+                % RESHAPED.encode())
+    a.new_records()
+    for i in (a, b, c, e):
+        i.sync(store)
+    # B's full snapshot holds the first shape's elements too
+    b.sync(store, "--full-now")
+    e.sync(store)
+    for i in (a, b, c, e):
+        A.eq(read_dbi(i, RESHAPED), [False, [["k", "first"], ["k1", "first"]]],
+             "%s: the first shape" % i.name)
+    recreate(a, RESHAPED, True, [("k", "a1"), ("k", "a2")])
+    recreate(b, RESHAPED, True, [("k", "b1")])
+    for i in (a, b):
+        i.new_records()
+    for i in (a, b, c, a, b, c):
+        i.sync(store)
+    for i in (a, b, c):
+        A.eq(read_dbi(i, RESHAPED), [True, [["k", "a1"], ["k", "a2"], ["k", "b1"]]],
+             "%s: the DUPSORT shape" % i.name)
+    recreate(a, RESHAPED, False, [("k2", "a")])
+    recreate(b, RESHAPED, False, [("k3", "b")])
+    for i in (a, b):
+        i.new_records()
+    want = [False, [["k2", "a"], ["k3", "b"]]]
+    for i in (a, b, c, a, b, c):
+        i.sync(store)
+    for i in (a, b, c):
+        A.eq(read_dbi(i, RESHAPED), want, "%s: back to plain, the first shape gone" % i.name)
+    # A's deltas go: E, back, loads A's full snapshot of the last shape
+    a.sync(store, "--full-now", "--keep-interval", "0")
+    log = e.sync(store).stderr
+    A.eq(read_dbi(e, RESHAPED), want, "e (away during both): the first shape gone")
+    A.check("dropped and re-created it since" in log, "e says why: " + log[-1500:])
+    d = Instance(root, "d")
+    log = d.sync(store).stderr
+    A.eq(read_dbi(d, RESHAPED), want, "d (late): only the last shape's elements")
+    A.check("DBI shapes dropped here since" in log, "d logs what it skipped: " + log[-1500:])
+    # the stats count what the last syncer process did
+    p = subprocess.run([A.MDBTAP, "stats", "--json", d.env], capture_output=True, text=True,
+                       timeout=60)
+    st = json.loads(p.stdout) if p.returncode == 0 else {}
+    A.check(st.get("elements_old_shape", 0) > 0,
+            "d counts the old shapes' elements it skipped: %r" % st)
+    A.check(quiesce([a, b, c, d, e], store), "no convergence after the re-creations")
+    for i in (a, b, c, d, e):
+        A.eq(read_dbi(i, RESHAPED), want, "%s: the last shape only, after settling" % i.name)
+    same_everywhere([a, b, c, d, e])
+
+
+def reshape_receiver_first():
+    """A's program creates rshp plain and writes; A's syncer exports it; then
+    A's program is upgraded: r dropped, created DUPSORT, written. B is a
+    new instance whose syncer runs before its (upgraded) program: it
+    receives A's first full snapshot (plain) and the deltas after it
+    (DUPSORT), so rshp must end DUPSORT; then B's program opens rshp DUPSORT and
+    writes. Both converge, digests equal."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    tapped_lmdb(a.env, "db = env.open_db(%r)\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k', b'plain', db=db)\n" % RESHAPED.encode())
+    a.new_records()
+    a.sync(store)
+    recreate(a, RESHAPED, True, [("k", "a1"), ("k", "a2")])
+    a.new_records()
+    a.sync(store)
+    p = b.sync(store)
+    A.check("does not fit" not in p.stderr, "b refused nothing: " + p.stderr[-1000:])
+    A.eq(read_dbi(b, RESHAPED), [True, [["k", "a1"], ["k", "a2"]]],
+         "b: r received with its new flags")
+    tapped_lmdb(b.env, "db = env.open_db(%r, dupsort=True)\nwith env.begin(write=True) as t:\n"
+                "    t.put(b'k', b'b1', db=db)\n" % RESHAPED.encode())
+    b.new_records()
+    A.check(quiesce([a, b], store), "no convergence after b's program started")
+    for i in (a, b):
+        A.eq(read_dbi(i, RESHAPED), [True, [["k", "a1"], ["k", "a2"], ["k", "b1"]]],
+             "%s: r DUPSORT with both programs' values" % i.name)
+    same_everywhere([a, b])
+
+
 def included():
     """A syncs only DBI n (--include n) while its program writes to n
     and d; then it syncs every DBI: d, which it now syncs, is adopted
@@ -643,7 +770,10 @@ def lifecycle(seed, steps, writer=None, probe=None):
         backups.pop(i.name, None)
         i.seen = 0
         if reshaped["want"] is not None:
-            upgraded_start(i)  # the upgraded program starts again (see below)
+            # the syncer first: it receives rshp with the flags of the
+            # fleet's newest shape, which the program then opens
+            sync(i)
+            upgraded_start(i)
 
     def untapped(i):
         if not os.path.exists(os.path.join(i.env, "data.mdb")):
@@ -700,18 +830,19 @@ def lifecycle(seed, steps, writer=None, probe=None):
                                                                 reshaped["dupsort"]))
         i.new_records()
 
-    def reshape(_):
+    def reshape(_, flip=True):
         """An upgrade of the fleet's program: each instance's drops DBI
         rshp and creates it again with the other flags (plain <-> DUPSORT),
-        then writes to it. It must end with the new flags and exactly the
-        new values everywhere. Backups taken before are not restored (the
-        old program's data)."""
-        reshaped["dupsort"] = not reshaped["dupsort"]
+        then writes to it, and its syncer runs once. It must end with the
+        new flags and exactly the new values everywhere. Backups taken
+        before are not restored (the old program's data). flip=False:
+        the first program creates rshp plain and writes to it."""
+        reshaped["dupsort"] = reshaped["dupsort"] != flip
         reshaped["gen"] += 1
         dup, gen = reshaped["dupsort"], reshaped["gen"]
         want = []
         for i in insts:
-            if not os.path.exists(os.path.join(i.env, "data.mdb")):
+            if flip and not os.path.exists(os.path.join(i.env, "data.mdb")):
                 upgraded_start(i)  # a wiped instance's program is the new one too
                 continue
             vals = [("k", "%s%d-1" % (i.name, gen)), ("k", "%s%d-2" % (i.name, gen))] if dup \
@@ -727,6 +858,8 @@ def lifecycle(seed, steps, writer=None, probe=None):
         reshaped["want"] = sorted(want)
         backups.clear()
         trace.write("  %s as %s: %s\n" % (RESHAPED, "DUPSORT" if dup else "plain", want))
+        for i in insts:  # the fleet's objects hold the new shape
+            sync(i)
 
     events = [(write, 50), (sync, 20), (sigkill, 8), (second_syncer, 4), (backup, 5),
               (restore, 4), (wipe, 3), (untapped, 6),
@@ -735,18 +868,15 @@ def lifecycle(seed, steps, writer=None, probe=None):
     # backup), then at random
     fixed = [e for e, _ in events] + [restore]
     rng.shuffle(fixed)
-    # the reshape takes no random draw, so that a seed runs the same other
-    # events as before it was added
-    # One reshape a run: a second one, back to the first flags, would bring
-    # back the first shape's elements (the drop's tombstones go with the
-    # old metadata), and a wiped instance may re-create the DBI from
-    # older objects with the old flags when its syncer starts before its
-    # program: not handled yet, so the program starts first here.
+    # the reshapes take no random draw, so that a seed runs the same other
+    # events as before they were added. rshp is created plain with elements
+    # first, re-created DUPSORT, then plain again: the first shape's
+    # elements must not come back (older objects still hold them).
     for k in range(int(steps)):
-        if k == int(steps) // 2:
+        if k in (0, int(steps) // 3, 2 * int(steps) // 3):
             counts["reshape"] = counts.get("reshape", 0) + 1
             trace.write("reshape\n")
-            reshape(None)
+            reshape(None, k > 0)
         ev = fixed[k // 3] if k % 3 == 2 and k // 3 < len(fixed) else \
             rng.choices([e for e, _ in events], [w for _, w in events])[0]
         counts[ev.__name__] = counts.get(ev.__name__, 0) + 1
@@ -893,6 +1023,8 @@ def main():
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
              "--reshaped": reshaped,
+             "--reshape-back": reshape_back,
+             "--reshape-receiver-first": reshape_receiver_first,
              "--included": included,
              "--included-after-export": included_after_export,
              "--restored-then-written": restored_then_written,

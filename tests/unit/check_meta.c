@@ -210,6 +210,94 @@ START_TEST(state_and_remote_progress_persist)
 }
 END_TEST
 
+struct seen_dbi {
+	int n, old_ok, long_ok, new_ok, newlong_ok;
+};
+
+static int see_dbi(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+{
+	struct seen_dbi *s = ctx;
+
+	s->n++;
+	if (len == 3 && !memcmp(name, "old", 3))
+		s->old_ok = d->flags == MDB_DUPSORT && d->count == 5 && d->epoch == 0 &&
+			    d->prev_epoch == 0;
+	else if (len == 500 && name[0] == 'L')
+		s->long_ok = d->flags == MDB_INTEGERKEY && d->count == 6 && d->epoch == 0;
+	else if (len == 3 && !memcmp(name, "new", 3))
+		s->new_ok = d->epoch == 77 && d->prev_epoch == 66 && d->count == 2;
+	else if (len == 500 && name[0] == 'N')
+		s->newlong_ok = d->epoch == 99 && d->prev_epoch == 88 && d->count == 3;
+	return 0;
+}
+
+/* A DBI record written before the shape epochs were added (32 bytes, a
+ * long name's after them) reads as epochs 0, its name intact; a new one
+ * keeps its epochs, long name or not. */
+START_TEST(old_dbi_records_read_as_epoch_0)
+{
+	char lname[500], nname[500], key[40];
+	uint8_t rec[32 + 500] = { 0 }, h[16];
+	struct meta_dbi d, nd = { .count = 2, .epoch = 77, .prev_epoch = 66 };
+	struct seen_dbi seen = { 0 };
+	uint32_t flags;
+	uint64_t count;
+	MDB_dbi dbis;
+	MDB_txn *txn;
+	MDB_val k, v;
+
+	memset(lname, 'L', sizeof(lname));
+	memset(nname, 'N', sizeof(nname));
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, "dbis", 0, &dbis), 0);
+	flags = MDB_DUPSORT; /* the old layout: flags, exists, count, digest */
+	count = 5;
+	memcpy(rec, &flags, 4);
+	memcpy(rec + 8, &count, 8);
+	k = V("=old");
+	v = (MDB_val){ 32, rec };
+	ck_assert_int_eq(mdb_put(txn, dbis, &k, &v, 0), 0);
+	flags = MDB_INTEGERKEY;
+	count = 6;
+	memcpy(rec, &flags, 4);
+	memcpy(rec + 8, &count, 8);
+	memcpy(rec + 32, lname, sizeof(lname));
+	meta_hash(lname, sizeof(lname), h);
+	key[0] = '#';
+	for (int i = 0; i < 16; i++)
+		snprintf(key + 1 + 2 * i, 3, "%02x", h[i]);
+	k = (MDB_val){ 33, key };
+	v = (MDB_val){ 32 + sizeof(lname), rec };
+	ck_assert_int_eq(mdb_put(txn, dbis, &k, &v, 0), 0);
+	ck_assert_int_eq(meta_dbi_put(txn, m, "new", 3, &nd), 0);
+	nd = (struct meta_dbi){ .count = 3, .epoch = 99, .prev_epoch = 88 };
+	ck_assert_int_eq(meta_dbi_put(txn, m, nname, sizeof(nname), &nd), 0);
+
+	ck_assert_int_eq(meta_dbi_get(txn, m, "old", 3, &d), 0);
+	ck_assert_uint_eq(d.flags, MDB_DUPSORT);
+	ck_assert_uint_eq(d.count, 5);
+	ck_assert_uint_eq(d.epoch, 0);
+	ck_assert_uint_eq(d.prev_epoch, 0);
+	ck_assert_int_eq(meta_dbi_get(txn, m, lname, sizeof(lname), &d), 0);
+	ck_assert_uint_eq(d.flags, MDB_INTEGERKEY);
+	ck_assert_uint_eq(d.count, 6);
+	ck_assert_uint_eq(d.epoch, 0);
+	ck_assert_int_eq(meta_dbi_get(txn, m, "new", 3, &d), 0);
+	ck_assert_uint_eq(d.epoch, 77);
+	ck_assert_uint_eq(d.prev_epoch, 66);
+	ck_assert_int_eq(meta_dbi_get(txn, m, nname, sizeof(nname), &d), 0);
+	ck_assert_uint_eq(d.epoch, 99);
+	ck_assert_uint_eq(d.prev_epoch, 88);
+	ck_assert_int_eq(meta_dbi_each(txn, m, see_dbi, &seen), 0);
+	ck_assert_int_eq(seen.n, 4);
+	ck_assert(seen.old_ok && seen.long_ok && seen.new_ok && seen.newlong_ok);
+	/* forgetting one takes its record too */
+	ck_assert_int_eq(meta_dbi_forget(txn, m, "new", 3), 0);
+	ck_assert_int_eq(meta_dbi_get(txn, m, "new", 3, &d), MDB_NOTFOUND);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
 Suite *meta_suite(void)
 {
 	Suite *s = suite_create("meta");
@@ -222,6 +310,7 @@ Suite *meta_suite(void)
 	tcase_add_test(tc, state_and_remote_progress_persist);
 	tcase_add_test(tc, forget_undoes_put);
 	tcase_add_test(tc, forget_undoes_put_dupsort);
+	tcase_add_test(tc, old_dbi_records_read_as_epoch_0);
 	suite_add_tcase(s, tc);
 	return s;
 }

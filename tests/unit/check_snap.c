@@ -54,8 +54,8 @@ static struct mem small_object(void)
 {
 	struct mem m = { 0 };
 	struct snap_writer *w;
-	struct snap_dbi d0 = { "", 0, 0, "" }, d1 = { "names", 5, 0x8, "" },
-			d2 = { "tags", 4, 0x4, SNAP_TRANSFORM_DUPSORT };
+	struct snap_dbi d0 = { "", 0, 0, "", 0, 0 }, d1 = { "names", 5, 0x8, "", 0, 0 },
+			d2 = { "tags", 4, 0x4, SNAP_TRANSFORM_DUPSORT, 0, 0 };
 	struct snap_kv kv = { "k1", 2, "v1", 2, 5, 0 };
 
 	ck_assert_int_eq(snap_writer_new(&w, &META, 3, 0, mem_sink, &m), 0);
@@ -162,7 +162,7 @@ START_TEST(golden_protobuf)
 		0x19, 2, 0, 0, 0, 0, 0, 0, 0,       /*     3: fixed64 2 */
 	};
 	struct snap_meta meta = { 0 };
-	struct snap_dbi d = { "n", 1, 0, "" };
+	struct snap_dbi d = { "n", 1, 0, "", 0, 0 }; /* epochs 0: not written */
 	struct snap_kv kv = { "k", 1, "v", 1, 2, 0 };
 	struct mem m = { 0 };
 	struct snap_writer *w;
@@ -184,10 +184,74 @@ START_TEST(golden_protobuf)
 }
 END_TEST
 
+/* A DBI's shape epochs (mdbtap's fields 1001 and 1002, fixed64) are
+ * written when set, read back, and absent (Lightning Stream's objects,
+ * older ones of ours) reads as 0; a DBI message without them is as
+ * before (golden_protobuf). */
+START_TEST(shape_epochs)
+{
+	static const uint8_t want_head[] = {
+		0x1a, 0x33,                         /* 3: DBI, 51 bytes */
+		0x0a, 0x01, 'n',                    /*   1: "n" */
+		0x18, 0x04,                         /*   3: flags 4 */
+		0x22, 0x11, 'm', 'd', 'b', 't', 'a', 'p', '_', 'd', 'u', 'p', 's', 'o', 'r',
+		't', '_', 'v', '1',                 /*   4: transform */
+		0xc9, 0x3e, 0x02, 0x01, 0, 0, 0, 0, 0, 0, /* 1001: fixed64 0x102 */
+	};
+	struct snap_meta meta = { 0 };
+	struct snap_dbi d = { "n", 1, 0x4, SNAP_TRANSFORM_DUPSORT, 0x102, 0 },
+			d2 = { "m", 1, 0, "", 1795550000123456789ull, 1795540000000000000ull },
+			d3 = { "o", 1, 0, "", 0, 0 };
+	struct snap_kv kv = { "k", 1, "v", 1, 2, 0 };
+	struct mem m = { 0 };
+	struct snap_writer *w;
+	struct snap_reader *r;
+	struct snap_event ev;
+	uint8_t plain[512];
+	uint64_t got[3][2];
+	int ndbi = 0;
+	size_t n;
+
+	meta.instance = "a";
+	ck_assert_int_eq(snap_writer_new(&w, &meta, 1, 100, mem_sink, &m), 0);
+	ck_assert_int_eq(snap_writer_dbi(w, &d), 0);
+	ck_assert_int_eq(snap_writer_kv(w, &kv), 0);
+	ck_assert_int_eq(snap_writer_dbi(w, &d2), 0);
+	ck_assert_int_eq(snap_writer_kv(w, &kv), 0);
+	ck_assert_int_eq(snap_writer_dbi(w, &d3), 0);
+	ck_assert_int_eq(snap_writer_kv(w, &kv), 0);
+	ck_assert_int_eq(snap_writer_finish(w), 0);
+	snap_writer_free(w);
+	n = ZSTD_decompress(plain, sizeof(plain), m.p, m.len);
+	ck_assert(!ZSTD_isError(n));
+	/* after formatVersion, compatVersion and Meta{2:"a"} */
+	ck_assert_uint_ge(n, 9 + sizeof(want_head));
+	ck_assert_mem_eq(plain + 9, want_head, sizeof(want_head));
+	ck_assert_int_eq(snap_reader_new(&r, mem_source, &m), 0);
+	while (snap_reader_next(r, &ev) == 0 && ev.type != SNAP_EV_END) {
+		if (ev.type != SNAP_EV_DBI)
+			continue;
+		ck_assert_int_lt(ndbi, 3);
+		got[ndbi][0] = ev.dbi.epoch;
+		got[ndbi][1] = ev.dbi.prev_epoch;
+		ndbi++;
+	}
+	snap_reader_free(r);
+	ck_assert_int_eq(ndbi, 3);
+	ck_assert_uint_eq(got[0][0], 0x102);
+	ck_assert_uint_eq(got[0][1], 0);
+	ck_assert_uint_eq(got[1][0], 1795550000123456789ull);
+	ck_assert_uint_eq(got[1][1], 1795540000000000000ull);
+	ck_assert_uint_eq(got[2][0], 0);
+	ck_assert_uint_eq(got[2][1], 0);
+	free(m.p);
+}
+END_TEST
+
 /* A big DBI is written in chunks; the writer never holds much. */
 START_TEST(big_dbi_is_chunked_and_bounded)
 {
-	struct snap_dbi d = { "big", 3, 0, "" };
+	struct snap_dbi d = { "big", 3, 0, "", 7, 3 };
 	struct mem m = { 0 };
 	struct snap_writer *w;
 	struct snap_reader *r;
@@ -218,6 +282,9 @@ START_TEST(big_dbi_is_chunked_and_bounded)
 		if (ev.type == SNAP_EV_DBI) {
 			dbis++;
 			ck_assert_uint_eq(ev.dbi.name_len, 3);
+			/* every chunk's message carries the DBI's shape */
+			ck_assert_uint_eq(ev.dbi.epoch, 7);
+			ck_assert_uint_eq(ev.dbi.prev_epoch, 3);
 		} else if (ev.type == SNAP_EV_KV && kvs++ < n) {
 			ck_assert_uint_eq(ev.kv.ts, kvs); /* in order */
 		} else if (ev.type == SNAP_EV_KV) {
@@ -387,6 +454,7 @@ Suite *snap_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, golden_protobuf);
+	tcase_add_test(tc, shape_epochs);
 	tcase_add_test(tc, big_dbi_is_chunked_and_bounded);
 	tcase_add_test(tc, truncated_anywhere);
 	tcase_add_test(tc, flipped_bytes_and_trailers);

@@ -212,7 +212,8 @@ static void make_object(struct in *in, int fd)
 	nd = u8(in) % 5;
 	for (unsigned d = 0; d < nd; d++) {
 		unsigned sel = u8(in) % 7, fb = u8(in), nkv, t;
-		struct snap_dbi dbi = { names[sel % 5], strlen(names[sel % 5]), flags_of(fb), "" };
+		struct snap_dbi dbi = { names[sel % 5], strlen(names[sel % 5]), flags_of(fb), "",
+					0, 0 };
 
 		if (sel == 5) { /* a name at and past LMDB's limits */
 			dbi.name_len = size_of(in, 1);
@@ -231,6 +232,21 @@ static void make_object(struct in *in, int fd)
 			dbi.flags |= 0x10000;
 		dbi.transform = !(dbi.flags & MDB_DUPSORT) == (t % 16 != 1) ? "" :
 				SNAP_TRANSFORM_DUPSORT;
+		/* The DBI's shape (merge.c, shape_decide), from bits of the same
+		 * byte: none, a recent one (a newer shape than the local DBI's
+		 * epoch 0: it is made anew), an old small one, one too far ahead. */
+		switch ((t >> 4) & 3) {
+		case 1:
+			dbi.epoch = now - (t >> 6) * 1000;
+			dbi.prev_epoch = t >> 6;
+			break;
+		case 2:
+			dbi.epoch = (t >> 6) + 1;
+			break;
+		case 3:
+			dbi.epoch = now + 7200000000000ull;
+			break;
+		}
 		if (snap_writer_dbi(w, &dbi))
 			break;
 		nkv = u8(in) % 16;
