@@ -407,6 +407,8 @@ static int shape_decide(struct batch *b, const struct snap_dbi *d, unsigned crea
 			return 0;
 		/* Unknown here: created with the remote's flags and shape. */
 		rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
+		if (rc == MDB_INCOMPATIBLE && d->name_len)
+			return 0; /* a plain key here: apply_kv refuses each element */
 		if (rc)
 			return rc;
 		c->d.epoch = R;
