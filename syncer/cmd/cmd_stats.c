@@ -67,12 +67,13 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"elements_refused\":%" PRIu64 ",\"records\":%" PRIu64 ",\"rescans\":%" PRIu64
 	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64
 	       ",\"elements_misfit\":%" PRIu64 ",\"readoptions\":%" PRIu64
-	       ",\"merges_map_full\":%" PRIu64 ",\"misfits\":",
+	       ",\"merges_map_full\":%" PRIu64 ",\"merges_deferred\":%" PRIu64 ",\"misfits\":",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
-	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full);
+	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full,
+	       e->merges_deferred);
 	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));
 	fputs("}\n", stdout);
 }
