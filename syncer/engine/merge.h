@@ -47,9 +47,10 @@ int merge_remote_wins(const struct merge_side *local, const struct merge_side *r
  * the rescan in chunks of short txns; the object is applied again after
  * it (docs/DESIGN.md §16, "A merge defers a long rescan"). After
  * MERGE_DEFER_MAX such batches in a row the next one rescans in its own
- * txn, as a small env's does: receiving is delayed, never stopped. */
+ * txn, as a small env's does: receiving is delayed by one local step,
+ * never stopped. */
 #define MERGE_DEFERRED RESCAN_TOO_LONG
-#define MERGE_DEFER_MAX 2
+#define MERGE_DEFER_MAX 1
 
 struct merge_args {
 	const char *name;            /* the object's name, for logs */

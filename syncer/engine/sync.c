@@ -656,11 +656,11 @@ int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 	rc2 = receive_once(&e->s, e->store, &ra, &ro);
 	if (!rc && !rc2 && ro.deferred) {
 		/* A merge left a long rescan to the local step (merge.h):
-		 * done now, in chunks, then receiving goes on. Once a cycle:
-		 * deferred again (a live writer's PENDING record holds the
-		 * local step's fold, or a writer without the tap keeps
-		 * committing), the objects wait for the next cycle, whose
-		 * merge rescans in its own txn after MERGE_DEFER_MAX. */
+		 * done now, in chunks, then receiving goes on. The merge then
+		 * does not defer again (MERGE_DEFER_MAX): if the local step
+		 * could not rescan (a live writer's PENDING record holds its
+		 * fold) or a writer without the tap committed again, it
+		 * rescans in its own txn, as before. */
 		struct receive_out first = ro;
 
 		journal_mark(e->s.jnl, &e->mark);
