@@ -73,13 +73,14 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64
 	       ",\"elements_misfit\":%" PRIu64 ",\"readoptions\":%" PRIu64
 	       ",\"merges_map_full\":%" PRIu64 ",\"unfoldable_ops\":%" PRIu64
-	       ",\"elements_old_shape\":%" PRIu64 ",\"misfits\":",
+	       ",\"elements_old_shape\":%" PRIu64 ",\"merges_deferred\":%" PRIu64
+	       ",\"misfits\":",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
 	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full,
-	       e->elems_unfoldable, e->elems_old_shape);
+	       e->elems_unfoldable, e->elems_old_shape, e->merges_deferred);
 	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));
 	fputs("}\n", stdout);
 }

@@ -39,6 +39,12 @@ struct dset {
 	unsigned chunk;
 	uint64_t in_chunk;          /* elements counted since the last chunk */
 	uint64_t chunks;            /* meta txns committed by elem_set_renew */
+	/* A scan in one txn (chunk 0: a merge's, under the host's writer
+	 * lock) over more elements than this is not done: the rescan returns
+	 * RESCAN_TOO_LONG, for a local step to do it in chunks (rescan.h;
+	 * docs/DESIGN.md §16). 0: no bound. */
+	uint64_t scan_max;
+	uint64_t scanned;           /* host elements scanned in one txn so far */
 	/* Called just before each such commit, in the meta txn (an
 	 * adoption saves its position there). */
 	int (*before_commit)(struct dset *ds, void *ctx);

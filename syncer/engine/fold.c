@@ -110,6 +110,25 @@ static void skip_op(struct dset *ds, const struct record_op *op, uint64_t txnid,
 		why, then);
 }
 
+/* After a rescan that returned rc: counted, unless it was left to a
+ * local step (RESCAN_TOO_LONG: it runs again there, and counts there);
+ * one done in chunks says so. */
+static int rescanned(struct dset *ds, enum senv_rescan_why why, struct fold_result *res, int rc)
+{
+	if (rc == RESCAN_TOO_LONG)
+		return rc;
+	res->rescanned = 1;
+	senv_count_rescan(&ds->s->stats, why);
+	if (why == SENV_RESCAN_LOSSY)
+		ds->s->stats.lossy++;
+	if (!rc && ds->chunk && ds->chunks > res->chunks_before)
+		log_msg(MDBTAP_LOG_INFO, "%s: rescan (%s) done in %llu chunks of up to %u elements",
+			ds->s->path, senv_rescan_names[why],
+			(unsigned long long)(ds->chunks - res->chunks_before + 1), ds->chunk);
+	res->chunks_before = ds->chunks;
+	return rc;
+}
+
 static int fold_op(struct dset *ds, const struct record_op *op, uint64_t txnid, uint64_t ts,
 		   unsigned how, struct fold_result *res)
 {
@@ -161,9 +180,8 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t txnid, 
 	case MDBTAP_OP_DROP:
 		return rescan_deleted(ds, c, ts, how, &res->stamped);
 	case MDBTAP_OP_DIRTY:
-		res->rescanned = 1;
-		senv_count_rescan(&ds->s->stats, SENV_RESCAN_DIRTY);
-		return rescan_dbi(ds, op->name, op->name_len, ts, how, &res->stamped);
+		return rescanned(ds, SENV_RESCAN_DIRTY, res,
+				 rescan_dbi(ds, op->name, op->name_len, ts, how, &res->stamped));
 	default:
 		return 0; /* a newer op type: the record's other ops still count */
 	}
@@ -182,10 +200,8 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
 	if (e->hdr.flags & MDBTAP_REC_LOSSY) {
 		log_msg(MDBTAP_LOG_INFO, "%s: txn %llu: the tap could not list its writes: rescan",
 			ds->s->path, (unsigned long long)e->hdr.txnid);
-		res->rescanned = 1;
-		ds->s->stats.lossy++;
-		senv_count_rescan(&ds->s->stats, SENV_RESCAN_LOSSY);
-		return rescan_all(ds, e->hdr.ts, STAMP_MARK, &res->stamped);
+		return rescanned(ds, SENV_RESCAN_LOSSY, res,
+				 rescan_all(ds, e->hdr.ts, STAMP_MARK, &res->stamped));
 	}
 	rc = record_iter_init(&it, e->body, e->hdr.body_len, e->hdr.nnames, e->hdr.nops);
 	while (!rc && (rc = record_iter_next(&it, &op)) == 1) {
@@ -196,9 +212,8 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
 	if (rc == MDBTAP_E_CORRUPT) {
 		log_msg(MDBTAP_LOG_WARN, "%s: txn %llu: unreadable record body: rescan", ds->s->path,
 			(unsigned long long)e->hdr.txnid);
-		res->rescanned = 1;
-		senv_count_rescan(&ds->s->stats, SENV_RESCAN_CORRUPT);
-		return rescan_all(ds, e->hdr.ts, STAMP_MARK, &res->stamped);
+		return rescanned(ds, SENV_RESCAN_CORRUPT, res,
+				 rescan_all(ds, e->hdr.ts, STAMP_MARK, &res->stamped));
 	}
 	return rc;
 }
@@ -208,9 +223,8 @@ static int fold_record(struct dset *ds, const struct journal_entry *e, int in_do
  * only what no record explains (issue 9, bug 8). */
 static int rescan_now(struct dset *ds, enum senv_rescan_why why, struct fold_result *res)
 {
-	res->rescanned = 1;
-	senv_count_rescan(&ds->s->stats, why);
-	return rescan_all(ds, journal_clock_next(ds->s->jnl), STAMP_MARK, &res->stamped);
+	return rescanned(ds, why, res, rescan_all(ds, journal_clock_next(ds->s->jnl), STAMP_MARK,
+						  &res->stamped));
 }
 
 static int rescan_gap(struct dset *ds, uint64_t from, uint64_t to, enum senv_rescan_why why,
@@ -393,6 +407,7 @@ int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_w
 	int rc = 0, retries = 0;
 
 	memset(res, 0, sizeof(*res));
+	res->chunks_before = ds->chunks;
 	if (upto < st->accounted) {
 		/* A copy of an older env, or a new env at the same path. */
 		log_msg(MDBTAP_LOG_WARN, "%s: txn id %llu is below the %llu accounted for: the env was "

@@ -23,6 +23,7 @@ struct fold_result {
 	int rescanned;        /* a rescan ran */
 	int waiting;          /* stopped at a record whose commit is in flight */
 	int restarted;        /* the env's txn ids went backwards: new chain */
+	uint64_t chunks_before; /* ds->chunks before the last rescan (its log) */
 };
 
 /* Fold records with txn ids in (st->accounted, upto] (upto: the last txn
@@ -33,7 +34,9 @@ struct fold_result {
  * folded past st->accounted, and objects are labelled with it, never more. The caller commits the meta
  * txn, then calls journal_consume(tail, st->accounted). no_wait: the
  * caller holds the host's writer lock (a merge), so a PENDING record at or
- * below upto is not waited for but folded in doubt. */
+ * below upto is not waited for but folded in doubt. With ds->scan_max set
+ * (a merge), a rescan longer than that returns RESCAN_TOO_LONG (rescan.h)
+ * and the caller aborts both txns: nothing it folded is kept. */
 int fold_journal(struct dset *ds, struct meta_state *st, uint64_t upto, int no_wait,
 		 struct fold_result *res);
 

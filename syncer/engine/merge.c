@@ -191,9 +191,23 @@ static int batch_begin(struct batch *b)
 	b->won = b->lost = 0;
 	b->wrote = 0;
 	b->max_ts = 0;
+	/* A rescan here holds the host's writer lock: past one chunk it is
+	 * left to the local step, which reads in chunks (merge.h). */
+	if (b->s->merge_defers < MERGE_DEFER_MAX)
+		b->ds.scan_max = elem_scan_chunk();
 	rc = meta_state_get(b->mt, b->s->meta, &b->st);
 	if (!rc)
 		rc = fold_journal(&b->ds, &b->st, mdb_txn_id(b->w) - 1, 1, &b->fr);
+	if (rc == RESCAN_TOO_LONG) {
+		b->s->merge_defers++;
+		b->s->stats.merges_deferred++;
+		log_msg(MDBTAP_LOG_INFO, "%s: a merge deferred: its fold needs a rescan longer than "
+			"%u elements, left to the local step (in chunks), not done under the host's "
+			"writer lock", b->s->path, elem_scan_chunk());
+		rc = MERGE_DEFERRED;
+	} else if (!rc) {
+		b->s->merge_defers = 0;
+	}
 	if (rc)
 		batch_abort(b);
 	return rc;
@@ -670,8 +684,8 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 		batch_abort(&b);
 	snap_reader_free(r);
 	free(name);
-	if (rc == MDB_MAP_FULL)
-		; /* said once by the caller (mapfull.h) */
+	if (rc == MDB_MAP_FULL || rc == MERGE_DEFERRED)
+		; /* said once by the caller (mapfull.h), or by batch_begin */
 	else if (rc && rc != MERGE_RETRY)
 		log_msg(MDBTAP_LOG_ERROR, "%s: applying %s: %s", s->path, a->name, err_str(rc));
 	else

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "meta.h"
+#include "rescan.h"
 #include "senv.h"
 
 /* One side of an element: what the metadata and the host say locally,
@@ -38,6 +39,18 @@ int merge_remote_wins(const struct merge_side *local, const struct merge_side *r
  * clock runs further ahead of its wall clock than max_future. It is
  * refused for good, counted, and does not hold the object back. */
 #define MERGE_RETRY EAGAIN
+
+/* merge_apply's code when a batch's fold would have to rescan more than
+ * one scan chunk (elem_scan_chunk) under the host's writer lock: nothing
+ * of that batch is applied, earlier batches stay, the progress does not
+ * advance. The caller stops receiving and runs a local step, which does
+ * the rescan in chunks of short txns; the object is applied again after
+ * it (docs/DESIGN.md §16, "A merge defers a long rescan"). After
+ * MERGE_DEFER_MAX such batches in a row the next one rescans in its own
+ * txn, as a small env's does: receiving is delayed by one local step,
+ * never stopped. */
+#define MERGE_DEFERRED RESCAN_TOO_LONG
+#define MERGE_DEFER_MAX 1
 
 struct merge_args {
 	const char *name;            /* the object's name, for logs */

@@ -227,7 +227,7 @@ static int apply_obj(struct senv *s, struct store *store, const struct receive_a
 			mapfull_applied(s, o->name, o->on.instance);
 		if (rc == MERGE_RETRY) /* fetched again when acceptable */
 			quarantine_wait(s, o->name, hlc_wall_ns(), retry_ns);
-		else if (rc)
+		else if (rc && rc != MERGE_DEFERRED) /* that one: not the object's fault */
 			rc = quarantine_fault(s, o, rc, 1);
 	}
 	close(fd);
@@ -529,6 +529,8 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 			goto out;
 		have = rc == 0;
 		rc = follow(s, store, a, l.v + i, j - i, &p, have, applied);
+		if (rc == MERGE_DEFERRED)
+			goto deferred;
 		if (rc == EROFS || rc == MDB_MAP_FULL) {
 			out->blocked = rc;
 			rc = 0; /* said in the log; the other instances may still fit */
@@ -538,6 +540,8 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 	}
 	rc = follow_own_past(s, store, a, l.own, l.nown, &out->past);
 	*applied += out->past;
+	if (rc == MERGE_DEFERRED)
+		goto deferred;
 	if (rc)
 		goto out;
 	rc = own_chain(s, &me);
@@ -546,6 +550,12 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 	out->deleted = clean_own(store, s->path, l.own, l.nown, hlc_wall_ns(), &me, a->keep_ns,
 				 &out->want);
 	clean_uploads(store, s->path, a->db, a->self, hlc_wall_ns(), a->keep_ns, &s->uploads_next_ns);
+	goto out;
+deferred:
+	/* Nothing more is merged before the local step's rescan (merge.h);
+	 * our own objects are cleaned next time. */
+	out->deferred = 1;
+	rc = 0;
 out:
 	for (size_t i = 0; i < l.n; i++)
 		free(l.v[i].name);

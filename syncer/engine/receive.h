@@ -33,6 +33,9 @@ struct receive_out {
 	int blocked;                 /* MDB_MAP_FULL or EROFS: an instance's
 					objects could not be applied (said in
 					the log; the others were tried); 0 */
+	int deferred;                /* a merge left a long rescan to the local
+					step (MERGE_DEFERRED): receiving stopped
+					there, to go on after a local step */
 };
 
 /* receive_once's code when another env writes objects under our instance

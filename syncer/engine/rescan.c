@@ -27,6 +27,13 @@ static int pos_set(struct pos *p, const MDB_val *k, const MDB_val *v, int dup)
 	return 0;
 }
 
+/* Whether a scan in one txn over n elements (the metadata's count, known
+ * before it begins) is longer than ds->scan_max allows (rescan.h). */
+static int too_long(const struct dset *ds, uint64_t n)
+{
+	return !ds->chunk && ds->scan_max && n > ds->scan_max;
+}
+
 /* Put cur on the first element after p in its DBI's order (a new txn's
  * cursor, after elem_set_renew): k, v get it. MDB_NOTFOUND: none. */
 static int seek_after(MDB_cursor *cur, int dup, const struct pos *p, MDB_val *k, MDB_val *v)
@@ -74,6 +81,12 @@ static int host_pass(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 			continue;
 		}
+		/* The host may hold more than the metadata knows (what an
+		 * unseen writer added): counted as read. */
+		if (!ds->chunk && ds->scan_max && ++ds->scanned > ds->scan_max) {
+			rc = RESCAN_TOO_LONG;
+			break;
+		}
 		rc = elem_stamp_seen(ds, c, &k, &v, ts, how | STAMP_IF_CHANGED, stamped);
 		if (rc)
 			break;
@@ -103,8 +116,11 @@ int rescan_deleted(struct dset *ds, struct dctx *c, uint64_t ts, unsigned how,
 	struct pos at;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	int rc = mdb_cursor_open(ds->mt, dbi, &cur);
+	int rc;
 
+	if (too_long(ds, c->d.count))
+		return RESCAN_TOO_LONG;
+	rc = mdb_cursor_open(ds->mt, dbi, &cur);
 	if (rc)
 		return rc;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -140,6 +156,8 @@ int rescan_dbi(struct dset *ds, const char *name, size_t len, uint64_t ts, unsig
 
 	if (rc == MDB_NOTFOUND)
 		return 0;
+	if (!rc && too_long(ds, c->d.count))
+		rc = RESCAN_TOO_LONG;
 	if (!rc && c->host_exists)
 		rc = host_pass(ds, c, ts, how, stamped, NULL, 0);
 	if (!rc)
@@ -221,12 +239,29 @@ static uint64_t host_elems(struct dset *ds)
 	return total;
 }
 
+static int count_meta(void *ctx, const char *name, size_t len, const struct meta_dbi *d)
+{
+	(void)name;
+	(void)len;
+	*(uint64_t *)ctx += d->count;
+	return 0;
+}
+
 int rescan_all(struct dset *ds, uint64_t ts, unsigned how, uint64_t *stamped)
 {
 	struct names hn = { 0 }, mn = { 0 };
+	uint64_t known = 0;
 	MDB_dbi dbi;
 	int rc;
 
+	/* Before listing the host's DBIs, which walks its unnamed DBI. */
+	if (!ds->chunk && ds->scan_max) {
+		rc = meta_dbi_each(ds->mt, ds->s->meta, count_meta, &known);
+		if (rc)
+			return rc;
+		if (too_long(ds, known))
+			return RESCAN_TOO_LONG;
+	}
 	progress_start(ts ? "rescan" : "adopting", host_elems(ds));
 	rc = senv_each_host_dbi(ds->s, ds->host, host_name, &hn);
 	if (!rc)

@@ -5,7 +5,16 @@
 #ifndef MDBTAP_RESCAN_H
 #define MDBTAP_RESCAN_H
 
+#include <errno.h>
+
 #include "elem.h"
+
+/* What a rescan returns, having stamped nothing yet that must stay, when
+ * it would have to read more elements than ds->scan_max in one txn (a
+ * merge's): the caller aborts its txns and leaves the rescan to a local
+ * step, which reads in chunks. The metadata's counts are checked first,
+ * then the host's elements are counted as they are read. */
+#define RESCAN_TOO_LONG EINPROGRESS
 
 /* Stamp every element of DBI (name, len) that differs from its metadata
  * with ts; how: STAMP_* flags (STAMP_IF_CHANGED is implied). */

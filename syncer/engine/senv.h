@@ -73,6 +73,8 @@ struct senv_stats {
 				      another timestamp kept out */
 	uint64_t elems_old_shape;  /* remote elements of a DBI shape dropped
 				      here since (merge.c, shape_decide) */
+	uint64_t merges_deferred;  /* merge batches that left a long rescan
+				      to the local step (merge.h) */
 };
 
 /* A merge stopped by the host's full map (mapfull.h): the object, how
@@ -134,6 +136,8 @@ struct senv {
 	struct senv_full full[SENV_FULL_SLOTS]; /* mapfull.h */
 	unsigned full_next;          /* the slot to take next */
 	int full_logged;             /* a full map was said, not yet its end */
+	unsigned merge_defers;       /* merge batches in a row that deferred a
+					long rescan (MERGE_DEFER_MAX) */
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;

@@ -654,6 +654,24 @@ int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 	store_set_max_get(e->store, c->max_object_size);
 	snap_set_max_expanded(c->max_object_expanded);
 	rc2 = receive_once(&e->s, e->store, &ra, &ro);
+	if (!rc && !rc2 && ro.deferred) {
+		/* A merge left a long rescan to the local step (merge.h):
+		 * done now, in chunks, then receiving goes on. The merge then
+		 * does not defer again (MERGE_DEFER_MAX): if the local step
+		 * could not rescan (a live writer's PENDING record holds its
+		 * fold) or a writer without the tap committed again, it
+		 * rescans in its own txn, as before. */
+		struct receive_out first = ro;
+
+		journal_mark(e->s.jnl, &e->mark);
+		rc = local_step(e, c);
+		if (!rc)
+			rc2 = receive_once(&e->s, e->store, &ra, &ro);
+		ro.applied += first.applied;
+		ro.past += first.past;
+		if (!ro.blocked)
+			ro.blocked = first.blocked;
+	}
 	if (rc2 == RECEIVE_NAME_CLASH) {
 		e->halted = 1;
 		publish(e, c, t0, rc2, "another env writes objects under this instance name: "

@@ -166,6 +166,8 @@ static const struct {
 	  AT(d.env.tombstones_ignored) },
 	{ "mdbtap_merges_map_full_total", "counter", "Merges stopped by the host's full map "
 	  "(they resume when there is room).", AT(d.env.merges_map_full) },
+	{ "mdbtap_merges_deferred_total", "counter", "Merge batches that left a long rescan to "
+	  "the local step, not done under the host's writer lock.", AT(d.env.merges_deferred) },
 	{ "mdbtap_store_request_errors_total", "counter", "Store requests that failed.",
 	  AT(d.store.errors) },
 	{ "mdbtap_store_retries_total", "counter",

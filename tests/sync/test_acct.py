@@ -15,6 +15,12 @@ preloaded after the tap) and writers without the tap.
       syncer exports: its txn must still reach a receiver that keeps up.
   test_acct.py WRITER PROBE --pending-export-gap
       The same, after a txn id no record accounts for.
+  test_acct.py WRITER PROBE --merge-defer-pending
+      A writer stopped between LMDB's commit and the tap's mark while an
+      object arrives, in an env over one scan chunk: the merge defers its
+      in-doubt rescan once, the local step cannot do it (it waits for the
+      live writer), and the merge that follows rescans in its own txn: the
+      object is merged in the same run, not put off for ever.
   test_acct.py WRITER PROBE --concurrent SEED
       Three instances, writers with the tap running concurrently with each
       other, with writers without the tap and with the syncers; some
@@ -196,6 +202,30 @@ def pending_export_gap():
     C.same_everywhere([a, b])
 
 
+def merge_defer_pending():
+    root = A.fresh_tmp()
+    store, (a, b) = setup(root)
+    a.write([["put", None, "a%d" % i, "1"] for i in range(10)])
+    a.sync(store)
+    a.extra["MDBTAP_TEST_SCAN_CHUNK"] = "3"  # a's 12 elements: over one chunk
+    b.write([["put", None, "from-b", "1"]])
+    b.sync(store)
+    p, txn = start_c(a, ["k=x"], "1:after:STOP")
+    try:
+        wait_stopped(p)
+        run = a.sync(store)  # k's record is PENDING, its writer alive
+    finally:
+        p.send_signal(signal.SIGCONT)
+    out, err = p.communicate(timeout=30)
+    A.eq((p.returncode, out), (0, "txn %d\n" % txn), "the writer went on: " + err)
+    A.eq(run.stderr.count("a merge deferred"), 1, "one merge deferred: " + run.stderr[-3000:])
+    A.eq(plain(a).get("from-b"), "1", "b's object merged in the same run: " + run.stderr[-3000:])
+    for i in (a, b, a, b):
+        i.sync(store)
+    A.eq(plain(b).get("k"), "x", "k, whose txn was pending, on b")
+    C.same_everywhere([a, b])
+
+
 def concurrent(seed):
     """Three instances, each with `mdbtap sync` running and writers one
     after the other: with the tap, stopped between LMDB's commit and the
@@ -284,6 +314,7 @@ def main():
     modes = {"--dead-then-unseen": dead_then_unseen,
              "--dead-then-same-key": dead_then_same_key, "--rescan-mid-fold": rescan_mid_fold,
              "--pending-export": pending_export, "--pending-export-gap": pending_export_gap,
+             "--merge-defer-pending": merge_defer_pending,
              "--concurrent": concurrent}
     modes[sys.argv[3]](*sys.argv[4:])
     A.finish()

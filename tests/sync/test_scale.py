@@ -4,9 +4,13 @@ SIGKILL, exact with a host that keeps writing, and bounded in memory.
   test_scale.py --adopt-resume   killed at several chunks, restarted: goes on
   test_scale.py --adopt-writing  a tapped writer commits during the adoption
   test_scale.py --adopt-memory   the syncer's own memory stays small
+  test_scale.py --merge-defer    a merge that meets a txn nobody journaled
+                                 leaves the rescan to the local step (in
+                                 chunks), not under the host's writer lock
 """
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -213,9 +217,92 @@ with env.begin(write=True) as txn:
             "written in bounded chunks" % peak)
 
 
+UNSEEN = r'''
+import lmdb, sys
+# a writer WITHOUT the tap: its txn ids have no journal record
+env = lmdb.open(sys.argv[1], max_dbs=4, map_size=1 << 30)
+dn = env.open_db(b"n")
+with env.begin(write=True) as txn:
+    for i in range(0, 1000, 10):
+        txn.put(b"k%06d" % i, b"unseen%d" % i, db=dn)
+    txn.put(b"unseen-new", b"x")
+    txn.delete(b"u000001")
+'''
+
+
+APPLIED_B = r"applied \S+__b__"
+
+
+def wait_log(path, pattern, what, bound=120):
+    def seen():
+        if not os.path.exists(path):
+            return False
+        with open(path) as f:
+            return re.search(pattern, f.read()) is not None
+    A.wait_for(what, seen, bound)
+
+
+def merge_defer():
+    """A's syncer runs (a poll far longer than the test), has synced, and
+    watches the store. A writer without the tap commits on A; then B
+    exports an object, which wakes A for a receive-only cycle: its merge's
+    fold is the first to meet the unaccounted txn id. The env (2,250
+    elements) is over one scan chunk (100), so the merge is deferred, the
+    local step rescans in chunks, and the object is merged after it."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    fill(a, 1000)  # 2,250 elements
+    chunk = {"MDBTAP_TEST_SCAN_CHUNK": "100"}
+    a.extra.update(chunk)
+    b.extra.update(chunk)
+    A.check(quiesce([a, b], store), "a and b converge first")
+    log = os.path.join(root, "a.log")
+    d = subprocess.Popen(a.sync_argv(store, "--poll-interval", "1h", "--log-level", "debug",
+                                     "--log-file", log),
+                         env=dict(os.environ, **chunk), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_log(log, "watching the store for new objects", "a's syncer watching the store")
+        subprocess.run([PY, "-c", UNSEEN, a.env], check=True, timeout=120)
+        b.write([["put", "n", "k000005", "from-b"], ["put", None, "b-new", "b"]])
+        b.sync(store)
+        wait_log(log, "a merge deferred", "the merge deferred")
+        wait_log(log, APPLIED_B, "b's object applied after the local step")
+        st = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True,
+                            text=True, timeout=60)
+        A.check(json.loads(st.stdout).get("merges_deferred", 0) >= 1,
+                "merges_deferred counted: " + st.stdout)
+    finally:
+        d.terminate()
+        d.wait(timeout=120)
+    with open(log) as f:
+        text = f.read()
+    deferred = text.find("a merge deferred")
+    A.check(deferred >= 0, "a merge was deferred")
+    if deferred < 0:
+        A.finish()
+    chunked = text.find("rescan (unaccounted) done in ", deferred)
+    m = re.compile(APPLIED_B).search(text, deferred)
+    applied = m.start() if m else -1
+    A.check(chunked > deferred, "the local step rescanned in chunks after the deferral: " +
+            text[deferred:deferred + 3000])
+    A.check(applied > chunked, "b's object applied after the chunked rescan: " +
+            text[deferred:deferred + 3000])
+    A.check(quiesce([a, b], store), "a and b converge after the deferred merge")
+    same_everywhere([a, b])
+    c = a.contents()
+    n = dict(map(tuple, c["n"]))
+    A.eq(n.get("k000005"), "from-b", "b's write on a")
+    A.eq(n.get("k000010"), "unseen10", "the unseen writer's change on a")
+    A.check(["b-new", "b"] in c["-"] and ["unseen-new", "x"] in c["-"] and
+            not any(k == "u000001" for k, _ in c["-"]), "unnamed DBI on a: b's and the unseen "
+            "writer's changes")
+
+
 def main():
     modes = {"--adopt-resume": adopt_resume, "--adopt-writing": adopt_writing,
-             "--adopt-memory": adopt_memory}
+             "--adopt-memory": adopt_memory, "--merge-defer": merge_defer}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
 
