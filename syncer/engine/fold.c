@@ -168,9 +168,8 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t txnid, 
 		 * the DBI is taken as dirty, rescanned by digest. */
 		skip_op(ds, op, txnid, "an element LMDB refuses (MDB_BAD_VALSIZE)",
 			"the DBI is rescanned");
-		res->rescanned = 1;
-		senv_count_rescan(&ds->s->stats, SENV_RESCAN_DIRTY);
-		return rescan_dbi(ds, op->name, op->name_len, ts, how, &res->stamped);
+		return rescanned(ds, SENV_RESCAN_DIRTY, res,
+				 rescan_dbi(ds, op->name, op->name_len, ts, how, &res->stamped));
 	case MDBTAP_OP_DELETE_DBI:
 		if (!c->host_exists && c->d.exists) {
 			c->d.exists = 0; /* its elements become tombstones below */
