@@ -25,33 +25,39 @@ void out_quoted(FILE *f, const void *p, size_t n)
 	quoted(f, p, n, 0);
 }
 
+/* One byte as out_escape shows it; its length. */
+static size_t escape_one(unsigned char c, char one[5])
+{
+	if (c == '\\')
+		return (size_t)snprintf(one, 5, "\\\\");
+	if (c >= 0x20 && c < 0x7f)
+		return (size_t)snprintf(one, 5, "%c", c);
+	return (size_t)snprintf(one, 5, "\\x%02x", c);
+}
+
 char *out_escape(char *dst, size_t cap, const void *p, size_t n)
 {
 	const unsigned char *s = p;
-	size_t o = 0;
+	size_t o = 0, all = 0, room;
+	char one[5];
 
 	if (!cap)
 		return dst;
+	for (size_t i = 0; i < n && all < cap; i++)
+		all += escape_one(s[i], one);
+	/* all of it when it fits, else what fits before "..." */
+	room = all < cap ? cap - 1 : (cap > 3 ? cap - 4 : 0);
 	for (size_t i = 0; i < n; i++) {
-		char one[5];
-		size_t k;
+		size_t k = escape_one(s[i], one);
 
-		if (s[i] == '\\')
-			k = (size_t)snprintf(one, sizeof(one), "\\\\");
-		else if (s[i] >= 0x20 && s[i] < 0x7f)
-			k = (size_t)snprintf(one, sizeof(one), "%c", s[i]);
-		else
-			k = (size_t)snprintf(one, sizeof(one), "\\x%02x", s[i]);
-		/* room for this, and for "..." unless it is the last byte */
-		if (o + k + (i + 1 < n ? 3 : 0) >= cap) {
-			if (o + 3 < cap) {
-				memcpy(dst + o, "...", 3);
-				o += 3;
-			}
+		if (o + k > room)
 			break;
-		}
 		memcpy(dst + o, one, k);
 		o += k;
+	}
+	if (all >= cap && cap > 3) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
 	}
 	dst[o] = 0;
 	return dst;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "out.h"
 #include "unit.h"
 
 static char path[4096];
@@ -171,6 +172,20 @@ START_TEST(reopen_after_rotation)
 }
 END_TEST
 
+/* Bytes from outside in a log line (out_escape): never a control byte,
+ * cut to fit with "...". */
+START_TEST(escape_for_a_line)
+{
+	char b[16];
+
+	ck_assert_str_eq(out_escape(b, sizeof(b), "a\nb\\c\x1b", 6), "a\\x0ab\\\\c\\x1b");
+	ck_assert_str_eq(out_escape(b, sizeof(b), "abcdefghijklmnopq", 17), "abcdefghijkl...");
+	ck_assert_str_eq(out_escape(b, sizeof(b), "abcdefghijklmno", 15), "abcdefghijklmno");
+	ck_assert_str_eq(out_escape(b, 4, "\n\n", 2), "...");
+	ck_assert_str_eq(out_escape(b, sizeof(b), "", 0), "");
+}
+END_TEST
+
 Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -182,6 +197,7 @@ Suite *log_suite(void)
 	tcase_add_test(tc, json_one_object_per_line);
 	tcase_add_test(tc, secrets_masked);
 	tcase_add_test(tc, reopen_after_rotation);
+	tcase_add_test(tc, escape_for_a_line);
 	suite_add_tcase(s, tc);
 	return s;
 }
