@@ -686,13 +686,49 @@ static void record_current_put(struct tap_env *w, MDB_cursor *mc, struct cursor_
 	cursor_elem_free(&now);
 }
 
+/* MDB_MULTIPLE combined with MDB_CURRENT or MDB_RESERVE, or on a DBI
+ * without DUPSORT: LMDB 0.9's mdb_cursor_put has no defined meaning for
+ * these (MDB_CURRENT|MDB_MULTIPLE|MDB_APPENDDUP returns 0 and changes
+ * nothing; MDB_RESERVE moves data[0] into the page), so the tap does not
+ * guess elements: the DBI may have changed anywhere (DIRTY). */
+static int multiple_is_odd(MDB_cursor *mc, unsigned int flags)
+{
+	return (flags & (MDB_CURRENT | MDB_RESERVE)) ||
+	       !is_dupsort(real_mdb_cursor_txn(mc), real_mdb_cursor_dbi(mc));
+}
+
+/* An MDB_MULTIPLE put: LMDB sets data[1].mv_size to the number of items
+ * it wrote (0 first, then one more per item), but only once it has
+ * checked mc and key: an EINVAL for a NULL key leaves the host's count
+ * there (mdb.c 0.9.24, mdb_cursor_put). So the count is read only when
+ * the key was given; items is data[0] as the host passed it. */
+static void record_multiple(struct tap_env *w, MDB_cursor *mc, int rc, unsigned int flags,
+			    const struct val_copy *key, const MDB_val *items, const MDB_val *data)
+{
+	MDB_dbi dbi = real_mdb_cursor_dbi(mc);
+	size_t n = data[1].mv_size;
+
+	if (rc && n == 0) /* an argument error, or a refusal of the first item */
+		return;
+	if (n == 0 || multiple_is_odd(mc, flags)) {
+		record(w, dbi, MDBTAP_OP_DIRTY, NULL, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		MDB_val v = { items->mv_size, (char *)items->mv_data + i * items->mv_size };
+
+		record(w, dbi, MDBTAP_OP_PUT, &key->v, &v);
+	}
+}
+
 TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsigned int flags)
 {
 	struct cursor_elem old = { 0 };
 	struct call_elem ce;
+	struct val_copy mkey = { .heap = NULL };
 	struct tap_env *w = NULL;
 	MDB_val items = { 0, NULL };
-	int rc, saved, copied = -1;
+	int rc, saved, copied = -1, mcopied = -1;
 
 	if (!tap_resolve())
 		TAP_UNRESOLVED(mdb_cursor_put, mc, key, data, flags);
@@ -701,30 +737,29 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 	tap_depth++;
 	saved = errno;
 	if (mc && (w = writer_env(real_mdb_cursor_txn(mc)))) {
-		if (flags & MDB_CURRENT)
-			cursor_elem_get(mc, &old);
-		else if (flags & MDB_MULTIPLE)
+		if (flags & MDB_MULTIPLE) {
 			items = data[0]; /* LMDB advances data[0] as it writes */
-		else
+			if (key) /* NULL: EINVAL, before LMDB sets the count */
+				mcopied = copy_val(&mkey, key) ? -2 : 0;
+		} else if (flags & MDB_CURRENT) {
+			cursor_elem_get(mc, &old);
+		} else {
 			copied = call_elem_copy(&ce, real_mdb_cursor_txn(mc), real_mdb_cursor_dbi(mc),
 						key, (flags & MDB_RESERVE) ? NULL : data);
+		}
 	}
 	errno = saved;
 	rc = real_mdb_cursor_put(mc, key, data, flags);
 	saved = errno;
 	if (rc && w)
 		note_failed_put(w, rc, flags);
-	if (w && (flags & MDB_MULTIPLE) && !(flags & MDB_CURRENT)) {
-		/* items: one item's size and the array; data[1]: the count,
-		 * set by LMDB to how many were written, also when a later item
-		 * failed (MDB_NODUPDATA: MDB_KEYEXIST midway). */
-		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
-
-		for (size_t i = 0; i < data[1].mv_size; i++) {
-			MDB_val v = { items.mv_size, (char *)items.mv_data + i * items.mv_size };
-
-			record(w, dbi, MDBTAP_OP_PUT, key, &v);
-		}
+	if (w && (flags & MDB_MULTIPLE)) {
+		/* A failed call keeps the items before the failure (MDB_NODUPDATA:
+		 * MDB_KEYEXIST midway): the count says how many. */
+		if (mcopied == -2 && (rc == 0 || data[1].mv_size))
+			tap_txn_lossy(w); /* no memory for the key */
+		else if (mcopied == 0)
+			record_multiple(w, mc, rc, flags, &mkey, &items, data);
 	} else if (rc == 0 && w) {
 		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
 
@@ -741,6 +776,7 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 	}
 	if (!copied)
 		call_elem_free(&ce);
+	free(mkey.heap);
 	cursor_elem_free(&old);
 	errno = saved;
 	tap_depth--;

@@ -937,6 +937,81 @@ static void c_deep_nesting(struct expect *x)
 	mdb_env_close(env);
 }
 
+/* A txn that takes no txn id must leave no record (it would account for
+ * the next writer's id): the case fails itself if LMDB gave it one. */
+static void expect_no_id(MDB_env *env, const MDB_envinfo *before)
+{
+	MDB_envinfo after;
+
+	OK(mdb_env_info(env, &after));
+	if (after.me_last_txnid != before->me_last_txnid)
+		fail("LMDB gave the txn an id: the case tests nothing");
+}
+
+/* MDB_MULTIPLE with a NULL key: EINVAL before LMDB sets data[1] (the
+ * host's count stays there): nothing written, no record. */
+static void c_multiple_null_key(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_dbi f = open_db(env, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_envinfo before;
+	char items[] = "aaaabbbbcccc";
+	MDB_val data[2] = { { 4, items }, { 3, NULL } };
+
+	expect_create(x, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	OK(mdb_env_info(env, &before));
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_cursor_open(txn, f, &c));
+	CHECK_RC(mdb_cursor_put(c, NULL, data, MDB_MULTIPLE), EINVAL);
+	mdb_cursor_close(c);
+	OK(mdb_txn_commit(txn));
+	expect_no_id(env, &before);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
+/* MDB_MULTIPLE|MDB_CURRENT|MDB_APPENDDUP: LMDB returns 0 and its effect is
+ * not defined; the tap says the DBI may have changed (DIRTY), never a
+ * delete of one element and a put of another. */
+static void c_multiple_current(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_dbi f = open_db(env, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k = V("x"), v;
+	char items[] = "5555666677771111222233334444";
+	MDB_val data[2] = { { 4, items }, { 3, NULL } };
+	struct xrec *rec;
+
+	expect_create(x, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	rec = new_rec(x);
+	for (int i = 0; i < 4; i++) {
+		v.mv_size = 4;
+		v.mv_data = items + 12 + 4 * i;
+		OK(mdb_put(txn, f, &k, &v, 0));
+	}
+	add(rec, MDBTAP_OP_PUT, "f", "x", "1111");
+	add(rec, MDBTAP_OP_PUT, "f", "x", "2222");
+	add(rec, MDBTAP_OP_PUT, "f", "x", "3333");
+	add(rec, MDBTAP_OP_PUT, "f", "x", "4444");
+	OK(mdb_txn_commit(txn));
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_cursor_open(txn, f, &c));
+	v = V("2222");
+	OK(mdb_cursor_get(c, &k, &v, MDB_GET_BOTH));
+	k = V("x");
+	OK(mdb_cursor_put(c, &k, data, MDB_MULTIPLE | MDB_CURRENT | MDB_APPENDDUP));
+	mdb_cursor_close(c);
+	OK(mdb_txn_commit(txn));
+	add(new_rec(x), MDBTAP_OP_DIRTY, "f", NULL, NULL);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
 /* Handles closed and reopened: names stay right. */
 static void c_dbi_close_reopen(struct expect *x)
 {
@@ -989,6 +1064,8 @@ static const struct {
 	{ "binary_keys", c_binary_keys },
 	{ "deep_nesting", c_deep_nesting },
 	{ "dbi_close_reopen", c_dbi_close_reopen },
+	{ "multiple_null_key", c_multiple_null_key },
+	{ "multiple_current", c_multiple_current },
 };
 
 int main(int argc, char **argv)
