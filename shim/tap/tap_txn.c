@@ -17,8 +17,36 @@ static void set_levels(struct tap_env *e, unsigned n)
 	__atomic_store_n(&e->nlevels, n, __ATOMIC_RELEASE);
 }
 
+static void deep_set(struct tap_env *e, unsigned n)
+{
+	e->ndeep = n;
+	__atomic_store_n(&e->deep_top, n ? e->deep[n - 1].txn : NULL, __ATOMIC_RELEASE);
+}
+
+/* Untracked children from index i on ended with their parent (LMDB
+ * commits a txn's live child when it commits it, and aborts it when it
+ * aborts): on a commit, what they wrote goes to that parent, or makes
+ * the record lossy when the parent is tracked. */
+static void deep_end_from(struct tap_env *e, unsigned i, int committed)
+{
+	int wrote = 0;
+
+	if (i >= e->ndeep)
+		return;
+	for (unsigned k = i; k < e->ndeep; k++)
+		wrote |= e->deep[k].wrote;
+	if (committed && wrote) {
+		if (i > 0)
+			e->deep[i - 1].wrote = 1;
+		else
+			e->record_flags |= MDBTAP_REC_LOSSY;
+	}
+	deep_set(e, i);
+}
+
 static void reset(struct tap_env *e)
 {
+	deep_set(e, 0);
 	for (unsigned i = 0; i < e->nlevels; i++)
 		__atomic_store_n(&e->levels[i].txn, NULL, __ATOMIC_RELEASE);
 	set_levels(e, 0);
@@ -36,10 +64,31 @@ static void reset(struct tap_env *e)
 	}
 }
 
+/* A child beyond TAP_MAX_LEVELS. Out of memory: the record says the
+ * tap missed something (it cannot tell whether the child will write). */
+static void deep_push(struct tap_env *e, MDB_txn *txn)
+{
+	if (e->ndeep == e->deep_cap) {
+		unsigned cap = e->deep_cap ? 2 * e->deep_cap : 8;
+		struct tap_deep *nd = realloc(e->deep, cap * sizeof(*nd));
+
+		if (!nd) {
+			e->record_flags |= MDBTAP_REC_LOSSY;
+			return;
+		}
+		e->deep = nd;
+		e->deep_cap = cap;
+	}
+	e->deep[e->ndeep].txn = txn;
+	e->deep[e->ndeep].wrote = 0;
+	deep_set(e, e->ndeep + 1);
+}
+
 void tap_txn_begin(struct tap_env *e, MDB_txn *parent, MDB_txn *txn)
 {
 	if (!parent) {
 		reset(e); /* anything left over is from an end path we missed */
+		e->deep_owner = pthread_self();
 		e->seq++;
 		e->levels[0].txn = txn;
 		e->levels[0].ops_mark = 0;
@@ -48,12 +97,16 @@ void tap_txn_begin(struct tap_env *e, MDB_txn *parent, MDB_txn *txn)
 		set_levels(e, 1);
 		return;
 	}
-	if (tap_env_current(e) != parent)
-		return; /* a child of a txn we do not track */
-	if (e->nlevels == TAP_MAX_LEVELS) {
-		e->record_flags |= MDBTAP_REC_LOSSY;
+	if (tap_env_current(e) == parent && e->nlevels == TAP_MAX_LEVELS && !e->ndeep) {
+		deep_push(e, txn);
 		return;
 	}
+	if (e->ndeep && tap_env_deep_current(e) == parent) {
+		deep_push(e, txn);
+		return;
+	}
+	if (tap_env_current(e) != parent || e->ndeep)
+		return; /* a child of a txn we do not track */
 	e->levels[e->nlevels].ops_mark = e->ops_len;
 	e->levels[e->nlevels].nops_mark = e->nops;
 	e->levels[e->nlevels].touched_mark = e->touched;
@@ -126,6 +179,10 @@ void tap_txn_op(struct tap_env *e, unsigned type, struct tap_name *n,
 	size_t sz = record_op_size(klen, vlen);
 	unsigned idx;
 
+	if (e->ndeep) {
+		e->deep[e->ndeep - 1].wrote = 1;
+		return;
+	}
 	if (name_index(e, n, &idx)) {
 		e->record_flags |= MDBTAP_REC_LOSSY;
 		return;
@@ -145,18 +202,37 @@ void tap_txn_op(struct tap_env *e, unsigned type, struct tap_name *n,
 
 void tap_txn_lossy(struct tap_env *e)
 {
-	e->record_flags |= MDBTAP_REC_LOSSY;
+	if (e->ndeep)
+		e->deep[e->ndeep - 1].wrote = 1;
+	else
+		e->record_flags |= MDBTAP_REC_LOSSY;
 }
 
 void tap_txn_touched(struct tap_env *e)
 {
-	e->touched = 1;
+	if (e->ndeep)
+		e->deep[e->ndeep - 1].wrote = 1;
+	else
+		e->touched = 1;
+}
+
+int tap_txn_deep_end(struct tap_env *e, MDB_txn *txn, int committed)
+{
+	if (!e->ndeep || !pthread_equal(e->deep_owner, pthread_self()))
+		return 0;
+	for (unsigned i = e->ndeep; i-- > 0;)
+		if (e->deep[i].txn == txn) {
+			deep_end_from(e, i, committed);
+			return 1;
+		}
+	return 0;
 }
 
 void tap_txn_child_end(struct tap_env *e, int level, int committed)
 {
 	if (level <= 0 || (unsigned)level >= e->nlevels)
 		return;
+	deep_end_from(e, 0, committed); /* before the flags mark is restored */
 	if (!committed) {
 		e->touched = e->levels[level].touched_mark;
 		/* What an aborted child missed never happened. */
@@ -198,6 +274,7 @@ void tap_txn_prepare_commit(struct tap_env *e, MDB_txn *txn, struct journal_slot
 	int rc;
 
 	slot->state = NULL;
+	deep_end_from(e, 0, 1); /* LMDB commits live children with their parent */
 	if (e->overflow && build_dirty_ops(e))
 		e->record_flags |= MDBTAP_REC_LOSSY;
 	/* A txn that wrote nothing: LMDB commits it without a txn id (no

@@ -61,7 +61,10 @@ static struct tap_env *writer_env(MDB_txn *txn)
 	if (!txn)
 		return NULL;
 	e = tap_env_find(real_mdb_txn_env(txn));
-	return e && tap_env_current(e) == txn ? e : NULL;
+	if (!e)
+		return NULL;
+	/* A child beyond the tracked levels: tap_txn.c only notes that it wrote. */
+	return tap_env_current(e) == txn || tap_env_deep_current(e) == txn ? e : NULL;
 }
 
 static int is_dupsort(MDB_txn *txn, MDB_dbi dbi)
@@ -318,8 +321,11 @@ TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
 		journal_finish(&slot, rc == 0);
 		if (rc == 0) /* a syncer waiting for commits exports it now */
 			journal_notify(&slot);
-	} else if (level > 0)
+	} else if (level > 0) {
 		tap_txn_child_end(e, level, rc == 0);
+	} else if (e) {
+		tap_txn_deep_end(e, txn, rc == 0);
+	}
 	errno = saved;
 	tap_depth--;
 	return rc;
@@ -332,14 +338,16 @@ TAP_EXPORT void mdb_txn_abort(MDB_txn *txn)
 
 	if (!tap_resolve())
 		TAP_UNRESOLVED_VOID(mdb_txn_abort, txn);
-	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn))) &&
-	    (level = tap_env_level(e, txn)) >= 0) {
+	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn)))) {
 		int saved = errno;
 
+		level = tap_env_level(e, txn);
 		if (level == 0)
 			tap_txn_abort(e);
-		else
+		else if (level > 0)
 			tap_txn_child_end(e, level, 0);
+		else
+			tap_txn_deep_end(e, txn, 0);
 		errno = saved;
 	}
 	tap_depth++;
@@ -370,7 +378,7 @@ TAP_EXPORT int mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, 
 	tap_depth++;
 	saved = errno;
 	if (txn && (e = tap_env_find(real_mdb_txn_env(txn))))
-		w = tap_env_current(e) == txn ? e : NULL;
+		w = writer_env(txn);
 	if (w && !name)
 		real_mdb_dbi_flags(txn, 1, &before);
 	else if (w && (flags & MDB_CREATE))

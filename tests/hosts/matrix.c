@@ -1012,6 +1012,53 @@ static void c_multiple_current(struct expect *x)
 	mdb_env_close(env);
 }
 
+/* Children beyond the tracked depth that wrote nothing, or whose writes
+ * were aborted: the txn takes no id when nothing else wrote (no record),
+ * and is not lossy when a tracked level wrote. */
+static void c_deep_nesting_no_write(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_txn *txn[40];
+	MDB_envinfo before;
+
+	/* 33 children: the deepest aborted, the others committed. */
+	OK(mdb_env_info(env, &before));
+	OK(mdb_txn_begin(env, NULL, 0, &txn[0]));
+	for (int i = 1; i <= 33; i++)
+		OK(mdb_txn_begin(env, txn[i - 1], 0, &txn[i]));
+	mdb_txn_abort(txn[33]);
+	for (int i = 32; i >= 1; i--)
+		OK(mdb_txn_commit(txn[i]));
+	OK(mdb_txn_commit(txn[0]));
+	expect_no_id(env, &before);
+	/* 36 children, none writes, all committed. */
+	OK(mdb_txn_begin(env, NULL, 0, &txn[0]));
+	for (int i = 1; i <= 36; i++)
+		OK(mdb_txn_begin(env, txn[i - 1], 0, &txn[i]));
+	for (int i = 36; i >= 1; i--)
+		OK(mdb_txn_commit(txn[i]));
+	OK(mdb_txn_commit(txn[0]));
+	expect_no_id(env, &before);
+	/* Writes at levels 35 and 34 aborted by the abort of level 33, a
+	 * write at level 1 kept; the top commits with live children (LMDB
+	 * commits them with it: none wrote). */
+	OK(mdb_txn_begin(env, NULL, 0, &txn[0]));
+	for (int i = 1; i <= 35; i++)
+		OK(mdb_txn_begin(env, txn[i - 1], 0, &txn[i]));
+	put1(txn[35], "deep35");
+	OK(mdb_txn_commit(txn[35]));
+	put1(txn[34], "deep34");
+	mdb_txn_abort(txn[33]);
+	for (int i = 32; i >= 2; i--)
+		OK(mdb_txn_commit(txn[i]));
+	put1(txn[1], "k01");
+	OK(mdb_txn_begin(env, txn[1], 0, &txn[2]));
+	OK(mdb_txn_commit(txn[0]));
+	add(new_rec(x), MDBTAP_OP_PUT, NULL, "k01", NULL);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
 /* Handles closed and reopened: names stay right. */
 static void c_dbi_close_reopen(struct expect *x)
 {
@@ -1066,6 +1113,7 @@ static const struct {
 	{ "dbi_close_reopen", c_dbi_close_reopen },
 	{ "multiple_null_key", c_multiple_null_key },
 	{ "multiple_current", c_multiple_current },
+	{ "deep_nesting_no_write", c_deep_nesting_no_write },
 };
 
 int main(int argc, char **argv)
