@@ -28,23 +28,32 @@
 
 static __thread unsigned tap_depth;
 
-/* No LMDB found where the tap looks (tap_resolve.c): the host's LMDB is
- * compiled into the module that called us (issue 9, bug 5). Forward to
- * that module's own definition and journal nothing: its txn ids show up
- * unaccounted, as for any LMDB the tap cannot see. Never break the host. */
-#define TAP_UNRESOLVED(name, ...)                                                   \
+/* Where a call goes. A caller whose object defines its own mdb_* (LMDB
+ * compiled into a module that exports them: its calls reach us through
+ * the global scope) goes to those definitions, whatever other LMDB is
+ * loaded, and is not journaled: its txn ids show up unaccounted, as for
+ * any LMDB the tap cannot see (issue 9, bug 5). So does any call when no
+ * LMDB is found where the tap looks (tap_resolve.c); EINVAL when the
+ * caller has no LMDB of its own either. Never break the host. */
+#define TAP_ROUTE(name, ...)                                                        \
 	do {                                                                        \
-		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
-			#name, __builtin_return_address(0), (const void *)name);    \
-		return own_ ? own_(__VA_ARGS__) : EINVAL;                           \
+		const void *ra_ = __builtin_return_address(0);                      \
+		if (__builtin_expect(!tap_caller_plain(ra_) || !tap_resolve(), 0)) { \
+			__typeof__(&name) own_ = (__typeof__(&name))tap_own_def(    \
+				ra_, TAP_FN_##name, #name);                          \
+			return own_ ? own_(__VA_ARGS__) : EINVAL;                   \
+		}                                                                   \
 	} while (0)
-#define TAP_UNRESOLVED_VOID(name, ...)                                              \
+#define TAP_ROUTE_VOID(name, ...)                                                   \
 	do {                                                                        \
-		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
-			#name, __builtin_return_address(0), (const void *)name);    \
-		if (own_)                                                           \
-			own_(__VA_ARGS__);                                          \
-		return;                                                             \
+		const void *ra_ = __builtin_return_address(0);                      \
+		if (__builtin_expect(!tap_caller_plain(ra_) || !tap_resolve(), 0)) { \
+			__typeof__(&name) own_ = (__typeof__(&name))tap_own_def(    \
+				ra_, TAP_FN_##name, #name);                          \
+			if (own_)                                                   \
+				own_(__VA_ARGS__);                                  \
+			return;                                                     \
+		}                                                                   \
 	} while (0)
 
 /* Whether the tap should look at this call at all. */
@@ -227,8 +236,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 	struct stat data;
 	int rc, saved, jrc;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_env_open, env, path, flags, mode);
+	TAP_ROUTE(mdb_env_open, env, path, flags, mode);
 	if (!tap_active())
 		return real_mdb_env_open(env, path, flags, mode);
 	tap_depth++;
@@ -261,8 +269,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 
 TAP_EXPORT void mdb_env_close(MDB_env *env)
 {
-	if (!tap_resolve())
-		TAP_UNRESOLVED_VOID(mdb_env_close, env);
+	TAP_ROUTE_VOID(mdb_env_close, env);
 	if (tap_active()) {
 		int saved = errno;
 
@@ -279,8 +286,7 @@ TAP_EXPORT int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, 
 	struct tap_env *e;
 	int rc;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_txn_begin, env, parent, flags, txn);
+	TAP_ROUTE(mdb_txn_begin, env, parent, flags, txn);
 	if (!tap_active())
 		return real_mdb_txn_begin(env, parent, flags, txn);
 	tap_depth++;
@@ -301,8 +307,7 @@ TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
 	struct tap_env *e;
 	int rc, level = -1, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_txn_commit, txn);
+	TAP_ROUTE(mdb_txn_commit, txn);
 	if (!tap_active())
 		return real_mdb_txn_commit(txn);
 	tap_depth++;
@@ -336,8 +341,7 @@ TAP_EXPORT void mdb_txn_abort(MDB_txn *txn)
 	struct tap_env *e;
 	int level;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED_VOID(mdb_txn_abort, txn);
+	TAP_ROUTE_VOID(mdb_txn_abort, txn);
 	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn)))) {
 		int saved = errno;
 
@@ -371,8 +375,7 @@ TAP_EXPORT int mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, 
 	size_t entries = 0;
 	int rc, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_dbi_open, txn, name, flags, dbi);
+	TAP_ROUTE(mdb_dbi_open, txn, name, flags, dbi);
 	if (!tap_active())
 		return real_mdb_dbi_open(txn, name, flags, dbi);
 	tap_depth++;
@@ -409,8 +412,7 @@ TAP_EXPORT void mdb_dbi_close(MDB_env *env, MDB_dbi dbi)
 {
 	struct tap_env *e;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED_VOID(mdb_dbi_close, env, dbi);
+	TAP_ROUTE_VOID(mdb_dbi_close, env, dbi);
 	if (tap_active() && (e = tap_env_find(env))) {
 		int saved = errno;
 
@@ -481,8 +483,7 @@ TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 	struct tap_env *w;
 	int rc, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_drop, txn, dbi, del);
+	TAP_ROUTE(mdb_drop, txn, dbi, del);
 	if (!tap_active())
 		return real_mdb_drop(txn, dbi, del);
 	tap_depth++;
@@ -607,8 +608,7 @@ TAP_EXPORT int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, u
 	struct tap_env *w;
 	int rc, saved, copied = -1;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_put, txn, dbi, key, data, flags);
+	TAP_ROUTE(mdb_put, txn, dbi, key, data, flags);
 	if (!tap_active())
 		return real_mdb_put(txn, dbi, key, data, flags);
 	tap_depth++;
@@ -644,8 +644,7 @@ TAP_EXPORT int mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 	struct tap_env *w;
 	int rc, saved, copied = -1;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_del, txn, dbi, key, data);
+	TAP_ROUTE(mdb_del, txn, dbi, key, data);
 	if (!tap_active())
 		return real_mdb_del(txn, dbi, key, data);
 	tap_depth++;
@@ -738,8 +737,7 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 	MDB_val items = { 0, NULL };
 	int rc, saved, copied = -1, mcopied = -1;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_cursor_put, mc, key, data, flags);
+	TAP_ROUTE(mdb_cursor_put, mc, key, data, flags);
 	if (!tap_active())
 		return real_mdb_cursor_put(mc, key, data, flags);
 	tap_depth++;
@@ -797,8 +795,7 @@ TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
 	struct tap_env *w = NULL;
 	int rc, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_cursor_del, mc, flags);
+	TAP_ROUTE(mdb_cursor_del, mc, flags);
 	if (!tap_active())
 		return real_mdb_cursor_del(mc, flags);
 	tap_depth++;
