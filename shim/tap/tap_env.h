@@ -22,6 +22,7 @@ struct tap_name {
 	size_t len;
 	uint64_t stamp;         /* writer only: txn seq that last listed it */
 	unsigned idx;           /* writer only: its index in that record */
+	int own_order;          /* atomic: the host set a comparator on it */
 };
 
 /* Nested write transactions: unlimited in LMDB, tracked to this depth.
@@ -70,6 +71,7 @@ struct tap_env {
 	uint8_t *namebuf;               /* encoded names of this txn */
 	size_t names_len, names_cap;
 	uint32_t nnames;
+	unsigned own_order;             /* atomic: names with own_order set */
 
 	/* Children beyond TAP_MAX_LEVELS, outermost first. deep_top is the
 	 * innermost (atomic: other threads compare it); deep_owner the

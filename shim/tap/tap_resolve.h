@@ -24,7 +24,9 @@
 	X(int, mdb_put, (MDB_txn *, MDB_dbi, MDB_val *, MDB_val *, unsigned int)) \
 	X(int, mdb_del, (MDB_txn *, MDB_dbi, MDB_val *, MDB_val *))               \
 	X(int, mdb_cursor_put, (MDB_cursor *, MDB_val *, MDB_val *, unsigned int)) \
-	X(int, mdb_cursor_del, (MDB_cursor *, unsigned int))
+	X(int, mdb_cursor_del, (MDB_cursor *, unsigned int))                      \
+	X(int, mdb_set_compare, (MDB_txn *, MDB_dbi, MDB_cmp_func *))             \
+	X(int, mdb_set_dupsort, (MDB_txn *, MDB_dbi, MDB_cmp_func *))
 
 #define TAP_CALLED_FUNCS(X)                                                     \
 	X(MDB_env *, mdb_txn_env, (MDB_txn *))                                    \

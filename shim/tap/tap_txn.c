@@ -6,6 +6,7 @@
 
 #include "record.h"
 #include "tap_config.h"
+#include "tap_lock.h"
 #include "tap_resolve.h"
 
 /* Buffers above this are freed after a commit, so that one huge
@@ -268,6 +269,44 @@ static int build_dirty_ops(struct tap_env *e)
 	return 0;
 }
 
+/* One ORDER op for each DBI of this record that the host orders with its
+ * own comparator (the syncer leaves those DBIs alone). At the end of the
+ * record, outside the ops limit: the syncer reads the whole record before
+ * it exports anything. Names stay listed after a child's abort: ORDER
+ * is true of them all the same. Returns 0 or -1 (no memory). */
+static int add_order_ops(struct tap_env *e)
+{
+	size_t sz = record_op_size(0, 0);
+	int rc = 0;
+
+	if (!__atomic_load_n(&e->own_order, __ATOMIC_ACQUIRE))
+		return 0;
+	tap_lock(); /* the list of names grows under it */
+	for (struct tap_name *n = e->names; n && !rc; n = n->next) {
+		if (n->stamp != e->seq || !__atomic_load_n(&n->own_order, __ATOMIC_ACQUIRE))
+			continue;
+		if (reserve(&e->ops, &e->ops_cap, e->ops_len + sz)) {
+			rc = -1;
+			break;
+		}
+		record_put_op(e->ops + e->ops_len, MDBTAP_OP_ORDER, 0, n->idx, NULL, 0, NULL, 0);
+		e->ops_len += sz;
+		e->nops++;
+	}
+	tap_unlock();
+	return rc;
+}
+
+void tap_txn_order(struct tap_env *e, struct tap_name *n)
+{
+	tap_lock();
+	if (!n->own_order) {
+		__atomic_store_n(&n->own_order, 1, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&e->own_order, 1, __ATOMIC_RELEASE);
+	}
+	tap_unlock();
+}
+
 void tap_txn_prepare_commit(struct tap_env *e, MDB_txn *txn, struct journal_slot *slot)
 {
 	struct journal_append_in in;
@@ -288,6 +327,8 @@ void tap_txn_prepare_commit(struct tap_env *e, MDB_txn *txn, struct journal_slot
 		reset(e);
 		return;
 	}
+	if (add_order_ops(e))
+		e->record_flags |= MDBTAP_REC_LOSSY;
 	memset(&in, 0, sizeof(in));
 	in.txnid = real_mdb_txn_id(txn);
 	in.ts = journal_clock_next(e->jnl);

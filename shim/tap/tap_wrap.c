@@ -825,3 +825,46 @@ TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
 	tap_depth--;
 	return rc;
 }
+
+/* A comparator of the host's own: LMDB orders the DBI by it, the syncer
+ * by memcmp. The tap forwards the call unchanged and marks the DBI's
+ * name: its records then carry ORDER, and the syncer leaves the DBI
+ * alone (it would merge keys out of the host's order, and journal
+ * deletes of elements that compare equal but differ in bytes). */
+static void note_own_order(MDB_txn *txn, MDB_dbi dbi)
+{
+	struct tap_env *e;
+	struct tap_name *n;
+
+	if (!txn || !tap_active() || !(e = tap_env_find(real_mdb_txn_env(txn))))
+		return;
+	n = tap_env_dbi_name(e, dbi);
+	if (n)
+		tap_txn_order(e, n);
+}
+
+TAP_EXPORT int mdb_set_compare(MDB_txn *txn, MDB_dbi dbi, MDB_cmp_func *cmp)
+{
+	int rc, saved;
+
+	TAP_ROUTE(mdb_set_compare, txn, dbi, cmp);
+	rc = real_mdb_set_compare(txn, dbi, cmp);
+	saved = errno;
+	if (rc == 0)
+		note_own_order(txn, dbi);
+	errno = saved;
+	return rc;
+}
+
+TAP_EXPORT int mdb_set_dupsort(MDB_txn *txn, MDB_dbi dbi, MDB_cmp_func *cmp)
+{
+	int rc, saved;
+
+	TAP_ROUTE(mdb_set_dupsort, txn, dbi, cmp);
+	rc = real_mdb_set_dupsort(txn, dbi, cmp);
+	saved = errno;
+	if (rc == 0)
+		note_own_order(txn, dbi);
+	errno = saved;
+	return rc;
+}

@@ -9,6 +9,7 @@
 #include "acct.h"
 #include "hlc.h"
 #include "log.h"
+#include "ownorder.h"
 #include "record.h"
 #include "rescan.h"
 
@@ -78,8 +79,13 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t ts, uns
 {
 	MDB_val key = { op->klen, (void *)op->key }, val = { op->vlen, (void *)op->val };
 	struct dctx *c;
-	int rc = elem_set_get(ds, op->name, op->name_len, 0, &c);
+	int rc;
 
+	if (op->type == MDBTAP_OP_ORDER) {
+		ownorder_add(ds->s, op->name, op->name_len);
+		return 0;
+	}
+	rc = elem_set_get(ds, op->name, op->name_len, 0, &c);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* not synced, or created and deleted unseen */
 	if (rc || op->type == MDBTAP_OP_CREATE)
@@ -203,6 +209,7 @@ static int record_shows(struct dset *ds, const struct journal_entry *e, int *sho
 						&show);
 			break;
 		case MDBTAP_OP_CREATE:
+		case MDBTAP_OP_ORDER: /* says nothing about elements */
 			break;
 		default:
 			show |= SHOW_NO; /* a DBI-wide op: no element shows it */

@@ -69,6 +69,14 @@ struct senv_stats {
 				      version of another timestamp */
 	uint64_t conflicts_lost;   /* remote elements a local version of
 				      another timestamp kept out */
+	uint64_t dbis_own_order;   /* DBIs not synced: the host's own order
+				      (ownorder.h) */
+};
+
+/* A DBI name (len 0: the unnamed DBI). */
+struct senv_name {
+	char *name;
+	size_t len;
 };
 
 /* A merge stopped by the host's full map (mapfull.h): the object, how
@@ -130,6 +138,8 @@ struct senv {
 	struct senv_full full[SENV_FULL_SLOTS]; /* mapfull.h */
 	unsigned full_next;          /* the slot to take next */
 	int full_logged;             /* a full map was said, not yet its end */
+	struct senv_name *own_order; /* DBIs left alone (ownorder.h) */
+	size_t nown_order;
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;
@@ -156,7 +166,8 @@ void senv_close(struct senv *s);
 int senv_lock(struct senv *s, int exclusive);
 void senv_unlock(struct senv *s);
 
-/* Whether the DBI (len 0: unnamed) is synced under the config. */
+/* Whether the DBI (len 0: unnamed) is synced: under the config, and not
+ * ordered by the host's own comparator (ownorder.h). */
 int senv_selected(const struct senv *s, const char *name, size_t len);
 
 /* The host DBI named (name, len). create_flags: 0 to open an existing

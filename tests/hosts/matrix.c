@@ -1059,6 +1059,56 @@ static void c_deep_nesting_no_write(struct expect *x)
 	mdb_env_close(env);
 }
 
+static int reverse_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = memcmp(b->mv_data, a->mv_data, n);
+
+	return c ? c : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
+}
+
+/* A comparator of the host's own (mdb_set_compare, mdb_set_dupsort):
+ * each record that lists the DBI ends with ORDER for it; a DBI without
+ * one, or a txn that only sets one, gets none. */
+static void c_own_order(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_dbi c = open_db(env, "c", 0), d = open_db(env, "d", MDB_DUPSORT), p = open_db(env, "p", 0);
+	MDB_txn *txn;
+	MDB_val k = V("k"), v = V("v");
+	MDB_envinfo before;
+	struct xrec *rec;
+
+	expect_create(x, "c", 0);
+	expect_create(x, "d", MDB_DUPSORT);
+	expect_create(x, "p", 0);
+	OK(mdb_env_info(env, &before));
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_set_compare(txn, c, reverse_cmp));
+	OK(mdb_set_dupsort(txn, d, reverse_cmp));
+	OK(mdb_txn_commit(txn));
+	expect_no_id(env, &before);
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_set_compare(txn, c, reverse_cmp));
+	OK(mdb_set_dupsort(txn, d, reverse_cmp));
+	OK(mdb_put(txn, c, &k, &v, 0));
+	OK(mdb_put(txn, p, &k, &v, 0));
+	OK(mdb_put(txn, d, &k, &v, 0));
+	OK(mdb_txn_commit(txn));
+	rec = new_rec(x);
+	add(rec, MDBTAP_OP_PUT, "c", "k", NULL);
+	add(rec, MDBTAP_OP_PUT, "p", "k", NULL);
+	add(rec, MDBTAP_OP_PUT, "d", "k", "v");
+	add(rec, MDBTAP_OP_ORDER, "d", NULL, NULL); /* names newest first */
+	add(rec, MDBTAP_OP_ORDER, "c", NULL, NULL);
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_put(txn, p, &k, &k, 0));
+	OK(mdb_txn_commit(txn));
+	add(new_rec(x), MDBTAP_OP_PUT, "p", "k", NULL);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
 /* Handles closed and reopened: names stay right. */
 static void c_dbi_close_reopen(struct expect *x)
 {
@@ -1114,6 +1164,7 @@ static const struct {
 	{ "multiple_null_key", c_multiple_null_key },
 	{ "multiple_current", c_multiple_current },
 	{ "deep_nesting_no_write", c_deep_nesting_no_write },
+	{ "own_order", c_own_order },
 };
 
 int main(int argc, char **argv)
