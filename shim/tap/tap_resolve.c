@@ -219,25 +219,25 @@ static struct caller_obj *lookup_caller(uintptr_t a)
 }
 
 /* Slow path: find the object that holds a, keep it, and return it
- * (NULL: in no object). *tmp holds it when the table is full. */
+ * (NULL: in no object). *tmp holds it when the table is full. The loader
+ * is asked without resolve_lock held: a host's constructor that calls
+ * LMDB inside dlopen holds the loader's lock and may wait for ours. */
 static struct caller_obj *add_caller(uintptr_t a, struct caller_obj *tmp)
 {
 	struct find_obj f = { .addr = a };
 	struct caller_obj *c;
 	unsigned n;
 
+	dl_iterate_phdr(find_object, &f);
+	if (!f.found)
+		return NULL;
+	f.o.own = own_symbol(&f.o, "mdb_put") != NULL;
 	pthread_mutex_lock(&resolve_lock);
 	c = lookup_caller(a); /* another thread may have added it */
 	if (c) {
 		pthread_mutex_unlock(&resolve_lock);
 		return c;
 	}
-	dl_iterate_phdr(find_object, &f);
-	if (!f.found) {
-		pthread_mutex_unlock(&resolve_lock);
-		return NULL;
-	}
-	f.o.own = own_symbol(&f.o, "mdb_put") != NULL;
 	n = ncallers;
 	if (n < TAP_MAX_CALLERS) {
 		callers[n] = f.o;

@@ -89,7 +89,7 @@ void tap_txn_begin(struct tap_env *e, MDB_txn *parent, MDB_txn *txn)
 {
 	if (!parent) {
 		reset(e); /* anything left over is from an end path we missed */
-		e->deep_owner = pthread_self();
+		__atomic_store_n(&e->deep_owner, pthread_self(), __ATOMIC_RELAXED);
 		e->seq++;
 		e->levels[0].txn = txn;
 		e->levels[0].ops_mark = 0;
@@ -219,7 +219,10 @@ void tap_txn_touched(struct tap_env *e)
 
 int tap_txn_deep_end(struct tap_env *e, MDB_txn *txn, int committed)
 {
-	if (!e->ndeep || !pthread_equal(e->deep_owner, pthread_self()))
+	/* Any thread: only the writer's, with untracked children live, reads
+	 * on (deep_top's release store orders deep_owner before it). */
+	if (!tap_env_deep_current(e) ||
+	    !pthread_equal(__atomic_load_n(&e->deep_owner, __ATOMIC_RELAXED), pthread_self()))
 		return 0;
 	for (unsigned i = e->ndeep; i-- > 0;)
 		if (e->deep[i].txn == txn) {
