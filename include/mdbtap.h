@@ -16,7 +16,7 @@
  * and the journal is the file `journal` in it. The syncer keeps its own
  * state in the same directory.
  *
- * @section file The journal file (version 2)
+ * @section file The journal file (version 3)
  * All integers are in host byte order: the file never leaves the machine.
  *  - offset 0: struct mdbtap_journal_header, padded to
  *    MDBTAP_JOURNAL_HEADER_SIZE bytes.
@@ -70,7 +70,11 @@
  * says that every value of the key went. DROP empties a DBI, DELETE_DBI
  * deletes it, CREATE creates it (value: its u32 flags; for the unnamed DBI,
  * a change of its flags). DIRTY says the DBI may have changed anywhere: the
- * transaction was too large to list (the syncer compares digests).
+ * transaction was too large to list (the syncer compares digests). ORDER
+ * says the host orders the DBI with its own comparator (mdb_set_compare or
+ * mdb_set_dupsort): its byte order is not LMDB's memcmp order, so the
+ * syncer neither exports nor merges it. It precedes the DBI's first other
+ * op in each record of a writer that set one.
  */
 #ifndef MDBTAP_H
 #define MDBTAP_H
@@ -96,7 +100,8 @@ extern "C" {
 /** @name Journal file constants */
 /**@{*/
 #define MDBTAP_JOURNAL_MAGIC "MDBTAPJ\001"       /**< 8 bytes, no NUL */
-#define MDBTAP_JOURNAL_VERSION 2u   /**< 2: the record crc covers nops and body_len too */
+#define MDBTAP_JOURNAL_VERSION 3u   /**< 2: the record crc covers nops and body_len too;
+					 3: op ORDER */
 #define MDBTAP_JOURNAL_HEADER_SIZE 4096u
 #define MDBTAP_JOURNAL_DEFAULT_CAPACITY (64u << 20)
 #define MDBTAP_JOURNAL_MIN_CAPACITY (64u << 10)
@@ -182,6 +187,7 @@ struct mdbtap_record {
 #define MDBTAP_OP_DELETE_DBI 5u  /**< DBI deleted (mdb_drop, del=1) */
 #define MDBTAP_OP_CREATE 6u      /**< DBI created, or the unnamed DBI's flags changed */
 #define MDBTAP_OP_DIRTY 7u       /**< DBI may have changed anywhere */
+#define MDBTAP_OP_ORDER 8u       /**< the host orders the DBI with its own comparator */
 /**@}*/
 
 #define MDBTAP_OPF_VALUE 1u /**< the op carries a value (DUPSORT element) */

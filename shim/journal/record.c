@@ -113,7 +113,7 @@ int record_iter_next(struct record_iter *it, struct record_op *op)
 		return MDBTAP_E_CORRUPT;
 	memcpy(&h, it->body + it->off, MDBTAP_OP_HEADER_SIZE);
 	left -= MDBTAP_OP_HEADER_SIZE;
-	if (h.type < MDBTAP_OP_PUT || h.type > MDBTAP_OP_DIRTY)
+	if (h.type < MDBTAP_OP_PUT || h.type > MDBTAP_OP_ORDER)
 		return MDBTAP_E_CORRUPT;
 	if (h.klen > left || h.vlen > left - h.klen)
 		return MDBTAP_E_CORRUPT;
@@ -145,6 +145,7 @@ const char *record_op_name(unsigned type)
 		[MDBTAP_OP_DELETE_DBI] = "delete-dbi",
 		[MDBTAP_OP_CREATE] = "create",
 		[MDBTAP_OP_DIRTY] = "dirty",
+		[MDBTAP_OP_ORDER] = "order",
 	};
 
 	if (type >= sizeof(names) / sizeof(names[0]) || !names[type])

@@ -47,6 +47,7 @@ static void free_env(struct tap_env *e)
 	free(e->slots);
 	free(e->ops);
 	free(e->namebuf);
+	free(e->deep);
 	journal_close(e->jnl);
 	free(e);
 }

@@ -8,6 +8,7 @@
 #define MDBTAP_TAP_ENV_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,19 @@ struct tap_name {
 	size_t len;
 	uint64_t stamp;         /* writer only: txn seq that last listed it */
 	unsigned idx;           /* writer only: its index in that record */
+	int own_order;          /* atomic: the host set a comparator on it */
 };
 
 /* Nested write transactions: unlimited in LMDB, tracked to this depth.
- * A deeper child is not tracked: its transaction's record is marked
- * lossy, and the syncer rescans. */
+ * Deeper children are not tracked op by op: the tap only notes whether
+ * each wrote anything (struct tap_deep); one that did and committed into
+ * a tracked parent makes the record lossy, and the syncer rescans. */
 #define TAP_MAX_LEVELS 32
+
+struct tap_deep {
+	MDB_txn *txn;
+	int wrote;              /* it, or a child that committed into it, wrote */
+};
 
 struct tap_level {
 	MDB_txn *txn;           /* atomic: other threads compare it */
@@ -63,6 +71,15 @@ struct tap_env {
 	uint8_t *namebuf;               /* encoded names of this txn */
 	size_t names_len, names_cap;
 	uint32_t nnames;
+	unsigned own_order;             /* atomic: names with own_order set */
+
+	/* Children beyond TAP_MAX_LEVELS, outermost first. deep_top is the
+	 * innermost (atomic: other threads compare it); deep_owner the
+	 * thread of the write txn, the only one that reads deep. */
+	struct tap_deep *deep;
+	unsigned ndeep, deep_cap;
+	MDB_txn *deep_top;
+	pthread_t deep_owner;
 };
 
 /* The tracked env, or NULL. Lock-free. */
@@ -94,6 +111,13 @@ static inline MDB_txn *tap_env_current(struct tap_env *e)
 	unsigned n = __atomic_load_n(&e->nlevels, __ATOMIC_ACQUIRE);
 
 	return n ? __atomic_load_n(&e->levels[n - 1].txn, __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* The untracked child (beyond TAP_MAX_LEVELS) in which writes happen
+ * now, or NULL. */
+static inline MDB_txn *tap_env_deep_current(struct tap_env *e)
+{
+	return __atomic_load_n(&e->deep_top, __ATOMIC_ACQUIRE);
 }
 
 /* The level of txn in e's live write txn, or -1 (a read txn, or a txn

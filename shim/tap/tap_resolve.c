@@ -16,6 +16,8 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -142,17 +144,137 @@ int tap_resolve(void)
 	return resolved;
 }
 
-void *tap_caller_def(const char *name, const void *caller, const void *self)
-{
-	Dl_info info;
-	void *h, *f;
+/* Callers seen so far, one entry per object (its loaded segments'
+ * range). Appended under resolve_lock, read without it: an entry is
+ * complete before ncallers counts it. An object unloaded and another
+ * loaded at the same place would inherit its entry: hosts that unload
+ * modules with their own LMDB are not known. A full table, or a caller
+ * in no object (generated code), takes the slow path on every call. */
+#define TAP_MAX_CALLERS 32
+struct caller_obj {
+	uintptr_t lo, hi;
+	int own;                     /* defines its own mdb_put */
+	char name[512];              /* "" for the main program */
+	void *fn[TAP_NFUNCS];        /* own definitions found so far */
+};
+static struct caller_obj callers[TAP_MAX_CALLERS];
+static unsigned ncallers;
 
-	if (!dladdr(caller, &info) || !info.dli_fname || !info.dli_fname[0])
-		return NULL;
-	h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+struct find_obj {
+	uintptr_t addr;
+	int found;
+	struct caller_obj o;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct find_obj *f = arg;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	int in = 0;
+
+	(void)size;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s, e;
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		s = info->dlpi_addr + ph->p_vaddr;
+		e = s + ph->p_memsz;
+		lo = s < lo ? s : lo;
+		hi = e > hi ? e : hi;
+		in |= f->addr >= s && f->addr < e;
+	}
+	if (!in)
+		return 0;
+	f->found = 1;
+	f->o.lo = lo;
+	f->o.hi = hi;
+	snprintf(f->o.name, sizeof(f->o.name), "%s", info->dlpi_name ? info->dlpi_name : "");
+	return 1;
+}
+
+/* name's definition in the object o itself (not in its dependencies,
+ * which dlsym on its handle also searches), or NULL. */
+static void *own_symbol(const struct caller_obj *o, const char *name)
+{
+	void *h = o->name[0] ? dlopen(o->name, RTLD_LAZY | RTLD_NOLOAD) : dlopen(NULL, RTLD_LAZY);
+	void *f;
+
 	if (!h)
 		return NULL;
 	f = dlsym(h, name);
-	dlclose(h); /* the caller's object stays loaded: it is calling us */
-	return f && f != self ? f : NULL;
+	dlclose(h); /* it stays loaded: it holds the caller */
+	return f && (uintptr_t)f >= o->lo && (uintptr_t)f < o->hi ? f : NULL;
+}
+
+static struct caller_obj *lookup_caller(uintptr_t a)
+{
+	unsigned n = __atomic_load_n(&ncallers, __ATOMIC_ACQUIRE);
+
+	for (unsigned i = 0; i < n; i++)
+		if (a - callers[i].lo < callers[i].hi - callers[i].lo)
+			return &callers[i];
+	return NULL;
+}
+
+/* Slow path: find the object that holds a, keep it, and return it
+ * (NULL: in no object). *tmp holds it when the table is full. The loader
+ * is asked without resolve_lock held: a host's constructor that calls
+ * LMDB inside dlopen holds the loader's lock and may wait for ours. */
+static struct caller_obj *add_caller(uintptr_t a, struct caller_obj *tmp)
+{
+	struct find_obj f = { .addr = a };
+	struct caller_obj *c;
+	unsigned n;
+
+	dl_iterate_phdr(find_object, &f);
+	if (!f.found)
+		return NULL;
+	f.o.own = own_symbol(&f.o, "mdb_put") != NULL;
+	pthread_mutex_lock(&resolve_lock);
+	c = lookup_caller(a); /* another thread may have added it */
+	if (c) {
+		pthread_mutex_unlock(&resolve_lock);
+		return c;
+	}
+	n = ncallers;
+	if (n < TAP_MAX_CALLERS) {
+		callers[n] = f.o;
+		__atomic_store_n(&ncallers, n + 1, __ATOMIC_RELEASE);
+		c = &callers[n];
+	} else {
+		*tmp = f.o;
+		c = tmp;
+	}
+	pthread_mutex_unlock(&resolve_lock);
+	return c;
+}
+
+int tap_caller_plain(const void *caller)
+{
+	const struct caller_obj *c = lookup_caller((uintptr_t)caller);
+
+	if (__builtin_expect(c != NULL, 1))
+		return !c->own;
+	return !tap_own_def(caller, TAP_FN_mdb_put, "mdb_put");
+}
+
+void *tap_own_def(const void *caller, unsigned idx, const char *name)
+{
+	struct caller_obj tmp;
+	uintptr_t a = (uintptr_t)caller;
+	struct caller_obj *c = lookup_caller(a);
+	void *f;
+
+	if (!c)
+		c = add_caller(a, &tmp);
+	if (!c || !c->own || idx >= TAP_NFUNCS)
+		return NULL;
+	f = __atomic_load_n(&c->fn[idx], __ATOMIC_ACQUIRE);
+	if (f)
+		return f;
+	f = own_symbol(c, name);
+	__atomic_store_n(&c->fn[idx], f, __ATOMIC_RELEASE);
+	return f;
 }

@@ -24,7 +24,9 @@
 	X(int, mdb_put, (MDB_txn *, MDB_dbi, MDB_val *, MDB_val *, unsigned int)) \
 	X(int, mdb_del, (MDB_txn *, MDB_dbi, MDB_val *, MDB_val *))               \
 	X(int, mdb_cursor_put, (MDB_cursor *, MDB_val *, MDB_val *, unsigned int)) \
-	X(int, mdb_cursor_del, (MDB_cursor *, unsigned int))
+	X(int, mdb_cursor_del, (MDB_cursor *, unsigned int))                      \
+	X(int, mdb_set_compare, (MDB_txn *, MDB_dbi, MDB_cmp_func *))             \
+	X(int, mdb_set_dupsort, (MDB_txn *, MDB_dbi, MDB_cmp_func *))
 
 #define TAP_CALLED_FUNCS(X)                                                     \
 	X(MDB_env *, mdb_txn_env, (MDB_txn *))                                    \
@@ -51,12 +53,22 @@ TAP_CALLED_FUNCS(TAP_DECLARE_REAL)
  * liblmdb may be loaded after the tap (dlopen). */
 int tap_resolve(void);
 
-/* The definition of name in the object that holds caller (a return
- * address), when that object has its own and it is not the tap's: a
- * module with LMDB compiled in that exports the mdb_* symbols and was
- * dlopen'ed RTLD_LOCAL, whose calls to its own functions reach the tap.
- * NULL otherwise. Slow (dladdr, dlopen): only used when tap_resolve()
- * found no LMDB at all. */
-void *tap_caller_def(const char *name, const void *caller, const void *self);
+/* Indexes of the wrapped functions, for tap_own_def. */
+#define TAP_FN_INDEX(ret, name, args) TAP_FN_##name,
+enum { TAP_WRAPPED_FUNCS(TAP_FN_INDEX) TAP_NFUNCS };
+#undef TAP_FN_INDEX
+
+/* When the object that holds caller (a return address) defines its own
+ * mdb_* functions (LMDB compiled into a module that exports them: its
+ * calls to them reach the tap through the global scope), its definition
+ * of name (index idx); else NULL. Such a caller must reach its own LMDB
+ * whatever else is loaded, and is not journaled. Each object is looked
+ * up once (dl_iterate_phdr, dlsym) and kept in a small table of address
+ * ranges: the usual cost is a few compares. */
+void *tap_own_def(const void *caller, unsigned idx, const char *name);
+
+/* The object that holds caller has no mdb_* of its own (the tap may
+ * journal it). Cheap: see tap_own_def. */
+int tap_caller_plain(const void *caller);
 
 #endif

@@ -35,6 +35,16 @@ void tap_txn_touched(struct tap_env *e);
  * (children LMDB ended with it) go too. */
 void tap_txn_child_end(struct tap_env *e, int level, int committed);
 
+/* txn, a child beyond the tracked levels, ended (children of it too).
+ * Returns 0 when txn is no such child (then nothing is read: any thread
+ * may call it). */
+int tap_txn_deep_end(struct tap_env *e, MDB_txn *txn, int committed);
+
+/* The host set its own comparator on DBI n (mdb_set_compare,
+ * mdb_set_dupsort): every later record that lists n says so (ORDER).
+ * Any thread. */
+void tap_txn_order(struct tap_env *e, struct tap_name *n);
+
 /* The top-level txn was aborted: forget everything. */
 void tap_txn_abort(struct tap_env *e);
 

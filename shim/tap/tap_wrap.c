@@ -28,23 +28,32 @@
 
 static __thread unsigned tap_depth;
 
-/* No LMDB found where the tap looks (tap_resolve.c): the host's LMDB is
- * compiled into the module that called us (issue 9, bug 5). Forward to
- * that module's own definition and journal nothing: its txn ids show up
- * unaccounted, as for any LMDB the tap cannot see. Never break the host. */
-#define TAP_UNRESOLVED(name, ...)                                                   \
+/* Where a call goes. A caller whose object defines its own mdb_* (LMDB
+ * compiled into a module that exports them: its calls reach us through
+ * the global scope) goes to those definitions, whatever other LMDB is
+ * loaded, and is not journaled: its txn ids show up unaccounted, as for
+ * any LMDB the tap cannot see (issue 9, bug 5). So does any call when no
+ * LMDB is found where the tap looks (tap_resolve.c); EINVAL when the
+ * caller has no LMDB of its own either. Never break the host. */
+#define TAP_ROUTE(name, ...)                                                        \
 	do {                                                                        \
-		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
-			#name, __builtin_return_address(0), (const void *)name);    \
-		return own_ ? own_(__VA_ARGS__) : EINVAL;                           \
+		const void *ra_ = __builtin_return_address(0);                      \
+		if (__builtin_expect(!tap_caller_plain(ra_) || !tap_resolve(), 0)) { \
+			__typeof__(&name) own_ = (__typeof__(&name))tap_own_def(    \
+				ra_, TAP_FN_##name, #name);                          \
+			return own_ ? own_(__VA_ARGS__) : EINVAL;                   \
+		}                                                                   \
 	} while (0)
-#define TAP_UNRESOLVED_VOID(name, ...)                                              \
+#define TAP_ROUTE_VOID(name, ...)                                                   \
 	do {                                                                        \
-		__typeof__(&name) own_ = (__typeof__(&name))tap_caller_def(         \
-			#name, __builtin_return_address(0), (const void *)name);    \
-		if (own_)                                                           \
-			own_(__VA_ARGS__);                                          \
-		return;                                                             \
+		const void *ra_ = __builtin_return_address(0);                      \
+		if (__builtin_expect(!tap_caller_plain(ra_) || !tap_resolve(), 0)) { \
+			__typeof__(&name) own_ = (__typeof__(&name))tap_own_def(    \
+				ra_, TAP_FN_##name, #name);                          \
+			if (own_)                                                   \
+				own_(__VA_ARGS__);                                  \
+			return;                                                     \
+		}                                                                   \
 	} while (0)
 
 /* Whether the tap should look at this call at all. */
@@ -61,7 +70,10 @@ static struct tap_env *writer_env(MDB_txn *txn)
 	if (!txn)
 		return NULL;
 	e = tap_env_find(real_mdb_txn_env(txn));
-	return e && tap_env_current(e) == txn ? e : NULL;
+	if (!e)
+		return NULL;
+	/* A child beyond the tracked levels: tap_txn.c only notes that it wrote. */
+	return tap_env_current(e) == txn || tap_env_deep_current(e) == txn ? e : NULL;
 }
 
 static int is_dupsort(MDB_txn *txn, MDB_dbi dbi)
@@ -224,8 +236,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 	struct stat data;
 	int rc, saved, jrc;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_env_open, env, path, flags, mode);
+	TAP_ROUTE(mdb_env_open, env, path, flags, mode);
 	if (!tap_active())
 		return real_mdb_env_open(env, path, flags, mode);
 	tap_depth++;
@@ -258,8 +269,7 @@ TAP_EXPORT int mdb_env_open(MDB_env *env, const char *path, unsigned int flags, 
 
 TAP_EXPORT void mdb_env_close(MDB_env *env)
 {
-	if (!tap_resolve())
-		TAP_UNRESOLVED_VOID(mdb_env_close, env);
+	TAP_ROUTE_VOID(mdb_env_close, env);
 	if (tap_active()) {
 		int saved = errno;
 
@@ -276,8 +286,7 @@ TAP_EXPORT int mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, 
 	struct tap_env *e;
 	int rc;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_txn_begin, env, parent, flags, txn);
+	TAP_ROUTE(mdb_txn_begin, env, parent, flags, txn);
 	if (!tap_active())
 		return real_mdb_txn_begin(env, parent, flags, txn);
 	tap_depth++;
@@ -298,8 +307,7 @@ TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
 	struct tap_env *e;
 	int rc, level = -1, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_txn_commit, txn);
+	TAP_ROUTE(mdb_txn_commit, txn);
 	if (!tap_active())
 		return real_mdb_txn_commit(txn);
 	tap_depth++;
@@ -318,8 +326,11 @@ TAP_EXPORT int mdb_txn_commit(MDB_txn *txn)
 		journal_finish(&slot, rc == 0);
 		if (rc == 0) /* a syncer waiting for commits exports it now */
 			journal_notify(&slot);
-	} else if (level > 0)
+	} else if (level > 0) {
 		tap_txn_child_end(e, level, rc == 0);
+	} else if (e) {
+		tap_txn_deep_end(e, txn, rc == 0);
+	}
 	errno = saved;
 	tap_depth--;
 	return rc;
@@ -330,16 +341,17 @@ TAP_EXPORT void mdb_txn_abort(MDB_txn *txn)
 	struct tap_env *e;
 	int level;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED_VOID(mdb_txn_abort, txn);
-	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn))) &&
-	    (level = tap_env_level(e, txn)) >= 0) {
+	TAP_ROUTE_VOID(mdb_txn_abort, txn);
+	if (tap_active() && txn && (e = tap_env_find(real_mdb_txn_env(txn)))) {
 		int saved = errno;
 
+		level = tap_env_level(e, txn);
 		if (level == 0)
 			tap_txn_abort(e);
-		else
+		else if (level > 0)
 			tap_txn_child_end(e, level, 0);
+		else
+			tap_txn_deep_end(e, txn, 0);
 		errno = saved;
 	}
 	tap_depth++;
@@ -363,14 +375,13 @@ TAP_EXPORT int mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, 
 	size_t entries = 0;
 	int rc, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_dbi_open, txn, name, flags, dbi);
+	TAP_ROUTE(mdb_dbi_open, txn, name, flags, dbi);
 	if (!tap_active())
 		return real_mdb_dbi_open(txn, name, flags, dbi);
 	tap_depth++;
 	saved = errno;
 	if (txn && (e = tap_env_find(real_mdb_txn_env(txn))))
-		w = tap_env_current(e) == txn ? e : NULL;
+		w = writer_env(txn);
 	if (w && !name)
 		real_mdb_dbi_flags(txn, 1, &before);
 	else if (w && (flags & MDB_CREATE))
@@ -401,8 +412,7 @@ TAP_EXPORT void mdb_dbi_close(MDB_env *env, MDB_dbi dbi)
 {
 	struct tap_env *e;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED_VOID(mdb_dbi_close, env, dbi);
+	TAP_ROUTE_VOID(mdb_dbi_close, env, dbi);
 	if (tap_active() && (e = tap_env_find(env))) {
 		int saved = errno;
 
@@ -473,8 +483,7 @@ TAP_EXPORT int mdb_drop(MDB_txn *txn, MDB_dbi dbi, int del)
 	struct tap_env *w;
 	int rc, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_drop, txn, dbi, del);
+	TAP_ROUTE(mdb_drop, txn, dbi, del);
 	if (!tap_active())
 		return real_mdb_drop(txn, dbi, del);
 	tap_depth++;
@@ -599,8 +608,7 @@ TAP_EXPORT int mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, u
 	struct tap_env *w;
 	int rc, saved, copied = -1;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_put, txn, dbi, key, data, flags);
+	TAP_ROUTE(mdb_put, txn, dbi, key, data, flags);
 	if (!tap_active())
 		return real_mdb_put(txn, dbi, key, data, flags);
 	tap_depth++;
@@ -636,8 +644,7 @@ TAP_EXPORT int mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 	struct tap_env *w;
 	int rc, saved, copied = -1;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_del, txn, dbi, key, data);
+	TAP_ROUTE(mdb_del, txn, dbi, key, data);
 	if (!tap_active())
 		return real_mdb_del(txn, dbi, key, data);
 	tap_depth++;
@@ -686,45 +693,79 @@ static void record_current_put(struct tap_env *w, MDB_cursor *mc, struct cursor_
 	cursor_elem_free(&now);
 }
 
+/* MDB_MULTIPLE combined with MDB_CURRENT or MDB_RESERVE, or on a DBI
+ * without DUPSORT: LMDB 0.9's mdb_cursor_put has no defined meaning for
+ * these (MDB_CURRENT|MDB_MULTIPLE|MDB_APPENDDUP returns 0 and changes
+ * nothing; MDB_RESERVE moves data[0] into the page), so the tap does not
+ * guess elements: the DBI may have changed anywhere (DIRTY). */
+static int multiple_is_odd(MDB_cursor *mc, unsigned int flags)
+{
+	return (flags & (MDB_CURRENT | MDB_RESERVE)) ||
+	       !is_dupsort(real_mdb_cursor_txn(mc), real_mdb_cursor_dbi(mc));
+}
+
+/* An MDB_MULTIPLE put: LMDB sets data[1].mv_size to the number of items
+ * it wrote (0 first, then one more per item), but only once it has
+ * checked mc and key: an EINVAL for a NULL key leaves the host's count
+ * there (mdb.c 0.9.24, mdb_cursor_put). So the count is read only when
+ * the key was given; items is data[0] as the host passed it. */
+static void record_multiple(struct tap_env *w, MDB_cursor *mc, int rc, unsigned int flags,
+			    const struct val_copy *key, const MDB_val *items, const MDB_val *data)
+{
+	MDB_dbi dbi = real_mdb_cursor_dbi(mc);
+	size_t n = data[1].mv_size;
+
+	if (rc && n == 0) /* an argument error, or a refusal of the first item */
+		return;
+	if (n == 0 || multiple_is_odd(mc, flags)) {
+		record(w, dbi, MDBTAP_OP_DIRTY, NULL, NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		MDB_val v = { items->mv_size, (char *)items->mv_data + i * items->mv_size };
+
+		record(w, dbi, MDBTAP_OP_PUT, &key->v, &v);
+	}
+}
+
 TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsigned int flags)
 {
 	struct cursor_elem old = { 0 };
 	struct call_elem ce;
+	struct val_copy mkey = { .heap = NULL };
 	struct tap_env *w = NULL;
 	MDB_val items = { 0, NULL };
-	int rc, saved, copied = -1;
+	int rc, saved, copied = -1, mcopied = -1;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_cursor_put, mc, key, data, flags);
+	TAP_ROUTE(mdb_cursor_put, mc, key, data, flags);
 	if (!tap_active())
 		return real_mdb_cursor_put(mc, key, data, flags);
 	tap_depth++;
 	saved = errno;
 	if (mc && (w = writer_env(real_mdb_cursor_txn(mc)))) {
-		if (flags & MDB_CURRENT)
-			cursor_elem_get(mc, &old);
-		else if (flags & MDB_MULTIPLE)
+		if (flags & MDB_MULTIPLE) {
 			items = data[0]; /* LMDB advances data[0] as it writes */
-		else
+			if (key) /* NULL: EINVAL, before LMDB sets the count */
+				mcopied = copy_val(&mkey, key) ? -2 : 0;
+		} else if (flags & MDB_CURRENT) {
+			cursor_elem_get(mc, &old);
+		} else {
 			copied = call_elem_copy(&ce, real_mdb_cursor_txn(mc), real_mdb_cursor_dbi(mc),
 						key, (flags & MDB_RESERVE) ? NULL : data);
+		}
 	}
 	errno = saved;
 	rc = real_mdb_cursor_put(mc, key, data, flags);
 	saved = errno;
 	if (rc && w)
 		note_failed_put(w, rc, flags);
-	if (w && (flags & MDB_MULTIPLE) && !(flags & MDB_CURRENT)) {
-		/* items: one item's size and the array; data[1]: the count,
-		 * set by LMDB to how many were written, also when a later item
-		 * failed (MDB_NODUPDATA: MDB_KEYEXIST midway). */
-		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
-
-		for (size_t i = 0; i < data[1].mv_size; i++) {
-			MDB_val v = { items.mv_size, (char *)items.mv_data + i * items.mv_size };
-
-			record(w, dbi, MDBTAP_OP_PUT, key, &v);
-		}
+	if (w && (flags & MDB_MULTIPLE)) {
+		/* A failed call keeps the items before the failure (MDB_NODUPDATA:
+		 * MDB_KEYEXIST midway): the count says how many. */
+		if (mcopied == -2 && (rc == 0 || data[1].mv_size))
+			tap_txn_lossy(w); /* no memory for the key */
+		else if (mcopied == 0)
+			record_multiple(w, mc, rc, flags, &mkey, &items, data);
 	} else if (rc == 0 && w) {
 		MDB_dbi dbi = real_mdb_cursor_dbi(mc);
 
@@ -741,6 +782,7 @@ TAP_EXPORT int mdb_cursor_put(MDB_cursor *mc, MDB_val *key, MDB_val *data, unsig
 	}
 	if (!copied)
 		call_elem_free(&ce);
+	free(mkey.heap);
 	cursor_elem_free(&old);
 	errno = saved;
 	tap_depth--;
@@ -753,8 +795,7 @@ TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
 	struct tap_env *w = NULL;
 	int rc, saved;
 
-	if (!tap_resolve())
-		TAP_UNRESOLVED(mdb_cursor_del, mc, flags);
+	TAP_ROUTE(mdb_cursor_del, mc, flags);
 	if (!tap_active())
 		return real_mdb_cursor_del(mc, flags);
 	tap_depth++;
@@ -782,5 +823,48 @@ TAP_EXPORT int mdb_cursor_del(MDB_cursor *mc, unsigned int flags)
 	cursor_elem_free(&old);
 	errno = saved;
 	tap_depth--;
+	return rc;
+}
+
+/* A comparator of the host's own: LMDB orders the DBI by it, the syncer
+ * by memcmp. The tap forwards the call unchanged and marks the DBI's
+ * name: its records then carry ORDER, and the syncer leaves the DBI
+ * alone (it would merge keys out of the host's order, and journal
+ * deletes of elements that compare equal but differ in bytes). */
+static void note_own_order(MDB_txn *txn, MDB_dbi dbi)
+{
+	struct tap_env *e;
+	struct tap_name *n;
+
+	if (!txn || !tap_active() || !(e = tap_env_find(real_mdb_txn_env(txn))))
+		return;
+	n = tap_env_dbi_name(e, dbi);
+	if (n)
+		tap_txn_order(e, n);
+}
+
+TAP_EXPORT int mdb_set_compare(MDB_txn *txn, MDB_dbi dbi, MDB_cmp_func *cmp)
+{
+	int rc, saved;
+
+	TAP_ROUTE(mdb_set_compare, txn, dbi, cmp);
+	rc = real_mdb_set_compare(txn, dbi, cmp);
+	saved = errno;
+	if (rc == 0)
+		note_own_order(txn, dbi);
+	errno = saved;
+	return rc;
+}
+
+TAP_EXPORT int mdb_set_dupsort(MDB_txn *txn, MDB_dbi dbi, MDB_cmp_func *cmp)
+{
+	int rc, saved;
+
+	TAP_ROUTE(mdb_set_dupsort, txn, dbi, cmp);
+	rc = real_mdb_set_dupsort(txn, dbi, cmp);
+	saved = errno;
+	if (rc == 0)
+		note_own_order(txn, dbi);
+	errno = saved;
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include "statfile.h"
 #include "elfinfo.h"
 #include "env.h"
+#include "ownorder.h"
 #include "tapfind.h"
 
 static int verdict_no;
@@ -151,6 +152,9 @@ static void check_program(const char *path, int depth)
 	else
 		say("ok:", "%s does not link liblmdb itself; if it loads it at run time "
 		    "(plugins, modules, ctypes) the tap finds it at its first LMDB call", path);
+	if (e.own_order)
+		say("warn:", "%s orders some DBIs with its own comparator (mdb_set_compare or "
+		    "mdb_set_dupsort): the syncer leaves those DBIs alone (not synced)", path);
 	if (!strncmp(base, "python", 6))
 		python_module(path);
 	if (!strncmp(base, "php", 3))
@@ -244,6 +248,39 @@ static void check_misfits(const struct env_where *w)
 		say("ok:", "the syncer refused no element for its DBIs' flags");
 }
 
+struct own_order_list {
+	int n;
+};
+
+static void print_own_order(void *ctx, const char *name, size_t len)
+{
+	struct own_order_list *l = ctx;
+	int printable = len > 0;
+
+	for (size_t i = 0; i < len; i++)
+		printable &= isprint((unsigned char)name[i]) != 0;
+	l->n++;
+	if (!len)
+		say("warn:", "the unnamed DBI has the program's own order (mdb_set_compare or "
+		    "mdb_set_dupsort): the syncer leaves it alone (not synced)");
+	else
+		say("warn:", "DBI '%.*s' has the program's own order (mdb_set_compare or "
+		    "mdb_set_dupsort): the syncer leaves it alone (not synced)",
+		    printable ? (int)len : 9, printable ? name : "(binary)");
+}
+
+/* DBIs the syncer leaves alone because the program orders them itself. */
+static void check_own_order(const struct env_where *w)
+{
+	struct own_order_list l = { 0 };
+	int rc = ownorder_each(w->companion, print_own_order, &l);
+
+	if (rc)
+		say("?", "%s/%s: %s", w->companion, OWNORDER_FILE, err_str(rc));
+	else if (!l.n)
+		say("ok:", "no DBI seen with a comparator of the program's own (those are not synced)");
+}
+
 static void check_env(const char *path)
 {
 	struct env_where w;
@@ -268,6 +305,7 @@ static void check_env(const char *path)
 	else
 		say("?", "no journal yet: no program has written to it with the tap");
 	check_misfits(&w);
+	check_own_order(&w);
 }
 
 static void check_pid(const char *pid)

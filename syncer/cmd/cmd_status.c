@@ -202,6 +202,9 @@ static void text(const struct view *v)
 	       bytes(b, sizeof(b), d->store.bytes_in), e->elems_out, e->elems_merged);
 	printf("  conflicts   %" PRIu64 " won by the remote version, %" PRIu64 " lost to the local "
 	       "one\n", e->conflicts_won, e->conflicts_lost);
+	if (e->dbis_own_order)
+		printf("  not synced  %" PRIu64 " DBIs the program orders itself (`mdbtap doctor "
+		       "ENV` names them)\n", e->dbis_own_order);
 	printf("  tombstones  %" PRIu64 " held (counted %s), %" PRIu64 " swept\n", e->tombstones,
 	       ago(c, sizeof(c), v->now, e->tombstones_counted_ns), e->tombstones_swept);
 }
@@ -268,6 +271,7 @@ static void json(const struct view *v)
 	json_u("elements_merged", e->elems_merged, 1);
 	json_u("conflicts_won", e->conflicts_won, 1);
 	json_u("conflicts_lost", e->conflicts_lost, 1);
+	json_u("dbis_own_order", e->dbis_own_order, 1);
 	json_u("elements_refused", e->elems_refused, 1);
 	json_u("elements_misfit", e->elems_misfit, 1);
 	json_u("lag_count", e->lag.count, 1);

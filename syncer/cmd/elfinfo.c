@@ -34,9 +34,10 @@ static const char *str_at(const struct img *m, uint64_t tab, uint64_t tabsz, uin
 	return (const char *)m->p + tab + i;
 }
 
-/* Whether a symbol table section defines sym. */
-static int defines(const struct img *m, const Elf64_Shdr *sh, const Elf64_Shdr *strsh,
-		   const char *sym)
+/* Whether a symbol table section defines sym (undef 0), or needs it from
+ * another object (undef 1). */
+static int has_sym(const struct img *m, const Elf64_Shdr *sh, const Elf64_Shdr *strsh,
+		   const char *sym, int undef)
 {
 	if (sh->sh_entsize != sizeof(Elf64_Sym) || !in(m, sh->sh_offset, sh->sh_size))
 		return 0;
@@ -45,7 +46,8 @@ static int defines(const struct img *m, const Elf64_Shdr *sh, const Elf64_Shdr *
 		const char *name;
 
 		memcpy(&s, m->p + sh->sh_offset + i * sizeof(s), sizeof(s));
-		if (s.st_shndx == SHN_UNDEF || ELF64_ST_TYPE(s.st_info) != STT_FUNC)
+		if ((s.st_shndx == SHN_UNDEF) != undef ||
+		    (!undef && ELF64_ST_TYPE(s.st_info) != STT_FUNC))
 			continue;
 		name = str_at(m, strsh->sh_offset, strsh->sh_size, s.st_name);
 		if (name && !strcmp(name, sym))
@@ -89,8 +91,12 @@ static void scan(const struct img *m, struct elfinfo *e)
 			continue;
 		memcpy(&link, m->p + off, sizeof(link));
 		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
-			if (defines(m, &sh, &link, "mdb_env_open"))
+			if (has_sym(m, &sh, &link, "mdb_env_open", 0))
 				e->defines_lmdb = 1;
+			if (sh.sh_type == SHT_DYNSYM &&
+			    (has_sym(m, &sh, &link, "mdb_set_compare", 1) ||
+			     has_sym(m, &sh, &link, "mdb_set_dupsort", 1)))
+				e->own_order = 1;
 		} else if (sh.sh_type == SHT_DYNAMIC && in(m, sh.sh_offset, sh.sh_size)) {
 			e->dynamic = 1;
 			for (uint64_t j = 0; j + sizeof(Elf64_Dyn) <= sh.sh_size; j += sizeof(Elf64_Dyn)) {

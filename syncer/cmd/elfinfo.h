@@ -16,6 +16,8 @@ struct elfinfo {
 						mdb_env_open, or holds LMDB's
 						messages without needing liblmdb */
 	int needs_lmdb;                      /* NEEDED liblmdb.so* */
+	int own_order;                       /* calls mdb_set_compare or
+						mdb_set_dupsort (ownorder.h) */
 	char needed[MAX_NEEDED_LIBS][128];
 	size_t nneeded;
 	char interp[256];                    /* PT_INTERP, "" if none */

@@ -10,6 +10,7 @@
 #include "hlc.h"
 #include "log.h"
 #include "out.h"
+#include "ownorder.h"
 #include "record.h"
 #include "rescan.h"
 
@@ -137,6 +138,10 @@ static int fold_op(struct dset *ds, const struct record_op *op, uint64_t txnid, 
 	const char *why;
 	int rc;
 
+	if (op->type == MDBTAP_OP_ORDER) {
+		ownorder_add(ds->s, op->name, op->name_len);
+		return 0;
+	}
 	ds->rec_ts = ts; /* a DBI found re-created begins its shape here */
 	rc = elem_set_get(ds, op->name, op->name_len, 0, &c);
 	ds->rec_ts = 0;
@@ -276,6 +281,7 @@ static int record_shows(struct dset *ds, const struct journal_entry *e, int *sho
 						&show);
 			break;
 		case MDBTAP_OP_CREATE:
+		case MDBTAP_OP_ORDER: /* says nothing about elements */
 			break;
 		default:
 			show |= SHOW_NO; /* a DBI-wide op: no element shows it */

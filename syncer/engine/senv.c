@@ -18,6 +18,7 @@
 #include "config.h"
 #include "jdir.h"
 #include "log.h"
+#include "ownorder.h"
 #include "quarantine.h"
 #include "env.h"
 
@@ -238,6 +239,8 @@ static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info,
 	rc = open_meta(s, err, errlen);
 	if (!rc && (rc = quarantine_load(s)) != 0)
 		snprintf(err, errlen, "%s/%s: %s", s->companion, QUARANTINE_FILE, refusal(rc));
+	if (!rc && (rc = ownorder_load(s)) != 0)
+		snprintf(err, errlen, "%s/%s: %s", s->companion, OWNORDER_FILE, refusal(rc));
 	return rc;
 }
 
@@ -451,6 +454,7 @@ void senv_close(struct senv *s)
 	s->bad = NULL;
 	s->nbad = 0;
 	quarantine_waits_free(s);
+	ownorder_free(s);
 	for (size_t i = 0; i < s->nmisfits; i++) {
 		free(s->misfits[i].dbi);
 		free(s->misfits[i].instance);
@@ -476,7 +480,8 @@ void senv_close(struct senv *s)
 
 int senv_selected(const struct senv *s, const char *name, size_t len)
 {
-	return !s->cfg || cfg_dbi_selected(s->cfg, name, len);
+	return (!s->cfg || cfg_dbi_selected(s->cfg, name, len)) &&
+	       (!s->nown_order || !ownorder_has(s, name, len));
 }
 
 static void data_file(const struct senv *s, char *p, size_t cap)

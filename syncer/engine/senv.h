@@ -75,6 +75,14 @@ struct senv_stats {
 				      here since (merge.c, shape_decide) */
 	uint64_t merges_deferred;  /* merge batches that left a long rescan
 				      to the local step (merge.h) */
+	uint64_t dbis_own_order;   /* DBIs not synced: the host's own order
+				      (ownorder.h) */
+};
+
+/* A DBI name (len 0: the unnamed DBI). */
+struct senv_name {
+	char *name;
+	size_t len;
 };
 
 /* A merge stopped by the host's full map (mapfull.h): the object, how
@@ -138,6 +146,8 @@ struct senv {
 	int full_logged;             /* a full map was said, not yet its end */
 	unsigned merge_defers;       /* merge batches in a row that deferred a
 					long rescan (MERGE_DEFER_MAX) */
+	struct senv_name *own_order; /* DBIs left alone (ownorder.h) */
+	size_t nown_order;
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;
@@ -164,7 +174,8 @@ void senv_close(struct senv *s);
 int senv_lock(struct senv *s, int exclusive);
 void senv_unlock(struct senv *s);
 
-/* Whether the DBI (len 0: unnamed) is synced under the config. */
+/* Whether the DBI (len 0: unnamed) is synced: under the config, and not
+ * ordered by the host's own comparator (ownorder.h). */
 int senv_selected(const struct senv *s, const char *name, size_t len);
 
 /* The host DBI named (name, len). create_flags: 0 to open an existing

@@ -937,6 +937,178 @@ static void c_deep_nesting(struct expect *x)
 	mdb_env_close(env);
 }
 
+/* A txn that takes no txn id must leave no record (it would account for
+ * the next writer's id): the case fails itself if LMDB gave it one. */
+static void expect_no_id(MDB_env *env, const MDB_envinfo *before)
+{
+	MDB_envinfo after;
+
+	OK(mdb_env_info(env, &after));
+	if (after.me_last_txnid != before->me_last_txnid)
+		fail("LMDB gave the txn an id: the case tests nothing");
+}
+
+/* MDB_MULTIPLE with a NULL key: EINVAL before LMDB sets data[1] (the
+ * host's count stays there): nothing written, no record. */
+static void c_multiple_null_key(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_dbi f = open_db(env, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_envinfo before;
+	char items[] = "aaaabbbbcccc";
+	MDB_val data[2] = { { 4, items }, { 3, NULL } };
+
+	expect_create(x, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	OK(mdb_env_info(env, &before));
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_cursor_open(txn, f, &c));
+	CHECK_RC(mdb_cursor_put(c, NULL, data, MDB_MULTIPLE), EINVAL);
+	mdb_cursor_close(c);
+	OK(mdb_txn_commit(txn));
+	expect_no_id(env, &before);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
+/* MDB_MULTIPLE|MDB_CURRENT|MDB_APPENDDUP: LMDB returns 0 and its effect is
+ * not defined; the tap says the DBI may have changed (DIRTY), never a
+ * delete of one element and a put of another. */
+static void c_multiple_current(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_dbi f = open_db(env, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k = V("x"), v;
+	char items[] = "5555666677771111222233334444";
+	MDB_val data[2] = { { 4, items }, { 3, NULL } };
+	struct xrec *rec;
+
+	expect_create(x, "f", MDB_DUPSORT | MDB_DUPFIXED);
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	rec = new_rec(x);
+	for (int i = 0; i < 4; i++) {
+		v.mv_size = 4;
+		v.mv_data = items + 12 + 4 * i;
+		OK(mdb_put(txn, f, &k, &v, 0));
+	}
+	add(rec, MDBTAP_OP_PUT, "f", "x", "1111");
+	add(rec, MDBTAP_OP_PUT, "f", "x", "2222");
+	add(rec, MDBTAP_OP_PUT, "f", "x", "3333");
+	add(rec, MDBTAP_OP_PUT, "f", "x", "4444");
+	OK(mdb_txn_commit(txn));
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_cursor_open(txn, f, &c));
+	v = V("2222");
+	OK(mdb_cursor_get(c, &k, &v, MDB_GET_BOTH));
+	k = V("x");
+	OK(mdb_cursor_put(c, &k, data, MDB_MULTIPLE | MDB_CURRENT | MDB_APPENDDUP));
+	mdb_cursor_close(c);
+	OK(mdb_txn_commit(txn));
+	add(new_rec(x), MDBTAP_OP_DIRTY, "f", NULL, NULL);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
+/* Children beyond the tracked depth that wrote nothing, or whose writes
+ * were aborted: the txn takes no id when nothing else wrote (no record),
+ * and is not lossy when a tracked level wrote. */
+static void c_deep_nesting_no_write(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_txn *txn[40];
+	MDB_envinfo before;
+
+	/* 33 children: the deepest aborted, the others committed. */
+	OK(mdb_env_info(env, &before));
+	OK(mdb_txn_begin(env, NULL, 0, &txn[0]));
+	for (int i = 1; i <= 33; i++)
+		OK(mdb_txn_begin(env, txn[i - 1], 0, &txn[i]));
+	mdb_txn_abort(txn[33]);
+	for (int i = 32; i >= 1; i--)
+		OK(mdb_txn_commit(txn[i]));
+	OK(mdb_txn_commit(txn[0]));
+	expect_no_id(env, &before);
+	/* 36 children, none writes, all committed. */
+	OK(mdb_txn_begin(env, NULL, 0, &txn[0]));
+	for (int i = 1; i <= 36; i++)
+		OK(mdb_txn_begin(env, txn[i - 1], 0, &txn[i]));
+	for (int i = 36; i >= 1; i--)
+		OK(mdb_txn_commit(txn[i]));
+	OK(mdb_txn_commit(txn[0]));
+	expect_no_id(env, &before);
+	/* Writes at levels 35 and 34 aborted by the abort of level 33, a
+	 * write at level 1 kept; the top commits with live children (LMDB
+	 * commits them with it: none wrote). */
+	OK(mdb_txn_begin(env, NULL, 0, &txn[0]));
+	for (int i = 1; i <= 35; i++)
+		OK(mdb_txn_begin(env, txn[i - 1], 0, &txn[i]));
+	put1(txn[35], "deep35");
+	OK(mdb_txn_commit(txn[35]));
+	put1(txn[34], "deep34");
+	mdb_txn_abort(txn[33]);
+	for (int i = 32; i >= 2; i--)
+		OK(mdb_txn_commit(txn[i]));
+	put1(txn[1], "k01");
+	OK(mdb_txn_begin(env, txn[1], 0, &txn[2]));
+	OK(mdb_txn_commit(txn[0]));
+	add(new_rec(x), MDBTAP_OP_PUT, NULL, "k01", NULL);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
+static int reverse_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = memcmp(b->mv_data, a->mv_data, n);
+
+	return c ? c : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
+}
+
+/* A comparator of the host's own (mdb_set_compare, mdb_set_dupsort):
+ * each record that lists the DBI ends with ORDER for it; a DBI without
+ * one, or a txn that only sets one, gets none. */
+static void c_own_order(struct expect *x)
+{
+	MDB_env *env = open_env(0, 0);
+	MDB_dbi c = open_db(env, "c", 0), d = open_db(env, "d", MDB_DUPSORT), p = open_db(env, "p", 0);
+	MDB_txn *txn;
+	MDB_val k = V("k"), v = V("v");
+	MDB_envinfo before;
+	struct xrec *rec;
+
+	expect_create(x, "c", 0);
+	expect_create(x, "d", MDB_DUPSORT);
+	expect_create(x, "p", 0);
+	OK(mdb_env_info(env, &before));
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_set_compare(txn, c, reverse_cmp));
+	OK(mdb_set_dupsort(txn, d, reverse_cmp));
+	OK(mdb_txn_commit(txn));
+	expect_no_id(env, &before);
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_set_compare(txn, c, reverse_cmp));
+	OK(mdb_set_dupsort(txn, d, reverse_cmp));
+	OK(mdb_put(txn, c, &k, &v, 0));
+	OK(mdb_put(txn, p, &k, &v, 0));
+	OK(mdb_put(txn, d, &k, &v, 0));
+	OK(mdb_txn_commit(txn));
+	rec = new_rec(x);
+	add(rec, MDBTAP_OP_PUT, "c", "k", NULL);
+	add(rec, MDBTAP_OP_PUT, "p", "k", NULL);
+	add(rec, MDBTAP_OP_PUT, "d", "k", "v");
+	add(rec, MDBTAP_OP_ORDER, "d", NULL, NULL); /* names newest first */
+	add(rec, MDBTAP_OP_ORDER, "c", NULL, NULL);
+	OK(mdb_txn_begin(env, NULL, 0, &txn));
+	OK(mdb_put(txn, p, &k, &k, 0));
+	OK(mdb_txn_commit(txn));
+	add(new_rec(x), MDBTAP_OP_PUT, "p", "k", NULL);
+	verify(env, x, 0);
+	mdb_env_close(env);
+}
+
 /* Handles closed and reopened: names stay right. */
 static void c_dbi_close_reopen(struct expect *x)
 {
@@ -989,6 +1161,10 @@ static const struct {
 	{ "binary_keys", c_binary_keys },
 	{ "deep_nesting", c_deep_nesting },
 	{ "dbi_close_reopen", c_dbi_close_reopen },
+	{ "multiple_null_key", c_multiple_null_key },
+	{ "multiple_current", c_multiple_current },
+	{ "deep_nesting_no_write", c_deep_nesting_no_write },
+	{ "own_order", c_own_order },
 };
 
 int main(int argc, char **argv)

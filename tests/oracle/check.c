@@ -336,6 +336,101 @@ static void describe(char *msg, size_t cap, const char *what, const struct elem 
 }
 
 /* Every element in one dump and not the other must be covered. */
+/* The DBI index of an op's name (0: unnamed, i: "d<i-1>"), or -1. */
+static int op_dbi(const struct record_op *op)
+{
+	if (!op->name)
+		return 0;
+	if (op->name_len == 2 && op->name[0] == 'd' && op->name[1] >= '0' && op->name[1] <= '9')
+		return op->name[1] - '0' + 1;
+	return -1;
+}
+
+/* The first element of DBI d at or after (k, v) in the sorted dump
+ * (v NULL: the key's first value). */
+static size_t lower_bound(const struct dump *dp, unsigned d, const struct bytes *k,
+			  const struct bytes *v)
+{
+	static const struct bytes none = { (const uint8_t *)"", 0 };
+	struct elem key = { d, *k, v ? *v : none };
+	size_t lo = 0, hi = dp->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp_elem(&dp->e[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Whether the dump holds key k of DBI d (with value v, unless v is NULL). */
+static int holds(const struct dump *dp, unsigned d, const struct bytes *k, const struct bytes *v)
+{
+	size_t i = lower_bound(dp, d, k, v);
+
+	return i < dp->n && dp->e[i].d == d && !cmp_bytes(&dp->e[i].k, k) &&
+	       (!v || !cmp_bytes(&dp->e[i].v, v));
+}
+
+/* Whether a later op of the record has the last word on the element an
+ * op names: the same element, every value of its key, or the whole DBI. */
+static int overridden(const struct journal_entry *e, unsigned nth, const struct record_op *op)
+{
+	struct record_iter it;
+	struct record_op o;
+	unsigned i = 0;
+
+	if (record_iter_init(&it, e->body, e->hdr.body_len, e->hdr.nnames, e->hdr.nops))
+		return 1;
+	while (record_iter_next(&it, &o) == 1) {
+		if (i++ <= nth || op_dbi(&o) != op_dbi(op) || o.type == MDBTAP_OP_ORDER)
+			continue;
+		if (o.type != MDBTAP_OP_PUT && o.type != MDBTAP_OP_DEL && o.type != MDBTAP_OP_DELALL)
+			return 1; /* DROP, DELETE_DBI, DIRTY, CREATE */
+		if (o.klen != op->klen || (o.klen && memcmp(o.key, op->key, o.klen)))
+			continue;
+		if (o.type == MDBTAP_OP_DELALL || !o.val || !op->val ||
+		    (o.vlen == op->vlen && (!o.vlen || !memcmp(o.val, op->val, o.vlen))))
+			return 1;
+	}
+	return 0;
+}
+
+/* Soundness: the last op of the record on each element agrees with the
+ * env after the commit (a PUT of an element that is not there, or a DEL
+ * of one that is, would reach the other instances as a wrong write). */
+static int check_sound(const struct dump *b, const struct journal_entry *e, uint64_t txnid,
+		       char *msg, size_t cap)
+{
+	struct record_iter it;
+	struct record_op op;
+	unsigned nth = 0;
+
+	if ((e->hdr.flags & MDBTAP_REC_LOSSY) ||
+	    record_iter_init(&it, e->body, e->hdr.body_len, e->hdr.nnames, e->hdr.nops))
+		return 0;
+	for (; record_iter_next(&it, &op) == 1; nth++) {
+		int d = op_dbi(&op), has;
+		struct bytes k = { op.key, op.klen }, v = { op.val, op.vlen };
+
+		if (d < 0 || (op.type != MDBTAP_OP_PUT && op.type != MDBTAP_OP_DEL &&
+			      op.type != MDBTAP_OP_DELALL) || overridden(e, nth, &op))
+			continue;
+		has = holds(b, (unsigned)d, &k, op.type == MDBTAP_OP_DELALL || !op.val ? NULL : &v);
+		if (has != (op.type == MDBTAP_OP_PUT)) {
+			msgf(msg, cap, "txn %llu: the record's last op %u (%s) on an element of DBI %d "
+			     "disagrees with the env after the commit (the element is %s)",
+			     (unsigned long long)txnid, nth, record_op_name(op.type), d,
+			     has ? "there" : "not there");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int check_diff(const struct dump *a, const struct dump *b, const struct journal_entry *e,
 		      uint64_t txnid, struct oracle_stats *st, char *msg, size_t cap)
 {
@@ -491,7 +586,8 @@ static int judge(const struct oracle_cfg *cfg, const uint8_t *t, size_t tlen, co
 				st->records++;
 				if (e->hdr.flags & MDBTAP_REC_LOSSY)
 					st->lossy++;
-				if (check_diff(&prev, &cur, e, after, st, msg, cap)) {
+				if (check_diff(&prev, &cur, e, after, st, msg, cap) ||
+				    check_sound(&cur, e, after, msg, cap)) {
 					free_records(&rs);
 					ret = 1;
 					goto out;

@@ -55,6 +55,36 @@ static unsigned rnd(unsigned n)
 
 static int prog_done(void) { return prog_off >= prog_len; }
 
+/* Ops added after seeds were recorded (red team 9: MDB_MULTIPLE with a
+ * NULL key or with MDB_CURRENT, nesting beyond the tap's 32 tracked
+ * levels) draw from a second stream, seeded by the program's bytes, so
+ * rnd() gives every old program the same choices; ORACLE_EXT=0 leaves
+ * them out (the recorded programs of oracle_found run as they were). */
+static uint64_t ext_state;
+static int ext_on;
+
+static unsigned rnd2(unsigned n)
+{
+	uint64_t x = ext_state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	ext_state = x;
+	return n ? (unsigned)((x * 0x2545f4914f6cdd1dull) >> 33) % n : 0;
+}
+
+static void ext_seed(void)
+{
+	const char *e = getenv("ORACLE_EXT");
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	ext_on = !e || strcmp(e, "0") != 0;
+	for (size_t i = 0; i < prog_len; i++)
+		h = (h ^ prog[i]) * 1099511628211ull;
+	ext_state = h | 1;
+}
+
 __attribute__((noreturn)) static void die(const char *what, int rc)
 {
 	fprintf(stderr, "oracle_child: %s: %s\n", what, mdb_strerror(rc));
@@ -447,7 +477,26 @@ static void op_cursor_put(struct level *l, unsigned d)
 		mv[1].mv_size = n;
 		mv[1].mv_data = NULL;
 		flags = MDB_MULTIPLE | (rnd(2) ? MDB_NODUPDATA : 0) | (rnd(4) ? 0 : MDB_APPENDDUP);
-		rc = mdb_cursor_put(c, &k.v, mv, flags);
+		/* Extensions: a NULL key (EINVAL before LMDB sets the count:
+		 * nothing written), and MDB_CURRENT|MDB_APPENDDUP on the
+		 * cursor put on the key (no defined meaning: LMDB 0.9.24
+		 * returns 0 and changes nothing, or reorders the values;
+		 * without MDB_APPENDDUP it crashes). */
+		r = ext_on ? rnd2(8) : 2;
+		if (r == 1) {
+			MDB_val cv0;
+
+			rc = mdb_cursor_get(c, &k.v, &cv0, MDB_SET);
+			out_op(ORACLE_OP_CURSOR_READ, rc, &k.v, &cv0);
+			if (rc == 0 && rnd2(2)) { /* not on the first value */
+				MDB_val k0;
+
+				rc = mdb_cursor_get(c, &k0, &cv0, MDB_NEXT_DUP);
+				out_op(ORACLE_OP_CURSOR_READ, rc, &k0, &cv0);
+			}
+			flags = rc ? flags : MDB_MULTIPLE | MDB_CURRENT | MDB_APPENDDUP;
+		}
+		rc = mdb_cursor_put(c, r == 0 ? NULL : &k.v, mv, flags);
 		out_op_x(ORACLE_OP_CURSOR_PUT, rc, NULL, NULL, mv[1].mv_size);
 		free_val(&v);
 		return;
@@ -614,6 +663,50 @@ static void op_child(unsigned depth)
 	memset(lv[depth].cur, 0, sizeof(lv[depth].cur));
 }
 
+/* Extension: a chain of 30 to 37 children below depth (past the tap's
+ * 32 tracked levels), writing now and then into the unnamed DBI at the
+ * innermost live level, ended from the inside out, sometimes several at
+ * once by ending an outer one (LMDB ends its children with it). */
+static void op_deep(unsigned depth)
+{
+	MDB_txn *t[40];
+	MDB_dbi main_dbi;
+	unsigned n = 30 + rnd2(8), cur;
+	int rc, can_put = open_dbi(&lv[depth], 0, 0, &main_dbi) == 0;
+
+	t[0] = lv[depth].txn;
+	for (cur = 1; cur <= n; cur++) {
+		rc = mdb_txn_begin(env, t[cur - 1], 0, &t[cur]);
+		out_op(ORACLE_OP_BEGIN, rc, NULL, NULL);
+		if (rc)
+			break;
+	}
+	cur--;
+	while (cur >= 1) {
+		unsigned j = cur;
+
+		if (can_put && rnd2(3) == 0) {
+			char kb[16];
+			MDB_val k = { (size_t)snprintf(kb, sizeof(kb), "deep%02u", rnd2(40)), kb };
+			MDB_val v = { 1, "v" };
+
+			rc = mdb_put(t[cur], main_dbi, &k, &v, 0);
+			out_op(ORACLE_OP_PUT, rc, NULL, NULL);
+		}
+		if (cur > 1 && rnd2(8) == 0)
+			j = 1 + rnd2(cur);
+		if (rnd2(3) == 0) {
+			mdb_txn_abort(t[j]);
+			out_op(ORACLE_OP_ABORT, 0, NULL, NULL);
+		} else {
+			rc = mdb_txn_commit(t[j]);
+			out_op(ORACLE_OP_COMMIT, rc, NULL, NULL);
+		}
+		cur = j - 1;
+	}
+	memset(lv[depth].cur, 0, sizeof(lv[depth].cur));
+}
+
 static void body(unsigned depth)
 {
 	struct level *l = &lv[depth];
@@ -626,6 +719,8 @@ static void body(unsigned depth)
 		d = d > NDBI ? 0 : d;
 		if (verbose)
 			fprintf(stderr, "depth %u dbi %u r %u\n", depth, d, r);
+		if (ext_on && rnd2(200) == 0)
+			op_deep(depth);
 		if (r < 22)
 			op_put(l, d);
 		else if (r < 30)
@@ -812,6 +907,7 @@ int main(int argc, char **argv)
 		die("read program", errno);
 	fclose(pf);
 	prog_len = (size_t)len;
+	ext_seed();
 	trace = fopen(argv[3], "wb");
 	side = fopen(argv[4], "wb");
 	if (!trace || !side)

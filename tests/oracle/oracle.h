@@ -9,7 +9,10 @@
  *     of the dumps around it) is covered by that txn's journal record (an
  *     op on it, a DBI-wide op, or a lossy record), or the txn has no
  *     record (its id is unaccounted: the syncer rescans); no committed
- *     record for a txn that did not commit or took no txn id.
+ *     record for a txn that did not commit or took no txn id;
+ *  3. soundness: the last op of a record on an element agrees with the
+ *     env after the commit (a PUT's element is there, a DEL's is not),
+ *     unless a later DBI-wide op or the lossy flag covers it.
  */
 #ifndef MDBTAP_ORACLE_H
 #define MDBTAP_ORACLE_H
