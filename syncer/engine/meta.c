@@ -214,6 +214,29 @@ int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n)
+{
+	MDB_cursor *c;
+	MDB_val k = { 2, (void *)"r/" }, v;
+	int rc = mdb_cursor_open(txn, m->state, &c);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	/* Sought again after each delete: where a cursor stands after
+	 * one at a page's end is LMDB's business. */
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0) {
+		if (k.mv_size < 2 || memcmp(k.mv_data, "r/", 2))
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		(*n)++;
+		k = (MDB_val){ 2, (void *)"r/" };
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int meta_reset(MDB_txn *txn, struct meta *m)
 {
 	MDB_cursor *c;

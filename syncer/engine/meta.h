@@ -126,6 +126,10 @@ int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
 typedef int (*meta_remote_fn)(void *ctx, const char *instance, const struct meta_remote *r);
 int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx);
 
+/* Forget every remote instance's progress (ours too), so that the next
+ * receive loads each one's newest full snapshot again; *n: how many. */
+int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n);
+
 /* The adoption under way: MDB_NOTFOUND when none is. */
 int meta_adopt_get(MDB_txn *txn, struct meta *m, struct meta_adopt *a);
 int meta_adopt_put(MDB_txn *txn, struct meta *m, const struct meta_adopt *a);

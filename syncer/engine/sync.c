@@ -394,11 +394,20 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		 * hold all of its data; a DBI made later is known from the
 		 * journal, or from the rescan of a txn id nobody accounted
 		 * for. */
-		uint64_t n = 0, dbis = 0;
+		uint64_t n = 0, dbis = 0, forgot = 0;
 
 		rc = rescan_unknown(&ds, &n, &dbis);
+		/* What the others wrote to a DBI we skipped is in their
+		 * objects we applied without it: their newest full snapshots
+		 * (and the deltas after) are loaded again (idempotent). */
+		if (!rc)
+			rc = meta_remote_forget(ds.mt, s->meta, &forgot);
 		if (!rc)
 			st.selection = selection_id(e->ce);
+		if (!rc && forgot)
+			log_msg(MDBTAP_LOG_INFO, "%s: the DBIs synced changed: the newest full snapshots "
+				"of %llu instance(s) are loaded again", s->path,
+				(unsigned long long)forgot);
 		if (!rc && dbis)
 			log_msg(MDBTAP_LOG_INFO, "%s: adopted %llu newly synced DBI(s): %llu elements "
 				"at timestamp 0", s->path, (unsigned long long)dbis,

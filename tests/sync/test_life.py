@@ -307,6 +307,28 @@ def included():
     same_everywhere([a, b])
 
 
+def receiver_included():
+    """B syncs with --exclude n while A writes to n; then B syncs every
+    DBI: A's n, which B skipped in objects it applied, reaches B (its
+    progress is forgotten: A's newest full snapshot is loaded again),
+    though A exported nothing new meanwhile. Issue 10 (r7)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k", "1"]])
+    a.sync(store)
+    b.sync(store, "--exclude", "n")
+    a.write([["put", "n", "kn", "from-a"]])
+    a.sync(store)
+    b.sync(store, "--exclude", "n")
+    A.check("kn" not in kv(b, "n"), "n not received while excluded")
+    log = b.sync(store).stderr
+    A.check("loaded again" in log, "the selection change is logged: " + log[-600:])
+    A.eq(kv(b, "n").get("kn"), "from-a", "a's n reached b once it synced every DBI")
+    A.check(quiesce([a, b], store), "no convergence after the exclude was removed")
+    same_everywhere([a, b])
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -895,6 +917,7 @@ def main():
              "--reshaped": reshaped,
              "--included": included,
              "--included-after-export": included_after_export,
+             "--receiver-included": receiver_included,
              "--restored-then-written": restored_then_written,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
