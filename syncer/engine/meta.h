@@ -70,6 +70,8 @@ struct meta_state {
 	uint64_t selection;      /* the include/exclude the host's DBIs were
 				    last looked for under (sync.c); 0: never */
 	uint64_t swept_ns;       /* wall ns of the last whole tombstone sweep */
+	uint64_t name_id;        /* hash of the (instance, db) names the chain
+				    is exported under (sync.c); 0: unknown */
 };
 
 /* Progress of the objects of one remote instance. */

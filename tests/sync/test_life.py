@@ -329,6 +329,28 @@ def receiver_included():
     same_everywhere([a, b])
 
 
+def renamed():
+    """A's syncer restarted under another instance name on the same env
+    starts a new chain with a full snapshot: B, which takes the new name
+    for a new instance and waits for its full snapshot, gets every write
+    made after the rename at once. Issue 10 (r3)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "1"]])
+    a.sync(store)
+    b.sync(store)
+    a.name = "a2"
+    for i in range(2, 5):
+        a.write([["put", None, "k%d" % i, str(i)]])
+        log = a.sync(store).stderr
+        if i == 2:
+            A.check("new chain begins" in log, "the rename is logged: " + log[-600:])
+        b.sync(store)
+        A.eq(kv(b).get("k%d" % i), str(i), "k%d reached b after the rename" % i)
+    same_everywhere([a, b])
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -918,6 +940,7 @@ def main():
              "--included": included,
              "--included-after-export": included_after_export,
              "--receiver-included": receiver_included,
+             "--renamed": renamed,
              "--restored-then-written": restored_then_written,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
