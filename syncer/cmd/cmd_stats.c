@@ -33,8 +33,9 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 		printf("per min   PUT %.1f, GET %.1f, LIST %.1f\n", (double)s->put * 60 / up,
 		       (double)s->get * 60 / up, (double)s->list * 60 / up);
 	printf("bytes     %" PRIu64 " out, %" PRIu64 " in\n", s->bytes_out, s->bytes_in);
-	printf("objects   %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " refused\n", e->objects_out,
-	       e->objects_in, e->objects_bad);
+	printf("objects   %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " refused, %" PRIu64
+	       " refused (future, per listing)\n", e->objects_out, e->objects_in, e->objects_bad,
+	       e->objects_future);
 	printf("elements  %" PRIu64 " merged, %" PRIu64 " refused (future), %" PRIu64
 	       " refused (DBI flags)\n", e->elems_merged, e->elems_refused, e->elems_misfit);
 	if (d->misfits[0])
@@ -67,12 +68,13 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"elements_refused\":%" PRIu64 ",\"records\":%" PRIu64 ",\"rescans\":%" PRIu64
 	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64
 	       ",\"elements_misfit\":%" PRIu64 ",\"readoptions\":%" PRIu64
-	       ",\"merges_map_full\":%" PRIu64 ",\"misfits\":",
+	       ",\"merges_map_full\":%" PRIu64 ",\"objects_future\":%" PRIu64 ",\"misfits\":",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
-	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full);
+	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full,
+	       e->objects_future);
 	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));
 	fputs("}\n", stdout);
 }

@@ -475,6 +475,7 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 	snprintf(prefix, sizeof(prefix), "%s__", a->db);
 	l.now_ns = hlc_wall_ns();
 	rc = store_list(store, prefix, collect, &l);
+	s->stats.objects_future += l.future;
 	if (!rc && l.future)
 		log_msg(MDBTAP_LOG_WARN, "%s: %u objects in the store are dated more than max_future "
 			"ahead of our clock: ignored", s->path, l.future);

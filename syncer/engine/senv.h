@@ -69,6 +69,8 @@ struct senv_stats {
 				      version of another timestamp */
 	uint64_t conflicts_lost;   /* remote elements a local version of
 				      another timestamp kept out */
+	uint64_t objects_future;   /* listed objects named more than max_future
+				      ahead: ignored (retried), per listing */
 };
 
 /* A merge stopped by the host's full map (mapfull.h): the object, how

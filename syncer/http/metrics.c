@@ -151,6 +151,9 @@ static const struct {
 	  AT(d.env.objects_in) },
 	{ "mdbtap_objects_quarantined_total", "counter",
 	  "Objects refused: corrupt, truncated or unknown.", AT(d.env.objects_bad) },
+	{ "mdbtap_objects_future_total", "counter",
+	  "Listed objects named more than max_future ahead: ignored until acceptable, counted "
+	  "at each listing.", AT(d.env.objects_future) },
 	{ "mdbtap_elements_exported_total", "counter",
 	  "Elements written into objects uploaded (deltas and full snapshots).",
 	  AT(d.env.elems_out) },

@@ -922,6 +922,12 @@ def future():
     # ignored from the listing (never taken as progress), said once a cycle.
     A.check("max_future" in log, "the refusal is logged: " + log[-1500:])
     A.check("k" not in kv(a), "not applied while too far ahead")
+    # and counted (issue 10, r15: it was logged only)
+    p = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, 0, "mdbtap stats: " + p.stderr)
+    st = json.loads(p.stdout.splitlines()[0]) if p.stdout else {}
+    A.eq(st.get("objects_future"), 1, "the refusal is counted: %r" % st)
     sync_a("1h")
     A.check("k" not in kv(a), "still refused")
     sync_a("3h")
