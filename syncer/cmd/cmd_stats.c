@@ -40,6 +40,9 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 	       " refused (DBI flags)\n", e->elems_merged, e->elems_refused, e->elems_misfit);
 	if (d->misfits[0])
 		printf("misfits   %.*s\n", (int)sizeof(d->misfits), d->misfits);
+	if (e->dbis_over_limit)
+		printf("DBIs      %" PRIu64 " not synced: over the limit of DBIs per env\n",
+		       e->dbis_over_limit);
 	if (e->readoptions)
 		printf("env       found replaced and re-adopted %" PRIu64 " times\n", e->readoptions);
 	printf("journal   %" PRIu64 " records folded, %" PRIu64 " rescans\n", e->records, e->rescans);
@@ -68,13 +71,14 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"elements_refused\":%" PRIu64 ",\"records\":%" PRIu64 ",\"rescans\":%" PRIu64
 	       ",\"tombstones_swept\":%" PRIu64 ",\"tombstones_ignored\":%" PRIu64
 	       ",\"elements_misfit\":%" PRIu64 ",\"readoptions\":%" PRIu64
-	       ",\"merges_map_full\":%" PRIu64 ",\"objects_future\":%" PRIu64 ",\"misfits\":",
+	       ",\"merges_map_full\":%" PRIu64 ",\"objects_future\":%" PRIu64 ",\"dbis_over_limit\":%" PRIu64
+	       ",\"misfits\":",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
 	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full,
-	       e->objects_future);
+	       e->objects_future, e->dbis_over_limit);
 	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));
 	fputs("}\n", stdout);
 }

@@ -263,6 +263,7 @@ static void json(const struct view *v)
 	json_u("objects_in", e->objects_in, 1);
 	json_u("objects_quarantined", e->objects_bad, 1);
 	json_u("objects_future", e->objects_future, 1);
+	json_u("dbis_over_limit", e->dbis_over_limit, 1);
 	json_u("elements_exported", e->elems_out, 1);
 	json_u("elements_merged", e->elems_merged, 1);
 	json_u("conflicts_won", e->conflicts_won, 1);

@@ -11,7 +11,7 @@
 
 /* The meta env only grows with the host's data; LMDB maps it lazily. */
 #define META_MAP_SIZE (64ull << 30)
-#define META_MAX_DBS 1024
+#define META_MAX_DBS (3 * META_DBI_LIMIT + 16) /* "dbis", "state" and spare */
 
 /* Host flags the mirrors copy: the ones that decide order. */
 #define META_ORDER_FLAGS (MDB_REVERSEKEY | MDB_INTEGERKEY | MDB_DUPSORT | MDB_INTEGERDUP | \
@@ -323,6 +323,15 @@ static int dbi_key(const char *name, size_t len, char *buf, size_t cap, size_t *
 	memcpy(buf + 1, name, len);
 	*out = len + 1;
 	return 0;
+}
+
+int meta_dbi_count(MDB_txn *txn, struct meta *m, uint64_t *n)
+{
+	MDB_stat st;
+	int rc = mdb_stat(txn, m->dbis, &st);
+
+	*n = rc ? 0 : st.ms_entries;
+	return rc;
 }
 
 int meta_dbi_get(MDB_txn *txn, struct meta *m, const char *name, size_t len, struct meta_dbi *d)

@@ -100,6 +100,16 @@ struct meta_adopt {
 
 struct meta;
 
+/* DBIs one env syncs at most: the first this many the metadata takes
+ * keep syncing; later ones are skipped (elem.c). The meta env holds up to
+ * three LMDB handles per DBI, and LMDB allocates arrays of maxdbs entries
+ * per txn (about 60 bytes each for a write txn): 12k handles keep that
+ * under a megabyte. */
+#define META_DBI_LIMIT 4096
+
+/* How many DBIs the metadata knows (deleted ones too). */
+int meta_dbi_count(MDB_txn *txn, struct meta *m, uint64_t *n);
+
 /* A DBI's handles in the meta env. */
 struct meta_handles {
 	int dupsort;

@@ -71,6 +71,8 @@ struct senv_stats {
 				      another timestamp kept out */
 	uint64_t objects_future;   /* listed objects named more than max_future
 				      ahead: ignored (retried), per listing */
+	uint64_t dbis_over_limit;  /* most DBIs seen at once beyond
+				      META_DBI_LIMIT, not synced (elem.c) */
 };
 
 /* A merge stopped by the host's full map (mapfull.h): the object, how

@@ -351,6 +351,49 @@ def renamed():
     same_everywhere([a, b])
 
 
+def many_dbis():
+    """An env with more DBIs than the limit (4096, README "Limits"):
+    the first ones seen sync, the rest are skipped with one error naming
+    one of them and the limit, and counted; the env keeps syncing (it
+    stopped as a whole past about 510 DBIs). Issue 10 (r17)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    n = 4100  # with the unnamed DBI, 5 over
+    code = ("with env.begin(write=True) as t:\n"
+            "    for i in range(%d):\n"
+            "        t.put(b'k', b'v%%d' %% i, db=env.open_db(b'db%%04d' %% i, txn=t))\n" % n)
+    full = "import lmdb\nenv = lmdb.open(%r, max_dbs=5000, map_size=1 << 28)\n" % a.env + code
+    p = subprocess.run([sys.executable, "-c", full], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
+    A.eq(p.returncode, 0, "python3-lmdb: " + p.stderr)
+    log = a.sync(store).stderr
+    A.check("5 DBI(s) are not synced" in log and "at most 4096 DBIs" in log,
+            "the skipped DBIs are said, with the limit: " + log[-800:])
+    p = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True, text=True,
+                       timeout=60)
+    st = json.loads(p.stdout.splitlines()[0]) if p.returncode == 0 and p.stdout else {}
+    A.eq(st.get("dbis_over_limit"), 5, "the skipped DBIs are counted: %r" % st)
+    b.sync(store)
+    probe = ("import json, lmdb, sys\n"
+             "env = lmdb.open(sys.argv[1], max_dbs=5000, readonly=True, lock=False)\n"
+             "got = []\n"
+             "with env.begin() as t:\n"
+             "    for i in range(%d):\n"
+             "        try:\n"
+             "            db = env.open_db(b'db%%04d' %% i, txn=t, create=False)\n"
+             "        except lmdb.NotFoundError:\n"
+             "            continue\n"
+             "        got.append(t.get(b'k', db=db).decode())\n"
+             "print(json.dumps(got))\n" % n)
+    p = subprocess.run([sys.executable, "-c", probe, b.env], capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, 0, "probe: " + p.stderr)
+    got = json.loads(p.stdout)
+    A.eq(len(got), 4095, "b got the 4095 named DBIs within the limit")
+    A.eq(got[:2] + got[-1:], ["v0", "v1", "v4094"], "with their data")
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -947,6 +990,7 @@ def main():
              "--included-after-export": included_after_export,
              "--receiver-included": receiver_included,
              "--renamed": renamed,
+             "--many-dbis": many_dbis,
              "--restored-then-written": restored_then_written,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
