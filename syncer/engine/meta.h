@@ -72,6 +72,11 @@ struct meta_state {
 	uint64_t swept_ns;       /* wall ns of the last whole tombstone sweep */
 	uint64_t name_id;        /* hash of the (instance, db) names the chain
 				    is exported under (sync.c); 0: unknown */
+	/* Objects of our name from other chains listed when this chain
+	 * began (at the first listing of chain past_gen): the newest one's
+	 * name timestamp. Those are our past, however far ahead a clock
+	 * since corrected dated them (receive.c). */
+	uint64_t past_gen, past_ns;
 };
 
 /* Progress of the objects of one remote instance. */
