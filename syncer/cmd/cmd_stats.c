@@ -33,8 +33,9 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 		printf("per min   PUT %.1f, GET %.1f, LIST %.1f\n", (double)s->put * 60 / up,
 		       (double)s->get * 60 / up, (double)s->list * 60 / up);
 	printf("bytes     %" PRIu64 " out, %" PRIu64 " in\n", s->bytes_out, s->bytes_in);
-	printf("objects   %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " refused\n", e->objects_out,
-	       e->objects_in, e->objects_bad);
+	printf("objects   %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " refused, %" PRIu64
+	       " refused (future, per listing)\n", e->objects_out, e->objects_in, e->objects_bad,
+	       e->objects_future);
 	printf("elements  %" PRIu64 " merged, %" PRIu64 " refused (future), %" PRIu64
 	       " refused (DBI flags)\n", e->elems_merged, e->elems_refused, e->elems_misfit);
 	if (e->elems_old_shape)
@@ -42,6 +43,9 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 		       e->elems_old_shape);
 	if (d->misfits[0])
 		printf("misfits   %.*s\n", (int)sizeof(d->misfits), d->misfits);
+	if (e->dbis_over_limit)
+		printf("DBIs      %" PRIu64 " not synced: over the limit of DBIs per env\n",
+		       e->dbis_over_limit);
 	if (e->readoptions)
 		printf("env       found replaced and re-adopted %" PRIu64 " times\n", e->readoptions);
 	printf("journal   %" PRIu64 " records folded, %" PRIu64 " rescans, %" PRIu64
@@ -74,13 +78,15 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       ",\"elements_misfit\":%" PRIu64 ",\"readoptions\":%" PRIu64
 	       ",\"merges_map_full\":%" PRIu64 ",\"unfoldable_ops\":%" PRIu64
 	       ",\"elements_old_shape\":%" PRIu64 ",\"merges_deferred\":%" PRIu64
+	       ",\"objects_future\":%" PRIu64 ",\"dbis_over_limit\":%" PRIu64
 	       ",\"misfits\":",
 	       d->pid, alive ? "true" : "false", d->started_ns, d->updated_ns, d->cycles,
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
 	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full,
-	       e->elems_unfoldable, e->elems_old_shape, e->merges_deferred);
+	       e->elems_unfoldable, e->elems_old_shape, e->merges_deferred,
+	       e->objects_future, e->dbis_over_limit);
 	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));
 	fputs("}\n", stdout);
 }

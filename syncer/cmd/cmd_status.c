@@ -191,9 +191,9 @@ static void text(const struct view *v)
 	printf("%s; %" PRIu64 " lossy records; %" PRIu64 " unfoldable journal ops; env "
 	       "replaced %" PRIu64 " times\n", rescans ? ")" : "", e->lossy, e->elems_unfoldable,
 	       e->readoptions);
-	printf("  refused     %" PRIu64 " objects quarantined, %" PRIu64 " elements from the "
-	       "future, %" PRIu64 " that do not fit the DBI's flags\n", e->objects_bad,
-	       e->elems_refused, e->elems_misfit);
+	printf("  refused     %" PRIu64 " objects quarantined, %" PRIu64 " objects and %" PRIu64
+	       " elements from the future, %" PRIu64 " that do not fit the DBI's flags\n",
+	       e->objects_bad, e->objects_future, e->elems_refused, e->elems_misfit);
 	if (d->misfits[0])
 		printf("    %.*s\n", (int)sizeof(d->misfits), d->misfits);
 	printf("  traffic     %" PRIu64 " objects out (%s), %" PRIu64 " in (%s); %" PRIu64
@@ -267,6 +267,8 @@ static void json(const struct view *v)
 	json_u("objects_out", e->objects_out, 1);
 	json_u("objects_in", e->objects_in, 1);
 	json_u("objects_quarantined", e->objects_bad, 1);
+	json_u("objects_future", e->objects_future, 1);
+	json_u("dbis_over_limit", e->dbis_over_limit, 1);
 	json_u("elements_exported", e->elems_out, 1);
 	json_u("elements_merged", e->elems_merged, 1);
 	json_u("conflicts_won", e->conflicts_won, 1);

@@ -27,6 +27,37 @@ static struct dctx *find(struct dset *ds, const char *name, size_t len)
 	return NULL;
 }
 
+/* A DBI the metadata does not know while it knows META_DBI_LIMIT: kept
+ * in ds as skipped (over), and -1 returned; 0 for a DBI to sync, or an
+ * error. Those known stay synced, whatever order they are met in. */
+static int over_limit(struct dset *ds, const char *name, size_t len)
+{
+	struct meta_dbi d;
+	struct dctx *nv;
+	uint64_t n;
+	int rc = meta_dbi_get(ds->mt, ds->s->meta, name, len, &d);
+
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = meta_dbi_count(ds->mt, ds->s->meta, &n)) != 0)
+		return rc;
+	if (n < META_DBI_LIMIT)
+		return 0;
+	nv = realloc(ds->v, (ds->n + 1) * sizeof(*nv));
+	if (!nv)
+		return ENOMEM;
+	ds->v = nv;
+	memset(&nv[ds->n], 0, sizeof(*nv));
+	if (len && !(nv[ds->n].name = malloc(len)))
+		return ENOMEM;
+	if (len)
+		memcpy(nv[ds->n].name, name, len);
+	nv[ds->n].len = len;
+	nv[ds->n].over = 1;
+	ds->n++;
+	return -1;
+}
+
 int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_flags,
 	     struct dctx **out)
 {
@@ -36,12 +67,16 @@ int elem_set_get(struct dset *ds, const char *name, size_t len, unsigned create_
 	unsigned hflags = 0;
 	int rc, fresh = !c, dropped = 0;
 
+	if (c && c->over)
+		return MDB_NOTFOUND;
 	if (c && (c->host_exists || !create_flags)) {
 		*out = c;
 		return 0;
 	}
 	if (!senv_selected(ds->s, name, len))
 		return MDB_NOTFOUND;
+	if (!c && (rc = over_limit(ds, name, len)) != 0)
+		return rc < 0 ? MDB_NOTFOUND : rc;
 	if (!c) {
 		nv = realloc(ds->v, (ds->n + 1) * sizeof(*nv));
 		if (!nv)
@@ -158,8 +193,22 @@ int elem_set_reset(struct dset *ds, const char *name, size_t len, unsigned creat
 
 int elem_set_flush(struct dset *ds, int err)
 {
+	uint64_t over = 0;
+	const struct dctx *first = NULL;
 	int rc = 0;
 
+	for (size_t i = 0; i < ds->n; i++)
+		if (ds->v[i].over && !over++)
+			first = &ds->v[i];
+	/* Said as an error once a run per new high, not every cycle. */
+	if (over > ds->s->stats.dbis_over_limit) {
+		ds->s->stats.dbis_over_limit = over;
+		log_msg(MDBTAP_LOG_ERROR, "%s: %llu DBI(s) are not synced, such as '%.*s%s': an env "
+			"syncs at most %d DBIs (the first ones it saw)", ds->s->path,
+			(unsigned long long)over, (int)(first->len > 64 ? 64 : first->len),
+			first->len ? first->name : "-", first->len > 64 ? "..." : "",
+			META_DBI_LIMIT);
+	}
 	for (size_t i = 0; i < ds->n; i++) {
 		struct dctx *c = &ds->v[i];
 

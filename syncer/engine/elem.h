@@ -24,6 +24,7 @@ struct dctx {
 	struct meta_handles h;
 	struct meta_dbi d;
 	int dirty;                /* d changed */
+	int over;                 /* beyond META_DBI_LIMIT: not synced */
 };
 
 struct dset {

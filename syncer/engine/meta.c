@@ -11,7 +11,7 @@
 
 /* The meta env only grows with the host's data; LMDB maps it lazily. */
 #define META_MAP_SIZE (64ull << 30)
-#define META_MAX_DBS 1024
+#define META_MAX_DBS (3 * META_DBI_LIMIT + 16) /* "dbis", "state" and spare */
 
 /* Host flags the mirrors copy: the ones that decide order. */
 #define META_ORDER_FLAGS (MDB_REVERSEKEY | MDB_INTEGERKEY | MDB_DUPSORT | MDB_INTEGERDUP | \
@@ -214,6 +214,29 @@ int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n)
+{
+	MDB_cursor *c;
+	MDB_val k = { 2, (void *)"r/" }, v;
+	int rc = mdb_cursor_open(txn, m->state, &c);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	/* Sought again after each delete: where a cursor stands after
+	 * one at a page's end is LMDB's business. */
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0) {
+		if (k.mv_size < 2 || memcmp(k.mv_data, "r/", 2))
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		(*n)++;
+		k = (MDB_val){ 2, (void *)"r/" };
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int meta_reset(MDB_txn *txn, struct meta *m)
 {
 	MDB_cursor *c;
@@ -335,6 +358,15 @@ static int dbi_decode(const MDB_val *k, const MDB_val *v, struct meta_dbi *d,
 	}
 	memcpy(d, v->mv_data, head < sizeof(*d) ? head : sizeof(*d));
 	return 0;
+}
+
+int meta_dbi_count(MDB_txn *txn, struct meta *m, uint64_t *n)
+{
+	MDB_stat st;
+	int rc = mdb_stat(txn, m->dbis, &st);
+
+	*n = rc ? 0 : st.ms_entries;
+	return rc;
 }
 
 int meta_dbi_get(MDB_txn *txn, struct meta *m, const char *name, size_t len, struct meta_dbi *d)

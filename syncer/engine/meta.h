@@ -76,6 +76,13 @@ struct meta_state {
 	uint64_t selection;      /* the include/exclude the host's DBIs were
 				    last looked for under (sync.c); 0: never */
 	uint64_t swept_ns;       /* wall ns of the last whole tombstone sweep */
+	uint64_t name_id;        /* hash of the (instance, db) names the chain
+				    is exported under (sync.c); 0: unknown */
+	/* Objects of our name from other chains listed when this chain
+	 * began (at the first listing of chain past_gen): the newest one's
+	 * name timestamp. Those are our past, however far ahead a clock
+	 * since corrected dated them (receive.c). */
+	uint64_t past_gen, past_ns;
 };
 
 /* Progress of the objects of one remote instance. */
@@ -104,6 +111,16 @@ struct meta_adopt {
 
 struct meta;
 
+/* DBIs one env syncs at most: the first this many the metadata takes
+ * keep syncing; later ones are skipped (elem.c). The meta env holds up to
+ * three LMDB handles per DBI, and LMDB allocates arrays of maxdbs entries
+ * per txn (about 60 bytes each for a write txn): 12k handles keep that
+ * under a megabyte. */
+#define META_DBI_LIMIT 4096
+
+/* How many DBIs the metadata knows (deleted ones too). */
+int meta_dbi_count(MDB_txn *txn, struct meta *m, uint64_t *n);
+
 /* A DBI's handles in the meta env. */
 struct meta_handles {
 	int dupsort;
@@ -131,6 +148,10 @@ int meta_remote_put(MDB_txn *txn, struct meta *m, const char *instance,
  * nonzero return stops and is returned. */
 typedef int (*meta_remote_fn)(void *ctx, const char *instance, const struct meta_remote *r);
 int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx);
+
+/* Forget every remote instance's progress (ours too), so that the next
+ * receive loads each one's newest full snapshot again; *n: how many. */
+int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n);
 
 /* The adoption under way: MDB_NOTFOUND when none is. */
 int meta_adopt_get(MDB_txn *txn, struct meta *m, struct meta_adopt *a);

@@ -390,11 +390,40 @@ static int other_env_wrote(struct senv *s, struct store *store, const struct rec
 	return 0;
 }
 
+/* At the first listing of our chain: the newest of our name's objects of
+ * other chains, then listed, kept in the state (past_gen, past_ns). */
+static int note_past(struct senv *s, const struct clean_obj *own, size_t nown,
+		     struct meta_state *st)
+{
+	uint64_t newest = 0;
+	MDB_txn *txn;
+	int rc;
+
+	for (size_t i = 0; i < nown; i++)
+		if (own[i].on.generation != st->generation && own[i].on.ts_ns > newest)
+			newest = own[i].on.ts_ns;
+	if ((rc = mdb_txn_begin(meta_env(s->meta), NULL, 0, &txn)) != 0)
+		return rc;
+	rc = meta_state_get(txn, s->meta, st);
+	if (!rc) {
+		st->past_gen = st->generation;
+		st->past_ns = newest;
+		rc = meta_state_put(txn, s->meta, st);
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
 /* Our own objects of other chains (docs/DESIGN.md §10, §11). Those
- * older than our chain are this env's past (before it was wiped or
- * replaced): followed like a remote's chain, so that what only they hold
- * comes back. One newer than our chain was written by another env using
- * our instance name: RECEIVE_NAME_CLASH, this env stops. */
+ * listed when our chain began, or older than it, are this env's past
+ * (before it was wiped or replaced, or a new chain began): followed like
+ * a remote's chain, so that what only they hold comes back. One newer
+ * than both that appeared since was written by another env using our
+ * instance name: RECEIVE_NAME_CLASH, this env stops. A clock that ran
+ * ahead and was corrected dates our past after our chain: not a clash. */
 static int follow_own_past(struct senv *s, struct store *store, const struct receive_args *a,
 			   const struct clean_obj *own, size_t nown, unsigned *applied)
 {
@@ -417,10 +446,12 @@ static int follow_own_past(struct senv *s, struct store *store, const struct rec
 	rc = 0;
 	if (!st.generation || !st.chain_ns)
 		return 0; /* no chain of ours yet */
+	if (st.past_gen != st.generation && (rc = note_past(s, own, nown, &st)) != 0)
+		return rc;
 	for (size_t i = 0; i < nown; i++) {
 		if (own[i].on.generation == st.generation)
 			continue;
-		if (own[i].on.ts_ns > st.chain_ns) {
+		if (own[i].on.ts_ns > st.chain_ns && own[i].on.ts_ns > st.past_ns) {
 			int real;
 
 			rc = other_env_wrote(s, store, a, &(struct obj){ (char *)own[i].name,
@@ -498,6 +529,7 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 	snprintf(prefix, sizeof(prefix), "%s__", a->db);
 	l.now_ns = hlc_wall_ns();
 	rc = store_list(store, prefix, collect, &l);
+	s->stats.objects_future += l.future;
 	if (!rc && l.future)
 		log_msg(MDBTAP_LOG_WARN, "%s: %u objects in the store are dated more than max_future "
 			"ahead of our clock: ignored", s->path, l.future);

@@ -22,7 +22,9 @@
 #include "quarantine.h"
 #include "env.h"
 
-#define SENV_MAX_DBS 1024
+/* Handles of host DBIs: every DBI of the host may be looked at (its
+ * record in the unnamed DBI), synced or not (META_DBI_LIMIT). */
+#define SENV_MAX_DBS 32768
 
 const char *const senv_rescan_names[SENV_RESCAN_NWHY] = {
 	[SENV_RESCAN_UNACCOUNTED] = "unaccounted", [SENV_RESCAN_IN_DOUBT] = "in_doubt",

@@ -77,6 +77,10 @@ struct senv_stats {
 				      to the local step (merge.h) */
 	uint64_t dbis_own_order;   /* DBIs not synced: the host's own order
 				      (ownorder.h) */
+	uint64_t objects_future;   /* listed objects named more than max_future
+				      ahead: ignored (retried), per listing */
+	uint64_t dbis_over_limit;  /* most DBIs seen at once beyond
+				      META_DBI_LIMIT, not synced (elem.c) */
 };
 
 /* A DBI name (len 0: the unnamed DBI). */

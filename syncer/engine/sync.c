@@ -325,6 +325,16 @@ static uint64_t selection_id(const struct cfg_env *ce)
 	return id | 1; /* 0: metadata that never looked */
 }
 
+/* The names our objects go under (instance, db), as a number kept in the
+ * metadata: a chain is exported under one name only (receivers follow a
+ * chain by its name). */
+static uint64_t name_id(const char *instance, const char *db)
+{
+	uint64_t id = XXH64(instance, strlen(instance) + 1, XXH64(db, strlen(db) + 1, 0));
+
+	return id | 1; /* 0: metadata that never kept it */
+}
+
 static int local_step(struct sync_env *e, const struct cfg *c)
 {
 	struct senv *s = &e->s;
@@ -386,6 +396,18 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	}
 	if (adopted_now)
 		st.selection = selection_id(e->ce); /* it adopted every selected DBI */
+	if (!rc && !adopted_now && st.name_id && st.name_id != name_id(c->instance, e->ce->name)) {
+		/* Renamed: receivers take the new name for a new instance and
+		 * wait for its full snapshot; the old chain's deltas would be
+		 * skipped. */
+		log_msg(MDBTAP_LOG_INFO, "%s: its instance or env name changed (now '%s', '%s'): "
+			"a new chain begins with a full snapshot", s->path, c->instance, e->ce->name);
+		st.generation = new_generation();
+		st.chain_ns = hlc_wall_ns();
+		st.exported = xa.upto;
+		e->force_full = 1;
+	}
+	st.name_id = name_id(c->instance, e->ce->name);
 	if (!rc && !adopted_now && !fr.waiting && st.selection != selection_id(e->ce)) {
 		/* A DBI an include/exclude change selected: its data is
 		 * adopted (with the journal folded, every other DBI the host
@@ -394,11 +416,20 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		 * hold all of its data; a DBI made later is known from the
 		 * journal, or from the rescan of a txn id nobody accounted
 		 * for. */
-		uint64_t n = 0, dbis = 0;
+		uint64_t n = 0, dbis = 0, forgot = 0;
 
 		rc = rescan_unknown(&ds, &n, &dbis);
+		/* What the others wrote to a DBI we skipped is in their
+		 * objects we applied without it: their newest full snapshots
+		 * (and the deltas after) are loaded again (idempotent). */
+		if (!rc)
+			rc = meta_remote_forget(ds.mt, s->meta, &forgot);
 		if (!rc)
 			st.selection = selection_id(e->ce);
+		if (!rc && forgot)
+			log_msg(MDBTAP_LOG_INFO, "%s: the DBIs synced changed: the newest full snapshots "
+				"of %llu instance(s) are loaded again", s->path,
+				(unsigned long long)forgot);
 		if (!rc && dbis)
 			log_msg(MDBTAP_LOG_INFO, "%s: adopted %llu newly synced DBI(s): %llu elements "
 				"at timestamp 0", s->path, (unsigned long long)dbis,

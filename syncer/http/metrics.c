@@ -154,6 +154,12 @@ static const struct {
 	  AT(d.env.objects_in) },
 	{ "mdbtap_objects_quarantined_total", "counter",
 	  "Objects refused: corrupt, truncated or unknown.", AT(d.env.objects_bad) },
+	{ "mdbtap_objects_future_total", "counter",
+	  "Listed objects named more than max_future ahead: ignored until acceptable, counted "
+	  "at each listing.", AT(d.env.objects_future) },
+	{ "mdbtap_dbis_over_limit", "gauge",
+	  "DBIs not synced: beyond the limit of DBIs per env (most seen at once).",
+	  AT(d.env.dbis_over_limit) },
 	{ "mdbtap_elements_exported_total", "counter",
 	  "Elements written into objects uploaded (deltas and full snapshots).",
 	  AT(d.env.elems_out) },

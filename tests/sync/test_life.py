@@ -434,6 +434,134 @@ def included():
     same_everywhere([a, b])
 
 
+def receiver_included():
+    """B syncs with --exclude n while A writes to n; then B syncs every
+    DBI: A's n, which B skipped in objects it applied, reaches B (its
+    progress is forgotten: A's newest full snapshot is loaded again),
+    though A exported nothing new meanwhile. Issue 10 (r7)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k", "1"]])
+    a.sync(store)
+    b.sync(store, "--exclude", "n")
+    a.write([["put", "n", "kn", "from-a"]])
+    a.sync(store)
+    b.sync(store, "--exclude", "n")
+    A.check("kn" not in kv(b, "n"), "n not received while excluded")
+    log = b.sync(store).stderr
+    A.check("loaded again" in log, "the selection change is logged: " + log[-600:])
+    A.eq(kv(b, "n").get("kn"), "from-a", "a's n reached b once it synced every DBI")
+    A.check(quiesce([a, b], store), "no convergence after the exclude was removed")
+    same_everywhere([a, b])
+
+
+def renamed():
+    """A's syncer restarted under another instance name on the same env
+    starts a new chain with a full snapshot: B, which takes the new name
+    for a new instance and waits for its full snapshot, gets every write
+    made after the rename at once. Issue 10 (r3)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "1"]])
+    a.sync(store)
+    b.sync(store)
+    a.name = "a2"
+    for i in range(2, 5):
+        a.write([["put", None, "k%d" % i, str(i)]])
+        log = a.sync(store).stderr
+        if i == 2:
+            A.check("new chain begins" in log, "the rename is logged: " + log[-600:])
+        b.sync(store)
+        A.eq(kv(b).get("k%d" % i), str(i), "k%d reached b after the rename" % i)
+    same_everywhere([a, b])
+
+
+def many_dbis():
+    """An env with more DBIs than the limit (4096, README "Limits"):
+    the first ones seen sync, the rest are skipped with one error naming
+    one of them and the limit, and counted; the env keeps syncing (it
+    stopped as a whole past about 510 DBIs). Issue 10 (r17)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    n = 4100  # with the unnamed DBI, 5 over
+    code = ("with env.begin(write=True) as t:\n"
+            "    for i in range(%d):\n"
+            "        t.put(b'k', b'v%%d' %% i, db=env.open_db(b'db%%04d' %% i, txn=t))\n" % n)
+    full = "import lmdb\nenv = lmdb.open(%r, max_dbs=5000, map_size=1 << 28)\n" % a.env + code
+    p = subprocess.run([sys.executable, "-c", full], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
+    A.eq(p.returncode, 0, "python3-lmdb: " + p.stderr)
+    log = a.sync(store).stderr
+    A.check("5 DBI(s) are not synced" in log and "at most 4096 DBIs" in log,
+            "the skipped DBIs are said, with the limit: " + log[-800:])
+    p = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True, text=True,
+                       timeout=60)
+    st = json.loads(p.stdout.splitlines()[0]) if p.returncode == 0 and p.stdout else {}
+    A.eq(st.get("dbis_over_limit"), 5, "the skipped DBIs are counted: %r" % st)
+    b.sync(store)
+    probe = ("import json, lmdb, sys\n"
+             "env = lmdb.open(sys.argv[1], max_dbs=5000, readonly=True, lock=False)\n"
+             "got = []\n"
+             "with env.begin() as t:\n"
+             "    for i in range(%d):\n"
+             "        try:\n"
+             "            db = env.open_db(b'db%%04d' %% i, txn=t, create=False)\n"
+             "        except lmdb.NotFoundError:\n"
+             "            continue\n"
+             "        got.append(t.get(b'k', db=db).decode())\n"
+             "print(json.dumps(got))\n" % n)
+    p = subprocess.run([sys.executable, "-c", probe, b.env], capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, 0, "probe: " + p.stderr)
+    got = json.loads(p.stdout)
+    A.eq(len(got), 4095, "b got the 4095 named DBIs within the limit")
+    A.eq(got[:2] + got[-1:], ["v0", "v1", "v4094"], "with their data")
+
+
+def clock_back(how):
+    """A's clock ran 10 minutes ahead (under max_future) and was then
+    corrected: its own older chain's objects are named after the new
+    chain it starts (the env wiped, or a DBI newly synced). They were
+    listed when that chain began: its past, followed, not another env's
+    (the env stopped with a name clash). Issue 10 (r9)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": str(10 * 60 * 10**9)}
+    a.write([["put", None, "k1", "1"]])
+    a.write([["put", "n", "kn", "1"]])
+    a.sync(store, "--exclude", "n")
+    b.sync(store)
+    # corrected (kept set: the tap's clock never goes back, so the
+    # writes' timestamps stay ahead of the wall clock for a while)
+    a.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": "0"}
+    if how == "wiped":
+        shutil.rmtree(a.env)
+        os.makedirs(a.env)
+        a.seen, a.last_rec = 0, None
+    p = subprocess.run(a.sync_argv(store, "--once"), capture_output=True, text=True, timeout=60)
+    A.eq(p.returncode, 0, "a syncs on: " + p.stderr[-1500:])
+    A.check("another env" not in p.stderr, "no name clash: " + p.stderr[-1500:])
+    A.eq(kv(a).get("k1"), "1", "a has k1 (back, when wiped)")
+    a.write([["put", None, "k2", "2"]])
+    if how == "wiped":
+        # The new chain's names are behind the old one's (the env's
+        # clock went with it): receivers follow it only once its names
+        # pass them (at most the clock's error, under max_future). Here:
+        # a keeps syncing.
+        for _ in range(2):
+            log = a.sync(store).stderr
+            A.check("another env" not in log, "no name clash later: " + log[-1500:])
+        return
+    A.check(quiesce([a, b], store), "no convergence after the clock was corrected")
+    A.eq(kv(b).get("k2"), "2", "a's new write reached b")
+    A.eq(kv(b, "n").get("kn"), "1", "a's newly synced DBI reached b")
+    same_everywhere([a, b])
+
+
 def wiped():
     """A's env is deleted and started again empty under its name: it gets
     back everything, its own old writes included (B's full snapshot was made
@@ -1008,6 +1136,12 @@ def future():
     # ignored from the listing (never taken as progress), said once a cycle.
     A.check("max_future" in log, "the refusal is logged: " + log[-1500:])
     A.check("k" not in kv(a), "not applied while too far ahead")
+    # and counted (issue 10, r15: it was logged only)
+    p = subprocess.run([A.MDBTAP, "stats", "--json", a.env], capture_output=True, text=True,
+                       timeout=60)
+    A.eq(p.returncode, 0, "mdbtap stats: " + p.stderr)
+    st = json.loads(p.stdout.splitlines()[0]) if p.stdout else {}
+    A.eq(st.get("objects_future"), 1, "the refusal is counted: %r" % st)
     sync_a("1h")
     A.check("k" not in kv(a), "still refused")
     sync_a("3h")
@@ -1027,6 +1161,11 @@ def main():
              "--reshape-receiver-first": reshape_receiver_first,
              "--included": included,
              "--included-after-export": included_after_export,
+             "--receiver-included": receiver_included,
+             "--renamed": renamed,
+             "--many-dbis": many_dbis,
+             "--clock-back-wiped": lambda: clock_back("wiped"),
+             "--clock-back-included": lambda: clock_back("included"),
              "--restored-then-written": restored_then_written,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
