@@ -263,6 +263,17 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		snprintf(err, errlen, "%s: %s", path, err_str(rc));
 		return rc;
 	}
+	if (w.dir_data_file) {
+		/* Taken as a file env, it would get a companion, a syncer lock
+		 * and no LMDB lock of its own: a second syncer, merging
+		 * without the host's lock. */
+		snprintf(err, errlen, "%s: the data file of the env in its directory, which has "
+			 "a lock.mdb: give the env's directory", path);
+		return EINVAL;
+	}
+	/* From here on the env is named by its resolved path only. */
+	strcpy(s->path, w.path);
+	path = s->path;
 	s->nosubdir = w.nosubdir;
 	s->nolock = w.nolock;
 	if (s->nosubdir && !readonly && (rc = check_env_file(path, err, errlen)))

@@ -884,6 +884,58 @@ def future():
     A.eq(kv(a).get("k"), "ahead", "applied once acceptable")
 
 
+def aliases():
+    """One env named by another path (issue 10): its directory env's
+    data.mdb is refused ("give the env's directory"), and a symlink to a
+    NOSUBDIR env's file names the same companion, so a second syncer is
+    refused and the tap writing through the symlink journals there."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a = Instance(root, "a")
+    a.write([["put", None, "k", "1"]])
+    first = subprocess.Popen(a.sync_argv(store, "--poll-interval", "50ms"),
+                             stderr=subprocess.DEVNULL)
+    try:
+        A.wait_for("the first syncer's lock", lambda: syncer_lock_pid(a) == str(first.pid))
+        argv = a.sync_argv(store, "--once")
+        argv[argv.index(a.env)] = os.path.join(a.env, "data.mdb")
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        A.check(p.returncode != 0 and "give the env's directory" in p.stderr,
+                "DIR/data.mdb of a directory env refused: " + p.stderr)
+        A.check(not os.path.exists(os.path.join(a.env, "data.mdb-mdbtap")),
+                "no second companion made")
+        A.check(first.poll() is None, "the first syncer still runs")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # a NOSUBDIR env reached through a symlink to its file
+    f = os.path.join(root, "table.lmdb")
+    alias = os.path.join(root, "alias.lmdb")
+    code = "import lmdb, sys\ne = lmdb.open(sys.argv[1], subdir=False)\n" \
+           "with e.begin(write=True) as t:\n    t.put(sys.argv[2].encode(), b'v')\n"
+    for path, key in ((f, "k1"), (alias, "k2")):
+        if path == alias:
+            os.symlink(f, alias)
+        w = subprocess.run([sys.executable, "-c", code, path, key], capture_output=True,
+                           text=True, timeout=60, env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
+        A.eq(w.returncode, 0, "python3-lmdb: " + w.stderr)
+    A.check(not os.path.exists(alias + "-mdbtap"), "the tap journals in the file's companion")
+    argv = [A.MDBTAP, "sync", "--env", f, "--store", "file://" + store, "--instance", "t"]
+    first = subprocess.Popen(argv + ["--poll-interval", "50ms"], stderr=subprocess.DEVNULL)
+    try:
+        lock = f + "-mdbtap/syncer.lock"
+        A.wait_for("the file env's syncer lock",
+                   lambda: os.path.exists(lock) and open(lock).read().strip() == str(first.pid))
+        argv[argv.index(f)] = alias
+        p = subprocess.run(argv + ["--once"], capture_output=True, text=True, timeout=60)
+        A.check(p.returncode != 0 and "another syncer" in p.stderr,
+                "a second syncer through a symlink refused: " + p.stderr)
+        A.check(not os.path.exists(alias + "-mdbtap"), "no companion beside the symlink")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
@@ -899,6 +951,7 @@ def main():
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
              "--future": future,
+             "--aliases": aliases,
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
