@@ -70,6 +70,10 @@ struct meta_state {
 	uint64_t selection;      /* the include/exclude the host's DBIs were
 				    last looked for under (sync.c); 0: never */
 	uint64_t swept_ns;       /* wall ns of the last whole tombstone sweep */
+	uint64_t btime_ns;       /* the data file's birth time (statx), part of
+				    the identity: a new file given the old
+				    inode number; 0: unknown (an older
+				    syncer's metadata, or no btime here) */
 };
 
 /* Progress of the objects of one remote instance. */

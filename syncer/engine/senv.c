@@ -508,6 +508,17 @@ int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino)
 	return 0;
 }
 
+uint64_t senv_file_btime(const struct senv *s)
+{
+	char p[4200];
+	struct statx stx;
+
+	data_file(s, p, sizeof(p));
+	if (statx(AT_FDCWD, p, 0, STATX_BTIME, &stx) != 0 || !(stx.stx_mask & STATX_BTIME))
+		return 0;
+	return (uint64_t)stx.stx_btime.tv_sec * 1000000000u + stx.stx_btime.tv_nsec;
+}
+
 /* LMDB's meta page (lmdb 0.9, mdb.c): a 16-byte page header, then
  * MDB_meta: magic, version (4 each), address, mapsize (8 each), two
  * MDB_db of 48 bytes, last page and txn id (8 each). The digest leaves

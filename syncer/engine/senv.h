@@ -200,6 +200,10 @@ int senv_tmpfile(const struct senv *s);
 /* The host's data file's device and inode. */
 int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino);
 
+/* The host's data file's birth time in ns (statx STATX_BTIME), or 0 when
+ * the file system does not give it or the file cannot be looked at. */
+uint64_t senv_file_btime(const struct senv *s);
+
 /* A digest of LMDB's meta page of txn id txnid in the host's data file
  * (its DB roots, page counts and last page), while one of the file's two
  * meta pages still holds that txn: else MDB_NOTFOUND. */

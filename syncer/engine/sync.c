@@ -202,7 +202,7 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,
 		    uint64_t *newrecs)
 {
-	uint64_t dev, ino, ftxn, low = UINT64_MAX;
+	uint64_t dev, ino, ftxn, btime, low = UINT64_MAX;
 	uint8_t fp[16];
 	int reused = journal_reused(s, st, upto, newrecs, &low);
 
@@ -219,6 +219,12 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 	}
 	if (st->ino && !senv_file_id(s, &dev, &ino) && (dev != st->dev || ino != st->ino)) {
 		*why = "its data file is another file";
+		return 1;
+	}
+	/* A new file may get the inode number the old one freed (ext4
+	 * often does): its birth time differs. 0 on either side: unknown. */
+	if (st->btime_ns && (btime = senv_file_btime(s)) && btime != st->btime_ns) {
+		*why = "its data file is another file (born at another time)";
 		return 1;
 	}
 	/* A copy written over the data file in place keeps its inode, and
@@ -293,6 +299,7 @@ static void take_identity(struct senv *s, struct meta_state *st, uint64_t upto)
 {
 	if (senv_file_id(s, &st->dev, &st->ino))
 		st->dev = st->ino = 0;
+	st->btime_ns = senv_file_btime(s);
 	st->fp_txnid = senv_meta_fp(s, upto, st->fp) ? 0 : upto;
 }
 
