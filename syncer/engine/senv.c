@@ -247,6 +247,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	struct env_where w;
 	unsigned flags = MDB_NOTLS;
 	MDB_envinfo info;
+	uint64_t size, need;
 	int rc, dead, fresh = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -278,6 +279,15 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	s->nolock = w.nolock;
 	if (s->nosubdir && !readonly && (rc = check_env_file(path, err, errlen)))
 		return rc;
+	if (senv_file_short(s, &size, &need)) {
+		/* Being copied over in place: LMDB would fault on it, or
+		 * take an empty file for a new env and write meta pages into
+		 * the copy. A supervisor starts us again. */
+		snprintf(err, errlen, "%s: the data file has %llu bytes, its env needs %llu "
+			 "(written over in place?): not opened now", path,
+			 (unsigned long long)size, (unsigned long long)need);
+		return EAGAIN;
+	}
 	snprintf(s->companion, sizeof(s->companion), "%s", w.companion);
 	if (!readonly && !s->nosubdir && s->nolock && !env_has_data(path)) {
 		/* An empty directory: the env is new (an instance joining before
@@ -528,6 +538,44 @@ uint64_t senv_file_btime(const struct senv *s)
 #define SENV_META_TXNID 144
 
 #define SENV_META_READ (SENV_META_TXNID + 8)
+#define SENV_META_PSIZE SENV_META_DBS /* the free DB's md_pad: the page size */
+#define SENV_META_LASTPG (SENV_META_TXNID - 8)
+
+int senv_file_short(const struct senv *s, uint64_t *size, uint64_t *need)
+{
+	unsigned char page[2][SENV_META_READ];
+	uint32_t psize;
+	uint64_t last[2], txn[2];
+	struct stat st;
+	char p[4200];
+	int fd, n = 0, newest;
+
+	data_file(s, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* gone: reopen_if_replaced's, not a short file */
+	if (fstat(fd, &st) == 0 && pread(fd, page[0], SENV_META_READ, 0) == SENV_META_READ) {
+		memcpy(&psize, page[0] + SENV_META_PSIZE, 4);
+		if (psize >= 512 && psize <= 65536 && !(psize & (psize - 1)) &&
+		    pread(fd, page[1], SENV_META_READ, psize) == SENV_META_READ)
+			n = 2;
+	}
+	close(fd);
+	*size = n ? (uint64_t)st.st_size : 0;
+	if (n < 2) { /* not even two meta pages */
+		*need = 2 * 4096;
+		return 1;
+	}
+	for (int i = 0; i < 2; i++) {
+		memcpy(&last[i], page[i] + SENV_META_LASTPG, 8);
+		memcpy(&txn[i], page[i] + SENV_META_TXNID, 8);
+	}
+	newest = txn[1] > txn[0];
+	*need = (last[newest] + 1) * psize;
+	if (*need < 2 * (uint64_t)psize)
+		*need = 2 * (uint64_t)psize;
+	return *size < *need;
+}
 
 /* Read the start of both meta pages of the data file into page[0..1]
  * (*n: how many were whole). Returns 0 or an LMDB/errno code. */

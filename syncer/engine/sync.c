@@ -635,11 +635,23 @@ int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns, c->max_object_size };
 	struct receive_out ro = { 0 };
+	uint64_t size, need;
 	int rc, rc2 = 0;
 
 	rc = reopen_if_replaced(e);
 	if (rc)
 		return rc;
+	if (senv_file_short(&e->s, &size, &need)) {
+		/* Being copied over in place (cp truncates first): LMDB's map
+		 * would fault past the file's end. The next cycle looks again,
+		 * and local_step re-adopts the file once whole. A file that
+		 * shrinks after this check is cmd_sync's SIGBUS handler's. */
+		log_msg(MDBTAP_LOG_WARN, "%s: the data file has %llu bytes, its env needs %llu "
+			"(written over in place?): this cycle skipped", e->s.path,
+			(unsigned long long)size, (unsigned long long)need);
+		publish(e, c, t0, EAGAIN, "the data file is shorter than the env needs");
+		return EAGAIN;
+	}
 	if (what & SYNC_LOCAL) {
 		/* Before the fold: a commit that ends after this shows as a
 		 * change when the syncer next decides whether to sleep. */
