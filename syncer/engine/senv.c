@@ -538,14 +538,16 @@ uint64_t senv_file_btime(const struct senv *s)
 #define SENV_META_TXNID 144
 
 #define SENV_META_READ (SENV_META_TXNID + 8)
+#define SENV_META_MAGIC 16
+#define SENV_LMDB_MAGIC 0xBEEFC0DEu
 #define SENV_META_PSIZE SENV_META_DBS /* the free DB's md_pad: the page size */
-#define SENV_META_LASTPG (SENV_META_TXNID - 8)
+#define SENV_DB_ROOT 40 /* md_root in an MDB_db */
 
 int senv_file_short(const struct senv *s, uint64_t *size, uint64_t *need)
 {
 	unsigned char page[2][SENV_META_READ];
 	uint32_t psize;
-	uint64_t last[2], txn[2];
+	uint64_t txn[2];
 	struct stat st;
 	char p[4200];
 	int fd, n = 0, newest;
@@ -554,26 +556,44 @@ int senv_file_short(const struct senv *s, uint64_t *size, uint64_t *need)
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0; /* gone: reopen_if_replaced's, not a short file */
-	if (fstat(fd, &st) == 0 && pread(fd, page[0], SENV_META_READ, 0) == SENV_META_READ) {
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return 0;
+	}
+	*size = (uint64_t)st.st_size;
+	if (pread(fd, page[0], SENV_META_READ, 0) == SENV_META_READ) {
+		uint32_t magic;
+
+		memcpy(&magic, page[0] + SENV_META_MAGIC, 4);
 		memcpy(&psize, page[0] + SENV_META_PSIZE, 4);
+		if (magic != SENV_LMDB_MAGIC) {
+			close(fd);
+			return 0; /* not an LMDB file: LMDB's to refuse */
+		}
 		if (psize >= 512 && psize <= 65536 && !(psize & (psize - 1)) &&
 		    pread(fd, page[1], SENV_META_READ, psize) == SENV_META_READ)
 			n = 2;
 	}
 	close(fd);
-	*size = n ? (uint64_t)st.st_size : 0;
-	if (n < 2) { /* not even two meta pages */
+	if (n < 2) { /* not even two meta pages (an empty file among them) */
 		*need = 2 * 4096;
 		return 1;
 	}
-	for (int i = 0; i < 2; i++) {
-		memcpy(&last[i], page[i] + SENV_META_LASTPG, 8);
+	for (int i = 0; i < 2; i++)
 		memcpy(&txn[i], page[i] + SENV_META_TXNID, 8);
-	}
 	newest = txn[1] > txn[0];
-	*need = (last[newest] + 1) * psize;
-	if (*need < 2 * (uint64_t)psize)
-		*need = 2 * (uint64_t)psize;
+	/* Not the last page used: LMDB does not write pages a txn freed
+	 * again before its commit, so a whole file may end before it. The
+	 * two roots were written, and a copy under way rarely has them yet
+	 * (they are among the newest pages). */
+	*need = 2 * (uint64_t)psize;
+	for (int d = 0; d < 2; d++) {
+		uint64_t root;
+
+		memcpy(&root, page[newest] + SENV_META_DBS + d * 48 + SENV_DB_ROOT, 8);
+		if (root != UINT64_MAX && (root + 1) * psize > *need)
+			*need = (root + 1) * psize;
+	}
 	return *size < *need;
 }
 

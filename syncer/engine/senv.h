@@ -205,8 +205,8 @@ int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino);
 uint64_t senv_file_btime(const struct senv *s);
 
 /* Whether the host's data file is shorter than its own newest meta page
- * says the env needs (its last page used), read with pread, never through
- * the map: a file being copied over in place (cp truncates it first),
+ * says the env needs (two meta pages, and the free and main DBs' root
+ * pages), read with pread, never through the map: a file being copied over in place (cp truncates it first),
  * which LMDB's map would fault on (SIGBUS). *size, *need: in bytes. */
 int senv_file_short(const struct senv *s, uint64_t *size, uint64_t *need);
 
