@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,15 @@ static uint32_t writer_pid(void)
 
 int journal_companion_dir(const char *env_path, int nosubdir, char *buf, size_t cap)
 {
-	int n = nosubdir
+	char real[PATH_MAX];
+	int n;
+
+	/* One env, one companion, whatever path names it (a symlink, "..",
+	 * a bind of its directory): the syncer lock and the journal live
+	 * there (docs/DESIGN.md §10). A path that does not resolve is kept. */
+	if (realpath(env_path, real))
+		env_path = real;
+	n = nosubdir
 		? snprintf(buf, cap, "%s%s", env_path, MDBTAP_COMPANION_SUFFIX)
 		: snprintf(buf, cap, "%s/%s", env_path, MDBTAP_COMPANION_SUBDIR);
 

@@ -16,8 +16,9 @@
 
 struct journal;
 
-/* Companion directory of an env: "DIR/mdbtap" or "FILE-mdbtap".
- * Returns 0, or ENAMETOOLONG if it does not fit in cap bytes. */
+/* Companion directory of an env: "DIR/mdbtap" or "FILE-mdbtap", with
+ * DIR or FILE resolved (realpath) when it exists, so that every path to
+ * one env names one companion. Returns 0, or ENAMETOOLONG if it does not fit in cap bytes. */
 int journal_companion_dir(const char *env_path, int nosubdir, char *buf, size_t cap);
 
 /* Options for journal_open. */

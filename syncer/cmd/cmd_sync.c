@@ -31,6 +31,23 @@ static void on_signal(int sig)
 	wake_interrupt();  /* and the wait between cycles at once */
 }
 
+/* A file we map shrank under us (a data file copied over in place: cp
+ * truncates first; sync_cycle checks the size before each cycle, but the
+ * file may shrink between that check and LMDB's read). Nothing can be
+ * resumed inside LMDB: say so and exit with a code of its own, so that a
+ * supervisor starts us again (the metadata is LMDB's: a kill loses
+ * nothing), rather than dump core. Async-signal-safe calls only. */
+static void on_sigbus(int sig)
+{
+	static const char msg[] = "mdbtap sync: SIGBUS: a file the syncer maps shrank under it "
+				  "(a data file written over in place?): exiting to be restarted\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+	(void)sig;
+	(void)n;
+	_exit(MDBTAP_EXIT_SHRANK);
+}
+
 /* SIGHUP (logrotate moved the file): reopen the log, between steps. */
 static void reopen_log(void)
 {
@@ -293,6 +310,8 @@ int cmd_sync(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_sigbus;
+	sigaction(SIGBUS, &sa, NULL);
 	if (c.http_listen) {
 		/* An env whose cycles have failed for ten poll intervals (at
 		 * least a second) is unwell. */

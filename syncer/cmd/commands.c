@@ -145,5 +145,6 @@ void commands_list(FILE *f)
 	for (size_t i = 0; i < commands_count; i++)
 		fprintf(f, "  %-10s %s\n", commands_table[i].name, commands_table[i].summary);
 	fprintf(f, "\n'mdbtap help COMMAND' or 'mdbtap COMMAND --help' describes a command.\n"
-		   "exit codes: 0 ok, 1 failure, 2 usage, 3 unaccounted txn ids (journal --check)\n");
+		   "exit codes: 0 ok, 1 failure, 2 usage, 3 unaccounted txn ids (journal --check),\n"
+		   "4 sync: a mapped file shrank under it (SIGBUS; start it again)\n");
 }

@@ -13,6 +13,8 @@
 #define MDBTAP_EXIT_FAIL 1      /* the command could not do its job */
 #define MDBTAP_EXIT_USAGE 2     /* bad arguments */
 #define MDBTAP_EXIT_UNACCOUNTED 3 /* journal --check: txn ids nobody accounts for */
+#define MDBTAP_EXIT_SHRANK 4    /* sync: a file it maps shrank under it (SIGBUS), such as
+				   a data file copied over in place: start it again */
 
 struct command {
 	const char *name;

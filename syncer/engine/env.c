@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,16 +18,31 @@
 
 int env_where(const char *path, struct env_where *w)
 {
-	char lock[4200];
+	char lock[4200], real[PATH_MAX];
 	struct stat st;
+	const char *base;
 
 	memset(w, 0, sizeof(*w));
-	if (stat(path, &st) != 0)
+	/* The lock file, the companion and the syncer lock follow from the
+	 * path: two names of one env must give one answer (docs/DESIGN.md §10). */
+	if (!realpath(path, real))
+		return errno;
+	if (strlen(real) >= sizeof(w->path))
+		return ENAMETOOLONG;
+	strcpy(w->path, real);
+	if (stat(real, &st) != 0)
 		return errno;
 	w->nosubdir = !S_ISDIR(st.st_mode);
-	snprintf(lock, sizeof(lock), w->nosubdir ? "%s-lock" : "%s/lock.mdb", path);
+	snprintf(lock, sizeof(lock), w->nosubdir ? "%s-lock" : "%s/lock.mdb", real);
 	w->nolock = stat(lock, &st) != 0;
-	return journal_companion_dir(path, w->nosubdir, w->companion, sizeof(w->companion));
+	base = strrchr(real, '/');
+	if (w->nosubdir && w->nolock && base && !strcmp(base + 1, "data.mdb")) {
+		/* DIR/data.mdb with DIR/lock.mdb beside it: a directory env's
+		 * file, which its host opens with that lock. */
+		snprintf(lock, sizeof(lock), "%.*s/lock.mdb", (int)(base - real), real);
+		w->dir_data_file = stat(lock, &st) == 0;
+	}
+	return journal_companion_dir(real, w->nosubdir, w->companion, sizeof(w->companion));
 }
 
 /* Open the env read-only, as its host does. */

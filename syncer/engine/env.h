@@ -9,10 +9,14 @@
 struct env_where {
 	int nosubdir;          /* a file (MDB_NOSUBDIR) rather than a directory */
 	int nolock;            /* no lock file: the host uses MDB_NOLOCK */
+	int dir_data_file;     /* the data.mdb of a directory env (a lock.mdb
+				  beside it, no FILE-lock): not an env */
+	char path[4096];       /* the path resolved (realpath): one name per env */
 	char companion[4096];  /* our companion directory */
 };
 
-/* Find out from the files alone. Returns 0, or errno (ENOENT: no env). */
+/* Find out from the files alone, after resolving the path (symlinks, "..").
+ * Returns 0, or errno (ENOENT: no env; ENAMETOOLONG). */
 int env_where(const char *path, struct env_where *w);
 
 /* The env's last committed txn id, from a read-only open that follows the

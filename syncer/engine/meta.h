@@ -83,6 +83,10 @@ struct meta_state {
 	 * name timestamp. Those are our past, however far ahead a clock
 	 * since corrected dated them (receive.c). */
 	uint64_t past_gen, past_ns;
+	uint64_t btime_ns;       /* the data file's birth time (statx), part of
+				    the identity: a new file given the old
+				    inode number; 0: unknown (an older
+				    syncer's metadata, or no btime here) */
 };
 
 /* Progress of the objects of one remote instance. */

@@ -252,6 +252,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	struct env_where w;
 	unsigned flags = MDB_NOTLS;
 	MDB_envinfo info;
+	uint64_t size, need;
 	int rc, dead, fresh = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -268,10 +269,30 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		snprintf(err, errlen, "%s: %s", path, err_str(rc));
 		return rc;
 	}
+	if (w.dir_data_file) {
+		/* Taken as a file env, it would get a companion, a syncer lock
+		 * and no LMDB lock of its own: a second syncer, merging
+		 * without the host's lock. */
+		snprintf(err, errlen, "%s: the data file of the env in its directory, which has "
+			 "a lock.mdb: give the env's directory", path);
+		return EINVAL;
+	}
+	/* From here on the env is named by its resolved path only. */
+	strcpy(s->path, w.path);
+	path = s->path;
 	s->nosubdir = w.nosubdir;
 	s->nolock = w.nolock;
 	if (s->nosubdir && !readonly && (rc = check_env_file(path, err, errlen)))
 		return rc;
+	if (senv_file_short(s, &size, &need)) {
+		/* Being copied over in place: LMDB would fault on it, or
+		 * take an empty file for a new env and write meta pages into
+		 * the copy. A supervisor starts us again. */
+		snprintf(err, errlen, "%s: the data file has %llu bytes, its env needs %llu "
+			 "(written over in place?): not opened now", path,
+			 (unsigned long long)size, (unsigned long long)need);
+		return EAGAIN;
+	}
 	snprintf(s->companion, sizeof(s->companion), "%s", w.companion);
 	if (!readonly && !s->nosubdir && s->nolock && !env_has_data(path)) {
 		/* An empty directory: the env is new (an instance joining before
@@ -504,6 +525,17 @@ int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino)
 	return 0;
 }
 
+uint64_t senv_file_btime(const struct senv *s)
+{
+	char p[4200];
+	struct statx stx;
+
+	data_file(s, p, sizeof(p));
+	if (statx(AT_FDCWD, p, 0, STATX_BTIME, &stx) != 0 || !(stx.stx_mask & STATX_BTIME))
+		return 0;
+	return (uint64_t)stx.stx_btime.tv_sec * 1000000000u + stx.stx_btime.tv_nsec;
+}
+
 /* LMDB's meta page (lmdb 0.9, mdb.c): a 16-byte page header, then
  * MDB_meta: magic, version (4 each), address, mapsize (8 each), two
  * MDB_db of 48 bytes, last page and txn id (8 each). The digest leaves
@@ -513,6 +545,64 @@ int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino)
 #define SENV_META_TXNID 144
 
 #define SENV_META_READ (SENV_META_TXNID + 8)
+#define SENV_META_MAGIC 16
+#define SENV_LMDB_MAGIC 0xBEEFC0DEu
+#define SENV_META_PSIZE SENV_META_DBS /* the free DB's md_pad: the page size */
+#define SENV_DB_ROOT 40 /* md_root in an MDB_db */
+
+int senv_file_short(const struct senv *s, uint64_t *size, uint64_t *need)
+{
+	unsigned char page[2][SENV_META_READ];
+	uint32_t psize;
+	uint64_t txn[2];
+	struct stat st;
+	char p[4200];
+	int fd, n = 0, newest;
+
+	data_file(s, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* gone: reopen_if_replaced's, not a short file */
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return 0;
+	}
+	*size = (uint64_t)st.st_size;
+	if (pread(fd, page[0], SENV_META_READ, 0) == SENV_META_READ) {
+		uint32_t magic;
+
+		memcpy(&magic, page[0] + SENV_META_MAGIC, 4);
+		memcpy(&psize, page[0] + SENV_META_PSIZE, 4);
+		if (magic != SENV_LMDB_MAGIC) {
+			close(fd);
+			return 0; /* not an LMDB file: LMDB's to refuse */
+		}
+		if (psize >= 512 && psize <= 65536 && !(psize & (psize - 1)) &&
+		    pread(fd, page[1], SENV_META_READ, psize) == SENV_META_READ)
+			n = 2;
+	}
+	close(fd);
+	if (n < 2) { /* not even two meta pages (an empty file among them) */
+		*need = 2 * 4096;
+		return 1;
+	}
+	for (int i = 0; i < 2; i++)
+		memcpy(&txn[i], page[i] + SENV_META_TXNID, 8);
+	newest = txn[1] > txn[0];
+	/* Not the last page used: LMDB does not write pages a txn freed
+	 * again before its commit, so a whole file may end before it. The
+	 * two roots were written, and a copy under way rarely has them yet
+	 * (they are among the newest pages). */
+	*need = 2 * (uint64_t)psize;
+	for (int d = 0; d < 2; d++) {
+		uint64_t root;
+
+		memcpy(&root, page[newest] + SENV_META_DBS + d * 48 + SENV_DB_ROOT, 8);
+		if (root != UINT64_MAX && (root + 1) * psize > *need)
+			*need = (root + 1) * psize;
+	}
+	return *size < *need;
+}
 
 /* Read the start of both meta pages of the data file into page[0..1]
  * (*n: how many were whole). Returns 0 or an LMDB/errno code. */

@@ -223,6 +223,16 @@ int senv_tmpfile(const struct senv *s);
 /* The host's data file's device and inode. */
 int senv_file_id(const struct senv *s, uint64_t *dev, uint64_t *ino);
 
+/* The host's data file's birth time in ns (statx STATX_BTIME), or 0 when
+ * the file system does not give it or the file cannot be looked at. */
+uint64_t senv_file_btime(const struct senv *s);
+
+/* Whether the host's data file is shorter than its own newest meta page
+ * says the env needs (two meta pages, and the free and main DBs' root
+ * pages), read with pread, never through the map: a file being copied over in place (cp truncates it first),
+ * which LMDB's map would fault on (SIGBUS). *size, *need: in bytes. */
+int senv_file_short(const struct senv *s, uint64_t *size, uint64_t *need);
+
 /* A digest of LMDB's meta page of txn id txnid in the host's data file
  * (its DB roots, page counts and last page), while one of the file's two
  * meta pages still holds that txn: else MDB_NOTFOUND. */

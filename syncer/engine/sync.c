@@ -202,7 +202,7 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,
 		    uint64_t *newrecs)
 {
-	uint64_t dev, ino, ftxn, low = UINT64_MAX;
+	uint64_t dev, ino, ftxn, btime, low = UINT64_MAX;
 	uint8_t fp[16];
 	int reused = journal_reused(s, st, upto, newrecs, &low);
 
@@ -219,6 +219,12 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 	}
 	if (st->ino && !senv_file_id(s, &dev, &ino) && (dev != st->dev || ino != st->ino)) {
 		*why = "its data file is another file";
+		return 1;
+	}
+	/* A new file may get the inode number the old one freed (ext4
+	 * often does): its birth time differs. 0 on either side: unknown. */
+	if (st->btime_ns && (btime = senv_file_btime(s)) && btime != st->btime_ns) {
+		*why = "its data file is another file (born at another time)";
 		return 1;
 	}
 	/* A copy written over the data file in place keeps its inode, and
@@ -293,6 +299,7 @@ static void take_identity(struct senv *s, struct meta_state *st, uint64_t upto)
 {
 	if (senv_file_id(s, &st->dev, &st->ino))
 		st->dev = st->ino = 0;
+	st->btime_ns = senv_file_btime(s);
 	st->fp_txnid = senv_meta_fp(s, upto, st->fp) ? 0 : upto;
 }
 
@@ -659,11 +666,23 @@ int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, c->keep_ns,
 				   c->tombstone_retention_ns, c->max_object_size };
 	struct receive_out ro = { 0 };
+	uint64_t size, need;
 	int rc, rc2 = 0;
 
 	rc = reopen_if_replaced(e);
 	if (rc)
 		return rc;
+	if (senv_file_short(&e->s, &size, &need)) {
+		/* Being copied over in place (cp truncates first): LMDB's map
+		 * would fault past the file's end. The next cycle looks again,
+		 * and local_step re-adopts the file once whole. A file that
+		 * shrinks after this check is cmd_sync's SIGBUS handler's. */
+		log_msg(MDBTAP_LOG_WARN, "%s: the data file has %llu bytes, its env needs %llu "
+			"(written over in place?): this cycle skipped", e->s.path,
+			(unsigned long long)size, (unsigned long long)need);
+		publish(e, c, t0, EAGAIN, "the data file is shorter than the env needs");
+		return EAGAIN;
+	}
 	if (what & SYNC_LOCAL) {
 		/* Before the fold: a commit that ends after this shows as a
 		 * change when the syncer next decides whether to sleep. */

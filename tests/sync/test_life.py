@@ -1148,6 +1148,171 @@ def future():
     A.eq(kv(a).get("k"), "ahead", "applied once acceptable")
 
 
+def aliases():
+    """One env named by another path (issue 10): its directory env's
+    data.mdb is refused ("give the env's directory"), and a symlink to a
+    NOSUBDIR env's file names the same companion, so a second syncer is
+    refused and the tap writing through the symlink journals there."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a = Instance(root, "a")
+    a.write([["put", None, "k", "1"]])
+    first = subprocess.Popen(a.sync_argv(store, "--poll-interval", "50ms"),
+                             stderr=subprocess.DEVNULL)
+    try:
+        A.wait_for("the first syncer's lock", lambda: syncer_lock_pid(a) == str(first.pid))
+        argv = a.sync_argv(store, "--once")
+        argv[argv.index(a.env)] = os.path.join(a.env, "data.mdb")
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        A.check(p.returncode != 0 and "give the env's directory" in p.stderr,
+                "DIR/data.mdb of a directory env refused: " + p.stderr)
+        A.check(not os.path.exists(os.path.join(a.env, "data.mdb-mdbtap")),
+                "no second companion made")
+        A.check(first.poll() is None, "the first syncer still runs")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # a NOSUBDIR env reached through a symlink to its file
+    f = os.path.join(root, "table.lmdb")
+    alias = os.path.join(root, "alias.lmdb")
+    code = "import lmdb, sys\ne = lmdb.open(sys.argv[1], subdir=False)\n" \
+           "with e.begin(write=True) as t:\n    t.put(sys.argv[2].encode(), b'v')\n"
+    for path, key in ((f, "k1"), (alias, "k2")):
+        if path == alias:
+            os.symlink(f, alias)
+        w = subprocess.run([sys.executable, "-c", code, path, key], capture_output=True,
+                           text=True, timeout=60, env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
+        A.eq(w.returncode, 0, "python3-lmdb: " + w.stderr)
+    A.check(not os.path.exists(alias + "-mdbtap"), "the tap journals in the file's companion")
+    argv = [A.MDBTAP, "sync", "--env", f, "--store", "file://" + store, "--instance", "t"]
+    first = subprocess.Popen(argv + ["--poll-interval", "50ms"], stderr=subprocess.DEVNULL)
+    try:
+        lock = f + "-mdbtap/syncer.lock"
+        A.wait_for("the file env's syncer lock",
+                   lambda: os.path.exists(lock) and open(lock).read().strip() == str(first.pid))
+        argv[argv.index(f)] = alias
+        p = subprocess.run(argv + ["--once"], capture_output=True, text=True, timeout=60)
+        A.check(p.returncode != 0 and "another syncer" in p.stderr,
+                "a second syncer through a symlink refused: " + p.stderr)
+        A.check(not os.path.exists(alias + "-mdbtap"), "no companion beside the symlink")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+
+
+def restored_new_inode():
+    """A backup restored as a new file that the file system gives the old
+    file's inode number (ext4 often does; retried until it does, else
+    skipped), then written only without the tap past the accounted txn id:
+    caught by the file's birth time (issue 10). Nothing missing from the
+    backup is deleted on b, and a delete made after it stays."""
+    untapped = "import lmdb, sys\ne = lmdb.open(sys.argv[1], max_dbs=64, map_size=1 << 26)\n" \
+               "for i in range(12):\n    with e.begin(write=True) as t:\n" \
+               "        t.put(b'n%d' % i, b'a')\n"
+    for attempt in range(20):
+        root = A.fresh_tmp()
+        store = os.path.join(root, "store")
+        a, b = Instance(root, "a"), Instance(root, "b")
+        for k in ("k0", "k1", "k2"):
+            a.write([["put", None, k, "1"]])
+        a.sync(store)
+        b.sync(store)
+        backup = os.path.join(root, "backup")
+        os.makedirs(backup)
+        p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
+        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+        a.write([["put", None, "k5", "1"]])
+        a.write([["del", None, "k0", ""]])
+        a.sync(store)
+        b.sync(store)
+        data = os.path.join(a.env, "data.mdb")
+        ino = os.stat(data).st_ino
+        os.unlink(data)
+        shutil.copyfile(os.path.join(backup, "data.mdb"), data)
+        if os.stat(data).st_ino == ino:
+            break
+    else:
+        print("SKIP: the file system never gave the old inode number to a new file")
+        sys.exit(77)
+    w = subprocess.run([sys.executable, "-c", untapped, a.env], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, LD_PRELOAD=""))
+    A.eq(w.returncode, 0, "python3-lmdb without the tap: " + w.stderr)
+    log = a.sync(store).stderr
+    A.check("replaced" in log, "the new file is caught: " + log)
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    got = kv(b)
+    A.eq(got.get("k5"), "1", "k5 (missing from the backup) still on b")
+    A.check("k0" not in got, "k0's delete kept")
+    A.eq(len([k for k in got if k.startswith("n")]), 12, "a's writes after the restore left")
+    same_everywhere([a, b])
+
+
+def restored_in_place_running():
+    """Backups copied over the data file in place (cp: same inode, the file
+    truncated first) while the syncer runs (issue 10): it never dies by a
+    signal (SIGBUS on its map before the fix). It skips cycles while the
+    file is short; should it fault anyway, it exits with status 4, and a
+    syncer started on a short file refuses to open it (status 1); either is
+    started again here, as systemd would. The copy is re-adopted, and a
+    syncer runs whole on the env afterwards."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a = Instance(root, "a")
+    bulk = "import lmdb, sys\ne = lmdb.open(sys.argv[1], max_dbs=64, map_size=1 << 30)\n" \
+           "with e.begin(write=True) as t:\n    for i in range(20000):\n" \
+           "        t.put(b'%s%07d' % (sys.argv[2].encode(), i), b'v' * 200)\n"
+    backups = []
+    for tag in ("x", "y"):
+        w = subprocess.run([sys.executable, "-c", bulk, a.env, tag], capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
+        A.eq(w.returncode, 0, "python3-lmdb: " + w.stderr)
+        backups.append(os.path.join(root, "bk" + tag))
+        os.makedirs(backups[-1])
+        p = subprocess.run(["mdb_copy", a.env, backups[-1]], capture_output=True, text=True)
+        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    logpath = os.path.join(root, "a.log")
+    log = open(logpath, "w")
+    argv = a.sync_argv(store, "--poll-interval", "10ms")
+    syncer = subprocess.Popen(argv, stderr=log)
+    restarts = 0
+
+    def alive(when):
+        """Running, or ended as it should (then started again, as by
+        systemd): 4 (SIGBUS), or 1 when it refused to open a short file."""
+        rc = syncer.poll()
+        tail = open(logpath).read()[-600:]
+        # -6: LMDB's assertion when the copy lands in a merge's write
+        # txn (it would hit the host the same way): not closed, see
+        # docs/DESIGN.md §22
+        A.check(rc is None or rc == 4 or (rc == 1 and "written over in place" in tail) or
+                (rc == -6 and "mdb.c" in tail and "Assertion" in tail),
+                "%s: the syncer ended with %r: %s" % (when, rc, tail))
+        return rc is None
+
+    try:
+        A.wait_for("the first upload", lambda: "uploaded" in open(logpath).read())
+        for i in range(12):
+            # always x's copy: y's put back after x's was adopted would
+            # look like another env's chain of this name, a clash
+            shutil.copyfile(os.path.join(backups[0], "data.mdb"),
+                            os.path.join(a.env, "data.mdb"))
+            time.sleep(0.05 * (i % 3))
+            if not alive("restore %d" % i):
+                restarts += 1
+                syncer = subprocess.Popen(argv, stderr=log)
+        alive("after the restores")
+    finally:
+        if syncer.poll() is None:
+            syncer.send_signal(signal.SIGKILL)
+        syncer.wait()
+        log.close()
+    p = a.sync(store)  # fails the test unless it runs whole
+    text = open(logpath).read()
+    A.check("was replaced" in text + p.stderr, "x's copy was re-adopted")
+    print("cycles skipped: %d, restarts after SIGBUS: %d" % (text.count("cycle skipped"),
+                                                             restarts))
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
@@ -1170,6 +1335,9 @@ def main():
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
              "--future": future,
+             "--aliases": aliases,
+             "--restored-new-inode": restored_new_inode,
+             "--restored-in-place-running": restored_in_place_running,
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
