@@ -578,7 +578,7 @@ static int parse_meta(struct snap_reader *r)
 /* Read a length-delimited top-level field into b. */
 static int read_message(struct snap_reader *r, struct buf *b)
 {
-	uint64_t len;
+	uint64_t len = 0; /* gcc -O3 cannot see read_varint set it */
 	int rc = read_varint(r, &len, 0);
 
 	if (rc)

@@ -184,7 +184,7 @@ static int store_opt(struct loader *l, const char *key, yaml_node_t *k, yaml_nod
 {
 	struct cfg_env *e = ctx;
 	struct store_opt *nv;
-	const char *s;
+	const char *s = NULL;
 	int rc = scalar(l, v, key, &s);
 
 	(void)k;

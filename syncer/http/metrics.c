@@ -64,6 +64,9 @@ static void head(struct out *o, const char *name, const char *type, const char *
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Room for env="<40>",instance="<159>",<k>="<159>": labels() never truncates. */
+#define LBL_CAP 448
+
 /* name{env="..",instance=".."[,k="v"]}: into lbl. */
 static const char *labels(char *lbl, size_t cap, const struct http_env *e, const char *k,
 			  const char *v)
@@ -82,7 +85,7 @@ static const char *labels(char *lbl, size_t cap, const struct http_env *e, const
 static void sample_u(struct out *o, const char *name, const struct http_env *e, const char *k,
 		     const char *v, uint64_t x)
 {
-	char lbl[320];
+	char lbl[LBL_CAP];
 
 	put(o, "%s{%s} %llu\n", name, labels(lbl, sizeof(lbl), e, k, v), (unsigned long long)x);
 }
@@ -90,7 +93,7 @@ static void sample_u(struct out *o, const char *name, const struct http_env *e, 
 static void sample_f(struct out *o, const char *name, const struct http_env *e, const char *k,
 		     const char *v, double x)
 {
-	char lbl[320];
+	char lbl[LBL_CAP];
 
 	put(o, "%s{%s} %.9g\n", name, labels(lbl, sizeof(lbl), e, k, v), x);
 }
@@ -98,7 +101,7 @@ static void sample_f(struct out *o, const char *name, const struct http_env *e, 
 /* A wall-clock time in ns as Unix seconds (0 stays 0: never). */
 static void sample_ts(struct out *o, const char *name, const struct http_env *e, uint64_t ns)
 {
-	char lbl[320];
+	char lbl[LBL_CAP];
 
 	put(o, "%s{%s} %.3f\n", name, labels(lbl, sizeof(lbl), e, NULL, NULL), (double)ns / 1e9);
 }
@@ -107,7 +110,7 @@ static void sample_ts(struct out *o, const char *name, const struct http_env *e,
 static void hist_series(struct out *o, const char *name, const struct http_env *e, const char *k,
 			const char *v, const struct hist *h)
 {
-	char lbl[320];
+	char lbl[LBL_CAP];
 
 	labels(lbl, sizeof(lbl), e, k, v);
 	for (unsigned i = 0; i < HIST_NBOUNDS; i++)
@@ -229,7 +232,7 @@ static void per_env(struct out *o, const struct http_env *e, size_t n, uint64_t 
 	for (size_t i = 0; i < n; i++)
 		for (unsigned t = 0; t < STORE_NOPS; t++)
 			for (unsigned r = 0; r < STORE_NOUTCOMES; r++) {
-				char lbl[320];
+				char lbl[LBL_CAP];
 
 				labels(lbl, sizeof(lbl), &e[i], "type", op_names[t]);
 				put(o, "mdbtap_store_requests_total{%s,outcome=\"%s\"} %llu\n", lbl,
