@@ -194,6 +194,10 @@ static void sleep_until(uint64_t t)
 	reopen_log();
 }
 
+/* On a listed store, a commit within poll_interval / this of the last
+ * export belongs to its burst. */
+#define LISTED_BURST_DIV 4
+
 /* The longest a burst's commits wait: 512 batch windows (1 s by
  * default), and never longer than the poll interval. */
 static uint64_t batch_cap(const struct cfg *c)
@@ -250,11 +254,14 @@ static void wait_next(struct wake *wk, struct sync_env *envs, struct wake_env *w
 	/* The commits that follow within the batch window go with it. */
 	now = wake_now_ns();
 	/* A store that is listed (S3) charges each request: there a commit
-	 * within a poll of the last export is still the burst, so that a
-	 * steady stream makes about one object per poll, as without waking. */
+	 * within a quarter poll of the last export is still the burst, so a
+	 * stream makes at most about four objects per poll. Not a whole poll:
+	 * a commit a little less than a poll after the last export would wait
+	 * up to a poll more, and receivers list only every poll
+	 * (docs/DESIGN.md §25). */
 	delay = wake_batch_delay(batch, c->batch_window_ns, batch_cap(c),
-				 all_watched(opened, watched, c->nenvs) ? 0 : c->poll_interval_ns,
-				 now);
+				 all_watched(opened, watched, c->nenvs) ? 0 :
+				 c->poll_interval_ns / LISTED_BURST_DIV, now);
 	if (delay)
 		sleep_until(now + delay);
 }
