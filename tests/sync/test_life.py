@@ -547,18 +547,74 @@ def clock_back(how):
     A.check("another env" not in p.stderr, "no name clash: " + p.stderr[-1500:])
     A.eq(kv(a).get("k1"), "1", "a has k1 (back, when wiped)")
     a.write([["put", None, "k2", "2"]])
-    if how == "wiped":
-        # The new chain's names are behind the old one's (the env's
-        # clock went with it): receivers follow it only once its names
-        # pass them (at most the clock's error, under max_future). Here:
-        # a keeps syncing.
-        for _ in range(2):
-            log = a.sync(store).stderr
-            A.check("another env" not in log, "no name clash later: " + log[-1500:])
-        return
+    for _ in range(2):
+        log = a.sync(store).stderr
+        A.check("another env" not in log, "no name clash later: " + log[-1500:])
     A.check(quiesce([a, b], store), "no convergence after the clock was corrected")
     A.eq(kv(b).get("k2"), "2", "a's new write reached b")
-    A.eq(kv(b, "n").get("kn"), "1", "a's newly synced DBI reached b")
+    if how == "included":
+        A.eq(kv(b, "n").get("kn"), "1", "a's newly synced DBI reached b")
+    same_everywhere([a, b])
+
+
+def name_time(name):
+    """The name time of an object name (docs/DESIGN.md §18.2), in ns."""
+    import calendar
+    t = name.split("__")[2]
+    secs = calendar.timegm(time.strptime(t[:15], "%Y%m%d-%H%M%S"))
+    return secs * 10**9 + int(t[16:25])
+
+
+def own_names(store, inst):
+    """inst's object names in the directory store, by name time."""
+    return sorted((n for n in os.listdir(store) if not n.startswith(".") and
+                   n.split("__")[1:2] == [inst.name]), key=name_time)
+
+
+def clock_back_followed():
+    """A's clock ran 10 minutes ahead (under max_future) while it exported;
+    the clock was corrected and A's env wiped and started again under its
+    name. The new chain's names sort after every object of A's name within
+    max_future, so B, which followed the old chain, follows the new one at
+    once: A's write after the wipe reaches B. Before the fix the new
+    chain's names sorted before the old one's and B kept following the old
+    chain until the clock passed its names. An object of A's name dated
+    beyond max_future moves nothing (invariant 12). Issue 10."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": str(10 * 60 * 10**9)}
+    a.write([["put", None, "k1", "1"]])
+    a.sync(store)
+    b.sync(store)
+    A.eq(kv(b).get("k1"), "1", "b has a's write")
+    old = own_names(store, a)
+    A.check(old, "a exported")
+    # planted under a's name, two hours ahead (max_future is one)
+    far = old[-1].split("__")
+    ahead = time.time_ns() + 2 * 3600 * 10**9
+    far[2] = time.strftime("%Y%m%d-%H%M%S", time.gmtime(ahead // 10**9)) + \
+        "-%09d" % (ahead % 10**9)
+    far[3] = "G00000000000000ff"
+    far = "__".join(far)
+    shutil.copyfile(os.path.join(store, old[-1]), os.path.join(store, far))
+    a.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": "0"}
+    shutil.rmtree(a.env)
+    os.makedirs(a.env)
+    a.seen, a.last_rec = 0, None
+    a.sync(store)
+    A.eq(kv(a).get("k1"), "1", "a has k1 back")
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    names = [n for n in own_names(store, a) if n != far]
+    new = [n for n in names if n not in old]
+    A.check(new, "a's new chain exported")
+    A.check(name_time(new[0]) > name_time(old[-1]),
+            "the new chain's first name sorts after the old chain: %r, %r" % (new, old))
+    A.check(name_time(names[-1]) < name_time(far), "the far object moved nothing")
+    b.sync(store)
+    A.eq(kv(b).get("k2"), "2", "b followed a's new chain at once")
+    A.check(quiesce([a, b], store), "no convergence after the wipe")
     same_everywhere([a, b])
 
 
@@ -1331,6 +1387,7 @@ def main():
              "--many-dbis": many_dbis,
              "--clock-back-wiped": lambda: clock_back("wiped"),
              "--clock-back-included": lambda: clock_back("included"),
+             "--clock-back-followed": clock_back_followed,
              "--restored-then-written": restored_then_written,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
