@@ -93,6 +93,26 @@ def two_syncers():
     A.eq(kv(b).get("k"), "2", "b got a's write")
 
 
+def mdb_backup(root, inst, name="backup"):
+    """An mdb_copy of inst's env in root/name (a new directory)."""
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    p = subprocess.run(["mdb_copy", inst.env, d], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    return d
+
+
+def synced_then_backup(root, store, keys):
+    """A writes each of keys (= "1", a txn each), A then B sync, and A's
+    env is backed up: (a, b, the backup's directory)."""
+    a, b = Instance(root, "a"), Instance(root, "b")
+    for k in keys:
+        a.write([["put", None, k, "1"]])
+    a.sync(store)
+    b.sync(store)
+    return a, b, mdb_backup(root, a)
+
+
 def restored(how):
     """A's env is restored from an mdb_copy taken earlier, put in place as
     a new file ("new-file") or copied over the old one ("in-place"); A's
@@ -101,15 +121,7 @@ def restored(how):
     what the fleet holds."""
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
-    a, b = Instance(root, "a"), Instance(root, "b")
-    for k in ("k1", "k2", "k3"):
-        a.write([["put", None, k, "1"]])
-    a.sync(store)
-    b.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a, b, backup = synced_then_backup(root, store, ("k1", "k2", "k3"))
     a.write([["put", None, "k4", "1"]])
     a.write([["del", None, "k1", ""]])
     a.write([["put", None, "k2", "2"]])
@@ -149,10 +161,7 @@ def restored_before_merge():
     b.write([["put", None, "k", "b-old"]])
     b.sync(store)
     a.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", b.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    backup = mdb_backup(root, b)
     a.write([["put", None, "k", "a-new"]])
     a.sync(store)
     b.sync(store)
@@ -185,10 +194,7 @@ def restored_then_drop():
     c.write([["put", None, "k", "c"]])
     c.sync(store)
     a.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", c.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    backup = mdb_backup(root, c)
     a.write([["dput", "d", "k0", "d3"]])
     a.sync(store)
     c.sync(store)
@@ -676,10 +682,7 @@ def restored_over_held():
     a.sync(store)
     b.sync(store)
     a.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    backup = mdb_backup(root, a)
     a.write([["del", None, "k1", ""]])
     a.write([["put", None, "k2", "2"]])
     a.sync(store)
@@ -715,15 +718,7 @@ def restored_then_written(writer, probe):
     lose and nothing deleted comes back. Lifecycle seed 9."""
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
-    a, b = Instance(root, "a"), Instance(root, "b")
-    for k in ("k1", "k2", "k3"):
-        a.write([["put", None, k, "1"]])
-    a.sync(store)
-    b.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a, b, backup = synced_then_backup(root, store, ("k1", "k2", "k3"))
     a.write([["del", None, "k1", ""]])
     a.write([["put", None, "k2", "2"]])
     a.write([["put", None, "k4", "1"]])
@@ -929,12 +924,8 @@ def lifecycle(seed, steps, writer=None, probe=None):
     def backup(i):
         if not os.path.exists(os.path.join(i.env, "data.mdb")):
             return
-        d = os.path.join(root, "backup-" + i.name)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        p = subprocess.run(["mdb_copy", i.env, d], capture_output=True, text=True)
-        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
-        backups[i.name] = d
+        shutil.rmtree(os.path.join(root, "backup-" + i.name), ignore_errors=True)
+        backups[i.name] = mdb_backup(root, i, "backup-" + i.name)
 
     def restore(i):
         if i.name not in backups:
@@ -1268,15 +1259,7 @@ def restored_new_inode():
     for attempt in range(20):
         root = A.fresh_tmp()
         store = os.path.join(root, "store")
-        a, b = Instance(root, "a"), Instance(root, "b")
-        for k in ("k0", "k1", "k2"):
-            a.write([["put", None, k, "1"]])
-        a.sync(store)
-        b.sync(store)
-        backup = os.path.join(root, "backup")
-        os.makedirs(backup)
-        p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+        a, b, backup = synced_then_backup(root, store, ("k0", "k1", "k2"))
         a.write([["put", None, "k5", "1"]])
         a.write([["del", None, "k0", ""]])
         a.sync(store)
@@ -1322,10 +1305,7 @@ def restored_in_place_running():
         w = subprocess.run([sys.executable, "-c", bulk, a.env, tag], capture_output=True,
                            text=True, timeout=120, env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
         A.eq(w.returncode, 0, "python3-lmdb: " + w.stderr)
-        backups.append(os.path.join(root, "bk" + tag))
-        os.makedirs(backups[-1])
-        p = subprocess.run(["mdb_copy", a.env, backups[-1]], capture_output=True, text=True)
-        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+        backups.append(mdb_backup(root, a, "bk" + tag))
     logpath = os.path.join(root, "a.log")
     log = open(logpath, "w")
     argv = a.sync_argv(store, "--poll-interval", "10ms")
