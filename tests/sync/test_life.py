@@ -148,6 +148,39 @@ def restored(how):
     same_everywhere([a, b])
 
 
+def restored_then_received():
+    """A backup is copied over A's data file in place while A's syncer
+    runs, and only an object of B wakes it (no local commit): the merge's
+    own fold is the first to see A's txn id gone back. It must leave the
+    restore to the local step's re-adoption, not rescan it as writes
+    without the tap: k4, missing from the backup, stays on B."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b, backup = synced_then_backup(root, store, ("k1", "k2", "k3"))
+    a.write([["put", None, "k4", "1"]])
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    b.sync(store)
+    logpath = os.path.join(root, "a.log")
+    with open(logpath, "w") as log:
+        syncer = subprocess.Popen(a.sync_argv(store, "--poll-interval", "1h"), stderr=log)
+    try:
+        A.wait_for("a's syncer ready", lambda: "ready" in open(logpath).read())
+        shutil.copyfile(os.path.join(backup, "data.mdb"), os.path.join(a.env, "data.mdb"))
+        b.write([["put", None, "kb", "1"]])
+        b.sync(store)
+        A.wait_for("a merged b's write", lambda: kv(a).get("kb") == "1")
+    finally:
+        syncer.send_signal(signal.SIGTERM)
+        syncer.wait(timeout=60)
+    a.seen, a.last_rec = 0, None
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    got = kv(b)
+    A.eq(got.get("k4"), "1", "k4 (missing from the backup) still on b")
+    A.eq(got.get("k2"), "2", "k2's later value kept")
+    same_everywhere([a, b])
+
+
 def restored_before_merge():
     """B's env is restored from an mdb_copy taken before its syncer merged
     A's newer write of k (the copy misses only the merge's txn), then a
@@ -1355,6 +1388,7 @@ def main():
              "--wiped-data": wiped_data,
              "--restored-over-held": restored_over_held,
              "--restored-before-merge": restored_before_merge,
+             "--restored-then-received": restored_then_received,
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
              "--reshaped": reshaped,
