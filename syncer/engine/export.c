@@ -197,7 +197,7 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 	 * the host snapshot holds but the fold has not folded yet (its record
 	 * still PENDING) goes out with the next object, whose range must
 	 * still be new to receivers that keep up (they skip ranges they have). */
-	uint64_t to = st->accounted < a->upto ? st->accounted : a->upto;
+	uint64_t to = st->accounted < a->upto ? st->accounted : a->upto, floor;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -217,7 +217,14 @@ int export_build(struct senv *s, MDB_txn **host, MDB_txn *mt, const struct meta_
 	memset(&on, 0, sizeof(on));
 	snprintf(on.db, sizeof(on.db), "%s", a->db);
 	snprintf(on.instance, sizeof(on.instance), "%s", a->instance);
-	on.ts_ns = o->made_ns > st->last_obj_ns ? o->made_ns : st->last_obj_ns + 1;
+	/* After our last object, and after our name's objects of other
+	 * chains listed when this one began (past_ns): receivers follow an
+	 * instance's newest-named chain, and a clock since corrected may
+	 * have dated those ahead (docs/DESIGN.md §11). */
+	floor = st->last_obj_ns;
+	if (st->past_gen == st->generation && st->past_ns > floor)
+		floor = st->past_ns;
+	on.ts_ns = o->made_ns > floor ? o->made_ns : floor + 1;
 	on.generation = st->generation;
 	on.full = x.full;
 	on.from_txnid = x.full ? 0 : st->exported;

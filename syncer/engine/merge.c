@@ -159,6 +159,20 @@ static void batch_abort(struct batch *b)
 	b->w = b->mt = NULL;
 }
 
+/* Whether the data file's own meta pages hold an older txn than the one
+ * the env's identity was last taken at: a copy written over it in place
+ * since the last local step (docs/DESIGN.md §11). A merge must not write
+ * on it: LMDB takes a write txn's id from the lock file, not the file,
+ * so the merge's txn would continue the old ids, and its identity taken
+ * at that txn (own_txn) would hide the copy from the local step for
+ * good. The local step re-adopts it (sync.c, replaced). */
+static int file_went_back(struct senv *s, const struct meta_state *st)
+{
+	uint64_t ftxn;
+
+	return st->fp_txnid && !senv_file_txnid(s, &ftxn) && ftxn < st->fp_txnid;
+}
+
 static int batch_begin(struct batch *b)
 {
 	int rc = senv_lock(b->s, 1);
@@ -196,6 +210,13 @@ static int batch_begin(struct batch *b)
 	if (b->s->merge_defers < MERGE_DEFER_MAX)
 		b->ds.scan_max = elem_scan_chunk();
 	rc = meta_state_get(b->mt, b->s->meta, &b->st);
+	if (!rc && file_went_back(b->s, &b->st)) {
+		log_msg(MDBTAP_LOG_INFO, "%s: a merge deferred: the data file holds an older txn "
+			"than the one accounted for (written over in place?), left to the local "
+			"step", b->s->path);
+		batch_abort(b);
+		return MERGE_DEFERRED;
+	}
 	if (!rc)
 		rc = fold_journal(&b->ds, &b->st, mdb_txn_id(b->w) - 1, 1, &b->fr);
 	if (rc == RESCAN_TOO_LONG) {

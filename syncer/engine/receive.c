@@ -346,6 +346,45 @@ static int follow(struct senv *s, struct store *store, const struct receive_args
 	return follow_gen(s, store, a, v, n, gen, p, have, applied);
 }
 
+/* The newest of own[0..nown) not of chain gen: 0 when none. */
+static uint64_t newest_other(const struct clean_obj *own, size_t nown, uint64_t gen)
+{
+	uint64_t newest = 0;
+
+	for (size_t i = 0; i < nown; i++)
+		if (own[i].on.generation != gen && own[i].on.ts_ns > newest)
+			newest = own[i].on.ts_ns;
+	return newest;
+}
+
+static void listing_free(struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	for (size_t i = 0; i < l->nown; i++)
+		free((char *)l->own[i].name);
+	free(l->own);
+}
+
+int receive_own_newest(struct store *store, const struct receive_args *a, uint64_t gen,
+		       uint64_t *newest)
+{
+	struct listing l = { a, NULL, 0, 0, NULL, 0, 0, 0, 0 };
+	char prefix[STORE_NAME_MAX + 1];
+	int rc;
+
+	*newest = 0;
+	if ((size_t)snprintf(prefix, sizeof(prefix), "%s__%s__", a->db, a->self) >= sizeof(prefix))
+		return ENAMETOOLONG;
+	l.now_ns = hlc_wall_ns();
+	rc = store_list(store, prefix, collect, &l); /* collect drops those past max_future */
+	if (!rc)
+		*newest = newest_other(l.own, l.nown, gen);
+	listing_free(&l);
+	return rc;
+}
+
 /* Whether o, an object of our name from a chain this env did not start,
  * newer than ours, was really written by another env using the name: a
  * whole object whose own meta names our instance, our db and the chain
@@ -391,17 +430,16 @@ static int other_env_wrote(struct senv *s, struct store *store, const struct rec
 }
 
 /* At the first listing of our chain: the newest of our name's objects of
- * other chains, then listed, kept in the state (past_gen, past_ns). */
+ * other chains, then listed, kept in the state (past_gen, past_ns).
+ * Usually the local step listed them already, before it exported the
+ * chain's first object (sync.c); here when that export failed. */
 static int note_past(struct senv *s, const struct clean_obj *own, size_t nown,
 		     struct meta_state *st)
 {
-	uint64_t newest = 0;
+	uint64_t newest = newest_other(own, nown, st->generation);
 	MDB_txn *txn;
 	int rc;
 
-	for (size_t i = 0; i < nown; i++)
-		if (own[i].on.generation != st->generation && own[i].on.ts_ns > newest)
-			newest = own[i].on.ts_ns;
 	if ((rc = mdb_txn_begin(meta_env(s->meta), NULL, 0, &txn)) != 0)
 		return rc;
 	rc = meta_state_get(txn, s->meta, st);
@@ -589,11 +627,6 @@ deferred:
 	out->deferred = 1;
 	rc = 0;
 out:
-	for (size_t i = 0; i < l.n; i++)
-		free(l.v[i].name);
-	free(l.v);
-	for (size_t i = 0; i < l.nown; i++)
-		free((char *)l.own[i].name);
-	free(l.own);
+	listing_free(&l);
 	return rc;
 }

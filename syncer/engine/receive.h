@@ -42,6 +42,16 @@ struct receive_out {
  * name (docs/DESIGN.md §10): the env must stop syncing. */
 #define RECEIVE_NAME_CLASH EADDRINUSE
 
+/* The newest name time among our own instance's objects (a->self) of
+ * chains other than gen, dated within max_future of the wall clock; 0:
+ * none. One listing of our own names. Receivers follow an instance's
+ * newest-named chain, so a new chain's objects are named after these
+ * (docs/DESIGN.md §11): a clock that ran ahead dated them late. Those
+ * beyond max_future move nothing (invariant 12). Returns 0 or the
+ * store's failure. */
+int receive_own_newest(struct store *store, const struct receive_args *a, uint64_t gen,
+		       uint64_t *newest);
+
 /* One pass: list, download, verify, apply, then clean our own objects
  * (clean.h) with what the same listing showed. Objects that fail to
  * verify or apply, or exceed the size bounds, are quarantined for good

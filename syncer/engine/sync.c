@@ -342,6 +342,42 @@ static uint64_t name_id(const char *instance, const char *db)
 	return id | 1; /* 0: metadata that never kept it */
 }
 
+/* Before a new chain's first object: the newest object of our name of
+ * another chain in the store (its past, docs/DESIGN.md §11), kept in st
+ * (past_gen, past_ns) so that the chain's names sort after it
+ * (export.c): receivers follow an instance's newest-named chain. The
+ * host's read txn and lock are let go while the store lists (it may be
+ * slow) and taken again: the export is a full snapshot, which may read
+ * newer host txns (§18.3). *listed: the store's failure (then nothing is
+ * exported this step); returns the host's. */
+static int list_own_past(struct sync_env *e, const struct cfg *c, MDB_txn **host,
+			 struct meta_state *st, int *listed)
+{
+	struct receive_args ra = { e->ce->name, c->instance, c->max_future_ns, 0, 0, 0 };
+	struct senv *s = &e->s;
+	uint64_t newest = 0;
+	int rc;
+
+	mdb_txn_commit(*host); /* a read txn: keeps the DBI handles it opened */
+	*host = NULL;
+	senv_unlock(s);
+	*listed = receive_own_newest(e->store, &ra, st->generation, &newest);
+	if (*listed) {
+		log_msg(MDBTAP_LOG_ERROR, "%s: listing our objects: %s", s->path,
+			store_error(e->store));
+	} else {
+		st->past_gen = st->generation;
+		st->past_ns = newest;
+	}
+	rc = senv_lock(s, 0);
+	if (rc)
+		return rc;
+	rc = mdb_txn_begin(s->host, NULL, MDB_RDONLY, host);
+	if (rc == MDB_MAP_RESIZED && !(rc = mdb_env_set_mapsize(s->host, 0)))
+		rc = mdb_txn_begin(s->host, NULL, MDB_RDONLY, host);
+	return rc;
+}
+
 static int local_step(struct sync_env *e, const struct cfg *c)
 {
 	struct senv *s = &e->s;
@@ -354,7 +390,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	struct dset ds;
 	uint64_t now = hlc_wall_ns();
 	struct timespec t0, t1;
-	int rc, made = 0, adopted_now = 0, upload_rc = 0;
+	int rc, made = 0, adopted_now = 0, upload_rc = 0, listed = 0;
 	const char *phase = "opening txns"; /* for the log, when it fails */
 	const char *why = NULL;
 	uint64_t newrecs;
@@ -465,9 +501,16 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	/* The export forgets the changed sets in a child txn: if the upload
 	 * fails, only that is undone, and the fold (an adoption's rescan too)
 	 * is kept rather than done again every cycle while the store is down. */
+	if (xa.full && st.past_gen != st.generation) {
+		phase = "listing our objects";
+		rc = list_own_past(e, c, &host, &st, &listed);
+		if (rc)
+			goto out;
+	}
 	phase = "exporting";
-	rc = mdb_txn_begin(meta_env(s->meta), mt, 0, &xt);
-	if (!rc)
+	if (!listed) /* else exported next time */
+		rc = mdb_txn_begin(meta_env(s->meta), mt, 0, &xt);
+	if (!rc && xt)
 		rc = export_build(s, &host, xt, &st, &xa, &obj);
 	if (rc)
 		goto out;
@@ -484,8 +527,10 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	if (upload_rc) {
 		made = 0;
 		mdb_txn_abort(xt);
-	} else {
+	} else if (xt) {
 		rc = mdb_txn_commit(xt);
+	} else {
+		upload_rc = listed;
 	}
 	xt = NULL;
 	if (rc)
@@ -526,8 +571,9 @@ out:
 		log_msg(MDBTAP_LOG_ERROR, "%s: local step, %s: %s (%d)", s->path, phase, err_str(rc),
 			rc);
 	else if (upload_rc)
-		log_msg(MDBTAP_LOG_ERROR, "%s: local step, uploading: %s (%d); the changes go with the "
-			"next object", s->path, err_str(upload_rc), upload_rc);
+		log_msg(MDBTAP_LOG_ERROR, "%s: local step, %s: %s (%d); the changes go with the "
+			"next object", s->path, listed ? "listing our objects" : "uploading",
+			err_str(upload_rc), upload_rc);
 	return rc ? rc : upload_rc;
 }
 

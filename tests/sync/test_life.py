@@ -93,6 +93,26 @@ def two_syncers():
     A.eq(kv(b).get("k"), "2", "b got a's write")
 
 
+def mdb_backup(root, inst, name="backup"):
+    """An mdb_copy of inst's env in root/name (a new directory)."""
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    p = subprocess.run(["mdb_copy", inst.env, d], capture_output=True, text=True)
+    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    return d
+
+
+def synced_then_backup(root, store, keys):
+    """A writes each of keys (= "1", a txn each), A then B sync, and A's
+    env is backed up: (a, b, the backup's directory)."""
+    a, b = Instance(root, "a"), Instance(root, "b")
+    for k in keys:
+        a.write([["put", None, k, "1"]])
+    a.sync(store)
+    b.sync(store)
+    return a, b, mdb_backup(root, a)
+
+
 def restored(how):
     """A's env is restored from an mdb_copy taken earlier, put in place as
     a new file ("new-file") or copied over the old one ("in-place"); A's
@@ -101,15 +121,7 @@ def restored(how):
     what the fleet holds."""
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
-    a, b = Instance(root, "a"), Instance(root, "b")
-    for k in ("k1", "k2", "k3"):
-        a.write([["put", None, k, "1"]])
-    a.sync(store)
-    b.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a, b, backup = synced_then_backup(root, store, ("k1", "k2", "k3"))
     a.write([["put", None, "k4", "1"]])
     a.write([["del", None, "k1", ""]])
     a.write([["put", None, "k2", "2"]])
@@ -136,6 +148,39 @@ def restored(how):
     same_everywhere([a, b])
 
 
+def restored_then_received():
+    """A backup is copied over A's data file in place while A's syncer
+    runs, and only an object of B wakes it (no local commit): the merge's
+    own fold is the first to see A's txn id gone back. It must leave the
+    restore to the local step's re-adoption, not rescan it as writes
+    without the tap: k4, missing from the backup, stays on B."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b, backup = synced_then_backup(root, store, ("k1", "k2", "k3"))
+    a.write([["put", None, "k4", "1"]])
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    b.sync(store)
+    logpath = os.path.join(root, "a.log")
+    with open(logpath, "w") as log:
+        syncer = subprocess.Popen(a.sync_argv(store, "--poll-interval", "1h"), stderr=log)
+    try:
+        A.wait_for("a's syncer ready", lambda: "ready" in open(logpath).read())
+        shutil.copyfile(os.path.join(backup, "data.mdb"), os.path.join(a.env, "data.mdb"))
+        b.write([["put", None, "kb", "1"]])
+        b.sync(store)
+        A.wait_for("a merged b's write", lambda: kv(a).get("kb") == "1")
+    finally:
+        syncer.send_signal(signal.SIGTERM)
+        syncer.wait(timeout=60)
+    a.seen, a.last_rec = 0, None
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    got = kv(b)
+    A.eq(got.get("k4"), "1", "k4 (missing from the backup) still on b")
+    A.eq(got.get("k2"), "2", "k2's later value kept")
+    same_everywhere([a, b])
+
+
 def restored_before_merge():
     """B's env is restored from an mdb_copy taken before its syncer merged
     A's newer write of k (the copy misses only the merge's txn), then a
@@ -149,10 +194,7 @@ def restored_before_merge():
     b.write([["put", None, "k", "b-old"]])
     b.sync(store)
     a.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", b.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    backup = mdb_backup(root, b)
     a.write([["put", None, "k", "a-new"]])
     a.sync(store)
     b.sync(store)
@@ -185,10 +227,7 @@ def restored_then_drop():
     c.write([["put", None, "k", "c"]])
     c.sync(store)
     a.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", c.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    backup = mdb_backup(root, c)
     a.write([["dput", "d", "k0", "d3"]])
     a.sync(store)
     c.sync(store)
@@ -547,18 +586,74 @@ def clock_back(how):
     A.check("another env" not in p.stderr, "no name clash: " + p.stderr[-1500:])
     A.eq(kv(a).get("k1"), "1", "a has k1 (back, when wiped)")
     a.write([["put", None, "k2", "2"]])
-    if how == "wiped":
-        # The new chain's names are behind the old one's (the env's
-        # clock went with it): receivers follow it only once its names
-        # pass them (at most the clock's error, under max_future). Here:
-        # a keeps syncing.
-        for _ in range(2):
-            log = a.sync(store).stderr
-            A.check("another env" not in log, "no name clash later: " + log[-1500:])
-        return
+    for _ in range(2):
+        log = a.sync(store).stderr
+        A.check("another env" not in log, "no name clash later: " + log[-1500:])
     A.check(quiesce([a, b], store), "no convergence after the clock was corrected")
     A.eq(kv(b).get("k2"), "2", "a's new write reached b")
-    A.eq(kv(b, "n").get("kn"), "1", "a's newly synced DBI reached b")
+    if how == "included":
+        A.eq(kv(b, "n").get("kn"), "1", "a's newly synced DBI reached b")
+    same_everywhere([a, b])
+
+
+def name_time(name):
+    """The name time of an object name (docs/DESIGN.md §18.2), in ns."""
+    import calendar
+    t = name.split("__")[2]
+    secs = calendar.timegm(time.strptime(t[:15], "%Y%m%d-%H%M%S"))
+    return secs * 10**9 + int(t[16:25])
+
+
+def own_names(store, inst):
+    """inst's object names in the directory store, by name time."""
+    return sorted((n for n in os.listdir(store) if not n.startswith(".") and
+                   n.split("__")[1:2] == [inst.name]), key=name_time)
+
+
+def clock_back_followed():
+    """A's clock ran 10 minutes ahead (under max_future) while it exported;
+    the clock was corrected and A's env wiped and started again under its
+    name. The new chain's names sort after every object of A's name within
+    max_future, so B, which followed the old chain, follows the new one at
+    once: A's write after the wipe reaches B. Before the fix the new
+    chain's names sorted before the old one's and B kept following the old
+    chain until the clock passed its names. An object of A's name dated
+    beyond max_future moves nothing (invariant 12). Issue 10."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": str(10 * 60 * 10**9)}
+    a.write([["put", None, "k1", "1"]])
+    a.sync(store)
+    b.sync(store)
+    A.eq(kv(b).get("k1"), "1", "b has a's write")
+    old = own_names(store, a)
+    A.check(old, "a exported")
+    # planted under a's name, two hours ahead (max_future is one)
+    far = old[-1].split("__")
+    ahead = time.time_ns() + 2 * 3600 * 10**9
+    far[2] = time.strftime("%Y%m%d-%H%M%S", time.gmtime(ahead // 10**9)) + \
+        "-%09d" % (ahead % 10**9)
+    far[3] = "G00000000000000ff"
+    far = "__".join(far)
+    shutil.copyfile(os.path.join(store, old[-1]), os.path.join(store, far))
+    a.extra = {"MDBTAP_TEST_CLOCK_OFFSET_NS": "0"}
+    shutil.rmtree(a.env)
+    os.makedirs(a.env)
+    a.seen, a.last_rec = 0, None
+    a.sync(store)
+    A.eq(kv(a).get("k1"), "1", "a has k1 back")
+    a.write([["put", None, "k2", "2"]])
+    a.sync(store)
+    names = [n for n in own_names(store, a) if n != far]
+    new = [n for n in names if n not in old]
+    A.check(new, "a's new chain exported")
+    A.check(name_time(new[0]) > name_time(old[-1]),
+            "the new chain's first name sorts after the old chain: %r, %r" % (new, old))
+    A.check(name_time(names[-1]) < name_time(far), "the far object moved nothing")
+    b.sync(store)
+    A.eq(kv(b).get("k2"), "2", "b followed a's new chain at once")
+    A.check(quiesce([a, b], store), "no convergence after the wipe")
     same_everywhere([a, b])
 
 
@@ -620,10 +715,7 @@ def restored_over_held():
     a.sync(store)
     b.sync(store)
     a.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    backup = mdb_backup(root, a)
     a.write([["del", None, "k1", ""]])
     a.write([["put", None, "k2", "2"]])
     a.sync(store)
@@ -659,15 +751,7 @@ def restored_then_written(writer, probe):
     lose and nothing deleted comes back. Lifecycle seed 9."""
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
-    a, b = Instance(root, "a"), Instance(root, "b")
-    for k in ("k1", "k2", "k3"):
-        a.write([["put", None, k, "1"]])
-    a.sync(store)
-    b.sync(store)
-    backup = os.path.join(root, "backup")
-    os.makedirs(backup)
-    p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-    A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+    a, b, backup = synced_then_backup(root, store, ("k1", "k2", "k3"))
     a.write([["del", None, "k1", ""]])
     a.write([["put", None, "k2", "2"]])
     a.write([["put", None, "k4", "1"]])
@@ -873,12 +957,8 @@ def lifecycle(seed, steps, writer=None, probe=None):
     def backup(i):
         if not os.path.exists(os.path.join(i.env, "data.mdb")):
             return
-        d = os.path.join(root, "backup-" + i.name)
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        p = subprocess.run(["mdb_copy", i.env, d], capture_output=True, text=True)
-        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
-        backups[i.name] = d
+        shutil.rmtree(os.path.join(root, "backup-" + i.name), ignore_errors=True)
+        backups[i.name] = mdb_backup(root, i, "backup-" + i.name)
 
     def restore(i):
         if i.name not in backups:
@@ -1212,15 +1292,7 @@ def restored_new_inode():
     for attempt in range(20):
         root = A.fresh_tmp()
         store = os.path.join(root, "store")
-        a, b = Instance(root, "a"), Instance(root, "b")
-        for k in ("k0", "k1", "k2"):
-            a.write([["put", None, k, "1"]])
-        a.sync(store)
-        b.sync(store)
-        backup = os.path.join(root, "backup")
-        os.makedirs(backup)
-        p = subprocess.run(["mdb_copy", a.env, backup], capture_output=True, text=True)
-        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+        a, b, backup = synced_then_backup(root, store, ("k0", "k1", "k2"))
         a.write([["put", None, "k5", "1"]])
         a.write([["del", None, "k0", ""]])
         a.sync(store)
@@ -1266,10 +1338,7 @@ def restored_in_place_running():
         w = subprocess.run([sys.executable, "-c", bulk, a.env, tag], capture_output=True,
                            text=True, timeout=120, env=dict(os.environ, LD_PRELOAD=A.PRELOAD))
         A.eq(w.returncode, 0, "python3-lmdb: " + w.stderr)
-        backups.append(os.path.join(root, "bk" + tag))
-        os.makedirs(backups[-1])
-        p = subprocess.run(["mdb_copy", a.env, backups[-1]], capture_output=True, text=True)
-        A.eq(p.returncode, 0, "mdb_copy: " + p.stderr)
+        backups.append(mdb_backup(root, a, "bk" + tag))
     logpath = os.path.join(root, "a.log")
     log = open(logpath, "w")
     argv = a.sync_argv(store, "--poll-interval", "10ms")
@@ -1319,6 +1388,7 @@ def main():
              "--wiped-data": wiped_data,
              "--restored-over-held": restored_over_held,
              "--restored-before-merge": restored_before_merge,
+             "--restored-then-received": restored_then_received,
              "--restored-then-drop": restored_then_drop,
              "--long-names": long_names,
              "--reshaped": reshaped,
@@ -1331,6 +1401,7 @@ def main():
              "--many-dbis": many_dbis,
              "--clock-back-wiped": lambda: clock_back("wiped"),
              "--clock-back-included": lambda: clock_back("included"),
+             "--clock-back-followed": clock_back_followed,
              "--restored-then-written": restored_then_written,
              "--name-clash": name_clash, "--bad-input": bad_input,
              "--flags-mismatch": flags_mismatch,
