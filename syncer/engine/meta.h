@@ -87,6 +87,8 @@ struct meta_state {
 				    the identity: a new file given the old
 				    inode number; 0: unknown (an older
 				    syncer's metadata, or no btime here) */
+	uint64_t fp_kind;        /* what fp digests (SENV_META_FP_KIND): one
+				    of an older syncer is not compared */
 };
 
 /* Progress of the objects of one remote instance. */

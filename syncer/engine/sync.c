@@ -236,7 +236,7 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 	}
 	/* The meta page of a txn is rewritten only two commits later: read
 	 * twice, so that a page being written is not taken for another. */
-	for (int i = 0; st->fp_txnid; i++) {
+	for (int i = 0; st->fp_txnid && st->fp_kind == SENV_META_FP_KIND; i++) {
 		if (senv_meta_fp(s, st->fp_txnid, fp) || !memcmp(fp, st->fp, sizeof(fp)))
 			break;
 		if (i == 1) {
@@ -301,6 +301,7 @@ static void take_identity(struct senv *s, struct meta_state *st, uint64_t upto)
 		st->dev = st->ino = 0;
 	st->btime_ns = senv_file_btime(s);
 	st->fp_txnid = senv_meta_fp(s, upto, st->fp) ? 0 : upto;
+	st->fp_kind = SENV_META_FP_KIND;
 }
 
 static const char *hostname(void)

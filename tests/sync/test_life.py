@@ -1313,6 +1313,43 @@ def restored_in_place_running():
                                                              restarts))
 
 
+def copied_in_place_same_shape():
+    """Another server's file of the same B-tree shape (as many keys, other
+    ones), its last txn one past the last one a's syncer saw, copied over
+    a's data file in place with the syncer stopped (issue 10). The meta
+    pages alone match (the same depth, page counts, entries, root and last
+    page at that txn id): the digest of the tree's root pages tells the
+    files apart. a re-adopts the copy: none of a's keys is deleted
+    anywhere, and they come back to a."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, c = Instance(root, "a"), Instance(root, "c")
+    for n in range(1, 6):
+        a.write([["put", None, "a%d" % n, "v"]])
+    a.sync(store)
+    c.sync(store)
+    a.sync(store)
+    ta = A.env_last_txnid(a.env, False)
+    other = os.path.join(root, "other")
+    os.makedirs(other)
+    code = "import lmdb, sys\ne = lmdb.open(sys.argv[1])\n" \
+           "for i in range(1, int(sys.argv[2]) + 1):\n" \
+           "    with e.begin(write=True) as t:\n        t.put(b'o%d' % i, b'v')\n"
+    p = subprocess.run([sys.executable, "-c", code, other, str(ta + 1)], capture_output=True,
+                       text=True, timeout=60)
+    A.eq(p.returncode, 0, "python3-lmdb: " + p.stderr)
+    A.eq(A.env_last_txnid(other, False), ta + 1, "the copy's last txn")
+    shutil.copyfile(os.path.join(other, "data.mdb"), os.path.join(a.env, "data.mdb"))  # in place
+    a.seen = A.env_last_txnid(a.env, False)
+    log = a.sync(store).stderr
+    A.check("replaced" in log, "the same-shaped copy is re-adopted: " + log[-1500:])
+    A.check(quiesce([a, c], store), "no convergence after the copy")
+    want = ["a%d" % n for n in range(1, 6)] + ["o%d" % n for n in range(1, ta + 2)]
+    for i in (a, c):
+        A.eq(sorted(kv(i)), sorted(want), "%s: a's keys kept, the copy's added" % i.name)
+    same_everywhere([a, c])
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
@@ -1338,6 +1375,7 @@ def main():
              "--aliases": aliases,
              "--restored-new-inode": restored_new_inode,
              "--restored-in-place-running": restored_in_place_running,
+             "--copied-in-place-same-shape": copied_in_place_same_shape,
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
