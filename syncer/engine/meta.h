@@ -169,6 +169,9 @@ int meta_adopt_del(MDB_txn *txn, struct meta *m);
  * commits. */
 int meta_reset(MDB_txn *txn, struct meta *m);
 
+/* A new chain's generation: random, never 0. */
+uint64_t meta_new_generation(void);
+
 /* The DBI named (name, len) (len 0: the unnamed DBI). meta_dbi_open
  * creates the meta DBIs when create is set and records host_flags; it
  * returns MDB_NOTFOUND for a DBI never seen when create is 0. */

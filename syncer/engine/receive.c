@@ -390,6 +390,83 @@ static int other_env_wrote(struct senv *s, struct store *store, const struct rec
 	return 0;
 }
 
+void receive_own_note(struct senv *s, const struct meta_state *st)
+{
+	if (s->own_gen == st->generation)
+		return;
+	s->own_gen = st->generation;
+	s->own_from_ns = st->last_obj_ns;
+	s->own_first_ns = 0;
+}
+
+void receive_own_made(struct senv *s, uint64_t generation, uint64_t name_ns)
+{
+	if (s->own_gen == generation && !s->own_first_ns)
+		s->own_first_ns = name_ns;
+}
+
+/* Whether our current chain in the store is ahead of the metadata (see
+ * receive.h): one of its objects named after the last one the metadata
+ * knew when this process took the chain up, and before this process's
+ * first, made by neither. Only a whole object of ours counts (one GET): a
+ * planted name is quarantined. Then a new chain begins, in the metadata,
+ * so that the old one is our past (follow_own_past applies what this env
+ * lacks of it) and receivers that skipped our objects below their
+ * progress load the new chain's full snapshot. A syncer killed between an
+ * upload and the metadata's commit leaves such an object too: a new chain
+ * costs one full snapshot there, and loses nothing. */
+static int own_ahead(struct senv *s, struct store *store, const struct receive_args *a,
+		     const struct clean_obj *own, size_t nown, unsigned *restarted)
+{
+	const struct clean_obj *found = NULL;
+	struct meta_state st;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
+
+	if (rc)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	mdb_txn_abort(txn);
+	if (!rc && st.generation)
+		receive_own_note(s, &st);
+	for (size_t i = 0; !rc && st.generation && !found && i < nown; i++) {
+		const struct objname *on = &own[i].on;
+		int real;
+
+		if (on->generation != st.generation || on->ts_ns <= s->own_from_ns ||
+		    (s->own_first_ns && on->ts_ns >= s->own_first_ns))
+			continue;
+		rc = other_env_wrote(s, store, a, &(struct obj){ (char *)own[i].name, *on,
+				     own[i].size }, &real);
+		if (!rc && real)
+			found = &own[i];
+	}
+	if (rc || !found)
+		return rc;
+	log_msg(MDBTAP_LOG_INFO, "%s: our own chain in the store is ahead of this metadata (%s is "
+		"not among its objects): the env or its companion dir was restored from an older "
+		"copy; a new chain begins", s->path, found->name);
+	if ((rc = mdb_txn_begin(meta_env(s->meta), NULL, 0, &txn)) != 0)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	st.generation = meta_new_generation();
+	st.chain_ns = hlc_wall_ns();
+	st.last_full_ns = 0;   /* the new chain's full snapshot is owed */
+	st.last_full_name = 0; /* the cleaner deletes none of ours before it */
+	if (!rc)
+		rc = meta_state_put(txn, s->meta, &st);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = mdb_txn_commit(txn);
+	if (!rc) {
+		s->stats.readoptions++;
+		*restarted = 1;
+	}
+	return rc;
+}
+
 /* At the first listing of our chain: the newest of our name's objects of
  * other chains, then listed, kept in the state (past_gen, past_ns). */
 static int note_past(struct senv *s, const struct clean_obj *own, size_t nown,
@@ -570,6 +647,9 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
+	rc = own_ahead(s, store, a, l.own, l.nown, &out->restarted);
+	if (rc)
+		goto out;
 	rc = follow_own_past(s, store, a, l.own, l.nown, &out->past);
 	*applied += out->past;
 	if (rc == MERGE_DEFERRED)

@@ -152,6 +152,11 @@ struct senv {
 					long rescan (MERGE_DEFER_MAX) */
 	struct senv_name *own_order; /* DBIs left alone (ownorder.h) */
 	size_t nown_order;
+	/* Our objects of chain own_gen that this process knows of
+	 * (receive.h, receive_own_note): the metadata's, named up to
+	 * own_from_ns when the process took up the chain, and its own, from
+	 * own_first_ns on (0: none yet). */
+	uint64_t own_gen, own_from_ns, own_first_ns;
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;

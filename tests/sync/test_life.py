@@ -1350,6 +1350,66 @@ def copied_in_place_same_shape():
     same_everywhere([a, c])
 
 
+def restore_tree(backup, env):
+    """Write every file of backup over env's, in place (same inodes), as a
+    file-system or VM snapshot rollback does."""
+    for d, _, files in os.walk(backup):
+        for f in files:
+            src = os.path.join(d, f)
+            dst = os.path.join(env, os.path.relpath(src, backup))
+            with open(src, "rb") as i, open(dst, "r+b" if os.path.exists(dst) else "wb") as o:
+                data = i.read()
+                o.write(data)
+                o.truncate(len(data))
+
+
+def restored_whole_env(how):
+    """The whole env directory (data file, lock file and the companion dir
+    with its metadata and journal) restored in place from a copy taken
+    with the syncer stopped (issue 10), or, "upload-lost", from a copy
+    taken just before an upload (as a syncer killed between an upload and
+    its metadata's commit leaves it). The metadata matches the data, so
+    only the store tells: our chain there is ahead of the metadata. a
+    begins a new chain: what a wrote after the copy comes back to it, its
+    writes after the restore reach b, and nothing is deleted or lost."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "1"]])
+    a.write([["put", None, "k2", "1"]])
+    a.sync(store)
+    b.sync(store)
+    backup = os.path.join(root, "backup")
+    if how == "upload-lost":
+        a.write([["put", None, "k3", "1"]])
+        shutil.copytree(a.env, backup)
+        a.sync(store)
+    else:
+        shutil.copytree(a.env, backup)
+        a.write([["put", None, "k3", "1"]])
+        a.write([["del", None, "k1", ""]])
+        a.write([["put", None, "k2", "2"]])
+        a.sync(store)
+    b.sync(store)
+    restore_tree(backup, a.env)
+    a.seen, a.last_rec = A.env_last_txnid(a.env, False), None
+    for n in range(4):  # past the txn ids the store's objects of a's chain reach
+        a.write([["put", None, "after%d" % n, "x"]])
+    log = a.sync(store).stderr
+    A.check("our own chain in the store is ahead of this metadata" in log,
+            "the restore is noticed: " + log[-2000:])
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    for n in range(3):  # later writes still leave
+        a.write([["put", None, "later%d" % n, "x"]])
+    A.check(quiesce([a, b], store), "no convergence after later writes")
+    want = {"k2": "1", "k3": "1", "k1": "1"} if how == "upload-lost" else {"k2": "2", "k3": "1"}
+    want.update({"after%d" % n: "x" for n in range(4)})
+    want.update({"later%d" % n: "x" for n in range(3)})
+    for i in (a, b):
+        A.eq(kv(i), want, "%s's contents" % i.name)
+    same_everywhere([a, b])
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
@@ -1376,6 +1436,8 @@ def main():
              "--restored-new-inode": restored_new_inode,
              "--restored-in-place-running": restored_in_place_running,
              "--copied-in-place-same-shape": copied_in_place_same_shape,
+             "--restored-whole-env": lambda: restored_whole_env("in-place"),
+             "--restored-whole-env-upload-lost": lambda: restored_whole_env("upload-lost"),
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
