@@ -406,49 +406,77 @@ void receive_own_made(struct senv *s, uint64_t generation, uint64_t name_ns)
 }
 
 /* Whether our current chain in the store is ahead of the metadata (see
- * receive.h): one of its objects named after the last one the metadata
- * knew when this process took the chain up, and before this process's
- * first, made by neither. Only a whole object of ours counts (one GET): a
- * planted name is quarantined. Then a new chain begins, in the metadata,
- * so that the old one is our past (follow_own_past applies what this env
- * lacks of it) and receivers that skipped our objects below their
- * progress load the new chain's full snapshot. A syncer killed between an
- * upload and the metadata's commit leaves such an object too: a new chain
- * costs one full snapshot there, and loses nothing. */
+ * receive.h): objects of it named after the last one the metadata knew
+ * when this process took the chain up, and before this process's first,
+ * made by neither. They are applied here first, oldest first (our own
+ * data: what the env wrote after the copy it was restored from; an object
+ * that is not whole or not ours is quarantined, and counts for nothing):
+ * the chain forked, so following it later by its txn ranges could skip
+ * them. Then a new chain begins, in the metadata: the old one is our past
+ * (follow_own_past), and receivers that skipped our objects below their
+ * progress load the new chain's full snapshot. Until every one is applied
+ * (one unreadable, dated ahead, a merge deferred), the chain stays and
+ * the next pass tries again. A syncer killed between an upload and the
+ * metadata's commit leaves such an object too: a new chain costs one full
+ * snapshot there, and loses nothing. *applied: objects applied. */
 static int own_ahead(struct senv *s, struct store *store, const struct receive_args *a,
-		     const struct clean_obj *own, size_t nown, unsigned *restarted)
+		     const struct clean_obj *own, size_t nown, unsigned *applied,
+		     unsigned *restarted)
 {
-	const struct clean_obj *found = NULL;
+	struct meta_remote p = { 0 };
 	struct meta_state st;
+	struct obj *v = NULL;
+	size_t n = 0, cap = 0;
+	unsigned ok = 0;
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn), later = 0;
 
 	if (rc)
 		return rc;
 	rc = meta_state_get(txn, s->meta, &st);
 	mdb_txn_abort(txn);
-	if (!rc && st.generation)
-		receive_own_note(s, &st);
-	for (size_t i = 0; !rc && st.generation && !found && i < nown; i++) {
+	if (rc || !st.generation)
+		return rc;
+	receive_own_note(s, &st);
+	for (size_t i = 0; i < nown; i++) {
 		const struct objname *on = &own[i].on;
-		int real;
 
 		if (on->generation != st.generation || on->ts_ns <= s->own_from_ns ||
-		    (s->own_first_ns && on->ts_ns >= s->own_first_ns))
+		    (s->own_first_ns && on->ts_ns >= s->own_first_ns) || senv_is_bad(s, own[i].name))
 			continue;
-		rc = other_env_wrote(s, store, a, &(struct obj){ (char *)own[i].name, *on,
-				     own[i].size }, &real);
-		if (!rc && real)
-			found = &own[i];
+		if (grow(&v, n, &cap, sizeof(*v))) {
+			free(v);
+			return ENOMEM;
+		}
+		v[n++] = (struct obj){ (char *)own[i].name, *on, own[i].size };
 	}
-	if (rc || !found)
+	if (n)
+		qsort(v, n, sizeof(*v), by_instance_then_time);
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = apply_obj(s, store, a, &v[i], &p);
+		if (!rc)
+			ok++;
+		else if (rc == EINVAL || rc == ENOENT)
+			rc = 0; /* not ours (quarantined), or gone */
+		else if (rc == OBJ_UNREADABLE || rc == MERGE_RETRY)
+			later = 1, rc = 0;
+	}
+	if (rc || !ok) {
+		free(v);
 		return rc;
-	log_msg(MDBTAP_LOG_INFO, "%s: our own chain in the store is ahead of this metadata (%s is "
-		"not among its objects): the env or its companion dir was restored from an older "
-		"copy; a new chain begins", s->path, found->name);
+	}
+	*applied += ok;
+	if (later) {
+		free(v);
+		return 0;
+	}
+	log_msg(MDBTAP_LOG_INFO, "%s: our own chain in the store is ahead of this metadata (%s and "
+		"%zu more are not among its objects): the env or its companion dir was restored from "
+		"an older copy; a new chain begins", s->path, v[0].name, n - 1);
+	free(v);
 	if ((rc = mdb_txn_begin(meta_env(s->meta), NULL, 0, &txn)) != 0)
 		return rc;
-	rc = meta_state_get(txn, s->meta, &st);
+	rc = meta_state_get(txn, s->meta, &st); /* the merges changed it */
 	st.generation = meta_new_generation();
 	st.chain_ns = hlc_wall_ns();
 	st.last_full_ns = 0;   /* the new chain's full snapshot is owed */
@@ -647,7 +675,13 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
-	rc = own_ahead(s, store, a, l.own, l.nown, &out->restarted);
+	rc = own_ahead(s, store, a, l.own, l.nown, &out->past, &out->restarted);
+	if (rc == MERGE_DEFERRED)
+		goto deferred;
+	if (rc == EROFS || rc == MDB_MAP_FULL) {
+		out->blocked = rc;
+		rc = 0; /* said in the log */
+	}
 	if (rc)
 		goto out;
 	rc = follow_own_past(s, store, a, l.own, l.nown, &out->past);

@@ -1371,7 +1371,10 @@ def restored_whole_env(how):
     its metadata's commit leaves it). The metadata matches the data, so
     only the store tells: our chain there is ahead of the metadata. a
     begins a new chain: what a wrote after the copy comes back to it, its
-    writes after the restore reach b, and nothing is deleted or lost."""
+    writes after the restore reach b, and nothing is deleted or lost.
+    "full-first": a's first object after the restore is a full snapshot
+    (its full_interval ran out meanwhile), newer than every object of the
+    copy's future and past their txn ids."""
     root = A.fresh_tmp()
     store = os.path.join(root, "store")
     a, b = Instance(root, "a"), Instance(root, "b")
@@ -1395,7 +1398,7 @@ def restored_whole_env(how):
     a.seen, a.last_rec = A.env_last_txnid(a.env, False), None
     for n in range(4):  # past the txn ids the store's objects of a's chain reach
         a.write([["put", None, "after%d" % n, "x"]])
-    log = a.sync(store).stderr
+    log = a.sync(store, *(["--full-now"] if how == "full-first" else [])).stderr
     A.check("our own chain in the store is ahead of this metadata" in log,
             "the restore is noticed: " + log[-2000:])
     A.check(quiesce([a, b], store), "no convergence after the restore")
@@ -1438,6 +1441,7 @@ def main():
              "--copied-in-place-same-shape": copied_in_place_same_shape,
              "--restored-whole-env": lambda: restored_whole_env("in-place"),
              "--restored-whole-env-upload-lost": lambda: restored_whole_env("upload-lost"),
+             "--restored-whole-env-full-first": lambda: restored_whole_env("full-first"),
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
