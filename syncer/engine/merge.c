@@ -246,6 +246,7 @@ static void own_txn(struct senv *s, struct meta_state *st, uint64_t id)
 	st->accounted = id;
 	if (senv_meta_fp(s, id, fp) == 0) {
 		st->fp_txnid = id;
+		st->fp_kind = SENV_META_FP_KIND;
 		memcpy(st->fp, fp, sizeof(fp));
 	}
 }

@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
+
+#include "hlc.h"
 
 /* The meta env only grows with the host's data; LMDB maps it lazily. */
 #define META_MAP_SIZE (64ull << 30)
@@ -539,6 +543,15 @@ int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 	if (!rc)
 		rc = open_one(txn, 'c', name, len, cf | order, &h->changed);
 	return rc;
+}
+
+uint64_t meta_new_generation(void)
+{
+	uint64_t g = 0;
+
+	if (getrandom(&g, sizeof(g), 0) != (ssize_t)sizeof(g))
+		g = hlc_wall_ns() ^ ((uint64_t)getpid() << 32);
+	return g ? g : 1;
 }
 
 /* ---- elements ---- */

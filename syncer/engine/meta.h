@@ -87,6 +87,8 @@ struct meta_state {
 				    the identity: a new file given the old
 				    inode number; 0: unknown (an older
 				    syncer's metadata, or no btime here) */
+	uint64_t fp_kind;        /* what fp digests (SENV_META_FP_KIND): one
+				    of an older syncer is not compared */
 };
 
 /* Progress of the objects of one remote instance. */
@@ -166,6 +168,9 @@ int meta_adopt_del(MDB_txn *txn, struct meta *m);
  * progress (an env re-adopted after its file was replaced). The caller
  * commits. */
 int meta_reset(MDB_txn *txn, struct meta *m);
+
+/* A new chain's generation: random, never 0. */
+uint64_t meta_new_generation(void);
 
 /* The DBI named (name, len) (len 0: the unnamed DBI). meta_dbi_open
  * creates the meta DBIs when create is set and records host_flags; it

@@ -429,6 +429,111 @@ static int other_env_wrote(struct senv *s, struct store *store, const struct rec
 	return 0;
 }
 
+void receive_own_note(struct senv *s, const struct meta_state *st)
+{
+	if (s->own_gen == st->generation)
+		return;
+	s->own_gen = st->generation;
+	s->own_from_ns = st->last_obj_ns;
+	s->own_first_ns = 0;
+}
+
+void receive_own_made(struct senv *s, uint64_t generation, uint64_t name_ns)
+{
+	if (s->own_gen == generation && !s->own_first_ns)
+		s->own_first_ns = name_ns;
+}
+
+/* Whether our current chain in the store is ahead of the metadata (see
+ * receive.h): objects of it named after the last one the metadata knew
+ * when this process took the chain up, and before this process's first,
+ * made by neither. They are applied here first, oldest first (our own
+ * data: what the env wrote after the copy it was restored from; an object
+ * that is not whole or not ours is quarantined, and counts for nothing):
+ * the chain forked, so following it later by its txn ranges could skip
+ * them. Then a new chain begins, in the metadata: the old one is our past
+ * (follow_own_past), and receivers that skipped our objects below their
+ * progress load the new chain's full snapshot. Until every one is applied
+ * (one unreadable, dated ahead, a merge deferred), the chain stays and
+ * the next pass tries again. A syncer killed between an upload and the
+ * metadata's commit leaves such an object too: a new chain costs one full
+ * snapshot there, and loses nothing. *applied: objects applied. */
+static int own_ahead(struct senv *s, struct store *store, const struct receive_args *a,
+		     const struct clean_obj *own, size_t nown, unsigned *applied,
+		     unsigned *restarted)
+{
+	struct meta_remote p = { 0 };
+	struct meta_state st;
+	struct obj *v = NULL;
+	size_t n = 0, cap = 0;
+	unsigned ok = 0;
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn), later = 0;
+
+	if (rc)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st);
+	mdb_txn_abort(txn);
+	if (rc || !st.generation)
+		return rc;
+	receive_own_note(s, &st);
+	for (size_t i = 0; i < nown; i++) {
+		const struct objname *on = &own[i].on;
+
+		if (on->generation != st.generation || on->ts_ns <= s->own_from_ns ||
+		    (s->own_first_ns && on->ts_ns >= s->own_first_ns) || senv_is_bad(s, own[i].name))
+			continue;
+		if (grow(&v, n, &cap, sizeof(*v))) {
+			free(v);
+			return ENOMEM;
+		}
+		v[n++] = (struct obj){ (char *)own[i].name, *on, own[i].size };
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), by_instance_then_time);
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = apply_obj(s, store, a, &v[i], &p);
+		if (!rc)
+			ok++;
+		else if (rc == EINVAL || rc == ENOENT)
+			rc = 0; /* not ours (quarantined), or gone */
+		else if (rc == OBJ_UNREADABLE || rc == MERGE_RETRY)
+			later = 1, rc = 0;
+	}
+	if (rc || !ok) {
+		free(v);
+		return rc;
+	}
+	*applied += ok;
+	if (later) {
+		free(v);
+		return 0;
+	}
+	log_msg(MDBTAP_LOG_INFO, "%s: our own chain in the store is ahead of this metadata (%s and "
+		"%zu more are not among its objects): the env or its companion dir was restored from "
+		"an older copy; a new chain begins", s->path, v[0].name, n - 1);
+	free(v);
+	if ((rc = mdb_txn_begin(meta_env(s->meta), NULL, 0, &txn)) != 0)
+		return rc;
+	rc = meta_state_get(txn, s->meta, &st); /* the merges changed it */
+	st.generation = meta_new_generation();
+	st.chain_ns = hlc_wall_ns();
+	st.last_full_ns = 0;   /* the new chain's full snapshot is owed */
+	st.last_full_name = 0; /* the cleaner deletes none of ours before it */
+	if (!rc)
+		rc = meta_state_put(txn, s->meta, &st);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = mdb_txn_commit(txn);
+	if (!rc) {
+		s->stats.readoptions++;
+		*restarted = 1;
+	}
+	return rc;
+}
+
 /* At the first listing of our chain: the newest of our name's objects of
  * other chains, then listed, kept in the state (past_gen, past_ns).
  * Usually the local step listed them already, before it exported the
@@ -608,6 +713,15 @@ int receive_once(struct senv *s, struct store *store, const struct receive_args 
 		if (rc)
 			goto out;
 	}
+	rc = own_ahead(s, store, a, l.own, l.nown, &out->past, &out->restarted);
+	if (rc == MERGE_DEFERRED)
+		goto deferred;
+	if (rc == EROFS || rc == MDB_MAP_FULL) {
+		out->blocked = rc;
+		rc = 0; /* said in the log */
+	}
+	if (rc)
+		goto out;
 	rc = follow_own_past(s, store, a, l.own, l.nown, &out->past);
 	*applied += out->past;
 	if (rc == MERGE_DEFERRED)

@@ -35,7 +35,9 @@ struct receive_out {
 					the log; the others were tried); 0 */
 	int deferred;                /* a merge left a long rescan to the local
 					step (MERGE_DEFERRED): receiving stopped
-					there, to go on after a local step */
+					there, to go on after a local step */	unsigned restarted;          /* our chain in the store was ahead of the
+					metadata: a new chain began, whose full
+					snapshot is owed (docs/DESIGN.md §22) */
 };
 
 /* receive_once's code when another env writes objects under our instance
@@ -59,5 +61,16 @@ int receive_own_newest(struct store *store, const struct receive_args *a, uint64
  * unless listing or the env failed. */
 int receive_once(struct senv *s, struct store *store, const struct receive_args *a,
 		 struct receive_out *out);
+
+/* Our own objects (docs/DESIGN.md §22, "restored with its metadata"): an
+ * object of our current chain in the store that neither the metadata nor
+ * this process made means the env and its companion dir were restored
+ * from an older copy (or a syncer died between an upload and its
+ * metadata's commit); receive_once then begins a new chain. To tell, a
+ * process notes, before each export, the chain and st->last_obj_ns as it
+ * found them (receive_own_note: once per chain), and after each upload
+ * the object's name time (receive_own_made: the first one counts). */
+void receive_own_note(struct senv *s, const struct meta_state *st);
+void receive_own_made(struct senv *s, uint64_t generation, uint64_t name_ns);
 
 #endif

@@ -633,19 +633,117 @@ static uint64_t meta_txnid(const unsigned char *page)
 	return t;
 }
 
+/* LMDB's page layout (lmdb 0.9): a 16-byte header (page number, pad,
+ * flags at 10, the free space's lower and upper bounds at 12 and 14),
+ * then the 2-byte offsets of its nodes. A leaf node: its data size (two
+ * 16-bit halves, low first on a little-endian machine), flags, key size,
+ * the key, then the data; a named DB's node (F_SUBDATA) holds its MDB_db
+ * record, whose root is at SENV_DB_ROOT. */
+#define SENV_PAGE_FLAGS 10
+#define SENV_PAGE_LOWER 12
+#define SENV_PAGE_HDR 16
+#define SENV_P_LEAF 0x02
+#define SENV_NODE_HDR 8
+#define SENV_F_SUBDATA 0x02
+#define SENV_MDB_DB 48
+#define SENV_FP_SUBDBS 8 /* named DBs whose root pages the digest covers */
+
+static uint16_t get16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return v;
+}
+
+/* Digest of page pgno (psize bytes) into out; its named DBs' roots (when
+ * it is a leaf of the main DB: sub != NULL) into sub[0..*nsub). 0, or an
+ * errno code (a page past the file's end: EIO). */
+static int page_digest(int fd, uint64_t pgno, uint32_t psize, unsigned char *buf,
+		       uint8_t out[16], uint64_t *sub, int *nsub)
+{
+	uint16_t lower;
+
+	if (pgno == UINT64_MAX) { /* an empty DB */
+		memset(out, 0, 16);
+		return 0;
+	}
+	if (pgno > (uint64_t)INT64_MAX / psize ||
+	    pread(fd, buf, psize, (off_t)(pgno * psize)) != (ssize_t)psize)
+		return EIO;
+	meta_hash(buf, psize, out);
+	if (!sub || !(get16(buf + SENV_PAGE_FLAGS) & SENV_P_LEAF))
+		return 0;
+	lower = get16(buf + SENV_PAGE_LOWER);
+	for (uint32_t i = SENV_PAGE_HDR; i + 2 <= lower && i + 2 <= psize &&
+	     *nsub < SENV_FP_SUBDBS; i += 2) {
+		uint32_t off = get16(buf + i), dsize, ksize;
+		const unsigned char *nd = buf + off;
+
+		if (off + SENV_NODE_HDR > psize || !(get16(nd + 4) & SENV_F_SUBDATA))
+			continue;
+		dsize = get16(nd) | (uint32_t)get16(nd + 2) << 16;
+		ksize = get16(nd + 6);
+		if (dsize != SENV_MDB_DB || off + SENV_NODE_HDR + ksize + SENV_MDB_DB > psize)
+			continue;
+		memcpy(&sub[*nsub], nd + SENV_NODE_HDR + ksize + SENV_DB_ROOT, 8);
+		(*nsub)++;
+	}
+	return 0;
+}
+
+/* The digest of txn txnid's meta page (its two DB records, last page and
+ * txn id: not the map size or address, which a later commit may change)
+ * and of the pages its tree starts at: the main DB's root and the roots
+ * of the first named DBs it lists (when that root is a leaf), so that a
+ * file of the same shape but other content differs.
+ *
+ * Those pages are still txn txnid's while one of the two meta pages holds
+ * it: LMDB never writes a committed page again (copy on write); a page
+ * that txn N stops using goes to the free list under N, and a writer
+ * takes from it only pages freed by txns older than every reader and than
+ * its own txn's predecessor. So txnid's pages are freed by txnid + 1 at
+ * the earliest and written again by txnid + 3 at the earliest, whose
+ * predecessor txnid + 2 has already written its meta page over txnid's
+ * (the two alternate). The meta page is read again after the roots: if it
+ * still holds txnid, the roots read were txnid's. */
 int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16])
 {
-	unsigned char page[2][SENV_META_READ];
-	int n, rc = read_meta_pages(s, page, &n);
+	unsigned char page[SENV_META_READ], *buf = NULL;
+	uint8_t dig[2 + SENV_FP_SUBDBS][16];
+	uint64_t sub[SENV_FP_SUBDBS], root;
+	int fd, nsub = 0, slot, rc = 0;
+	char p[4200];
+	MDB_stat ms;
 
-	if (rc)
+	if ((rc = mdb_env_stat(s->host, &ms)) != 0)
 		return rc;
-	for (int i = 0; i < n; i++)
-		if (meta_txnid(page[i]) == txnid) {
-			meta_hash(page[i] + SENV_META_DBS, SENV_META_READ - SENV_META_DBS, fp);
-			return 0;
-		}
-	return MDB_NOTFOUND;
+	data_file(s, p, sizeof(p));
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno;
+	for (slot = 0; slot < 2; slot++)
+		if (pread(fd, page, SENV_META_READ, (off_t)slot * ms.ms_psize) == SENV_META_READ &&
+		    meta_txnid(page) == txnid)
+			break;
+	if (slot == 2 || !(buf = malloc(ms.ms_psize))) {
+		rc = slot == 2 ? MDB_NOTFOUND : ENOMEM;
+		goto out;
+	}
+	memset(dig, 0, sizeof(dig));
+	meta_hash(page + SENV_META_DBS, SENV_META_READ - SENV_META_DBS, dig[0]);
+	memcpy(&root, page + SENV_META_DBS + SENV_MDB_DB + SENV_DB_ROOT, 8); /* the main DB's */
+	rc = page_digest(fd, root, ms.ms_psize, buf, dig[1], sub, &nsub);
+	for (int i = 0; !rc && i < nsub; i++)
+		rc = page_digest(fd, sub[i], ms.ms_psize, buf, dig[2 + i], NULL, NULL);
+	if (!rc && (pread(fd, page, SENV_META_READ, (off_t)slot * ms.ms_psize) != SENV_META_READ ||
+		    meta_txnid(page) != txnid))
+		rc = MDB_NOTFOUND; /* overwritten meanwhile: the roots may be another txn's */
+	if (!rc)
+		meta_hash(dig, sizeof(dig), fp);
+out:
+	free(buf);
+	close(fd);
+	return rc;
 }
 
 int senv_file_txnid(struct senv *s, uint64_t *txnid)

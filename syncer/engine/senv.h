@@ -152,6 +152,11 @@ struct senv {
 					long rescan (MERGE_DEFER_MAX) */
 	struct senv_name *own_order; /* DBIs left alone (ownorder.h) */
 	size_t nown_order;
+	/* Our objects of chain own_gen that this process knows of
+	 * (receive.h, receive_own_note): the metadata's, named up to
+	 * own_from_ns when the process took up the chain, and its own, from
+	 * own_first_ns on (0: none yet). */
+	uint64_t own_gen, own_from_ns, own_first_ns;
 };
 
 /* The file in the companion dir whose flock a syncer holds for its life;
@@ -234,9 +239,16 @@ uint64_t senv_file_btime(const struct senv *s);
 int senv_file_short(const struct senv *s, uint64_t *size, uint64_t *need);
 
 /* A digest of LMDB's meta page of txn id txnid in the host's data file
- * (its DB roots, page counts and last page), while one of the file's two
- * meta pages still holds that txn: else MDB_NOTFOUND. */
+ * (its DB roots, page counts and last page) and of the pages the txn's
+ * tree starts at (the main DB's root, the roots of the named DBs it
+ * lists), read with pread, while one of the file's two meta pages still
+ * holds that txn: else MDB_NOTFOUND. */
 int senv_meta_fp(struct senv *s, uint64_t txnid, uint8_t fp[16]);
+
+/* What senv_meta_fp digests, kept beside a digest (meta_state.fp_kind):
+ * a digest of another kind (an older syncer's: the meta page alone) is
+ * not compared. */
+#define SENV_META_FP_KIND 2
 
 /* The newest txn id of the two meta pages of the host's data file, read
  * from the file (not from the lock file, which a copy over the data file

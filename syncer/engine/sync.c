@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -63,15 +62,6 @@ void sync_close(struct sync_env *e)
 	senv_close(&e->s);
 }
 
-static uint64_t new_generation(void)
-{
-	uint64_t g = 0;
-
-	if (getrandom(&g, sizeof(g), 0) != (ssize_t)sizeof(g))
-		g = hlc_wall_ns() ^ ((uint64_t)getpid() << 32);
-	return g ? g : 1;
-}
-
 /* Adoption (docs/DESIGN.md §16, "Adoption"), first sight of an env or
  * a re-adoption: its data gets timestamp 0, so that any real write
  * anywhere wins over it (Lightning Stream's migration advice), read in
@@ -107,7 +97,7 @@ static int adopt(struct dset *ds, struct meta_state *st, struct meta_adopt *ad,
 		(unsigned long long)ad->runs, ad->runs == 1 ? "" : "s");
 	memset(fr, 0, sizeof(*fr));
 	st->adopted = 1;
-	st->generation = new_generation();
+	st->generation = meta_new_generation();
 	st->chain_ns = hlc_wall_ns();
 	st->exported = *upto;
 	st->accounted = ad->fold_from;
@@ -236,7 +226,7 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 	}
 	/* The meta page of a txn is rewritten only two commits later: read
 	 * twice, so that a page being written is not taken for another. */
-	for (int i = 0; st->fp_txnid; i++) {
+	for (int i = 0; st->fp_txnid && st->fp_kind == SENV_META_FP_KIND; i++) {
 		if (senv_meta_fp(s, st->fp_txnid, fp) || !memcmp(fp, st->fp, sizeof(fp)))
 			break;
 		if (i == 1) {
@@ -301,6 +291,7 @@ static void take_identity(struct senv *s, struct meta_state *st, uint64_t upto)
 		st->dev = st->ino = 0;
 	st->btime_ns = senv_file_btime(s);
 	st->fp_txnid = senv_meta_fp(s, upto, st->fp) ? 0 : upto;
+	st->fp_kind = SENV_META_FP_KIND;
 }
 
 static const char *hostname(void)
@@ -431,7 +422,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	} else if (!rc) {
 		rc = fold_journal(&ds, &st, xa.upto, 0, &fr);
 		if (!rc && fr.restarted) {
-			st.generation = new_generation();
+			st.generation = meta_new_generation();
 			st.chain_ns = hlc_wall_ns();
 			st.exported = xa.upto;
 			e->force_full = 1;
@@ -445,7 +436,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		 * skipped. */
 		log_msg(MDBTAP_LOG_INFO, "%s: its instance or env name changed (now '%s', '%s'): "
 			"a new chain begins with a full snapshot", s->path, c->instance, e->ce->name);
-		st.generation = new_generation();
+		st.generation = meta_new_generation();
 		st.chain_ns = hlc_wall_ns();
 		st.exported = xa.upto;
 		e->force_full = 1;
@@ -481,7 +472,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		 * would claim a range receivers that keep up already have, and
 		 * they would skip it. A new chain's full snapshot they load. */
 		if (!rc && n) {
-			st.generation = new_generation();
+			st.generation = meta_new_generation();
 			st.chain_ns = hlc_wall_ns();
 			st.exported = xa.upto;
 			e->force_full = 1;
@@ -508,6 +499,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 			goto out;
 	}
 	phase = "exporting";
+	receive_own_note(s, &st); /* before our first object of this chain */
 	if (!listed) /* else exported next time */
 		rc = mdb_txn_begin(meta_env(s->meta), mt, 0, &xt);
 	if (!rc && xt)
@@ -528,6 +520,8 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		made = 0;
 		mdb_txn_abort(xt);
 	} else if (xt) {
+		if (made)
+			receive_own_made(s, st.generation, st.last_obj_ns);
 		rc = mdb_txn_commit(xt);
 	} else {
 		upload_rc = listed;
@@ -765,6 +759,7 @@ int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 			rc2 = receive_once(&e->s, e->store, &ra, &ro);
 		ro.applied += first.applied;
 		ro.past += first.past;
+		ro.restarted |= first.restarted;
 		if (!ro.blocked)
 			ro.blocked = first.blocked;
 	}
@@ -777,8 +772,10 @@ int sync_cycle(struct sync_env *e, const struct cfg *c, unsigned what)
 	}
 	if (ro.want == CLEAN_FULL_NEXT)
 		e->compact = 1;
-	if (ro.past) /* our own older chains' data: only a full snapshot of
-		      * ours can carry it to those who never followed them */
+	if (ro.past || ro.restarted) /* our own older chains' data: only a
+				      * full snapshot of ours can carry it to
+				      * those who never followed them; a new
+				      * chain begins with one */
 		ro.want = CLEAN_FULL_NOW;
 	if (!rc && !rc2 && ro.want == CLEAN_FULL_NOW) {
 		/* Idle: a full snapshot now supersedes our deltas (clean.h); the

@@ -1382,6 +1382,106 @@ def restored_in_place_running():
                                                              restarts))
 
 
+def copied_in_place_same_shape():
+    """Another server's file of the same B-tree shape (as many keys, other
+    ones), its last txn one past the last one a's syncer saw, copied over
+    a's data file in place with the syncer stopped (issue 10). The meta
+    pages alone match (the same depth, page counts, entries, root and last
+    page at that txn id): the digest of the tree's root pages tells the
+    files apart. a re-adopts the copy: none of a's keys is deleted
+    anywhere, and they come back to a."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, c = Instance(root, "a"), Instance(root, "c")
+    for n in range(1, 6):
+        a.write([["put", None, "a%d" % n, "v"]])
+    a.sync(store)
+    c.sync(store)
+    a.sync(store)
+    ta = A.env_last_txnid(a.env, False)
+    other = os.path.join(root, "other")
+    os.makedirs(other)
+    code = "import lmdb, sys\ne = lmdb.open(sys.argv[1])\n" \
+           "for i in range(1, int(sys.argv[2]) + 1):\n" \
+           "    with e.begin(write=True) as t:\n        t.put(b'o%d' % i, b'v')\n"
+    p = subprocess.run([sys.executable, "-c", code, other, str(ta + 1)], capture_output=True,
+                       text=True, timeout=60)
+    A.eq(p.returncode, 0, "python3-lmdb: " + p.stderr)
+    A.eq(A.env_last_txnid(other, False), ta + 1, "the copy's last txn")
+    shutil.copyfile(os.path.join(other, "data.mdb"), os.path.join(a.env, "data.mdb"))  # in place
+    a.seen = A.env_last_txnid(a.env, False)
+    log = a.sync(store).stderr
+    A.check("replaced" in log, "the same-shaped copy is re-adopted: " + log[-1500:])
+    A.check(quiesce([a, c], store), "no convergence after the copy")
+    want = ["a%d" % n for n in range(1, 6)] + ["o%d" % n for n in range(1, ta + 2)]
+    for i in (a, c):
+        A.eq(sorted(kv(i)), sorted(want), "%s: a's keys kept, the copy's added" % i.name)
+    same_everywhere([a, c])
+
+
+def restore_tree(backup, env):
+    """Write every file of backup over env's, in place (same inodes), as a
+    file-system or VM snapshot rollback does."""
+    for d, _, files in os.walk(backup):
+        for f in files:
+            src = os.path.join(d, f)
+            dst = os.path.join(env, os.path.relpath(src, backup))
+            with open(src, "rb") as i, open(dst, "r+b" if os.path.exists(dst) else "wb") as o:
+                data = i.read()
+                o.write(data)
+                o.truncate(len(data))
+
+
+def restored_whole_env(how):
+    """The whole env directory (data file, lock file and the companion dir
+    with its metadata and journal) restored in place from a copy taken
+    with the syncer stopped (issue 10), or, "upload-lost", from a copy
+    taken just before an upload (as a syncer killed between an upload and
+    its metadata's commit leaves it). The metadata matches the data, so
+    only the store tells: our chain there is ahead of the metadata. a
+    begins a new chain: what a wrote after the copy comes back to it, its
+    writes after the restore reach b, and nothing is deleted or lost.
+    "full-first": a's first object after the restore is a full snapshot
+    (its full_interval ran out meanwhile), newer than every object of the
+    copy's future and past their txn ids."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    a.write([["put", None, "k1", "1"]])
+    a.write([["put", None, "k2", "1"]])
+    a.sync(store)
+    b.sync(store)
+    backup = os.path.join(root, "backup")
+    if how == "upload-lost":
+        a.write([["put", None, "k3", "1"]])
+        shutil.copytree(a.env, backup)
+        a.sync(store)
+    else:
+        shutil.copytree(a.env, backup)
+        a.write([["put", None, "k3", "1"]])
+        a.write([["del", None, "k1", ""]])
+        a.write([["put", None, "k2", "2"]])
+        a.sync(store)
+    b.sync(store)
+    restore_tree(backup, a.env)
+    a.seen, a.last_rec = A.env_last_txnid(a.env, False), None
+    for n in range(4):  # past the txn ids the store's objects of a's chain reach
+        a.write([["put", None, "after%d" % n, "x"]])
+    log = a.sync(store, *(["--full-now"] if how == "full-first" else [])).stderr
+    A.check("our own chain in the store is ahead of this metadata" in log,
+            "the restore is noticed: " + log[-2000:])
+    A.check(quiesce([a, b], store), "no convergence after the restore")
+    for n in range(3):  # later writes still leave
+        a.write([["put", None, "later%d" % n, "x"]])
+    A.check(quiesce([a, b], store), "no convergence after later writes")
+    want = {"k2": "1", "k3": "1", "k1": "1"} if how == "upload-lost" else {"k2": "2", "k3": "1"}
+    want.update({"after%d" % n: "x" for n in range(4)})
+    want.update({"later%d" % n: "x" for n in range(3)})
+    for i in (a, b):
+        A.eq(kv(i), want, "%s's contents" % i.name)
+    same_everywhere([a, b])
+
+
 def main():
     modes = {"--two-syncers": two_syncers, "--restored-new-file": lambda: restored("new-file"),
              "--restored-in-place": lambda: restored("in-place"), "--wiped": wiped,
@@ -1409,6 +1509,10 @@ def main():
              "--aliases": aliases,
              "--restored-new-inode": restored_new_inode,
              "--restored-in-place-running": restored_in_place_running,
+             "--copied-in-place-same-shape": copied_in_place_same_shape,
+             "--restored-whole-env": lambda: restored_whole_env("in-place"),
+             "--restored-whole-env-upload-lost": lambda: restored_whole_env("upload-lost"),
+             "--restored-whole-env-full-first": lambda: restored_whole_env("full-first"),
              "--lifecycle": lifecycle}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
