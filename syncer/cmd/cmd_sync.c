@@ -104,6 +104,33 @@ static int open_env(struct sync_env *e, const struct cfg *c, size_t i, int *open
 	return 0;
 }
 
+/* Every env whose path exists (or, with --once, every env) checked and
+ * claimed before any is opened: a bad store or a busy env anywhere in the
+ * config creates nothing anywhere. On error the claims so far are
+ * released. Returns 0 or an errno value. */
+static int claim_envs(struct sync_env *envs, const struct cfg *c)
+{
+	char err[1024];
+	int rc = 0;
+	size_t i;
+
+	for (i = 0; i < c->nenvs && !rc; i++) {
+		const struct cfg_env *ce = &c->envs[i];
+
+		if (access(ce->path, F_OK) != 0 && errno == ENOENT && !c->once)
+			continue; /* waited for: claimed when it appears */
+		rc = sync_claim(&envs[i], ce, err, sizeof(err));
+		if (rc)
+			log_msg(MDBTAP_LOG_ERROR, "%s", err);
+	}
+	for (size_t k = 0; rc && k < i; k++)
+		if (envs[k].claimed) {
+			sync_close(&envs[k]);
+			envs[k].claimed = 0;
+		}
+	return rc;
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
@@ -354,11 +381,13 @@ int cmd_sync(int argc, char **argv)
 		return MDBTAP_EXIT_FAIL;
 	}
 	opened = calloc(c.nenvs, sizeof(*opened));
+	rc = opened ? claim_envs(envs, &c) : 0;
 	for (size_t i = 0; opened && i < c.nenvs; i++) {
-		rc = open_env(&envs[i], &c, i, &opened[i]);
+		if (!rc)
+			rc = open_env(&envs[i], &c, i, &opened[i]);
 		if (rc) {
-			for (size_t k = 0; k < i; k++)
-				if (opened[k])
+			for (size_t k = 0; k < c.nenvs; k++)
+				if (opened[k] || envs[k].claimed)
 					sync_close(&envs[k]);
 			free(opened);
 			free(envs);

@@ -38,9 +38,17 @@ int env_where(const char *path, struct env_where *w)
 	base = strrchr(real, '/');
 	if (w->nosubdir && w->nolock && base && !strcmp(base + 1, "data.mdb")) {
 		/* DIR/data.mdb with DIR/lock.mdb beside it: a directory env's
-		 * file, which its host opens with that lock. */
+		 * file, which its host opens with that lock. Or, without one
+		 * (MDB_NOLOCK), with DIR/mdbtap and no FILE-mdbtap: the env was
+		 * opened as DIR, and the tap journals in DIR's companion. */
 		snprintf(lock, sizeof(lock), "%.*s/lock.mdb", (int)(base - real), real);
 		w->dir_data_file = stat(lock, &st) == 0;
+		snprintf(lock, sizeof(lock), "%.*s/%s", (int)(base - real), real,
+			 MDBTAP_COMPANION_SUBDIR);
+		if (!w->dir_data_file && stat(lock, &st) == 0 && S_ISDIR(st.st_mode)) {
+			snprintf(lock, sizeof(lock), "%s%s", real, MDBTAP_COMPANION_SUFFIX);
+			w->dir_data_file = stat(lock, &st) != 0;
+		}
 	}
 	return journal_companion_dir(real, w->nosubdir, w->companion, sizeof(w->companion));
 }

@@ -9,7 +9,8 @@
 struct env_where {
 	int nosubdir;          /* a file (MDB_NOSUBDIR) rather than a directory */
 	int nolock;            /* no lock file: the host uses MDB_NOLOCK */
-	int dir_data_file;     /* the data.mdb of a directory env (a lock.mdb
+	int dir_data_file;     /* the data.mdb of a directory env (a lock.mdb, or
+				  an mdbtap dir and no FILE-mdbtap,
 				  beside it, no FILE-lock): not an env */
 	char path[4096];       /* the path resolved (realpath): one name per env */
 	char companion[4096];  /* our companion directory */

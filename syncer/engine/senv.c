@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -246,19 +247,127 @@ static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info,
 	return rc;
 }
 
-int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
-	      char *err, size_t errlen)
+/* No env in directory path: it may become one only if it is empty but for
+ * what an env's deleted data leaves (LMDB's lock file, our companion). */
+static int check_empty_dir(const char *path, char *err, size_t errlen)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+	int rc = 0;
+
+	if (!d) {
+		rc = errno;
+		snprintf(err, errlen, "%s: %s", path, err_str(rc));
+		return rc;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, "lock.mdb") ||
+		    !strcmp(de->d_name, MDBTAP_COMPANION_SUBDIR))
+			continue;
+		snprintf(err, errlen, "%s: not an LMDB env (no data.mdb) and not empty (it holds "
+			 "'%.200s'): give the env's own directory; an env is created only in an "
+			 "empty directory", path, de->d_name);
+		rc = ENOTEMPTY;
+		break;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The PID holding an exclusive flock on the file of st, from
+ * /proc/locks; 0 when it cannot be told. */
+static long flock_holder(const struct stat *st)
+{
+	char line[256];
+	long pid = 0;
+	FILE *f = fopen("/proc/locks", "re");
+
+	if (!f)
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long ino;
+		long p;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 08:02:5678 0 EOF"; waiters
+		 * ("1: -> FLOCK ...") do not match */
+		if (sscanf(line, "%*d: FLOCK %*s WRITE %ld %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+		    maj == major(st->st_dev) && min == minor(st->st_dev) && ino == st->st_ino)
+			pid = p;
+	}
+	fclose(f);
+	return pid;
+}
+
+/* One syncer per env, whatever path names it (docs/DESIGN.md §10): the
+ * companion dir follows the path, and a hard link of a NOSUBDIR file, or
+ * DIR/data.mdb of a MDB_NOLOCK directory env, is another path to the same
+ * data file. So the lock follows the file: an exclusive flock on the data
+ * file, held for the syncer's life. flock and not fcntl: LMDB takes no
+ * lock of any kind on its data file (its fcntl locks are on the lock file,
+ * and MDB_NOLOCK takes none), but MDB_NOLOCK hosts (postfix) and senv_lock
+ * take whole-file fcntl locks on it, which cover every byte to the end of
+ * all offsets: an fcntl or OFD lock on any byte range would block them.
+ * Linux keeps flock and fcntl locks apart (not on NFS, where LMDB does not
+ * work anyway). No data file yet (a new env): taken once it is made. */
+static int take_data_lock(struct senv *s, char *err, size_t errlen)
+{
+	char data[4200];
+	struct stat st;
+	long pid;
+	int fd, rc;
+
+	snprintf(data, sizeof(data), "%s%s", s->path, s->nosubdir ? "" : "/data.mdb");
+	fd = open(data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "%s: %s", data, err_str(rc));
+		return rc;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EINTR)
+			continue;
+		rc = errno;
+		close(fd);
+		if (rc != EWOULDBLOCK) {
+			snprintf(err, errlen, "%s: lock: %s", data, err_str(rc));
+			return rc;
+		}
+		pid = flock_holder(&st);
+		if (pid > 0)
+			snprintf(err, errlen, "%s: another syncer runs on this env's data file (PID "
+				 "%ld), maybe through another path (a hard link, a directory env and "
+				 "its data.mdb): one syncer per env", s->path, pid);
+		else
+			snprintf(err, errlen, "%s: another syncer runs on this env's data file "
+				 "through another path (a hard link, a directory env and its "
+				 "data.mdb) or PID namespace: one syncer per env", s->path);
+		return EBUSY;
+	}
+	s->datafd = fd;
+	return 0;
+}
+
+/* The first half of senv_open: the path resolved and checked, and for a
+ * writable open the env's locks taken where the env exists. Creates
+ * nothing. */
+static int prepare(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
+		   char *err, size_t errlen)
 {
 	struct env_where w;
-	unsigned flags = MDB_NOTLS;
-	MDB_envinfo info;
 	uint64_t size, need;
-	int rc, dead, fresh = 0;
+	int rc;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
 	s->lockfd = -1;
 	s->syncfd = -1;
+	s->datafd = -1;
 	if (strlen(path) >= sizeof(s->path)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return ENAMETOOLONG;
@@ -270,11 +379,12 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		return rc;
 	}
 	if (w.dir_data_file) {
-		/* Taken as a file env, it would get a companion, a syncer lock
-		 * and no LMDB lock of its own: a second syncer, merging
-		 * without the host's lock. */
-		snprintf(err, errlen, "%s: the data file of the env in its directory, which has "
-			 "a lock.mdb: give the env's directory", path);
+		/* Taken as a file env, it would get a companion of its own
+		 * (not the one the tap journals in), and without a lock.mdb
+		 * no LMDB lock: a second syncer, merging without the host's
+		 * lock. */
+		snprintf(err, errlen, "%s: the data file of the env in its directory (a lock.mdb "
+			 "or an mdbtap directory beside it): give the env's directory", path);
 		return EINVAL;
 	}
 	/* From here on the env is named by its resolved path only. */
@@ -282,6 +392,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	path = s->path;
 	s->nosubdir = w.nosubdir;
 	s->nolock = w.nolock;
+	s->readonly = readonly;
 	if (s->nosubdir && !readonly && (rc = check_env_file(path, err, errlen)))
 		return rc;
 	if (senv_file_short(s, &size, &need)) {
@@ -294,29 +405,48 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		return EAGAIN;
 	}
 	snprintf(s->companion, sizeof(s->companion), "%s", w.companion);
-	if (!readonly && !s->nosubdir && s->nolock && !env_has_data(path)) {
-		/* An empty directory: the env is new (an instance joining before
-		 * its program ever ran). Create it, with LMDB's lock file. */
-		s->nolock = 0;
-		fresh = 1;
+	if (!readonly && !s->nosubdir && !env_has_data(path)) {
+		/* No env here: only an empty directory becomes one (an
+		 * instance joining before its program ever ran), not a
+		 * directory of other files (a typo'd --env). */
+		if ((rc = check_empty_dir(path, err, errlen)))
+			return rc;
+		s->nolock = 0; /* created with LMDB's lock file */
+		s->fresh = 1;
 	}
-	s->readonly = readonly;
+	if (readonly)
+		return 0;
 	/* Before anything is opened or created: a second syncer changes
-	 * nothing. */
-	if (!readonly && dir_exists(s->companion) && (s->nosubdir || env_has_data(path)) &&
-	    (rc = take_syncer_lock(s, err, errlen)))
-		goto fail;
+	 * nothing. The companion's lock names the other syncer's PID; the
+	 * data file's catches one given another path to the file. */
+	if (dir_exists(s->companion) && !s->fresh && (rc = take_syncer_lock(s, err, errlen)))
+		return rc;
+	if (!s->fresh && (rc = take_data_lock(s, err, errlen)))
+		return rc;
+	return 0;
+}
+
+/* The second half: the host env opened (created when fresh), then its
+ * companion. */
+static int finish(struct senv *s, char *err, size_t errlen)
+{
+	const struct cfg_env *cfg = s->cfg;
+	const char *path = s->path;
+	unsigned flags = MDB_NOTLS;
+	MDB_envinfo info;
+	int rc, dead;
+
 	flags |= (s->nosubdir ? MDB_NOSUBDIR : 0) | (s->nolock ? MDB_NOLOCK : 0) |
 		 (s->readonly ? MDB_RDONLY : 0);
 	if (s->nolock) {
 		char data[4200];
 
 		snprintf(data, sizeof(data), "%s%s", path, s->nosubdir ? "" : "/data.mdb");
-		s->lockfd = open(data, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		s->lockfd = open(data, (s->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (s->lockfd < 0) {
 			rc = errno;
 			snprintf(err, errlen, "%s: %s", data, err_str(rc));
-			return rc;
+			goto fail;
 		}
 	}
 	rc = mdb_env_create(&s->host);
@@ -326,7 +456,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	 * syncer never grows the host's map (docs/DESIGN.md §21). A new env gets room
 	 * to receive (map_size); its program's own size replaces it in the
 	 * program when it opens it (§21 says what follows). */
-	if (!rc && fresh)
+	if (!rc && s->fresh)
 		rc = mdb_env_set_mapsize(s->host, (size_t)(cfg ? cfg->map_size :
 							    CFG_DEFAULT_MAP_SIZE));
 	/* Opening reads the meta pages: under the host's lock too. */
@@ -342,13 +472,43 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		snprintf(err, errlen, "%s: %s", path, err_str(rc));
 		goto fail;
 	}
-	rc = open_companion(s, readonly, &info, err, errlen);
+	/* A fresh env's data file exists now: its lock, as for any other. */
+	if (!s->readonly && s->datafd < 0 && (rc = take_data_lock(s, err, errlen)))
+		goto fail;
+	rc = open_companion(s, s->readonly, &info, err, errlen);
 	if (rc)
 		goto fail;
 	return 0;
 fail:
 	senv_close(s);
 	return rc;
+}
+
+int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
+	      char *err, size_t errlen)
+{
+	int rc = prepare(s, path, cfg, readonly, err, errlen);
+
+	if (rc) {
+		senv_close(s);
+		return rc;
+	}
+	return finish(s, err, errlen);
+}
+
+int senv_claim(struct senv *s, const char *path, const struct cfg_env *cfg, char *err,
+	       size_t errlen)
+{
+	int rc = prepare(s, path, cfg, 0, err, errlen);
+
+	if (rc)
+		senv_close(s);
+	return rc;
+}
+
+int senv_open_claimed(struct senv *s, char *err, size_t errlen)
+{
+	return finish(s, err, errlen);
 }
 
 /* A whole-file lock of type (or F_UNLCK), without waiting. */
@@ -499,6 +659,9 @@ void senv_close(struct senv *s)
 	if (s->syncfd >= 0)
 		close(s->syncfd); /* the syncer lock goes with it */
 	s->syncfd = -1;
+	if (s->datafd >= 0)
+		close(s->datafd); /* and the data file's */
+	s->datafd = -1;
 }
 
 int senv_selected(const struct senv *s, const char *name, size_t len)

@@ -127,6 +127,10 @@ struct senv {
 					locks (senv_lock); else -1 */
 	int syncfd;                  /* writable opens: the syncer lock
 					(SENV_SYNCER_LOCK), else -1 */
+	int datafd;                  /* writable opens: the data file, flocked
+					for the syncer's life (senv.c
+					take_data_lock), else -1 */
+	int fresh;                   /* an empty directory: the env is created */
 	MDB_env *host;
 	struct journal *jnl;
 	struct meta *meta;
@@ -170,6 +174,18 @@ struct senv {
  * while another syncer runs on the env. On error, err says what failed. */
 int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int readonly,
 	      char *err, size_t errlen);
+
+/* A writable senv_open in two steps, so that a syncer can check every env
+ * and take every env's lock before it creates anything (docs/DESIGN.md
+ * §12: bad input changes nothing). senv_claim resolves and checks the
+ * path (an env, or an empty directory to create one in) and takes the
+ * env's locks where the env exists (EBUSY, err naming the other syncer,
+ * while one runs), creating nothing; senv_close releases them.
+ * senv_open_claimed then opens (or creates) the env, its journal and its
+ * metadata; on failure s is closed. */
+int senv_claim(struct senv *s, const char *path, const struct cfg_env *cfg, char *err,
+	       size_t errlen);
+int senv_open_claimed(struct senv *s, char *err, size_t errlen);
 void senv_close(struct senv *s);
 
 /* Hosts that open their env with MDB_NOLOCK (postfix) protect every txn,

@@ -24,18 +24,40 @@
 #include "store.h"
 #include "sweep.h"
 
-int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
+int sync_claim(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
 {
-	int rc;
+	int rc, answered;
 
 	memset(e, 0, sizeof(*e));
 	e->ce = ce;
 	/* The store first: bad input must be refused before the env's files
 	 * (data.mdb, lock.mdb, the journal) are created. */
-	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
-	if (rc)
+	rc = store_check(ce->store, ce->store_opts, ce->nstore_opts, &answered, err, errlen);
+	if (rc && answered)
 		return rc;
-	rc = senv_open(&e->s, ce->path, ce, 0, err, errlen);
+	if (rc)
+		log_msg(MDBTAP_LOG_WARN, "%s: %s: not reachable now, tried again every cycle",
+			ce->path, err);
+	rc = senv_claim(&e->s, ce->path, ce, err, errlen);
+	if (!rc)
+		e->claimed = 1;
+	return rc;
+}
+
+int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!e->claimed && (rc = sync_claim(e, ce, err, errlen)))
+		return rc;
+	e->claimed = 0;
+	/* The env is ours: a store to create is created now. */
+	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
+	if (rc) {
+		senv_close(&e->s);
+		return rc;
+	}
+	rc = senv_open_claimed(&e->s, err, errlen);
 	if (rc) {
 		store_close(e->store);
 		e->store = NULL;

@@ -32,6 +32,7 @@ struct sync_env {
 					stats file, /metrics) */
 	struct journal_mark mark;    /* the journal when the last local step
 					began (wake.h) */
+	int claimed;                 /* sync_claim done, sync_open not yet */
 };
 
 /* What a cycle does: both on every poll; the local step alone after a
@@ -40,7 +41,17 @@ struct sync_env {
 #define SYNC_RECEIVE 2u
 #define SYNC_ALL (SYNC_LOCAL | SYNC_RECEIVE)
 
-/* Open the env and its store. err says what failed. */
+/* Check the env's store (store_check) and claim the env (senv_claim),
+ * creating nothing: a syncer of several envs claims them all before it
+ * opens any (docs/DESIGN.md §12: bad input changes nothing). A store that
+ * cannot be reached now is only logged; one that answers no (no such
+ * bucket or directory, access denied) is refused. sync_close releases a
+ * claim. err says what failed. */
+int sync_claim(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen);
+
+/* Open the env and its store (creating a directory store that the option
+ * create names), after sync_claim (done here if it was not). err says
+ * what failed. */
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen);
 void sync_close(struct sync_env *e);
 

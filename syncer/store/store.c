@@ -161,6 +161,49 @@ int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 	return rc;
 }
 
+/* Stops the listing at the first object: one request. */
+static int first_object(void *ctx, const char *name, uint64_t size)
+{
+	(void)ctx;
+	(void)name;
+	(void)size;
+	return -1;
+}
+
+int store_check(const char *url, const struct store_opt *opts, size_t nopts, int *answered,
+		char *err, size_t errlen)
+{
+	struct store_opt *rest;
+	struct store *st;
+	size_t nrest;
+	int rc, create;
+
+	*answered = 1;
+	rc = take_create(opts, nopts, &create, &rest, &nrest, err, errlen);
+	if (rc)
+		return rc;
+	rc = store_open(url, rest, nrest, &st, err, errlen);
+	free(rest);
+	if (rc == ENOENT && create && strncmp(url, "s3://", 5))
+		return 0; /* a directory to create, once the env is ours */
+	if (rc)
+		return rc;
+	rc = store_list(st, "", first_object, NULL);
+	if (rc == -1)
+		rc = 0;
+	if (rc) {
+		/* a missing bucket (404) or a refusal is the store's answer;
+		 * the rest (no connection, 5xx, a timeout) may pass */
+		*answered = rc == ENOENT || rc == EACCES || rc == EINVAL || rc == ENOTDIR;
+		err_setf(err, errlen, "store %s: %s%s", store_url(st),
+			 store_error(st)[0] ? store_error(st) : err_str(rc),
+			 rc == ENOENT ? " (no such bucket or directory: a typo would split "
+					"the fleet)" : "");
+	}
+	store_close(st);
+	return rc;
+}
+
 void store_close(struct store *s)
 {
 	if (s)
