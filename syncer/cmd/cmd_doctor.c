@@ -237,18 +237,22 @@ static void check_pid_namespace(const char *pid)
  * (same-named DBIs created differently on two instances), as its
  * metadata holds them: over every syncer run, until the condition ends
  * (meta.h, struct meta_misfit). */
-static void check_misfits(const char *path)
+static void check_misfits(const char *path, const struct env_where *w)
 {
 	struct statfile_data d;
 	struct senv s;
-	char err[1024];
-	int rc = senv_open(&s, path, NULL, 1, err, sizeof(err));
+	char err[1024], meta[sizeof(w->companion) + 16];
+	int rc;
 
-	memset(&d, 0, sizeof(d));
-	if (rc == ENOENT) {
+	/* Checked first: a read-only open makes the metadata's private
+	 * directory, which would be ours (root's), not the syncer's. */
+	snprintf(meta, sizeof(meta), "%s/meta/data.mdb", w->companion);
+	if (access(meta, F_OK) != 0) {
 		say("ok:", "no syncer has run on this env yet: it refused no element");
 		return;
 	}
+	rc = senv_open(&s, path, NULL, 1, err, sizeof(err));
+	memset(&d, 0, sizeof(d));
 	if (!rc) {
 		rc = statfile_gather(&s, &d);
 		senv_close(&s);
@@ -322,7 +326,7 @@ static void check_env(const char *path)
 		    "ids nobody accounts for", jpath, path);
 	else
 		say("?", "no journal yet: no program has written to it with the tap");
-	check_misfits(path);
+	check_misfits(path, &w);
 	check_own_order(&w);
 }
 
