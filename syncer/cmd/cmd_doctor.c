@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "err.h"
+#include "senv.h"
 #include "statfile.h"
 #include "elfinfo.h"
 #include "env.h"
@@ -232,18 +233,39 @@ static void check_pid_namespace(const char *pid)
 		    "container). " NS_WARNING, pid);
 }
 
-/* Remote elements the last syncer refused for not fitting a local DBI's
- * flags (same-named DBIs created differently on two instances). */
-static void check_misfits(const struct env_where *w)
+/* Remote elements the syncer refused for not fitting a local DBI's flags
+ * (same-named DBIs created differently on two instances), as its
+ * metadata holds them: over every syncer run, until the condition ends
+ * (meta.h, struct meta_misfit). */
+static void check_misfits(const char *path, const struct env_where *w)
 {
 	struct statfile_data d;
+	struct senv s;
+	char err[1024], meta[sizeof(w->companion) + 16];
+	int rc;
 
-	if (statfile_read(w->companion, &d) != 0)
+	/* Checked first: a read-only open makes the metadata's private
+	 * directory, which would be ours (root's), not the syncer's. */
+	snprintf(meta, sizeof(meta), "%s/meta/data.mdb", w->companion);
+	if (access(meta, F_OK) != 0) {
+		say("ok:", "no syncer has run on this env yet: it refused no element");
 		return;
-	if (d.env.elems_misfit)
+	}
+	rc = senv_open(&s, path, NULL, 1, err, sizeof(err));
+	memset(&d, 0, sizeof(d));
+	if (!rc) {
+		rc = statfile_gather(&s, &d);
+		senv_close(&s);
+		if (rc)
+			snprintf(err, sizeof(err), "the syncer's metadata: %s", err_str(rc));
+	}
+	if (rc)
+		say("?", "%s", err);
+	else if (d.misfits_held)
 		say("no:", "the syncer refused %" PRIu64 " elements that do not fit this env's "
-		    "DBIs' flags (%.*s): the DBIs differ between instances", d.env.elems_misfit,
-		    (int)sizeof(d.misfits), d.misfits);
+		    "DBIs' flags (%.*s): the DBIs differ between instances; counted until the "
+		    "DBI is re-created here or there", d.misfits_held, (int)sizeof(d.misfits),
+		    d.misfits);
 	else
 		say("ok:", "the syncer refused no element for its DBIs' flags");
 }
@@ -304,7 +326,7 @@ static void check_env(const char *path)
 		    "ids nobody accounts for", jpath, path);
 	else
 		say("?", "no journal yet: no program has written to it with the tap");
-	check_misfits(&w);
+	check_misfits(path, &w);
 	check_own_order(&w);
 }
 

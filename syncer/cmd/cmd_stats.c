@@ -36,8 +36,10 @@ static void table(const char *path, const struct statfile_data *d, int alive)
 	printf("objects   %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " refused, %" PRIu64
 	       " refused (future, per listing)\n", e->objects_out, e->objects_in, e->objects_bad,
 	       e->objects_future);
+	/* Refusals for the DBIs' flags as the metadata holds them: over
+	 * every syncer run, until the condition ends (meta.h). */
 	printf("elements  %" PRIu64 " merged, %" PRIu64 " refused (future), %" PRIu64
-	       " refused (DBI flags)\n", e->elems_merged, e->elems_refused, e->elems_misfit);
+	       " refused (DBI flags)\n", e->elems_merged, e->elems_refused, d->misfits_held);
 	if (e->elems_old_shape)
 		printf("          %" PRIu64 " skipped (a DBI shape dropped here since)\n",
 		       e->elems_old_shape);
@@ -84,7 +86,7 @@ static void json(const char *path, const struct statfile_data *d, int alive)
 	       d->poll_interval_ns, s->put, s->get, s->list, s->del, s->errors, s->retries,
 	       s->bytes_out, s->bytes_in, e->objects_out, e->objects_in, e->objects_bad,
 	       e->elems_merged, e->elems_refused, e->records, e->rescans, e->tombstones_swept,
-	       e->tombstones_ignored, e->elems_misfit, e->readoptions, e->merges_map_full,
+	       e->tombstones_ignored, d->misfits_held, e->readoptions, e->merges_map_full,
 	       e->elems_unfoldable, e->elems_old_shape, e->merges_deferred,
 	       e->objects_future, e->dbis_over_limit);
 	out_json_str(stdout, d->misfits, strnlen(d->misfits, sizeof(d->misfits)));

@@ -193,7 +193,7 @@ static void text(const struct view *v)
 	       e->readoptions);
 	printf("  refused     %" PRIu64 " objects quarantined, %" PRIu64 " objects and %" PRIu64
 	       " elements from the future, %" PRIu64 " that do not fit the DBI's flags\n",
-	       e->objects_bad, e->objects_future, e->elems_refused, e->elems_misfit);
+	       e->objects_bad, e->objects_future, e->elems_refused, d->misfits_held);
 	if (d->misfits[0])
 		printf("    %.*s\n", (int)sizeof(d->misfits), d->misfits);
 	printf("  traffic     %" PRIu64 " objects out (%s), %" PRIu64 " in (%s); %" PRIu64
@@ -275,7 +275,7 @@ static void json(const struct view *v)
 	json_u("conflicts_lost", e->conflicts_lost, 1);
 	json_u("dbis_own_order", e->dbis_own_order, 1);
 	json_u("elements_refused", e->elems_refused, 1);
-	json_u("elements_misfit", e->elems_misfit, 1);
+	json_u("elements_misfit", d->misfits_held, 1);
 	json_u("lag_count", e->lag.count, 1);
 	json_u("lag_sum_ns", e->lag.sum_ns, 1);
 	json_u("tombstones", e->tombstones, 1);

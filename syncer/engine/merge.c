@@ -138,6 +138,10 @@ struct batch {
 	uint64_t merged;    /* elements won in this batch: counted once committed */
 	uint64_t won, lost; /* conflicts of this batch: counted once committed */
 	int shape;          /* the current DBI message's shape: SHAPE_* */
+	int mf_checked;     /* the current DBI message's refusals looked at
+			       (misfit_recheck) */
+	uint64_t misfits;   /* elements refused for the local DBI's flags in
+			       this batch: counted once committed */
 	uint64_t old_shape; /* elements of this object skipped: SHAPE_OLD */
 };
 
@@ -203,6 +207,7 @@ static int batch_begin(struct batch *b)
 	b->n = 0;
 	b->merged = 0;
 	b->won = b->lost = 0;
+	b->misfits = 0;
 	b->wrote = 0;
 	b->max_ts = 0;
 	/* A rescan here holds the host's writer lock: past one chunk it is
@@ -291,6 +296,7 @@ static int batch_commit(struct batch *b, const char *instance, const struct meta
 	b->s->stats.elems_merged += b->merged;
 	b->s->stats.conflicts_won += b->won;
 	b->s->stats.conflicts_lost += b->lost;
+	b->s->stats.elems_misfit += b->misfits;
 	if (b->wrote && b->st.accounted + 1 == id)
 		own_txn(b->s, &b->st, id);
 	rc = meta_state_put(b->mt, b->s->meta, &b->st);
@@ -402,17 +408,63 @@ static int leaf2_main(struct batch *b)
 	       (f & (MDB_DUPSORT | MDB_DUPFIXED)) == MDB_DUPFIXED;
 }
 
-/* Count and, once per DBI and instance, log a refused element. */
-static void refuse_misfit(struct batch *b, const struct snap_dbi *d, const char *instance,
-			  const char *why)
+/* Count a refused element in the metadata, in the merge's meta txn
+ * (meta_misfit: shown by `mdbtap stats` and `doctor` across restarts),
+ * and log it when its (DBI, instance) pair has no record yet: once per
+ * condition, whatever the restarts (a batch that aborts after logging
+ * logs again when it is redone). local_flags: the local DBI's (0 when
+ * there is none). */
+static int refuse_misfit(struct batch *b, const struct snap_dbi *d, const char *instance,
+			 unsigned local_flags, const char *why)
 {
 	char name[200]; /* a remote DBI name: never raw bytes in a log line */
+	struct meta_misfit mf;
+	uint64_t now = hlc_wall_ns();
+	int rc = meta_misfit_get(b->mt, b->s->meta, d->name, d->name_len, instance, &mf);
 
-	if (senv_count_misfit(b->s, d->name, d->name_len, instance))
+	if (rc == MDB_NOTFOUND) {
+		memset(&mf, 0, sizeof(mf));
+		mf.first_ns = now;
+		mf.remote_flags = (uint32_t)d->flags;
+		mf.local_flags = local_flags;
 		log_msg(MDBTAP_LOG_ERROR, "%s: DBI '%s': elements from instance '%s' do not fit "
-			"this DBI's flags (%s): refused (counted in `mdbtap stats`; logged once)",
+			"this DBI's flags (%s): refused (counted in `mdbtap stats` and `mdbtap "
+			"doctor` until the DBI changes shape here or there; logged once)",
 			b->s->path, d->name_len ? out_escape(name, sizeof(name), d->name, d->name_len)
 			: "(unnamed)", instance, why);
+		rc = 0;
+	}
+	if (rc)
+		return rc;
+	mf.n++;
+	mf.last_ns = now;
+	b->misfits++;
+	return meta_misfit_put(b->mt, b->s->meta, d->name, d->name_len, instance, &mf);
+}
+
+/* At a DBI message's first element: refusals of its elements from this
+ * instance recorded under other remote flags ended when the remote's DBI
+ * changed shape; what still does not fit is refused, counted and logged
+ * anew. */
+static int misfit_recheck(struct batch *b, const struct snap_dbi *d, const char *instance)
+{
+	char name[200];
+	struct meta_misfit mf;
+	int rc = meta_misfit_get(b->mt, b->s->meta, d->name, d->name_len, instance, &mf);
+
+	b->mf_checked = 1;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc || mf.remote_flags == (uint32_t)d->flags)
+		return rc;
+	rc = meta_misfit_del(b->mt, b->s->meta, d->name, d->name_len, instance, NULL);
+	if (!rc)
+		log_msg(MDBTAP_LOG_INFO, "%s: DBI '%s': instance '%s' now has it with flags 0x%x "
+			"(0x%x before): its %llu refused elements are no longer counted", b->s->path,
+			d->name_len ? out_escape(name, sizeof(name), d->name, d->name_len)
+			: "(unnamed)", instance, (unsigned)d->flags, mf.remote_flags,
+			(unsigned long long)mf.n);
+	return rc;
 }
 
 static void log_reset(struct batch *b, const struct snap_dbi *d, const char *instance,
@@ -537,11 +589,12 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	create = MDB_CREATE | (unsigned)(d->flags & MERGE_DBI_FLAGS);
 	if (!(create & MDB_DUPSORT)) /* flags LMDB means for DUPSORT only (misfit) */
 		create &= ~(unsigned)(MDB_DUPFIXED | MDB_INTEGERDUP | MDB_REVERSEDUP);
-	if (d->name_len && leaf2_main(b)) {
-		refuse_misfit(b, d, a->instance, "a named DBI in an env whose unnamed DBI is "
-			      "DUPFIXED but not DUPSORT (LMDB would write its record there wrongly)");
-		return 0;
-	}
+	if (!b->mf_checked && (rc = misfit_recheck(b, d, a->instance)) != 0)
+		return rc;
+	if (d->name_len && leaf2_main(b))
+		return refuse_misfit(b, d, a->instance, 0, "a named DBI in an env whose unnamed "
+				     "DBI is DUPFIXED but not DUPSORT (LMDB would write its record "
+				     "there wrongly)");
 	if (b->shape == SHAPE_UNKNOWN && (rc = shape_decide(b, d, create, a->instance)) != 0)
 		return rc;
 	if (b->shape == SHAPE_OLD) {
@@ -552,19 +605,15 @@ static int apply_kv(struct batch *b, const struct snap_dbi *d, const struct snap
 	rc = elem_set_get(&b->ds, d->name, d->name_len, create, &c);
 	if (rc == MDB_NOTFOUND)
 		return 0; /* not synced here */
-	if (rc == MDB_INCOMPATIBLE && d->name_len) {
-		refuse_misfit(b, d, a->instance, "dbi_name_clash: the DBI's name is a plain key "
-			      "of the unnamed DBI here");
-		return 0;
-	}
+	if (rc == MDB_INCOMPATIBLE && d->name_len)
+		return refuse_misfit(b, d, a->instance, 0, "dbi_name_clash: the DBI's name is a "
+				     "plain key of the unnamed DBI here");
 	if (rc)
 		return rc;
 	if (c->created)
 		b->wrote = 1; /* the new DBI takes a txn id even if nothing else does */
-	if ((why = misfit(b, c, d, kv)) != NULL) {
-		refuse_misfit(b, d, a->instance, why);
-		return 0;
-	}
+	if ((why = misfit(b, c, d, kv)) != NULL)
+		return refuse_misfit(b, d, a->instance, c->flags, why);
 	rc = meta_elem_get(b->mt, &c->h, &key, c->h.dupsort ? &val : NULL, &old);
 	if (rc && rc != MDB_NOTFOUND)
 		return rc;
@@ -686,6 +735,7 @@ int merge_apply(struct senv *s, int fd, const struct merge_args *a)
 			snprintf(tf, sizeof(tf), "%s", ev.dbi.transform ? ev.dbi.transform : "");
 			cur.transform = tf;
 			b.shape = SHAPE_UNKNOWN; /* decided at its first element */
+			b.mf_checked = 0;
 			continue;
 		}
 		if (ev.type != SNAP_EV_KV || kvs++ < a->skip)

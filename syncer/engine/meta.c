@@ -218,11 +218,12 @@ int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n)
+/* Delete every key of "state" that begins with prefix; *n: how many. */
+static int del_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t plen, uint64_t *n)
 {
 	MDB_cursor *c;
-	MDB_val k = { 2, (void *)"r/" }, v;
-	int rc = mdb_cursor_open(txn, m->state, &c);
+	MDB_val k = { plen, (void *)prefix }, v;
+	int rc = mdb_cursor_open(txn, dbi, &c);
 
 	*n = 0;
 	if (rc)
@@ -230,15 +231,26 @@ int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n)
 	/* Sought again after each delete: where a cursor stands after
 	 * one at a page's end is LMDB's business. */
 	while ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) == 0) {
-		if (k.mv_size < 2 || memcmp(k.mv_data, "r/", 2))
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
 			break;
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
 		(*n)++;
-		k = (MDB_val){ 2, (void *)"r/" };
+		k = (MDB_val){ plen, (void *)prefix };
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Refused remote elements live under "m/" (MISFIT_PREFIX). */
+#define MISFIT_PREFIX "m/"
+
+int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n)
+{
+	uint64_t mf;
+	int rc = del_prefix(txn, m->state, "r/", 2, n);
+
+	return rc ? rc : del_prefix(txn, m->state, MISFIT_PREFIX, 2, &mf);
 }
 
 int meta_reset(MDB_txn *txn, struct meta *m)
@@ -432,6 +444,137 @@ int meta_dbi_each(MDB_txn *txn, struct meta *m, meta_dbi_fn fn, void *ctx)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* ---- refused remote elements ---- */
+
+/* "m/", the DBI name's digest in hex (so that any name fits a key, and
+ * a DBI's records are together) and the instance. */
+#define MISFIT_DBI_KEY 34
+#define MISFIT_KEY_MAX (MISFIT_DBI_KEY + 128)
+
+static int misfit_key(const char *name, size_t len, const char *instance, char *buf,
+		      size_t *klen)
+{
+	size_t il = instance ? strlen(instance) : 0;
+
+	memcpy(buf, MISFIT_PREFIX, 2);
+	long_id(name, len, buf + 2);
+	if (il >= MISFIT_KEY_MAX - MISFIT_DBI_KEY)
+		return EINVAL;
+	if (il)
+		memcpy(buf + MISFIT_DBI_KEY, instance, il);
+	*klen = MISFIT_DBI_KEY + il;
+	return 0;
+}
+
+/* The value: the size of the struct as written (uint32), the struct, the
+ * DBI's name. */
+static int misfit_decode(const MDB_val *v, struct meta_misfit *mf, const char **name,
+			 size_t *len)
+{
+	uint32_t head;
+
+	memset(mf, 0, sizeof(*mf));
+	if (v->mv_size < sizeof(head))
+		return MDB_CORRUPTED;
+	memcpy(&head, v->mv_data, sizeof(head));
+	if (head > v->mv_size - sizeof(head))
+		return MDB_CORRUPTED;
+	memcpy(mf, (const char *)v->mv_data + sizeof(head), head < sizeof(*mf) ? head : sizeof(*mf));
+	*name = (const char *)v->mv_data + sizeof(head) + head;
+	*len = v->mv_size - sizeof(head) - head;
+	return 0;
+}
+
+int meta_misfit_get(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		    const char *instance, struct meta_misfit *mf)
+{
+	char key[MISFIT_KEY_MAX];
+	const char *nm;
+	size_t klen, nlen;
+	MDB_val k, v;
+	int rc = misfit_key(name, len, instance, key, &klen);
+
+	if (rc)
+		return rc;
+	k = (MDB_val){ klen, key };
+	rc = mdb_get(txn, m->state, &k, &v);
+	return rc ? rc : misfit_decode(&v, mf, &nm, &nlen);
+}
+
+int meta_misfit_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		    const char *instance, const struct meta_misfit *mf)
+{
+	char key[MISFIT_KEY_MAX];
+	uint8_t val[4 + sizeof(*mf) + 512];
+	uint32_t head = sizeof(*mf);
+	size_t klen;
+	int rc = misfit_key(name, len, instance, key, &klen);
+
+	if (rc)
+		return rc;
+	if (len > 512)
+		return EINVAL;
+	memcpy(val, &head, 4);
+	memcpy(val + 4, mf, sizeof(*mf));
+	if (len)
+		memcpy(val + 4 + sizeof(*mf), name, len);
+	return put_blob(txn, m->state, key, klen, val, 4 + sizeof(*mf) + len);
+}
+
+int meta_misfit_del(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		    const char *instance, uint64_t *n)
+{
+	char key[MISFIT_KEY_MAX];
+	size_t klen;
+	uint64_t got = 0;
+	int rc = misfit_key(name, len, instance, key, &klen);
+
+	if (!rc && instance) {
+		MDB_val k = { klen, key };
+
+		rc = mdb_del(txn, m->state, &k, NULL);
+		got = rc == 0;
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	} else if (!rc) {
+		rc = del_prefix(txn, m->state, key, MISFIT_DBI_KEY, &got);
+	}
+	if (n)
+		*n = got;
+	return rc;
+}
+
+int meta_misfit_each(MDB_txn *txn, struct meta *m, meta_misfit_fn fn, void *ctx)
+{
+	char inst[128];
+	MDB_cursor *c;
+	MDB_val k = { 2, (void *)MISFIT_PREFIX }, v;
+	int rc = mdb_cursor_open(txn, m->state, &c);
+
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct meta_misfit mf;
+		const char *name;
+		size_t len, il;
+
+		if (k.mv_size < 2 || memcmp(k.mv_data, MISFIT_PREFIX, 2))
+			break;
+		if (k.mv_size <= MISFIT_DBI_KEY || misfit_decode(&v, &mf, &name, &len))
+			continue; /* not one of ours: left alone */
+		il = k.mv_size - MISFIT_DBI_KEY;
+		if (il >= sizeof(inst))
+			continue;
+		memcpy(inst, (const char *)k.mv_data + MISFIT_DBI_KEY, il);
+		inst[il] = 0;
+		if ((rc = fn(ctx, name, len, inst, &mf)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Mirror DBI names: KIND ":-" for the unnamed DBI, KIND ":=" NAME else,
  * KIND ":#" and the digest for a long name. */
 static int open_one(MDB_txn *txn, char kind, const char *name, size_t len, unsigned flags,
@@ -484,6 +627,9 @@ int meta_dbi_forget(MDB_txn *txn, struct meta *m, const char *name, size_t len)
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
+	/* A new shape here: refusals against the old one end with it. */
+	if (!rc)
+		rc = meta_misfit_del(txn, m, name, len, NULL, NULL);
 	return rc;
 }
 

@@ -13,7 +13,8 @@
  * iterate in the host's order. NAME is "-" for the unnamed DBI. Also:
  *   "dbis"    NAME -> struct meta_dbi (host flags, digest)
  *   "state"   small named values (struct meta_state; remote progress; an
- *             adoption under way, struct meta_adopt)
+ *             adoption under way, struct meta_adopt; refused remote
+ *             elements, struct meta_misfit)
  * Keys and values have the host's limits (511-byte keys and dup values),
  * so every mirror fits.
  *
@@ -98,6 +99,24 @@ struct meta_remote {
 	uint64_t name_ns;        /* its last applied object's name timestamp */
 };
 
+/* Remote elements of one DBI from one remote instance refused because
+ * they do not fit the local DBI's real flags (docs/DESIGN.md §12), kept
+ * in "state" so that `mdbtap stats` and `mdbtap doctor` show them across
+ * syncer restarts. Written in the meta txn of the merge that refused
+ * them; cleared when the condition ends: the DBI's metadata is dropped
+ * here (meta_dbi_forget: re-created with other flags, or a newer shape
+ * taken from the fleet), the remote's DBI comes with other flags
+ * (merge.c), every remote's progress is forgotten (meta_remote_forget:
+ * their objects are applied, and refused, again) or the metadata is
+ * reset. Grows at its end only: an older record reads new fields as 0. */
+struct meta_misfit {
+	uint64_t n;              /* elements refused since the record began */
+	uint64_t first_ns;       /* wall ns of the first refusal */
+	uint64_t last_ns;        /* and of the last */
+	uint32_t remote_flags;   /* the remote DBI's flags, as its object says */
+	uint32_t local_flags;    /* the local DBI's flags then */
+};
+
 /* An adoption under way (docs/DESIGN.md §16, "Adoption"): saved in the
  * meta txn of every chunk it commits, so that a syncer restarted after
  * a kill goes on from there instead of starting over. */
@@ -156,8 +175,26 @@ typedef int (*meta_remote_fn)(void *ctx, const char *instance, const struct meta
 int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx);
 
 /* Forget every remote instance's progress (ours too), so that the next
- * receive loads each one's newest full snapshot again; *n: how many. */
+ * receive loads each one's newest full snapshot again; *n: how many.
+ * The refusals counted against them (meta_misfit) go too: they are
+ * counted again as their objects are applied again. */
 int meta_remote_forget(MDB_txn *txn, struct meta *m, uint64_t *n);
+
+/* The refusals of DBI (name, len) (len 0: unnamed) from instance:
+ * MDB_NOTFOUND when there are none. */
+int meta_misfit_get(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		    const char *instance, struct meta_misfit *mf);
+int meta_misfit_put(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		    const char *instance, const struct meta_misfit *mf);
+/* Drop the refusals of DBI (name, len) from instance, or from every
+ * instance when instance is NULL; *n (may be NULL): how many records. */
+int meta_misfit_del(MDB_txn *txn, struct meta *m, const char *name, size_t len,
+		    const char *instance, uint64_t *n);
+/* Call fn for every record of refusals (DBI name, instance); a nonzero
+ * return stops and is returned. */
+typedef int (*meta_misfit_fn)(void *ctx, const char *name, size_t len, const char *instance,
+			      const struct meta_misfit *mf);
+int meta_misfit_each(MDB_txn *txn, struct meta *m, meta_misfit_fn fn, void *ctx);
 
 /* The adoption under way: MDB_NOTFOUND when none is. */
 int meta_adopt_get(MDB_txn *txn, struct meta *m, struct meta_adopt *a);
@@ -184,8 +221,9 @@ int meta_dbi_open(MDB_txn *txn, struct meta *m, const char *name, size_t len,
  * (its epoch begins the next shape's history). */
 int meta_dbi_reshaped(MDB_txn *txn, struct meta *m, const char *name, size_t len,
 		      unsigned host_flags, int *dropped, struct meta_dbi *old);
-/* Drop all the metadata of a DBI (mirrors, changed set, record): its
- * shape was dropped by the fleet. Handles to its mirrors are gone. */
+/* Drop all the metadata of a DBI (mirrors, changed set, record, the
+ * refusals of remote elements against it): its shape was dropped by the
+ * fleet, or here. Handles to its mirrors are gone. */
 int meta_dbi_forget(MDB_txn *txn, struct meta *m, const char *name, size_t len);
 /* Whether the persistent flags a and b order elements differently (the
  * mirrors would have to be made anew). */

@@ -575,53 +575,6 @@ int senv_is_bad(const struct senv *s, const char *name)
 	return tfind(name, &s->bad, bad_cmp) != NULL;
 }
 
-int senv_count_misfit(struct senv *s, const char *name, size_t len, const char *instance)
-{
-	struct senv_misfit *m, *nv;
-
-	s->stats.elems_misfit++;
-	for (size_t i = 0; i < s->nmisfits; i++) {
-		m = &s->misfits[i];
-		if (m->len == len && (!len || !memcmp(m->dbi, name, len)) &&
-		    !strcmp(m->instance, instance)) {
-			m->n++;
-			return 0;
-		}
-	}
-	nv = realloc(s->misfits, (s->nmisfits + 1) * sizeof(*nv));
-	if (!nv)
-		return 1; /* counted in the total only */
-	s->misfits = nv;
-	m = &nv[s->nmisfits];
-	m->dbi = len ? strndup(name, len) : NULL;
-	m->len = len;
-	m->instance = strdup(instance);
-	m->n = 1;
-	if ((len && !m->dbi) || !m->instance) {
-		free(m->dbi);
-		free(m->instance);
-		return 1;
-	}
-	s->nmisfits++;
-	return 1;
-}
-
-void senv_misfit_text(const struct senv *s, char *buf, size_t cap)
-{
-	size_t at = 0;
-
-	buf[0] = 0;
-	for (size_t i = 0; i < s->nmisfits && at < cap; i++) {
-		const struct senv_misfit *m = &s->misfits[i];
-		int n = snprintf(buf + at, cap - at, "%s%s from %s: %llu", i ? "; " : "",
-				 m->dbi ? m->dbi : "(unnamed)", m->instance, (unsigned long long)m->n);
-
-		if (n < 0)
-			break;
-		at += (size_t)n;
-	}
-}
-
 void senv_forget_dbis(struct senv *s)
 {
 	for (size_t i = 0; i < s->ndbis; i++)
@@ -638,13 +591,6 @@ void senv_close(struct senv *s)
 	s->nbad = 0;
 	quarantine_waits_free(s);
 	ownorder_free(s);
-	for (size_t i = 0; i < s->nmisfits; i++) {
-		free(s->misfits[i].dbi);
-		free(s->misfits[i].instance);
-	}
-	free(s->misfits);
-	s->misfits = NULL;
-	s->nmisfits = 0;
 	senv_forget_dbis(s);
 	meta_close(s->meta);
 	s->meta = NULL;

@@ -50,7 +50,8 @@ struct senv_stats {
 	uint64_t tombstones_swept; /* tombstones forgotten after the retention */
 	uint64_t readoptions;      /* the env found replaced and re-adopted */
 	uint64_t elems_misfit;     /* remote elements that do not fit the local
-				      DBI's flags (senv_misfit) */
+				      DBI's flags, refused by this process (the
+				      ones held: meta_misfit) */
 	uint64_t tombstones_ignored; /* remote tombstones of unknown elements older
 					than the retention (sweep.h) */
 	uint64_t rescans_by[SENV_RESCAN_NWHY]; /* rescans, by reason */
@@ -107,15 +108,6 @@ static inline void senv_count_rescan(struct senv_stats *st, enum senv_rescan_why
 	st->rescans_by[why]++;
 }
 
-/* Remote elements of one DBI from one instance refused because they do
- * not fit the local DBI's real flags (docs/DESIGN.md §12). */
-struct senv_misfit {
-	char *dbi;                   /* owned; NULL for the unnamed DBI */
-	size_t len;
-	char *instance;              /* owned */
-	uint64_t n;
-};
-
 struct senv {
 	const struct cfg_env *cfg;   /* not owned */
 	char path[4096];             /* the host env */
@@ -146,8 +138,6 @@ struct senv {
 	void *waits;                 /* objects not to fetch before a time
 				      * (quarantine_wait): a tsearch tree */
 	size_t nwaits;
-	struct senv_misfit *misfits; /* per DBI and instance */
-	size_t nmisfits;
 	uint64_t uploads_next_ns;    /* clean_uploads: when it looks next */
 	struct senv_full full[SENV_FULL_SLOTS]; /* mapfull.h */
 	unsigned full_next;          /* the slot to take next */
@@ -227,14 +217,6 @@ int senv_is_dbi_record(struct senv *s, MDB_txn *txn, const MDB_val *key, const M
  * again; senv_is_bad tells. */
 void senv_mark_bad(struct senv *s, const char *name);
 int senv_is_bad(const struct senv *s, const char *name);
-
-/* Count one refused element of DBI (name, len) from instance. Returns 1
- * the first time for that pair (the caller logs it once), else 0. */
-int senv_count_misfit(struct senv *s, const char *name, size_t len, const char *instance);
-
-/* The refusals as text for `mdbtap stats`: "DBI from INSTANCE: N; ...",
- * cut to fit cap. */
-void senv_misfit_text(const struct senv *s, char *buf, size_t cap);
 
 /* An anonymous read-write file in the companion directory (objects on
  * their way out or in), gone when closed, even after a kill. -1 and

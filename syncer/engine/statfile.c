@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "out.h"
+
 #define MAGIC 0x3141545354424d44ull   /* "DMBTSTA1" little-endian */
 #define READ_TRIES 1000
 #define BACKLOG_MAX 1000000    /* records counted at most; beyond, a lower bound */
@@ -150,6 +152,25 @@ static int add_remote(void *ctx, const char *instance, const struct meta_remote 
 	return 0;
 }
 
+/* One record of refusals into d: counted, and told in d->misfits while
+ * it has room (cut to fit). */
+static int add_misfit(void *ctx, const char *name, size_t len, const char *instance,
+		      const struct meta_misfit *mf)
+{
+	struct statfile_data *d = ctx;
+	size_t at = strnlen(d->misfits, sizeof(d->misfits));
+	char shown[200]; /* a remote's DBI name: escaped */
+
+	d->misfits_held += mf->n;
+	d->misfit_pairs++;
+	if (at + 1 < sizeof(d->misfits)) /* else full: cut, as the counts say */
+		snprintf(d->misfits + at, sizeof(d->misfits) - at, "%s%s from %s: %llu",
+			 at ? "; " : "",
+			 len ? out_escape(shown, sizeof(shown), name, len) : "(unnamed)", instance,
+			 (unsigned long long)mf->n);
+	return 0;
+}
+
 /* The records in [tail, head): what the next folds have to read. */
 static void backlog(struct journal *j, struct statfile_data *d)
 {
@@ -190,6 +211,10 @@ int statfile_gather(struct senv *s, struct statfile_data *d)
 		d->last_full_ns = st.last_full_ns;
 		rc = meta_remote_each(txn, s->meta, add_remote, d);
 	}
+	d->misfits[0] = 0;
+	d->misfits_held = d->misfit_pairs = 0;
+	if (!rc)
+		rc = meta_misfit_each(txn, s->meta, add_misfit, d);
 	mdb_txn_abort(txn);
 	return rc;
 }

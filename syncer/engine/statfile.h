@@ -39,7 +39,8 @@ struct statfile_data {
 	struct store_stats store;
 	struct senv_stats env;
 	char store_url[512];          /* store_url(): no secrets */
-	char misfits[1024];           /* senv_misfit_text() */
+	char misfits[1024];           /* statfile_gather: the refusals held,
+					 "DBI from INSTANCE: N; ..." */
 	/* The cycles (sync.c). */
 	uint64_t failed_cycles;
 	uint64_t last_cycle_ns;       /* how long the last one took */
@@ -57,6 +58,11 @@ struct statfile_data {
 	uint64_t nremotes;            /* remote instances known (more than the
 					 array holds: the rest left out) */
 	struct statfile_remote remotes[STATFILE_MAX_REMOTES];
+	/* statfile_gather: remote elements refused for the local DBIs'
+	 * flags, as the metadata holds them (meta_misfit: over every syncer
+	 * run, until the condition ends). */
+	uint64_t misfits_held;        /* elements */
+	uint64_t misfit_pairs;        /* (DBI, instance) pairs */
 };
 
 struct statfile;

@@ -704,7 +704,6 @@ static void publish(struct sync_env *e, const struct cfg *c, uint64_t t0, int rc
 	d->store = *store_stats(e->store);
 	d->env = e->s.stats;
 	snprintf(d->store_url, sizeof(d->store_url), "%s", store_url(e->store));
-	senv_misfit_text(&e->s, d->misfits, sizeof(d->misfits));
 	d->last_cycle_ns = took;
 	hist_observe_ns(&d->cycle, took);
 	if (rc) {

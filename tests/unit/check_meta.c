@@ -298,6 +298,113 @@ START_TEST(old_dbi_records_read_as_epoch_0)
 }
 END_TEST
 
+struct seen_misfits {
+	int n, long_ok, unnamed_ok;
+	uint64_t total;
+};
+
+static int see_misfit(void *ctx, const char *name, size_t len, const char *instance,
+		      const struct meta_misfit *mf)
+{
+	struct seen_misfits *s = ctx;
+
+	s->n++;
+	s->total += mf->n;
+	if (len == 511 && name[0] == 'L' && name[510] == 'L' && !strcmp(instance, "b"))
+		s->long_ok = mf->n == 3 && mf->remote_flags == MDB_DUPSORT;
+	if (len == 0 && !strcmp(instance, "c"))
+		s->unnamed_ok = mf->n == 4;
+	return 0;
+}
+
+/* Refused remote elements (struct meta_misfit) persist per DBI and
+ * instance, long and unnamed DBIs too; forgetting a DBI drops its
+ * records for every instance and no other's; forgetting the remotes'
+ * progress drops them all; a shorter (older) record reads its missing
+ * fields as 0. */
+START_TEST(misfits_persist_and_clear)
+{
+	char lname[511];
+	struct meta_misfit mf = { .n = 1, .first_ns = 5, .last_ns = 6, .remote_flags = 0 }, got;
+	struct seen_misfits seen = { 0 };
+	uint64_t n;
+	MDB_txn *txn;
+
+	memset(lname, 'L', sizeof(lname));
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(meta_misfit_get(txn, m, "x", 1, "a", &got), MDB_NOTFOUND);
+	ck_assert_int_eq(meta_misfit_put(txn, m, "x", 1, "a", &mf), 0);
+	mf.n = 2;
+	ck_assert_int_eq(meta_misfit_put(txn, m, "x", 1, "b", &mf), 0);
+	mf.n = 3;
+	mf.remote_flags = MDB_DUPSORT;
+	ck_assert_int_eq(meta_misfit_put(txn, m, lname, sizeof(lname), "b", &mf), 0);
+	mf.n = 4;
+	ck_assert_int_eq(meta_misfit_put(txn, m, NULL, 0, "c", &mf), 0);
+	/* progress of instance "a": not a record of refusals */
+	ck_assert_int_eq(meta_remote_put(txn, m, "a", &(struct meta_remote){ 1, 2, 3 }), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	meta_close(m);
+	ck_assert_int_eq(meta_open(dir, &m), 0);
+
+	ck_assert_int_eq(mdb_txn_begin(meta_env(m), NULL, 0, &txn), 0);
+	ck_assert_int_eq(meta_misfit_get(txn, m, "x", 1, "b", &got), 0);
+	ck_assert_uint_eq(got.n, 2);
+	ck_assert_uint_eq(got.first_ns, 5);
+	ck_assert_uint_eq(got.last_ns, 6);
+	ck_assert_int_eq(meta_misfit_each(txn, m, see_misfit, &seen), 0);
+	ck_assert_int_eq(seen.n, 4);
+	ck_assert_uint_eq(seen.total, 10);
+	ck_assert(seen.long_ok && seen.unnamed_ok);
+	/* one instance's record of a DBI */
+	ck_assert_int_eq(meta_misfit_del(txn, m, "x", 1, "a", &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(meta_misfit_get(txn, m, "x", 1, "a", &got), MDB_NOTFOUND);
+	ck_assert_int_eq(meta_misfit_get(txn, m, "x", 1, "b", &got), 0);
+	/* a DBI forgotten: its records go, for every instance; others stay */
+	mf.n = 7;
+	ck_assert_int_eq(meta_misfit_put(txn, m, "x", 1, "a", &mf), 0);
+	ck_assert_int_eq(meta_dbi_forget(txn, m, "x", 1), 0);
+	ck_assert_int_eq(meta_misfit_get(txn, m, "x", 1, "a", &got), MDB_NOTFOUND);
+	ck_assert_int_eq(meta_misfit_get(txn, m, "x", 1, "b", &got), MDB_NOTFOUND);
+	ck_assert_int_eq(meta_misfit_get(txn, m, lname, sizeof(lname), "b", &got), 0);
+	ck_assert_uint_eq(got.n, 3);
+	/* a record of an older layout: only n, then the name */
+	{
+		uint8_t h[16], rec[4 + 8 + 3];
+		uint32_t head = 8;
+		uint64_t nold = 9;
+		char key[2 + 32 + 1 + 1];
+		MDB_dbi state;
+		MDB_val k, v;
+
+		meta_hash("old", 3, h);
+		memcpy(key, "m/", 2);
+		for (int i = 0; i < 16; i++)
+			snprintf(key + 2 + 2 * i, 3, "%02x", h[i]);
+		key[34] = 'z';
+		memcpy(rec, &head, 4);
+		memcpy(rec + 4, &nold, 8);
+		memcpy(rec + 12, "old", 3);
+		k = (MDB_val){ 35, key };
+		v = (MDB_val){ sizeof(rec), rec };
+		ck_assert_int_eq(mdb_dbi_open(txn, "state", 0, &state), 0);
+		ck_assert_int_eq(mdb_put(txn, state, &k, &v, 0), 0);
+		ck_assert_int_eq(meta_misfit_get(txn, m, "old", 3, "z", &got), 0);
+		ck_assert_uint_eq(got.n, 9);
+		ck_assert_uint_eq(got.first_ns, 0);
+		ck_assert_uint_eq(got.remote_flags, 0);
+	}
+	/* every remote's progress forgotten: the refusals with it */
+	ck_assert_int_eq(meta_remote_forget(txn, m, &n), 0);
+	ck_assert_uint_eq(n, 1); /* instance a's progress, not the records */
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(meta_misfit_each(txn, m, see_misfit, &seen), 0);
+	ck_assert_int_eq(seen.n, 0);
+	mdb_txn_abort(txn);
+}
+END_TEST
+
 Suite *meta_suite(void)
 {
 	Suite *s = suite_create("meta");
@@ -311,6 +418,7 @@ Suite *meta_suite(void)
 	tcase_add_test(tc, forget_undoes_put);
 	tcase_add_test(tc, forget_undoes_put_dupsort);
 	tcase_add_test(tc, old_dbi_records_read_as_epoch_0);
+	tcase_add_test(tc, misfits_persist_and_clear);
 	suite_add_tcase(s, tc);
 	return s;
 }
