@@ -87,6 +87,7 @@ struct meta_state {
 				    the identity: a new file given the old
 				    inode number; 0: unknown (an older
 				    syncer's metadata, or no btime here) */
+	uint64_t created;        /* 1: the syncer created the env (ownmap.h) */
 };
 
 /* Progress of the objects of one remote instance. */

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "jdir.h"
 #include "log.h"
+#include "ownmap.h"
 #include "ownorder.h"
 #include "quarantine.h"
 #include "env.h"
@@ -253,7 +254,7 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	unsigned flags = MDB_NOTLS;
 	MDB_envinfo info;
 	uint64_t size, need;
-	int rc, dead, fresh = 0;
+	int rc, dead, fresh = 0, opened = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
@@ -300,6 +301,16 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		s->nolock = 0;
 		fresh = 1;
 	}
+	/* Made here, so that a failed open removes only what we made. */
+	if (fresh && (rc = ownmap_claim(path)) != 0) {
+		if (rc == EEXIST) {
+			snprintf(err, errlen, "%s: a program is creating the env: not opened now",
+				 path);
+			return EAGAIN; /* next time it is the program's */
+		}
+		snprintf(err, errlen, "%s: creating the env: %s", path, err_str(rc));
+		return rc;
+	}
 	s->readonly = readonly;
 	/* Before anything is opened or created: a second syncer changes
 	 * nothing. */
@@ -333,6 +344,16 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 	if (!rc && !(rc = senv_lock(s, 0))) {
 		rc = mdb_env_open(s->host, path, flags, 0644);
 		senv_unlock(s);
+		opened = !rc;
+	}
+	if (rc && fresh && !opened) {
+		snprintf(err, errlen, "%s: creating the env with a map of %llu MiB (map_size): %s; "
+			 "the files it made are removed", path,
+			 (unsigned long long)((cfg ? cfg->map_size : CFG_DEFAULT_MAP_SIZE) >> 20),
+			 err_str(rc));
+		senv_close(s);
+		ownmap_unclaim(path, 1);
+		return rc;
 	}
 	if (!rc && !s->nolock)
 		rc = mdb_reader_check(s->host, &dead); /* a killed syncer's slot */
@@ -343,6 +364,8 @@ int senv_open(struct senv *s, const char *path, const struct cfg_env *cfg, int r
 		goto fail;
 	}
 	rc = open_companion(s, readonly, &info, err, errlen);
+	if (!rc && !readonly)
+		rc = ownmap_apply(s, fresh, err, errlen);
 	if (rc)
 		goto fail;
 	return 0;
