@@ -341,7 +341,9 @@ int cfg_parse_size(const char *v, uint64_t *out)
 		return EINVAL;
 	errno = 0;
 	x = strtoull(v, &end, 10);
-	if (*end && (u = strchr(units, *end & ~0x20)) != NULL) {
+	/* A space masked to upper case is 0, which strchr finds as
+	 * units' terminator: "4 " was 4 PiB. */
+	if (*end && (*end & ~0x20) && (u = strchr(units, *end & ~0x20)) != NULL) {
 		shift = 10 * (int)(u - units + 1);
 		end++;
 	}

@@ -79,6 +79,18 @@ void mapfull_stopped(struct senv *s, const char *name, uint64_t done)
 		return;
 	}
 	s->full_logged = 1;
+	if (s->created) {
+		/* The syncer made this env and sizes its map (ownmap.h). */
+		log_msg(MDBTAP_LOG_ERROR, "%s: the map (%llu MiB) of the env the syncer created "
+			"is full: merging %s stopped after %llu elements. Raise map_size "
+			"(--map-size) and restart the syncer: the merge then resumes where it "
+			"stopped (keep it no larger than the map size of the program that will use "
+			"the env). Logged once, counted in `mdbtap stats` (merges "
+			"stopped by a full map)", s->path,
+			(unsigned long long)(info.me_mapsize >> 20), name,
+			(unsigned long long)(f ? f->done : done));
+		return;
+	}
 	log_msg(MDBTAP_LOG_ERROR, "%s: the host's map (%llu MiB) is full: merging %s stopped "
 		"after %llu elements and waits for room. Raise the map size of the program "
 		"that uses this env (PowerDNS: lmdb-map-size; postfix: lmdb_map_size; "

@@ -90,6 +90,7 @@ struct meta_state {
 				    syncer's metadata, or no btime here) */
 	uint64_t fp_kind;        /* what fp digests (SENV_META_FP_KIND): one
 				    of an older syncer is not compared */
+	uint64_t created;        /* 1: the syncer created the env (ownmap.h) */
 };
 
 /* Progress of the objects of one remote instance. */

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "jdir.h"
 #include "log.h"
+#include "ownmap.h"
 #include "ownorder.h"
 #include "quarantine.h"
 #include "env.h"
@@ -434,8 +435,20 @@ static int finish(struct senv *s, char *err, size_t errlen)
 	const char *path = s->path;
 	unsigned flags = MDB_NOTLS;
 	MDB_envinfo info;
-	int rc, dead;
+	int rc, dead, opened = 0;
 
+	/* Made here, once every env is claimed, so that a failed open
+	 * removes only what we made (ownmap.h). */
+	if (s->fresh && !s->readonly && (rc = ownmap_claim(path)) != 0) {
+		if (rc == EEXIST) {
+			snprintf(err, errlen, "%s: a program is creating the env: not opened now",
+				 path);
+			rc = EAGAIN; /* next time it is the program's */
+		} else {
+			snprintf(err, errlen, "%s: creating the env: %s", path, err_str(rc));
+		}
+		goto fail;
+	}
 	flags |= (s->nosubdir ? MDB_NOSUBDIR : 0) | (s->nolock ? MDB_NOLOCK : 0) |
 		 (s->readonly ? MDB_RDONLY : 0);
 	if (s->nolock) {
@@ -463,6 +476,16 @@ static int finish(struct senv *s, char *err, size_t errlen)
 	if (!rc && !(rc = senv_lock(s, 0))) {
 		rc = mdb_env_open(s->host, path, flags, 0644);
 		senv_unlock(s);
+		opened = !rc;
+	}
+	if (rc && s->fresh && !s->readonly && !opened) {
+		snprintf(err, errlen, "%s: creating the env with a map of %llu MiB (map_size): %s; "
+			 "the files it made are removed", path,
+			 (unsigned long long)((cfg ? cfg->map_size : CFG_DEFAULT_MAP_SIZE) >> 20),
+			 err_str(rc));
+		senv_close(s);
+		ownmap_unclaim(path, 1);
+		return rc;
 	}
 	if (!rc && !s->nolock)
 		rc = mdb_reader_check(s->host, &dead); /* a killed syncer's slot */
@@ -476,6 +499,8 @@ static int finish(struct senv *s, char *err, size_t errlen)
 	if (!s->readonly && s->datafd < 0 && (rc = take_data_lock(s, err, errlen)))
 		goto fail;
 	rc = open_companion(s, s->readonly, &info, err, errlen);
+	if (!rc && !s->readonly)
+		rc = ownmap_apply(s, s->fresh, err, errlen);
 	if (rc)
 		goto fail;
 	return 0;

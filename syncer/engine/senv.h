@@ -142,6 +142,7 @@ struct senv {
 	struct senv_full full[SENV_FULL_SLOTS]; /* mapfull.h */
 	unsigned full_next;          /* the slot to take next */
 	int full_logged;             /* a full map was said, not yet its end */
+	int created;                 /* the syncer created the env (ownmap.h) */
 	unsigned merge_defers;       /* merge batches in a row that deferred a
 					long rescan (MERGE_DEFER_MAX) */
 	struct senv_name *own_order; /* DBIs left alone (ownorder.h) */

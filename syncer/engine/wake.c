@@ -2,6 +2,7 @@
 #include "wake.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,13 +33,17 @@
 /* A commit this many batch windows (more than the last wait) after an
  * export is still part of the same burst. */
 #define BURST_WINDOWS 10
-/* futex_waitv's limit is 128 words: one is ours. */
-#define MAX_JOURNALS 127
+/* futex_waitv's limit is 128 words: one is ours. More journals than
+ * this are waited for in groups, one thread per group after the first. */
+#define GROUP 127
 
 struct watch {
 	struct store *s;             /* NULL: none */
 	const char *db, *self;
 	int fd;
+	size_t owner;                /* the watch whose store reads fd: envs
+					sharing a store directory share one
+					inotify instance */
 };
 
 struct wake {
@@ -65,7 +70,8 @@ static void bump(struct wake *w)
 	int saved = errno;
 
 	__atomic_fetch_add(&w->word, 1, __ATOMIC_RELEASE);
-	(void)syscall(SYS_futex, &w->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	/* All: the groups' threads wait on it too. */
+	(void)syscall(SYS_futex, &w->word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 	errno = saved;
 }
 
@@ -106,20 +112,35 @@ int wake_open(size_t n, struct wake **out)
 
 struct seen {
 	struct wake *w;
-	size_t i;
+	size_t owner;                /* the watch read */
+	int fresh;                   /* out: a flag went up */
 };
 
+static void flag(struct seen *sn, size_t i)
+{
+	if (!__atomic_exchange_n(&sn->w->remote[i], 1, __ATOMIC_ACQ_REL))
+		sn->fresh = 1;
+}
+
+/* For every env watching through the owner's fd (called under lock). */
 static void on_object(void *ctx, const char *name)
 {
 	struct seen *sn = ctx;
-	struct watch *wa = &sn->w->watches[sn->i];
 	struct objname o;
+	int parsed = name && !objname_parse(name, &o);
 
-	/* Our own objects (and other envs') are nothing to receive. */
-	if (name && (objname_parse(name, &o) || strcmp(o.db, wa->db) ||
-		     !strcmp(o.instance, wa->self)))
+	if (name && !parsed)
 		return;
-	__atomic_store_n(&sn->w->remote[sn->i], 1, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < sn->w->n; i++) {
+		struct watch *wa = &sn->w->watches[i];
+
+		/* Our own objects (and other envs') are nothing to receive;
+		 * NULL: events were lost, any env may have one. */
+		if (!wa->s || wa->owner != sn->owner ||
+		    (name && (strcmp(o.db, wa->db) || !strcmp(o.instance, wa->self))))
+			continue;
+		flag(sn, i);
+	}
 }
 
 /* The thread: poll the watch descriptors; an object that arrived sets its
@@ -144,7 +165,7 @@ static void *watch_thread(void *arg)
 		pf[0].events = POLLIN;
 		pthread_mutex_lock(&w->lock);
 		for (size_t i = 0; i < w->n; i++)
-			if (w->watches[i].s) {
+			if (w->watches[i].s && w->watches[i].owner == i) {
 				pf[k].fd = w->watches[i].fd;
 				pf[k].events = POLLIN;
 				idx[k++] = i;
@@ -160,15 +181,16 @@ static void *watch_thread(void *arg)
 		if (pf[0].revents)
 			(void)!read(w->ctl, &v, sizeof(v));
 		for (size_t j = 1; j < k; j++) {
-			struct seen sn = { w, idx[j] };
-			int was;
+			struct seen sn = { w, idx[j], 0 };
 
 			if (!pf[j].revents)
 				continue;
-			was = __atomic_load_n(&w->remote[idx[j]], __ATOMIC_ACQUIRE);
+			/* Under lock: on_object walks the watches. */
+			pthread_mutex_lock(&w->lock);
 			if (store_watch_read(w->watches[idx[j]].s, on_object, &sn) != 0)
-				__atomic_store_n(&w->remote[idx[j]], 1, __ATOMIC_RELEASE);
-			if (!was && __atomic_load_n(&w->remote[idx[j]], __ATOMIC_ACQUIRE))
+				on_object(&sn, NULL);
+			pthread_mutex_unlock(&w->lock);
+			if (sn.fresh)
 				bump(w);
 		}
 	}
@@ -192,11 +214,23 @@ int wake_watch_store(struct wake *w, size_t i, struct store *s, const char *db,
 
 	if (i >= w->n)
 		return EINVAL;
+	/* One inotify instance per store directory, however many envs use
+	 * it: the per-user limit (fs.inotify.max_user_instances, often 128)
+	 * is soon reached otherwise. Only the thread reads the watches. */
+	pthread_mutex_lock(&w->lock);
+	for (size_t j = 0; j < w->n; j++)
+		if (j != i && w->watches[j].s && w->watches[j].owner == j &&
+		    !strcmp(store_url(w->watches[j].s), store_url(s))) {
+			w->watches[i] = (struct watch){ s, db, self, w->watches[j].fd, j };
+			pthread_mutex_unlock(&w->lock);
+			return 0; /* the thread is running: it has the fd */
+		}
+	pthread_mutex_unlock(&w->lock);
 	rc = store_watch(s, &fd);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&w->lock);
-	w->watches[i] = (struct watch){ s, db, self, fd };
+	w->watches[i] = (struct watch){ s, db, self, fd, i };
 	pthread_mutex_unlock(&w->lock);
 	if (w->started) {
 		poke(w);
@@ -255,23 +289,88 @@ static int take_remote(struct wake *w, struct wake_env *ev, size_t n)
 	return any;
 }
 
+/* One futex_waitv over up to GROUP journals and our word. */
+struct group {
+	struct wake *w;
+	struct futex_waitv fv[GROUP + 1];
+	size_t k;                    /* journals; fv[k] is the word */
+	const struct timespec *until;
+	pthread_t thread;
+	int started;
+};
+
+static long group_wait(struct group *g)
+{
+	return syscall(SYS_futex_waitv, g->fv, g->k + 1, 0, g->until, CLOCK_MONOTONIC);
+}
+
+/* A group's thread: a commit on one of its journals (or one that came
+ * before it waited) ends the wait of all, through the word. */
+static void *group_thread(void *arg)
+{
+	struct group *g = arg;
+	long rc = group_wait(g);
+
+	if ((rc >= 0 && (size_t)rc < g->k) || (rc < 0 && errno == EAGAIN))
+		bump(g->w);
+	return NULL;
+}
+
+/* Group gi (from 1) in a thread of its own; signals stay with the
+ * caller's thread. */
+static void group_start(struct group *g)
+{
+	static int warned;
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	g->started = pthread_create(&g->thread, NULL, group_thread, g) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!g->started && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		log_msg(MDBTAP_LOG_WARN, "no thread to wait for %zu envs' commits: they are "
+			"exported at the poll interval", g->k);
+}
+
 void wake_wait(struct wake *w, struct wake_env *ev, size_t n, uint64_t deadline_ns)
 {
-	struct futex_waitv fv[MAX_JOURNALS + 1];
-	size_t env_of[MAX_JOURNALS];
+	struct group one;            /* up to GROUP journals: no allocation */
+	struct group *gs = &one;
+	size_t *env_of = NULL, ng = 1, k = 0;
 	uint32_t word = __atomic_load_n(&w->word, __ATOMIC_ACQUIRE);
 	struct timespec until = { (time_t)(deadline_ns / 1000000000u),
 				  (long)(deadline_ns % 1000000000u) };
-	size_t k = 0;
+	size_t one_env_of[GROUP];
 	int any = take_remote(w, ev, n);
 	long rc;
 
+	for (size_t i = 0; i < n; i++)
+		k += ev[i].jnl != NULL;
+	if (k > GROUP) {
+		ng = (k + GROUP - 1) / GROUP;
+		gs = calloc(ng, sizeof(*gs));
+		env_of = calloc(k, sizeof(*env_of));
+		if (!gs || !env_of) {
+			/* The first GROUP journals only, this time. */
+			free(gs);
+			free(env_of);
+			gs = &one;
+			env_of = NULL;
+			ng = 1;
+		}
+	}
+	if (!env_of)
+		env_of = one_env_of;
+	memset(gs, 0, sizeof(*gs));
 	/* Arm every journal, then look at it once more: a commit that
 	 * ended before the taps could see the deadline shows here. */
-	for (size_t i = 0; i < n && k < MAX_JOURNALS; i++) {
+	k = 0;
+	for (size_t i = 0; i < n && k < ng * GROUP; i++) {
+		struct group *g = &gs[k / GROUP];
+
 		if (!ev[i].jnl)
 			continue;
-		fv[k] = (struct futex_waitv){
+		g->fv[g->k++] = (struct futex_waitv){
 			.val = journal_arm(ev[i].jnl, deadline_ns + ARM_SLACK_NS),
 			.uaddr = (uintptr_t)journal_wake_word(ev[i].jnl),
 			.flags = FUTEX_32,
@@ -281,9 +380,16 @@ void wake_wait(struct wake *w, struct wake_env *ev, size_t n, uint64_t deadline_
 			any = ev[i].local = 1;
 	}
 	if (!any && wake_now_ns() < deadline_ns) {
-		fv[k] = (struct futex_waitv){ .val = word, .uaddr = (uintptr_t)&w->word,
-					      .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG };
-		rc = syscall(SYS_futex_waitv, fv, k + 1, 0, &until, CLOCK_MONOTONIC);
+		for (size_t g = 0; g < ng; g++) {
+			gs[g].w = w;
+			gs[g].until = &until;
+			gs[g].fv[gs[g].k] = (struct futex_waitv){
+				.val = word, .uaddr = (uintptr_t)&w->word,
+				.flags = FUTEX_32 | FUTEX_PRIVATE_FLAG };
+			if (g)
+				group_start(&gs[g]);
+		}
+		rc = group_wait(&gs[0]);
 		if (rc < 0 && errno == ENOSYS) {
 			/* Before Linux 5.16: stores and signals only; local
 			 * commits wait for the poll. */
@@ -297,14 +403,24 @@ void wake_wait(struct wake *w, struct wake_env *ev, size_t n, uint64_t deadline_
 					      NULL, 0);
 			}
 		}
+		if (ng > 1) {
+			bump(w); /* the groups' waits end too */
+			for (size_t g = 1; g < ng; g++)
+				if (gs[g].started)
+					pthread_join(gs[g].thread, NULL);
+		}
 	}
 	for (size_t j = 0; j < k; j++) {
 		struct wake_env *e = &ev[env_of[j]];
 
 		journal_disarm(e->jnl);
 		if (!e->local && (__atomic_load_n(journal_wake_word(e->jnl), __ATOMIC_ACQUIRE) !=
-				      (uint32_t)fv[j].val || moved(e)))
+				      (uint32_t)gs[j / GROUP].fv[j % GROUP].val || moved(e)))
 			e->local = 1;
+	}
+	if (gs != &one) {
+		free(gs);
+		free(env_of);
 	}
 	take_remote(w, ev, n);
 }

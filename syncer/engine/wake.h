@@ -5,6 +5,9 @@
  * store, through inotify), or a signal, whichever comes first. One
  * futex_waitv(2) waits for all of them: a thread of ours turns the
  * stores' watch descriptors into a futex wake of a word of this process.
+ * futex_waitv takes 128 words: past 127 journals, each further group of
+ * 127 is waited for by a thread of its own, which wakes the word. Envs
+ * whose stores are the same directory share one inotify instance.
  */
 #ifndef MDBTAP_WAKE_H
 #define MDBTAP_WAKE_H

@@ -228,6 +228,31 @@ START_TEST(map_size)
 }
 END_TEST
 
+/* A unit is one of K, M, G, T right after the digits, and nothing may
+ * follow: "4 " once took the space for a unit (4 PiB). */
+START_TEST(size_trailing_junk)
+{
+	static const char *bad[] = { "4 ", "4G ", " 4G", "4\t", "4\n", "4 G", "4G\n", "1024 " };
+	char *a[] = { "sync", "--env", "/e", "--store", "/s", "--map-size", "4 ", NULL };
+	struct cfg c;
+	uint64_t v = 7;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(cfg_parse_size(bad[i], &v) == EINVAL, "\"%s\" was taken", bad[i]);
+	ck_assert_uint_eq(v, 7);
+	ck_assert_int_eq(cfg_parse_size("4g", &v), 0);
+	ck_assert_uint_eq(v, 4ull << 30);
+	/* The same parser behind the YAML key and the flag. */
+	ck_assert_int_eq(load(&c, "envs: {main: {path: /e, store: /s, map_size: \"4 \"}}\n"),
+			 EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "map_size"));
+	cfg_free(&c);
+	ck_assert_int_eq(parse(&c, a), EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "--map-size"));
+	cfg_free(&c);
+}
+END_TEST
+
 #define CFG_ENV_OK "envs:\n  main:\n    path: /e\n    store: /s\n"
 
 static const struct bad_file {
@@ -744,6 +769,7 @@ Suite *config_suite(void)
 	tcase_add_loop_test(tc, durations, 0, sizeof(durs) / sizeof(durs[0]));
 	tcase_add_test(tc, dbi_selection);
 	tcase_add_test(tc, usage_names_every_option);
+	tcase_add_test(tc, size_trailing_junk);
 	suite_add_tcase(s, tc);
 	return s;
 }
