@@ -11,6 +11,7 @@ SIGKILL, exact with a host that keeps writing, and bounded in memory.
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -366,10 +367,81 @@ def adopt_memory_dupsort():
     A.eq(b.digest(), a.digest(), "b's digest after loading a's snapshot")
 
 
+GEN = r'''
+import lmdb, sys
+# n keys in DBI "n", values TAG and the key's number; no tap
+env = lmdb.open(sys.argv[1], max_dbs=4, map_size=1 << 30)
+dn = env.open_db(b"n")
+with env.begin(write=True) as txn:
+    for i in range(int(sys.argv[2])):
+        txn.put(b"k%06d" % i, sys.argv[3].encode() + b"%06d" % i, db=dn)
+'''
+
+PUT = r'''
+import lmdb, sys
+env = lmdb.open(sys.argv[1], max_dbs=4, map_size=1 << 30)
+dn = env.open_db(b"n")
+with env.begin(write=True) as txn:
+    txn.put(sys.argv[2].encode(), sys.argv[3].encode(), db=dn)
+'''
+
+
+def adopt_replaced(how="new-file"):
+    """An adoption killed half-way; then the env is restored from an older
+    backup (fewer keys, other values) as a new file (how: new-file, copied
+    and renamed) or over the data file in place. The next run must not
+    resume the adoption, whose metadata holds the newer values' digests:
+    it starts over (as a running syncer re-adopts a replaced file). Else a
+    rescan later stamps the restored old value with its own time, and it
+    beats a real write of another instance (red team 12, finding 5)."""
+    root = A.fresh_tmp()
+    store = os.path.join(root, "store")
+    a, b = Instance(root, "a"), Instance(root, "b")
+    old = os.path.join(root, "old")
+    os.makedirs(old)
+    subprocess.run([PY, "-c", GEN, old, "30000", "OLD"], check=True, timeout=120)
+    subprocess.run([PY, "-c", GEN, a.env, "60000", "NEW"], check=True, timeout=120)
+    env = dict(os.environ, MDBTAP_TEST_SCAN_CHUNK="3000", MDBTAP_TEST_CHUNK_DELAY_MS="100")
+    st = kill_at(a, store, 6, env)
+    A.check(0 < st["done"] < 60000, "killed mid-way: %r" % st)
+    data = os.path.join(a.env, "data.mdb")
+    if how == "new-file":
+        shutil.copyfile(os.path.join(old, "data.mdb"), data + ".new")
+        os.rename(data + ".new", data)
+    else:
+        shutil.copyfile(os.path.join(old, "data.mdb"), data)  # truncates, keeps the inode
+    p = subprocess.run(a.sync_argv(store, "--once"), capture_output=True, text=True,
+                       timeout=300)
+    A.eq(p.returncode, 0, "a's run after the restore: " + p.stderr[-2000:])
+    A.check("resuming the adoption" not in p.stderr and "was replaced" in p.stderr,
+            "the adoption started over on the restored file: " + p.stderr[-2000:])
+    A.check("adopted 30000 elements" in p.stderr, "adopted the restored file's keys once: " +
+            p.stderr[-2000:])
+    A.eq(adoption_state(a), None, "no adoption under way after it ended")
+    A.check(quiesce([a, b], store), "a and b converge after the adoption")
+    same_everywhere([a, b])
+    A.eq(len(b.contents()["n"]), 30000, "b holds the restored file's keys")
+    # b's real write, then a write on a without the tap (a's next run
+    # rescans): b's write must win everywhere
+    b.write([["put", "n", "k000005", "FROM_B"]])
+    b.sync(store)
+    time.sleep(0.01)  # the untapped write's rescan time is after b's write
+    subprocess.run([PY, "-c", PUT, a.env, "zz", "1"], check=True, timeout=60)
+    A.check(quiesce([a, b], store), "a and b converge after b's write")
+    # (b's writer made an empty DBI "d" too: n is what matters)
+    A.check(a.contents()["n"] == b.contents()["n"], "a's and b's n differ")
+    for i in (a, b):
+        n = dict(map(tuple, i.contents()["n"]))
+        A.eq(n.get("k000005"), "FROM_B", "b's write on " + i.name)
+        A.eq(n.get("k000006"), "OLD000006", "the restored value on " + i.name)
+
+
 def main():
     modes = {"--adopt-resume": adopt_resume, "--adopt-writing": adopt_writing,
              "--adopt-memory": adopt_memory, "--merge-defer": merge_defer,
-             "--adopt-memory-dupsort": adopt_memory_dupsort}
+             "--adopt-memory-dupsort": adopt_memory_dupsort,
+             "--adopt-replaced": adopt_replaced,
+             "--adopt-replaced-in-place": lambda: adopt_replaced("in-place")}
     modes[sys.argv[1]](*sys.argv[2:])
     A.finish()
 
