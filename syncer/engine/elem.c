@@ -302,6 +302,7 @@ static int stamp(struct dset *ds, struct dctx *c, const MDB_val *key, const MDB_
 			   !!(how & STAMP_MARK));
 	if (rc)
 		return rc;
+	ds->writes++;
 	c->dirty = 1;
 	if (stamped)
 		(*stamped)++;
@@ -346,9 +347,12 @@ static void chunk_delay(void)
 
 int elem_chunk_due(struct dset *ds)
 {
-	if (++ds->in_chunk < ds->chunk || !ds->chunk)
+	++ds->in_chunk;
+	if (!ds->chunk || (ds->in_chunk < ds->chunk && ds->writes < ELEM_CHUNK_WRITES))
 		return 0;
+	ds->chunk_done = ds->in_chunk;
 	ds->in_chunk = 0;
+	ds->writes = 0;
 	return 1;
 }
 

@@ -39,6 +39,11 @@ struct dset {
 	 * caller takes host and mt back from here after a scan. */
 	unsigned chunk;
 	uint64_t in_chunk;          /* elements counted since the last chunk */
+	uint64_t chunk_done;        /* elements of the chunk elem_chunk_due ended */
+	/* Metadata writes since the last chunk that were not appends: each
+	 * may dirty a page of its own (a DUPSORT element's "t:" entry is
+	 * keyed by a hash), so a chunk also ends after ELEM_CHUNK_WRITES. */
+	uint64_t writes;
 	uint64_t chunks;            /* meta txns committed by elem_set_renew */
 	/* A scan in one txn (chunk 0: a merge's, under the host's writer
 	 * lock) over more elements than this is not done: the rescan returns
@@ -61,10 +66,17 @@ void elem_set_init(struct dset *ds, struct senv *s, MDB_txn *host, MDB_txn *mt);
 /* The scan chunk for local steps: MDBTAP_TEST_SCAN_CHUNK when set (tests),
  * else ELEM_SCAN_CHUNK. */
 #define ELEM_SCAN_CHUNK 50000
+/* A chunk ends after this many writes that may land anywhere in the
+ * metadata (dset.writes) too: LMDB keeps a write txn's dirty pages in
+ * memory, and scattered writes dirty up to one 4 KiB page each (16 MiB;
+ * docs/DESIGN.md §8). */
+#define ELEM_CHUNK_WRITES 4096
 unsigned elem_scan_chunk(void);
 
 /* Count one element of a long scan: 1 when its chunk is full (the caller
- * notes where it is, then calls elem_set_renew), else 0. */
+ * notes where it is, then calls elem_set_renew; ds->chunk_done says how
+ * many elements the chunk had), else 0. A chunk is full at ds->chunk
+ * elements or ELEM_CHUNK_WRITES scattered writes. */
 int elem_chunk_due(struct dset *ds);
 
 /* End a chunk: write back the DBIs' metadata (the contexts stay), call

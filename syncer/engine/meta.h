@@ -133,6 +133,14 @@ struct meta_adopt {
 	uint32_t at;             /* 1: the position below is set */
 	uint32_t name_len, key_len, val_len; /* the DBI and element last done */
 	uint8_t name[META_POS_MAX], key[META_POS_MAX], val[META_POS_MAX];
+	/* The identity of the data file it adopts (as in struct meta_state;
+	 * docs/DESIGN.md §11): taken when a run begins, the meta page's
+	 * digest at each chunk (fp_txnid: the chunk's host txn). A resumed
+	 * adoption over another file starts over. 0: unknown (a record of an
+	 * older syncer). */
+	uint64_t dev, ino, btime_ns;
+	uint64_t fp_txnid;
+	uint8_t fp[16];
 };
 
 struct meta;

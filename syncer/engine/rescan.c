@@ -299,7 +299,11 @@ static int save_adopt(struct dset *ds, void *ctx)
 	a->val_len = (uint32_t)x->at.vlen;
 	memcpy(a->val, x->at.val, x->at.vlen);
 	a->chunks++;
-	a->done += ds->chunk;
+	a->done += ds->chunk_done;
+	/* What this chunk read: a file found holding another txn under this
+	 * id when the adoption resumes is another file (sync.c). */
+	if (senv_meta_fp(ds->s, mdb_txn_id(ds->host), a->fp) == 0)
+		a->fp_txnid = mdb_txn_id(ds->host);
 	log_msg(MDBTAP_LOG_DEBUG, "%s: adopting: %llu elements done (%llu chunks)", ds->s->path,
 		(unsigned long long)a->done, (unsigned long long)a->chunks);
 	return meta_adopt_put(ds->mt, ds->s->meta, a);

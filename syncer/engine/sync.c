@@ -84,6 +84,47 @@ void sync_close(struct sync_env *e)
 	senv_close(&e->s);
 }
 
+static int readopt(struct dset *ds, struct meta_state *st, uint64_t upto, const char *why,
+		   uint64_t newrecs, struct meta_adopt *ad);
+
+/* The identity of the file an adoption reads (struct meta_adopt), as of
+ * host txn txnid; each chunk adds its own txn's meta page (rescan.c). */
+static void adopt_identity(struct senv *s, struct meta_adopt *ad, uint64_t txnid)
+{
+	if (senv_file_id(s, &ad->dev, &ad->ino))
+		ad->dev = ad->ino = 0;
+	ad->btime_ns = senv_file_btime(s);
+	ad->fp_txnid = senv_meta_fp(s, txnid, ad->fp) ? 0 : txnid;
+}
+
+/* Whether the data file is not the one the adoption under way read (the
+ * checks of replaced(), against what ad saved): why, or NULL. upto: the
+ * host's txn id now. */
+static const char *adopt_moved(struct senv *s, const struct meta_adopt *ad, uint64_t upto)
+{
+	uint64_t dev, ino, btime, ftxn;
+	uint8_t fp[16];
+
+	if (upto < ad->upto || upto < ad->fp_txnid)
+		return "its txn id went back";
+	if (ad->ino && !senv_file_id(s, &dev, &ino) && (dev != ad->dev || ino != ad->ino))
+		return "its data file is another file";
+	if (ad->btime_ns && (btime = senv_file_btime(s)) && btime != ad->btime_ns)
+		return "its data file is another file (born at another time)";
+	if (ad->fp_txnid && !senv_file_txnid(s, &ftxn) && ftxn < ad->fp_txnid)
+		return "its data file holds an older txn than the one adopted";
+	/* Read twice, as replaced() does: a page being written is not
+	 * taken for another. */
+	for (int i = 0; ad->fp_txnid; i++) {
+		if (senv_meta_fp(s, ad->fp_txnid, fp) || !memcmp(fp, ad->fp, sizeof(fp)))
+			break;
+		if (i == 1)
+			return "its data file holds another txn under the same id";
+		usleep(10000);
+	}
+	return NULL;
+}
+
 /* Adoption (docs/DESIGN.md §16, "Adoption"), first sight of an env or
  * a re-adoption: its data gets timestamp 0, so that any real write
  * anywhere wins over it (Lightning Stream's migration advice), read in
@@ -104,6 +145,7 @@ static int adopt(struct dset *ds, struct meta_state *st, struct meta_adopt *ad,
 	int rc;
 
 	ad->runs++;
+	adopt_identity(s, ad, mdb_txn_id(ds->host));
 	rc = meta_adopt_put(ds->mt, s->meta, ad); /* committed with the first chunk */
 	if (!rc)
 		rc = rescan_adopt(ds, ad, &n);
@@ -128,13 +170,19 @@ static int adopt(struct dset *ds, struct meta_state *st, struct meta_adopt *ad,
 	return fold_journal(ds, st, *upto, 0, fr);
 }
 
-/* An adoption to begin or to go on with, in ad; first sight of the env. */
-static int adopt_first(struct dset *ds, struct meta_adopt *ad, uint64_t upto)
+/* An adoption to begin or to go on with, in ad; first sight of the env.
+ * One saved by a run killed half-way over another data file (a backup
+ * restored meanwhile) starts over: what it read was the old file's. */
+static int adopt_first(struct dset *ds, struct meta_state *st, struct meta_adopt *ad,
+		       uint64_t upto)
 {
 	struct senv *s = ds->s;
 	uint64_t base = journal_header(s->jnl)->base_txnid;
 	int rc = meta_adopt_get(ds->mt, s->meta, ad);
+	const char *why;
 
+	if (rc == 0 && (why = adopt_moved(s, ad, upto)) != NULL)
+		return readopt(ds, st, upto, why, UINT64_MAX, ad);
 	if (rc == 0) {
 		log_msg(MDBTAP_LOG_INFO, "%s: resuming the adoption begun at txn %llu: %llu elements "
 			"done in %llu chunks by %llu earlier run%s", s->path,
@@ -437,7 +485,7 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 		adopted_now = 1;
 	} else if (!rc && !st.adopted) {
 		e->adopting = 1;
-		rc = adopt_first(&ds, &ad, xa.upto);
+		rc = adopt_first(&ds, &st, &ad, xa.upto);
 		if (!rc)
 			rc = adopt(&ds, &st, &ad, &xa.upto, &fr);
 		adopted_now = 1;
