@@ -559,15 +559,16 @@ static int local_step(struct sync_env *e, const struct cfg *c)
 	xa.full = adopted_now || e->force_full || !st.last_full_ns ||
 		  (e->ce->full_interval_ns && now - st.last_full_ns >= e->ce->full_interval_ns);
 	xa.full_if_changed = e->compact;
-	/* The export forgets the changed sets in a child txn: if the upload
-	 * fails, only that is undone, and the fold (an adoption's rescan too)
-	 * is kept rather than done again every cycle while the store is down. */
 	if (xa.full && st.past_gen != st.generation) {
 		phase = "listing our objects";
 		rc = list_own_past(e, c, &host, &st, &listed);
 		if (rc)
 			goto out;
 	}
+	/* The export forgets the changed sets in a child txn: if the upload
+	 * fails, only that is undone, and the fold (an adoption's rescan too)
+	 * is kept rather than done again every cycle while the store is down
+	 * (or could not list our objects). */
 	phase = "exporting";
 	receive_own_note(s, &st); /* before our first object of this chain */
 	if (!listed) /* else exported next time */
