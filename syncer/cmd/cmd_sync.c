@@ -92,7 +92,9 @@ static int open_env(struct sync_env *e, const struct cfg *c, size_t i, int *open
 		e->waiting = 1;
 		return 0;
 	}
-	rc = sync_open(e, ce, err, sizeof(err));
+	/* claimed with the others at start (claim_envs), or now */
+	rc = e->claimed ? sync_open_claimed(e, err, sizeof(err))
+			: sync_open(e, ce, err, sizeof(err));
 	if (rc) {
 		log_msg(MDBTAP_LOG_ERROR, "%s", err);
 		return rc;

@@ -32,27 +32,38 @@ int sync_claim(struct sync_env *e, const struct cfg_env *ce, char *err, size_t e
 	e->ce = ce;
 	/* The store first: bad input must be refused before the env's files
 	 * (data.mdb, lock.mdb, the journal) are created. */
-	rc = store_check(ce->store, ce->store_opts, ce->nstore_opts, &answered, err, errlen);
+	rc = store_check(ce->store, ce->store_opts, ce->nstore_opts, &e->store, &answered, err,
+			 errlen);
 	if (rc && answered)
 		return rc;
 	if (rc)
-		log_msg(MDBTAP_LOG_WARN, "%s: %s: not reachable now, tried again every cycle",
-			ce->path, err);
+		log_msg(MDBTAP_LOG_WARN, "%s: %s: tried again every cycle", ce->path, err);
 	rc = senv_claim(&e->s, ce->path, ce, err, errlen);
-	if (!rc)
-		e->claimed = 1;
-	return rc;
+	if (rc) {
+		store_close(e->store);
+		e->store = NULL;
+		return rc;
+	}
+	e->claimed = 1;
+	return 0;
 }
 
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen)
 {
+	int rc = sync_claim(e, ce, err, errlen);
+
+	return rc ? rc : sync_open_claimed(e, err, errlen);
+}
+
+int sync_open_claimed(struct sync_env *e, char *err, size_t errlen)
+{
+	const struct cfg_env *ce = e->ce;
 	int rc;
 
-	if (!e->claimed && (rc = sync_claim(e, ce, err, errlen)))
-		return rc;
 	e->claimed = 0;
 	/* The env is ours: a store to create is created now. */
-	rc = store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store, err, errlen);
+	rc = e->store ? 0 : store_open(ce->store, ce->store_opts, ce->nstore_opts, &e->store,
+				       err, errlen);
 	if (rc) {
 		senv_close(&e->s);
 		return rc;

@@ -44,15 +44,19 @@ struct sync_env {
 /* Check the env's store (store_check) and claim the env (senv_claim),
  * creating nothing: a syncer of several envs claims them all before it
  * opens any (docs/DESIGN.md §12: bad input changes nothing). A store that
- * cannot be reached now is only logged; one that answers no (no such
- * bucket or directory, access denied) is refused. sync_close releases a
+ * cannot be reached now (or refuses our credentials, which may be
+ * rotated) is only logged; one that does not exist (no such bucket or
+ * directory) is refused. sync_close releases a
  * claim. err says what failed. */
 int sync_claim(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen);
 
-/* Open the env and its store (creating a directory store that the option
- * create names), after sync_claim (done here if it was not). err says
- * what failed. */
+/* Claim (sync_claim) and open the env and its store, creating a
+ * directory store that the option create names. err says what failed. */
 int sync_open(struct sync_env *e, const struct cfg_env *ce, char *err, size_t errlen);
+
+/* The same for an env sync_claim claimed (e->ce); on failure the claim is
+ * released. */
+int sync_open_claimed(struct sync_env *e, char *err, size_t errlen);
 void sync_close(struct sync_env *e);
 
 /* One cycle, of what (SYNC_*). Returns 0 when every step succeeded (errors are logged).

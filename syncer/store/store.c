@@ -170,14 +170,15 @@ static int first_object(void *ctx, const char *name, uint64_t size)
 	return -1;
 }
 
-int store_check(const char *url, const struct store_opt *opts, size_t nopts, int *answered,
-		char *err, size_t errlen)
+int store_check(const char *url, const struct store_opt *opts, size_t nopts,
+		struct store **out, int *answered, char *err, size_t errlen)
 {
 	struct store_opt *rest;
 	struct store *st;
 	size_t nrest;
 	int rc, create;
 
+	*out = NULL;
 	*answered = 1;
 	rc = take_create(opts, nopts, &create, &rest, &nrest, err, errlen);
 	if (rc)
@@ -192,15 +193,22 @@ int store_check(const char *url, const struct store_opt *opts, size_t nopts, int
 	if (rc == -1)
 		rc = 0;
 	if (rc) {
-		/* a missing bucket (404) or a refusal is the store's answer;
-		 * the rest (no connection, 5xx, a timeout) may pass */
-		*answered = rc == ENOENT || rc == EACCES || rc == EINVAL || rc == ENOTDIR;
+		/* a missing bucket (404) is the store's answer that the name is
+		 * wrong; the rest may pass: no connection, a 5xx, a timeout, and
+		 * a refusal too (credentials are rotated while we run) */
+		*answered = rc == ENOENT || rc == ENOTDIR;
 		err_setf(err, errlen, "store %s: %s%s", store_url(st),
 			 store_error(st)[0] ? store_error(st) : err_str(rc),
 			 rc == ENOENT ? " (no such bucket or directory: a typo would split "
 					"the fleet)" : "");
 	}
-	store_close(st);
+	if (rc && *answered) {
+		store_close(st);
+		return rc;
+	}
+	/* the stats count the syncer's own requests, from here on */
+	memset(&st->stats, 0, sizeof(st->stats));
+	*out = st;
 	return rc;
 }
 

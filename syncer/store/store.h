@@ -112,15 +112,17 @@ struct store {
 int store_open(const char *url, const struct store_opt *opts, size_t nopts,
 	       struct store **out, char *err, size_t errlen);
 
-/* Whether the store at url (as store_open takes it) can be used, creating
- * nothing: opened without the option create, then listed up to its first
- * object. 0: usable, or a missing directory that create says to make;
- * else store_open's or the listing's error (ENOENT: no such directory or
- * bucket; EACCES: refused), and err says why. *answered: 1 when the
- * store itself gave the answer (a wrong name or a refusal), 0 when it
- * could not be reached (a network or server failure). */
-int store_check(const char *url, const struct store_opt *opts, size_t nopts, int *answered,
-		char *err, size_t errlen);
+/* Open the store at url (as store_open does) and check that it can be
+ * used, creating nothing: opened without the option create, then listed
+ * up to its first object (a request the stats do not count). Returns 0:
+ * usable (*out the store), or a missing directory that create says to
+ * make (*out NULL: store_open creates it); else store_open's or the
+ * listing's error, and err says why. *answered: 1 when the error says the
+ * URL or options are wrong (store_open's errors; ENOENT: no such bucket or
+ * directory), *out NULL; 0 when it may pass (no connection, a server
+ * failure, credentials refused: they may be rotated), *out the store. */
+int store_check(const char *url, const struct store_opt *opts, size_t nopts,
+		struct store **out, int *answered, char *err, size_t errlen);
 
 /* Close and free; NULL is fine. */
 void store_close(struct store *s);
