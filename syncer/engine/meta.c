@@ -218,7 +218,7 @@ int meta_remote_each(MDB_txn *txn, struct meta *m, meta_remote_fn fn, void *ctx)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Delete every key of "state" that begins with prefix; *n: how many. */
+/* Delete every key of dbi that begins with prefix; *n: how many. */
 static int del_prefix(MDB_txn *txn, MDB_dbi dbi, const char *prefix, size_t plen, uint64_t *n)
 {
 	MDB_cursor *c;
