@@ -149,6 +149,12 @@ static int run(const char *cmd, const char *path, int json)
 		fprintf(stderr, "mdbtap %s: %s\n", cmd, err);
 		return MDBTAP_EXIT_FAIL;
 	}
+	if (!r.s.meta) { /* as for metadata that adopted nothing yet */
+		fprintf(stderr, "mdbtap %s: %s: not synced yet (no `mdbtap sync` has run on it)\n",
+			cmd, path);
+		senv_close(&r.s);
+		return MDBTAP_EXIT_OK;
+	}
 	rc = senv_lock(&r.s, 0); /* a MDB_NOLOCK host's protocol */
 	if (!rc)
 		rc = mdb_txn_begin(r.s.host, NULL, MDB_RDONLY, &r.host);

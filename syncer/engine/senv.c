@@ -201,6 +201,16 @@ static void remove_stale_tmp(const struct senv *s)
 	closedir(d);
 }
 
+/* Whether dir's metadata env exists (its data file, not followed). */
+static int meta_exists(const char *dir)
+{
+	char p[4200];
+	struct stat st;
+
+	return (size_t)snprintf(p, sizeof(p), "%s/meta/data.mdb", dir) < sizeof(p) &&
+	       lstat(p, &st) == 0;
+}
+
 /* The companion directory, its journal and the syncer's metadata, under
  * the rules of jdir.h: no wider than the env's data file, the env owner's. */
 static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info, char *err,
@@ -240,7 +250,13 @@ static int open_companion(struct senv *s, int readonly, const MDB_envinfo *info,
 	 * without one takes the lock here, before the metadata. */
 	if (!readonly && s->syncfd < 0 && (rc = take_syncer_lock(s, err, errlen)))
 		return rc;
-	rc = open_meta(s, err, errlen);
+	/* Looking only (status, digest): no metadata yet stays none, rather
+	 * than a meta/ made as the caller's user (root, often), which the
+	 * syncer running as the env's owner would then refuse. */
+	if (readonly && !meta_exists(s->companion))
+		s->meta = NULL;
+	else
+		rc = open_meta(s, err, errlen);
 	if (!rc && (rc = quarantine_load(s)) != 0)
 		snprintf(err, errlen, "%s/%s: %s", s->companion, QUARANTINE_FILE, refusal(rc));
 	if (!rc && (rc = ownorder_load(s)) != 0)

@@ -200,6 +200,8 @@ int statfile_gather(struct senv *s, struct statfile_data *d)
 	if (s->jnl)
 		backlog(s->jnl, d);
 	d->nremotes = 0;
+	if (!s->meta)
+		return 0; /* no syncer has run: the journal says it all */
 	rc = mdb_txn_begin(meta_env(s->meta), NULL, MDB_RDONLY, &txn);
 	if (rc)
 		return rc;

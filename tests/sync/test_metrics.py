@@ -188,10 +188,17 @@ def test_status():
     root = A.fresh_tmp()
     store, a, b = setup(root)
 
-    # No syncer yet: what the files say.
+    # No syncer yet: what the files say, and looking makes no metadata (it
+    # would be the caller's: root's, often, refused later by the syncer).
     out = status(a)
     print(out)
     A.check("NOT RUNNING" in out and "no syncer has run here" in out, "not running: " + out)
+    meta = os.path.join(a, "mdbtap", "meta")
+    A.check(not os.path.exists(meta), "status made the metadata dir " + meta)
+    dg = subprocess.run([A.MDBTAP, "digest", a], capture_output=True, text=True, timeout=60)
+    A.check(dg.returncode == 0 and "not synced yet" in dg.stderr and not dg.stdout,
+            "digest before any syncer: %r %r" % (dg.stdout, dg.stderr))
+    A.check(not os.path.exists(meta), "digest made the metadata dir " + meta)
     d = json.loads(status(a, "--json"))
     A.check(not d["running"] and not d["stats"], "json: no syncer")
     A.check(d["backlog_records"] > 100, "backlog before any fold: %r" % d["backlog_records"])
