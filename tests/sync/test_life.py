@@ -1359,7 +1359,10 @@ def restored_in_place_running():
         return rc is None
 
     try:
-        A.wait_for("the first upload", lambda: "uploaded" in open(logpath).read())
+        # The first local step ends with its metadata committed (its log
+        # line): a copy landing before that is the env's first adoption,
+        # not a replacement.
+        A.wait_for("the first local step", lambda: "local step:" in open(logpath).read())
         for i in range(12):
             # always x's copy: y's put back after x's was adopted would
             # look like another env's chain of this name, a clash
