@@ -108,32 +108,46 @@ static void adopt_identity(struct senv *s, struct meta_adopt *ad, uint64_t txnid
 	ad->fp_txnid = senv_meta_fp(s, txnid, ad->fp) ? 0 : txnid;
 }
 
-/* Whether the data file is not the one the adoption under way read (the
- * checks of replaced(), against what ad saved): why, or NULL. upto: the
- * host's txn id now. */
-static const char *adopt_moved(struct senv *s, const struct meta_adopt *ad, uint64_t upto)
+/* Whether the data file is not the one whose identity was taken (device
+ * and inode, birth time, meta pages at fp_txnid and their digest fp; 0:
+ * unknown, not compared; fp0 NULL: the digest not compared): why, or NULL. The meta page of a txn is
+ * rewritten only two commits later: read twice, so that a page being
+ * written is not taken for another. A copy written over the file in
+ * place keeps its inode, and the lock file (shared with the env's
+ * programs) still gives our read txn the old txn id: the file's own meta
+ * pages show it went back. */
+static const char *file_moved(struct senv *s, uint64_t dev0, uint64_t ino0, uint64_t btime0,
+			      uint64_t fp_txnid, const uint8_t fp0[16])
 {
 	uint64_t dev, ino, btime, ftxn;
 	uint8_t fp[16];
 
-	if (upto < ad->upto || upto < ad->fp_txnid)
-		return "its txn id went back";
-	if (ad->ino && !senv_file_id(s, &dev, &ino) && (dev != ad->dev || ino != ad->ino))
+	if (ino0 && !senv_file_id(s, &dev, &ino) && (dev != dev0 || ino != ino0))
 		return "its data file is another file";
-	if (ad->btime_ns && (btime = senv_file_btime(s)) && btime != ad->btime_ns)
+	/* A new file may get the inode number the old one freed (ext4
+	 * often does): its birth time differs. */
+	if (btime0 && (btime = senv_file_btime(s)) && btime != btime0)
 		return "its data file is another file (born at another time)";
-	if (ad->fp_txnid && !senv_file_txnid(s, &ftxn) && ftxn < ad->fp_txnid)
-		return "its data file holds an older txn than the one adopted";
-	/* Read twice, as replaced() does: a page being written is not
-	 * taken for another. */
-	for (int i = 0; ad->fp_txnid; i++) {
-		if (senv_meta_fp(s, ad->fp_txnid, fp) || !memcmp(fp, ad->fp, sizeof(fp)))
+	if (fp_txnid && !senv_file_txnid(s, &ftxn) && ftxn < fp_txnid)
+		return "its data file holds an older txn than the one accounted for";
+	for (int i = 0; fp_txnid && fp0; i++) {
+		if (senv_meta_fp(s, fp_txnid, fp) || !memcmp(fp, fp0, sizeof(fp)))
 			break;
 		if (i == 1)
 			return "its data file holds another txn under the same id";
 		usleep(10000);
 	}
 	return NULL;
+}
+
+/* Whether the data file is not the one the adoption under way read (the
+ * checks of replaced(), against what ad saved): why, or NULL. upto: the
+ * host's txn id now. */
+static const char *adopt_moved(struct senv *s, const struct meta_adopt *ad, uint64_t upto)
+{
+	if (upto < ad->upto || upto < ad->fp_txnid)
+		return "its txn id went back";
+	return file_moved(s, ad->dev, ad->ino, ad->btime_ns, ad->fp_txnid, ad->fp);
 }
 
 /* Adoption (docs/DESIGN.md §16, "Adoption"), first sight of an env or
@@ -273,8 +287,7 @@ static int journal_reused(struct senv *s, struct meta_state *st, uint64_t upto, 
 static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const char **why,
 		    uint64_t *newrecs)
 {
-	uint64_t dev, ino, ftxn, btime, low = UINT64_MAX;
-	uint8_t fp[16];
+	uint64_t low = UINT64_MAX;
 	int reused = journal_reused(s, st, upto, newrecs, &low);
 
 	if (!reused)
@@ -288,34 +301,11 @@ static int replaced(struct senv *s, struct meta_state *st, uint64_t upto, const 
 		*why = "its txn id went back";
 		return 1;
 	}
-	if (st->ino && !senv_file_id(s, &dev, &ino) && (dev != st->dev || ino != st->ino)) {
-		*why = "its data file is another file";
+	/* An older syncer's digest (fp_kind) is not compared. */
+	*why = file_moved(s, st->dev, st->ino, st->btime_ns, st->fp_txnid,
+			  st->fp_kind == SENV_META_FP_KIND ? st->fp : NULL);
+	if (*why)
 		return 1;
-	}
-	/* A new file may get the inode number the old one freed (ext4
-	 * often does): its birth time differs. 0 on either side: unknown. */
-	if (st->btime_ns && (btime = senv_file_btime(s)) && btime != st->btime_ns) {
-		*why = "its data file is another file (born at another time)";
-		return 1;
-	}
-	/* A copy written over the data file in place keeps its inode, and
-	 * the lock file (shared with the env's programs) still gives our read
-	 * txn the old txn id: the file's own meta pages show it went back. */
-	if (st->fp_txnid && !senv_file_txnid(s, &ftxn) && ftxn < st->fp_txnid) {
-		*why = "its data file holds an older txn than the one accounted for";
-		return 1;
-	}
-	/* The meta page of a txn is rewritten only two commits later: read
-	 * twice, so that a page being written is not taken for another. */
-	for (int i = 0; st->fp_txnid && st->fp_kind == SENV_META_FP_KIND; i++) {
-		if (senv_meta_fp(s, st->fp_txnid, fp) || !memcmp(fp, st->fp, sizeof(fp)))
-			break;
-		if (i == 1) {
-			*why = "its data file holds another txn under the same id";
-			return 1;
-		}
-		usleep(10000);
-	}
 	if (reused) {
 		*why = "the journal shows its txn ids written again";
 		return 1;
